@@ -1,0 +1,92 @@
+package conformance
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// Tol is an error bound |got − want| ≤ Abs + Rel·max|want| applied to every
+// element; the Rel term scales with the largest value in the compared vector
+// so that entries near zero are not held to a relative bound they cannot
+// meet. NaN and Inf never pass.
+type Tol struct {
+	Abs, Rel float64
+	Why      string
+}
+
+var (
+	// tolF64: float64 arithmetic against the float64 reference. The two sum in
+	// different orders (dot products of length N or B, the log-sum-exp over
+	// T ≤ 8003 terms), each rounding by 2⁻⁵³ ≈ 1.1e-16 per operation; 1e-10
+	// relative leaves a factor of 10⁴ over N·u for N ≤ 8003.
+	tolF64 = Tol{Abs: 1e-12, Rel: 1e-10, Why: "float64 sums in another order"}
+	// tolF32: float32 arithmetic (inputs rounded to float32 first, so only the
+	// arithmetic differs) against the float64 reference. float32 rounds by
+	// 2⁻²⁴ ≈ 6e-8 per operation; dot products of length ≤ 1024 and the
+	// softmax's exp/log give relative errors of a few 1e-6 with sequential
+	// sums; 5e-5 covers blocked and parallel sums on GPUs without being loose
+	// enough to hide a wrong term (those are O(1/B) or larger here).
+	tolF32 = Tol{Abs: 1e-6, Rel: 5e-5, Why: "float32 rounding (2⁻²⁴) over dot products of length ≤ 1024"}
+	// tolFD: analytic float64 gradients against central differences
+	// (f(θ+h) − f(θ−h))/2h with h = 1e-5: truncation error h²·f'''/6 ≈ 1e-10
+	// and rounding error u·|f|/h ≈ 1e-11 for |f| ≈ 1, so 1e-6 leaves margin
+	// yet catches any missing factor.
+	tolFD = Tol{Abs: 1e-7, Rel: 1e-6, Why: "central differences with h = 1e-5 in float64"}
+	// tolQuoted4: worked examples quoted to 4 decimals (0.0900, 0.2447,
+	// 0.6652; 0.0171, 0.0466, 0.9362): the quotation itself is off by up to 5e-5.
+	tolQuoted4 = Tol{Abs: 5e-5, Why: "values quoted to 4 decimals"}
+	// tolSaturated: softmax([1000,2000,3000]) = [0,0,1]: the true values are
+	// e^-1000 and e^-2000, far below any float's resolution next to 1; only
+	// rounding of the largest entry remains (≤ 2⁻²⁴ in float32).
+	tolSaturated = Tol{Abs: 1e-7, Why: "saturated softmax: e^-1000 underflows, only rounding of 1 remains"}
+)
+
+// tolFor returns the arithmetic tolerance of a dtype.
+func tolFor(dt tensor.Dtype) Tol {
+	if dt == tensor.Float32 {
+		return tolF32
+	}
+	return tolF64
+}
+
+// Close reports whether got matches want within tol, and where it does not.
+func Close(got, want []float64, tol Tol) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("length %d, want %d", len(got), len(want))
+	}
+	scale := 0.0
+	for _, w := range want {
+		if a := math.Abs(w); a > scale && !math.IsInf(a, 0) {
+			scale = a
+		}
+	}
+	bound := tol.Abs + tol.Rel*scale
+	worst, at := 0.0, -1
+	for i := range got {
+		g, w := got[i], want[i]
+		if math.IsNaN(g) || math.IsInf(g, 0) {
+			if g == w { // an expected ±Inf (never NaN)
+				continue
+			}
+			return fmt.Errorf("element %d is %v, want %v", i, g, w)
+		}
+		if d := math.Abs(g - w); d > bound && d > worst {
+			worst, at = d, i
+		}
+	}
+	if at >= 0 {
+		return fmt.Errorf("element %d: got %.10g, want %.10g (|diff| %.3g > bound %.3g: %s)", at, got[at], want[at], worst, bound, tol.Why)
+	}
+	return nil
+}
+
+// expectClose fails the test when got and want differ beyond tol.
+func expectClose(t *testing.T, what string, got, want []float64, tol Tol) {
+	t.Helper()
+	if err := Close(got, want, tol); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}

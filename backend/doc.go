@@ -1,0 +1,19 @@
+// Package backend is the small interface every device implements to run the
+// classifier layer built by package graph, and the registry that picks one at
+// run time.
+//
+// A Backend opens Layers. A Layer owns the parameters W (N×T) and b (T), the
+// optimizer state and every buffer for its shape, so that a training step
+// allocates nothing; Close frees them (on a GPU, device memory).
+//
+// Backends register themselves from an init function (package cpu, and package
+// cuda in builds with the gpu tag). Open("auto") — or the DSX_DEVICE
+// environment variable — picks the registered backend of highest priority that
+// reports itself available; a backend that is not available returns an error
+// wrapping ErrUnavailable that says why. An operation a backend does not
+// support returns an error wrapping ErrNotImplemented, and only that error
+// makes a caller fall back to another path.
+//
+// The conformance suite in package backend/conformance runs the same checks on
+// every backend.
+package backend

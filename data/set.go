@@ -1,0 +1,81 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Set is a labelled data set held in memory, row-major.
+type Set struct {
+	X       []float32 // Rows×N features, row-major
+	Y       []int32   // Rows labels in [0, Classes)
+	Rows, N int
+	Classes int    // number of classes (max label + 1, or 10 for MNIST IDX)
+	Source  string // file(s) it came from, for error messages
+}
+
+func (s *Set) name() string {
+	if s.Source == "" {
+		return "data set"
+	}
+	return s.Source
+}
+
+// Validate checks that the set is non-empty, that its dimensions agree with
+// the lengths of X and Y, that every label lies in [0, Classes) and that no
+// feature is NaN or infinite. Errors name the source, row and column
+// (both 0-based).
+func (s *Set) Validate() error {
+	if s == nil {
+		return fmt.Errorf("data set: nil")
+	}
+	switch {
+	case s.Rows <= 0:
+		return fmt.Errorf("%s: empty set (%d rows)", s.name(), s.Rows)
+	case s.N <= 0:
+		return fmt.Errorf("%s: empty set (%d features per row)", s.name(), s.N)
+	case s.Classes <= 0:
+		return fmt.Errorf("%s: %d classes, need at least 1", s.name(), s.Classes)
+	}
+	if s.N > math.MaxInt/s.Rows || len(s.X) != s.Rows*s.N {
+		return fmt.Errorf("%s: %d rows × %d features does not match %d feature values", s.name(), s.Rows, s.N, len(s.X))
+	}
+	if len(s.Y) != s.Rows {
+		return fmt.Errorf("%s: %d rows but %d labels", s.name(), s.Rows, len(s.Y))
+	}
+	for i, y := range s.Y {
+		if y < 0 || int(y) >= s.Classes {
+			return fmt.Errorf("%s: row %d: label %d out of range [0, %d)", s.name(), i, y, s.Classes)
+		}
+	}
+	for i, v := range s.X {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%s: row %d, column %d: feature is %v", s.name(), i/s.N, i%s.N, v)
+		}
+	}
+	return nil
+}
+
+// Shuffle returns a random permutation of the row indices 0..Rows-1, drawn
+// from rng. The data itself is not moved; pass slices of the permutation
+// to [Set.Batch].
+func (s *Set) Shuffle(rng *rand.Rand) []int {
+	return rng.Perm(s.Rows)
+}
+
+// Batch gathers the rows listed in idx into the caller-provided buffers:
+// x receives len(idx)*N features and y receives len(idx) labels. It does
+// not allocate. The buffers must be at least that long and every index
+// must be in [0, Rows); violating this is a programming error and panics
+// like any out-of-range slice access.
+func (s *Set) Batch(idx []int, x []float32, y []int32) {
+	n := s.N
+	x = x[:len(idx)*n]
+	y = y[:len(idx)]
+	for i, r := range idx {
+		copy(x[i*n:(i+1)*n], s.X[r*n:(r+1)*n])
+		y[i] = s.Y[r]
+	}
+}

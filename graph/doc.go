@@ -1,0 +1,24 @@
+// Package graph builds the classifier head as a Gorgonia expression graph:
+//
+//	logits = x·W + b          x: B×N, W: N×T, b: T
+//	loss   = CrossEntropy(softmax(logits), targets)
+//
+// with the gradients dW, db and (optionally) dx obtained by Gorgonia's
+// symbolic differentiation. Names: B batch rows, N input features, T classes;
+// a d prefix means a gradient.
+//
+// Softmax and cross-entropy are one op of this package (SoftmaxXent), not
+// Gorgonia's SoftMax: tensor v0.9.24 takes every row's maximum from the first
+// element of the whole tensor (so a row far from it overflows), Log(SoftMax(x))
+// rewrites the SoftMax node itself, and SoftMax and LogSoftMax of one input
+// collapse into one node. The op subtracts each row's own maximum, works in
+// log-sum-exp form, and its gradient is (p − y)·scale. It carries every option
+// of torch.nn.CrossEntropyLoss (see LossOptions). Backends that run on other
+// devices replace exactly this node with a fused kernel; the reference
+// arithmetic for one row lives in RowLoss and RowGrad so that every device
+// implements the same formulas.
+//
+// Only the gradients asked for are compiled: Layer.Graph returns the subgraph
+// that reaches the requested outputs, so a layer that does not want dx never
+// computes the B×N×T product behind it.
+package graph

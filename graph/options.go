@@ -1,0 +1,132 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+)
+
+// Reduction says how per-row losses are combined, as in torch.nn.CrossEntropyLoss.
+type Reduction int
+
+const (
+	// Mean divides the summed loss by the summed weight of the non-ignored
+	// rows (hard targets) or by the number of rows (probability targets).
+	Mean Reduction = iota
+	// Sum adds the per-row losses.
+	Sum
+	// None keeps one loss per row.
+	None
+)
+
+func (r Reduction) String() string {
+	switch r {
+	case Mean:
+		return "mean"
+	case Sum:
+		return "sum"
+	case None:
+		return "none"
+	}
+	return fmt.Sprintf("Reduction(%d)", int(r))
+}
+
+// ParseReduction reads "mean", "sum" or "none".
+func ParseReduction(s string) (Reduction, error) {
+	switch s {
+	case "mean", "":
+		return Mean, nil
+	case "sum":
+		return Sum, nil
+	case "none":
+		return None, nil
+	}
+	return Mean, fmt.Errorf("reduction %q: want mean, sum or none", s)
+}
+
+// LossOptions are the options of torch.nn.CrossEntropyLoss, with the same
+// meaning. The zero value is PyTorch's default except for ignore_index, which
+// is off unless UseIgnoreIndex is set (a label of -100 is then an error rather
+// than silently ignored).
+type LossOptions struct {
+	Reduction Reduction
+	// ClassWeights, when non-nil, has one weight per class (len T).
+	ClassWeights []float64
+	// IgnoreIndex is a label whose rows contribute neither loss nor gradient
+	// (hard targets only), when UseIgnoreIndex is true.
+	IgnoreIndex    int
+	UseIgnoreIndex bool
+	// LabelSmoothing in [0, 1]: targets become (1−ε)·y + ε/T.
+	LabelSmoothing float64
+	// SoftTargets: targets are B×T class probabilities instead of B class
+	// indices.
+	SoftTargets bool
+}
+
+// Validate checks the options against T classes.
+func (o LossOptions) Validate(T int) error {
+	if o.Reduction < Mean || o.Reduction > None {
+		return fmt.Errorf("loss options: unknown reduction %d", int(o.Reduction))
+	}
+	if o.ClassWeights != nil {
+		if len(o.ClassWeights) != T {
+			return fmt.Errorf("loss options: %d class weights for %d classes", len(o.ClassWeights), T)
+		}
+		for c, w := range o.ClassWeights {
+			if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+				return fmt.Errorf("loss options: class weight %d is %v (want a finite value ≥ 0)", c, w)
+			}
+		}
+	}
+	if math.IsNaN(o.LabelSmoothing) || o.LabelSmoothing < 0 || o.LabelSmoothing > 1 {
+		return fmt.Errorf("loss options: label smoothing %v outside [0, 1]", o.LabelSmoothing)
+	}
+	return nil
+}
+
+// Weight returns the weight of class c (1 without class weights).
+func (o *LossOptions) Weight(c int) float64 {
+	if o.ClassWeights == nil {
+		return 1
+	}
+	return o.ClassWeights[c]
+}
+
+// weightSum is Σ_c w_c.
+func (o *LossOptions) weightSum(T int) float64 {
+	if o.ClassWeights == nil {
+		return float64(T)
+	}
+	s := 0.0
+	for _, w := range o.ClassWeights {
+		s += w
+	}
+	return s
+}
+
+// Ignored reports whether a hard label is skipped.
+func (o *LossOptions) Ignored(label int) bool {
+	return o.UseIgnoreIndex && label == o.IgnoreIndex
+}
+
+// Want lists the gradients a layer computes.
+type Want struct{ W, B, X bool }
+
+// String is for error messages and benchmark names.
+func (w Want) String() string {
+	s := ""
+	for _, p := range []struct {
+		on   bool
+		name string
+	}{{w.W, "dW"}, {w.B, "db"}, {w.X, "dx"}} {
+		if p.on {
+			if s != "" {
+				s += ","
+			}
+			s += p.name
+		}
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+// Package model holds a trained softmax classifier and stores it as a
+// safetensors file, the format of Hugging Face's safetensors library, so
+// that it can also be read with safetensors.numpy.load_file in Python.
+//
+// The classifier computes logits = x·W + b for a row of N features, with W
+// an N×T row-major matrix and b a vector of T class biases; the predicted
+// class is the arg-max of the logits, and probabilities are their softmax.
+// Inputs are expected to be scaled first with the feature scaling learned
+// on the training set, x' = (x - Mean[j]) * Scale[j]: [Model.Logits] and
+// [Model.Predict] do not scale; call [Model.ScaleInputs] before them.
+//
+// # File layout
+//
+// An 8-byte little-endian header length, a JSON header padded with spaces
+// to a multiple of 8 bytes, then the raw little-endian tensor data, laid
+// out contiguously in header order. Tensors:
+//
+//	"W"             F32 [N, T]
+//	"b"             F32 [T]
+//	"scaler.mean"   F32 [N]   (absent when the model has no scaling)
+//	"scaler.scale"  F32 [N]   (absent when the model has no scaling)
+//
+// The "__metadata__" map holds "format": "dsx-softmax-v1", "classes": a
+// JSON array of class names (when known), and the entries of [Model.Meta].
+//
+// [Save] writes atomically (temporary file, fsync, rename, fsync of the
+// directory). [Load] validates strictly and accepts F64 tensors, which it
+// converts to float32; every error names the file and the problem.
+package model

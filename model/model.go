@@ -1,0 +1,152 @@
+package model
+
+import (
+	"fmt"
+	"math"
+)
+
+// Format is the value of the "format" metadata key in files written by Save.
+const Format = "dsx-softmax-v1"
+
+// Model is a trained softmax classifier.
+type Model struct {
+	W           []float32         // N×T row-major (so logits = x·W + b)
+	B           []float32         // T
+	N, T        int               // features, classes
+	Mean, Scale []float32         // feature scaling (N each), may be nil = identity
+	Classes     []string          // class names (len T) or nil
+	Meta        map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
+}
+
+// reserved metadata keys, written by Save from the model's own fields.
+var reserved = map[string]bool{"format": true, "classes": true}
+
+// Validate checks the model's shapes and that no parameter is NaN or
+// infinite.
+func (m *Model) Validate() error {
+	if m == nil {
+		return fmt.Errorf("model is nil")
+	}
+	switch {
+	case m.N <= 0:
+		return fmt.Errorf("model has %d features, need at least 1", m.N)
+	case m.T <= 0:
+		return fmt.Errorf("model has %d classes, need at least 1", m.T)
+	case m.T > math.MaxInt/m.N || len(m.W) != m.N*m.T:
+		return fmt.Errorf("model W has %d values, want N×T = %d×%d", len(m.W), m.N, m.T)
+	case len(m.B) != m.T:
+		return fmt.Errorf("model b has %d values, want T = %d", len(m.B), m.T)
+	case (m.Mean == nil) != (m.Scale == nil):
+		return fmt.Errorf("model has scaler mean (%d values) and scale (%d values): need both or neither", len(m.Mean), len(m.Scale))
+	case m.Mean != nil && len(m.Mean) != m.N:
+		return fmt.Errorf("model scaler mean has %d values, want N = %d", len(m.Mean), m.N)
+	case m.Scale != nil && len(m.Scale) != m.N:
+		return fmt.Errorf("model scaler scale has %d values, want N = %d", len(m.Scale), m.N)
+	case m.Classes != nil && len(m.Classes) != m.T:
+		return fmt.Errorf("model has %d class names, want T = %d", len(m.Classes), m.T)
+	}
+	for _, t := range []struct {
+		name string
+		v    []float32
+	}{{"W", m.W}, {"b", m.B}, {"scaler.mean", m.Mean}, {"scaler.scale", m.Scale}} {
+		if i := firstNonFinite(t.v); i >= 0 {
+			return fmt.Errorf("model %s[%d] is %v", t.name, i, t.v[i])
+		}
+	}
+	for k := range m.Meta {
+		if reserved[k] || k == "" {
+			return fmt.Errorf("model metadata key %q is reserved", k)
+		}
+	}
+	return nil
+}
+
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// CheckInput reports whether data with n features per row fits the model.
+func (m *Model) CheckInput(n int) error {
+	if n != m.N {
+		return fmt.Errorf("model expects %d features, data has %d", m.N, n)
+	}
+	return nil
+}
+
+// Scaler returns the feature scaling saved with the model; both are nil
+// when the model has none.
+func (m *Model) Scaler() (mean, scale []float32) { return m.Mean, m.Scale }
+
+// ScaleInputs applies the model's feature scaling in place to the first
+// rows rows of x (rows×N, row-major): x' = (x - Mean[j]) * Scale[j]. It
+// does nothing when the model has no scaling. Call it before Logits or
+// Predict on raw features.
+func (m *Model) ScaleInputs(x []float32, rows int) {
+	if m.Mean == nil || m.Scale == nil {
+		return
+	}
+	n := m.N
+	for r := 0; r < rows; r++ {
+		row := x[r*n : (r+1)*n]
+		for j := range row {
+			row[j] = (row[j] - m.Mean[j]) * m.Scale[j]
+		}
+	}
+}
+
+// Logits computes out = x·W + b for rows rows of already scaled features
+// x (rows×N) into out (rows×T). Lengths are the caller's responsibility;
+// check data with CheckInput first.
+func (m *Model) Logits(x []float32, rows int, out []float32) {
+	n, t := m.N, m.T
+	for r := 0; r < rows; r++ {
+		xr := x[r*n : (r+1)*n]
+		o := out[r*t : (r+1)*t]
+		copy(o, m.B)
+		for k, xv := range xr {
+			if xv == 0 {
+				continue
+			}
+			w := m.W[k*t : (k+1)*t]
+			for c, wv := range w {
+				o[c] += xv * wv
+			}
+		}
+	}
+}
+
+// Predict returns the most probable class of each of rows rows of already
+// scaled features x (rows×N), and the softmax probabilities (rows×T).
+// It does not scale x: call ScaleInputs first on raw features.
+func (m *Model) Predict(x []float32, rows int) (labels []int32, probs []float32) {
+	t := m.T
+	probs = make([]float32, rows*t)
+	labels = make([]int32, rows)
+	m.Logits(x, rows, probs)
+	for r := 0; r < rows; r++ {
+		p := probs[r*t : (r+1)*t]
+		best := 0
+		for c := range p {
+			if p[c] > p[best] {
+				best = c
+			}
+		}
+		labels[r] = int32(best)
+		mx := float64(p[best])
+		var sum float64
+		for c := range p {
+			e := math.Exp(float64(p[c]) - mx)
+			p[c] = float32(e)
+			sum += e
+		}
+		for c := range p {
+			p[c] = float32(float64(p[c]) / sum)
+		}
+	}
+	return labels, probs
+}
