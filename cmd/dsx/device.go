@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"dsx/backend"
+	"dsx/backend/gpuprobe"
+	_ "dsx/cpu"
+)
+
+// envReexec marks a dsx-gpu process started by dsx, so that it never probes
+// or re-executes again.
+const envReexec = "DSX_REEXEC"
+
+// chooseDevice returns the backend for --device and prints one line saying
+// which device runs and why.
+//
+// A binary that links CUDA cannot fall back by itself (it does not load
+// without libcuda.so.1, and cu's init exits when cuInit fails), so the pure-Go
+// dsx probes the GPU build, dsx-gpu, in a child process and, when it reports
+// a usable GPU, replaces itself with it (same arguments); otherwise it runs on
+// the CPU and says why.
+func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
+	if name == "" {
+		name = os.Getenv(backend.EnvDevice)
+	}
+	if name == "" {
+		name = "auto"
+	}
+	if name != "auto" && name != "cpu" && name != "cuda" {
+		return nil, usageErr("--device %q: want auto, cpu or cuda", name)
+	}
+	if _, err := backend.Get("cuda"); err != nil && name != "cpu" && os.Getenv(envReexec) == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		self, _ := os.Executable()
+		r := gpuprobe.Probe(ctx, self)
+		cancel()
+		if r.Reason == "" {
+			gpu := "GPU"
+			if len(r.Devices) > 0 {
+				gpu = r.Devices[0].Name
+			}
+			fmt.Fprintf(stderr, "dsx: device cuda (%s: %s, via %s)\n", name, gpu, r.Binary)
+			env := append(os.Environ(), envReexec+"=1", backend.EnvDevice+"=cuda")
+			err := syscall.Exec(r.Binary, append([]string{r.Binary}, os.Args[1:]...), env)
+			return nil, fmt.Errorf("starting %s: %w", r.Binary, err)
+		}
+		if name == "cuda" {
+			return nil, fmt.Errorf("--device cuda: %w: %s", backend.ErrUnavailable, r.Reason)
+		}
+		fmt.Fprintf(stderr, "dsx: device cpu (auto: no usable GPU: %s)\n", r.Reason)
+		return backend.Get("cpu")
+	}
+	b, why, err := backend.Choose(name)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "dsx: %s\n", why)
+	return b, nil
+}
+
+// backendReport is one backend in `dsx devices --json`.
+type backendReport struct {
+	Name      string           `json:"name"`
+	Available bool             `json:"available"`
+	Reason    string           `json:"reason,omitempty"`
+	Binary    string           `json:"binary,omitempty"`
+	Devices   []backend.Device `json:"devices"`
+}
+
+func cmdDevices(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("devices", "List the backends in this build (and the GPU build dsx-gpu), their devices, or why a backend is unusable.", stdout)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var reps []backendReport
+	for _, n := range backend.Names() {
+		b, _ := backend.Get(n)
+		r := backendReport{Name: n, Available: true}
+		if err := b.Available(); err != nil {
+			r.Available, r.Reason = false, err.Error()
+		} else if d, err := b.Devices(); err != nil {
+			r.Available, r.Reason = false, err.Error()
+		} else {
+			r.Devices = d
+		}
+		reps = append(reps, r)
+	}
+	if _, err := backend.Get("cuda"); err != nil && os.Getenv(envReexec) == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		self, _ := os.Executable()
+		p := gpuprobe.Probe(ctx, self)
+		cancel()
+		reps = append([]backendReport{{Name: "cuda", Available: p.Reason == "", Reason: p.Reason, Binary: p.Binary, Devices: p.Devices}}, reps...)
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"backends": reps})
+	}
+	for _, r := range reps {
+		if !r.Available {
+			fmt.Fprintf(stdout, "%-5s unavailable: %s\n", r.Name, r.Reason)
+			continue
+		}
+		fmt.Fprintf(stdout, "%-5s available\n", r.Name)
+		for i, d := range r.Devices {
+			fmt.Fprintf(stdout, "      %d: %s", i, d.Name)
+			if d.MemoryBytes > 0 {
+				fmt.Fprintf(stdout, ", %.1f GiB", float64(d.MemoryBytes)/(1<<30))
+			}
+			if d.Compute != "" {
+				fmt.Fprintf(stdout, ", compute %s", d.Compute)
+			}
+			if d.Driver != "" {
+				fmt.Fprintf(stdout, ", driver %s", d.Driver)
+			}
+			if d.Threads > 0 {
+				fmt.Fprintf(stdout, ", %d threads", d.Threads)
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+// Command dsx trains, evaluates, predicts with and benchmarks the softmax
+// classifier head on the best device available.
+//
+//	dsx train   [--data DIR | --train F --test F] [--out model.safetensors] [--device auto|cpu|cuda] ...
+//	dsx eval    --model F [--data DIR | --test F]
+//	dsx predict --model F [--data DIR | --test F]
+//	dsx devices [--json]
+//	dsx bench   [--shapes 4096x784x10,...] [--json]
+//
+// Built without the gpu tag it is pure Go; built with it (make build-gpu) it
+// is dsx-gpu, which links CUDA. The pure-Go dsx probes dsx-gpu in a child
+// process and re-executes it when a GPU is usable, so --device auto works on
+// machines without a driver, with a driver but no device, and without
+// dsx-gpu at all.
+package main

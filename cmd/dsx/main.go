@@ -1,0 +1,101 @@
+// Command dsx trains, evaluates and benchmarks the softmax classifier head on
+// the best device available. See `dsx help`.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `dsx: a dense → softmax → cross-entropy classifier head on CPU or NVIDIA GPU
+
+usage: dsx <command> [flags]
+
+commands:
+  train     train on (Fashion-)MNIST or CSV data and save a model (safetensors)
+  eval      evaluate a saved model on a test set
+  predict   print the predicted class of each row
+  devices   list the backends and devices, or why a device is unusable
+  bench     time training steps for a list of shapes
+
+Every command takes --help. --device auto|cpu|cuda (or DSX_DEVICE) picks the
+backend; auto uses the GPU when one is usable and says which and why.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the exit code: 0 on success, 1 on
+// failure, 2 on a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"train":   cmdTrain,
+		"eval":    cmdEval,
+		"predict": cmdPredict,
+		"devices": cmdDevices,
+		"bench":   cmdBench,
+	}
+	f, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "dsx: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := f(args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// usageErr marks a bad command line.
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+}
+
+// newFlags makes a flag set whose --help prints to stdout and whose errors
+// are usage errors.
+func newFlags(name, summary string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("dsx "+name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: dsx %s [flags]\n\n%s\n\nflags:\n", name, strings.TrimSpace(summary))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, turning parse errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
