@@ -14,11 +14,11 @@ HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo 
 demo: data build $(if $(HAVE_GPU),build-gpu)
 	$(BIN)/dsx train --out model.safetensors
 
-## test: vet and test the pure-Go build, and check that the gpu build compiles
-test: data
+## test: check that the gpu build compiles, then vet and test the pure-Go build
+## (the real tests run last so that their summary closes the output)
+test: data check-gpu-build
 	CGO_ENABLED=0 $(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
-	$(MAKE) check-gpu-build
 
 data:
 	scripts/install-data
