@@ -1,0 +1,40 @@
+//go:build gpu
+
+// Package cuda is the GPU backend, registered as "cuda" with priority 10 in
+// builds with the gpu tag (never the cuda tag: that one switches on
+// Gorgonia's own CUDA VM).
+//
+// It runs the layer graph that package graph builds, not a separate model:
+// Open walks the sorted nodes of Layer.TrainGraph() and Layer.ForwardGraph()
+// and lowers each one to device work, producing a fixed launch plan:
+//
+//	A × B, Aᵀ × B, A × Bᵀ       cuBLAS gemm (row-major through Cᵀ = Bᵀ·Aᵀ)
+//	Reshape(1,T) → Repeat0 → +  bias_add, in place over x·W (bias.cu)
+//	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu)
+//	Σ[0] of a B×T gradient      colsum (bias.cu)
+//	Σ[0] of per-row losses      xent_reduce (xent.cu)
+//	Reshape, SizeOf, constants  no device work (views and launch parameters)
+//
+// A node it cannot lower makes Open fail with an error wrapping
+// backend.ErrNotImplemented that names the node; the backend never does a
+// node's work on the CPU. (The host only validates the batch with
+// backend.CheckBatch and graph.CheckTargets, as every backend does, so that
+// bad input gets the same error everywhere.)
+//
+// Parameters and optimizer state stay on the device; the optimizers run as
+// kernels (optim.cu). Buffers for the largest batch B are allocated once by
+// Open; a step copies the batch in and the scalar loss out, and allocates no
+// device memory. Close frees it all. Too little device memory is an error
+// wrapping backend.ErrOutOfMemory that says how much was asked and how much
+// is free.
+//
+// All work goes to the context's default stream, in order: gorgonia.org/cu's
+// cuBLAS wrapper has no way to set a handle's stream, so kernels share the
+// stream cuBLAS uses. One primary context per process; layers share it, the
+// kernel modules and the cuBLAS handle, and a mutex serialises their use.
+//
+// The binary that links this package needs libcuda.so.1 to even start, and
+// gorgonia.org/cu's init exits the process when cuInit fails: a program that
+// must run without a GPU uses the pure-Go build and package
+// dsx/backend/gpuprobe to decide whether to hand over to the gpu build.
+package cuda

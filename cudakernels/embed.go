@@ -1,0 +1,28 @@
+package cudakernels
+
+import (
+	"embed"
+	"fmt"
+)
+
+//go:embed *.ptx kernels.sha256
+var files embed.FS
+
+// Modules lists the kernel modules: each has a NAME.cu source and NAME.ptx.
+var Modules = []string{"bias", "optim", "xent"}
+
+// PTX returns the embedded PTX of module name ("xent", "bias", "optim").
+func PTX(name string) (string, error) {
+	b, err := files.ReadFile(name + ".ptx")
+	if err != nil {
+		return "", fmt.Errorf("cudakernels: no PTX for module %q: %w", name, err)
+	}
+	return string(b), nil
+}
+
+// Hashes returns kernels.sha256: the SHA-256 of each .cu source when its PTX
+// was generated, in sha256sum's format.
+func Hashes() string {
+	b, _ := files.ReadFile("kernels.sha256")
+	return string(b)
+}
