@@ -90,6 +90,9 @@ func Probe(ctx context.Context, self string) Result {
 	cmd.Env = append(os.Environ(), "DSX_REEXEC=1")
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
+		if msg == "" { // cu's init prints its cuInit error on stdout
+			msg = strings.TrimSpace(stdout.String())
+		}
 		if len(msg) > 300 {
 			msg = msg[len(msg)-300:]
 		}
