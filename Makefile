@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean
+.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean openblas-dev build-openblas test-openblas bench-cpu peers-cpu
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -21,9 +21,9 @@ ifeq ($(HAVE_GPU),yes)
 endif
 	$(BIN)/dsx train --out model.safetensors
 
-## test: check that the gpu build compiles, then vet and test the pure-Go build
-## (the real tests run last so that their summary closes the output)
-test: data check-gpu-build
+## test: check that the gpu build compiles, run the conformance suite in the openblas build,
+## then vet and test the pure-Go build (last, so that its summary closes the output)
+test: data check-gpu-build test-openblas
 	CGO_ENABLED=0 $(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
 
@@ -51,6 +51,31 @@ check-gpu-build: cuda-headers build build-gpu
 
 bench: build
 	$(BIN)/dsx bench --device cpu
+
+## openblas-dev: Debian's OpenBLAS headers and library for the openblas build (root or sudo)
+openblas-dev:
+	@test -e /usr/lib/x86_64-linux-gnu/libopenblas.so -o -e /usr/lib/aarch64-linux-gnu/libopenblas.so || \
+		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev; }
+
+## build-openblas: bin/dsx-openblas, the CPU backend's products through OpenBLAS (cgo)
+build-openblas: openblas-dev
+	CGO_ENABLED=1 $(GO) build -tags openblas -o $(BIN)/dsx-openblas ./cmd/dsx
+
+## test-openblas: vet and run the CPU backend and the conformance suite in the openblas build
+test-openblas: openblas-dev data
+	CGO_ENABLED=1 $(GO) vet -tags openblas ./cpu ./graph ./backend/...
+	CGO_ENABLED=1 $(GO) test -tags openblas -count=1 ./cpu ./graph ./backend/conformance
+
+## peers-cpu: Debian's PyTorch and numpy for the CPU peer benchmarks (root or sudo)
+peers-cpu:
+	@/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || \
+		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch python3-numpy; }
+
+## bench-cpu: pure-Go build, openblas build, PyTorch and numpy side by side (table on stdout)
+bench-cpu: openblas-dev peers-cpu
+	bench/run-cpu.sh
 
 clean:
 	rm -rf $(BIN)

@@ -3,7 +3,9 @@ package cpu
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
+	"unsafe"
 
 	"dsx/backend"
 	"dsx/graph"
@@ -48,6 +50,38 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 type machine struct {
 	g  *graph.Layer
 	vm G.VM
+	pc *int // the tape machine's program counter, when it could be found
+}
+
+// newMachine compiles sub into a TapeMachine.
+//
+// Between runs the machine must go back to its first instruction.
+// TapeMachine.Reset does that but also drops every register, so that each
+// run allocates its B×T and N×T buffers afresh (the Alloc instructions find
+// nothing to reuse): 37 MB per step at 4096×1024×1000. rewind sets only the
+// program counter back, so that the registers, and the buffers in them, are
+// reused; every instruction still runs (arguments are reloaded, products
+// written with β = 0 and the other ops recomputed). The counter is found by
+// name through reflect; should a later Gorgonia rename it, rewind falls back
+// to Reset (TestRewind fails to say so).
+func newMachine(g *graph.Layer, sub *G.ExprGraph) *machine {
+	vm := G.NewTapeMachine(sub)
+	m := &machine{g: g, vm: vm}
+	if v := reflect.ValueOf(vm); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+		if f := v.Elem().FieldByName("pc"); f.IsValid() && f.Kind() == reflect.Int && f.CanAddr() {
+			m.pc = (*int)(unsafe.Pointer(f.UnsafeAddr()))
+		}
+	}
+	return m
+}
+
+// rewind readies the machine for the next run (see newMachine).
+func (m *machine) rewind() {
+	if m.pc != nil {
+		*m.pc = 0
+		return
+	}
+	m.vm.Reset()
 }
 
 type layer struct {
@@ -89,7 +123,7 @@ func (l *layer) compile(rows int, forward bool) (*machine, error) {
 	if forward {
 		sub = g.ForwardGraph()
 	}
-	m := &machine{g: g, vm: G.NewTapeMachine(sub)}
+	m := newMachine(g, sub)
 	cache[rows] = m
 	return m, nil
 }
@@ -148,7 +182,7 @@ func (l *layer) run(x, targets *tensor.Dense) (*machine, error) {
 	if err := G.Let(m.g.Targets, targets); err != nil {
 		return nil, err
 	}
-	defer m.vm.Reset()
+	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
@@ -208,7 +242,12 @@ func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 		return 0, err
 	}
 	loss := scalar(m.g.Loss.Value())
-	l.opt.step(l.w.Data(), m.g.DW.Value().Data(), l.b.Data(), m.g.DB.Value().Data())
+	dw, ok1 := m.g.DW.Value().(tensor.Tensor)
+	db, ok2 := m.g.DB.Value().(tensor.Tensor)
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("cpu: gradients are %T and %T, want tensors", m.g.DW.Value(), m.g.DB.Value())
+	}
+	l.opt.step(l.w, dw, l.b, db)
 	return loss, nil
 }
 
@@ -227,7 +266,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err := G.Let(m.g.X, x); err != nil {
 		return nil, err
 	}
-	defer m.vm.Reset()
+	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}

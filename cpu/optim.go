@@ -5,11 +5,13 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+
+	"gorgonia.org/tensor"
 )
 
 // optimizer updates W and b in place from their gradients.
 type optimizer interface {
-	step(w, dw, b, db any)
+	step(w, dw, b, db tensor.Tensor)
 	reset()
 }
 
@@ -30,10 +32,10 @@ func (p *optim[F]) reset() {
 	p.m, p.v = [2][]F{}, [2][]F{}
 }
 
-func (p *optim[F]) step(w, dw, b, db any) {
+func (p *optim[F]) step(w, dw, b, db tensor.Tensor) {
 	p.t++
-	p.update(0, w.([]F), dw.([]F))
-	p.update(1, b.([]F), db.([]F))
+	p.update(0, graph.Floats[F](w), graph.Floats[F](dw))
+	p.update(1, graph.Floats[F](b), graph.Floats[F](db))
 }
 
 // update applies PyTorch's SGD (with momentum and weight decay) or Adam/AdamW

@@ -3,8 +3,6 @@ package graph
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 )
 
 // Float is the element type of a layer.
@@ -89,7 +87,6 @@ func CheckTargets[F Float](targets []F, rows, T int, o *LossOptions) error {
 // the row maximum subtracted. It also returns lse for RowGrad. Ignored rows
 // give 0.
 func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse float64) {
-	T := len(z)
 	m := math.Inf(-1)
 	for _, v := range z {
 		if f := float64(v); f > m {
@@ -104,10 +101,16 @@ func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse
 	if math.IsInf(m, -1) { // every logit −Inf: no defined softmax
 		lse = math.NaN()
 	}
+	return rowLossAt(z, lse, hardLabel, soft, o), lse
+}
+
+// rowLossAt is RowLoss for a row whose log-sum-exp is known.
+func rowLossAt[F Float](z []F, lse float64, hardLabel int, soft []F, o *LossOptions) float64 {
+	T := len(z)
 	eps := o.LabelSmoothing
 	if soft == nil {
 		if o.Ignored(hardLabel) {
-			return 0, lse
+			return 0
 		}
 		wy := o.Weight(hardLabel)
 		// Σ_c a_c with a_c = (1−ε)·wy·[c = y] + (ε/T)·w_c.
@@ -120,7 +123,7 @@ func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse
 			}
 			az += eps / float64(T) * wz
 		}
-		return S*lse - az, lse
+		return S*lse - az
 	}
 	S, az := 0.0, 0.0
 	for c, v := range z {
@@ -128,7 +131,7 @@ func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse
 		S += a
 		az += a * float64(v)
 	}
-	return S*lse - az, lse
+	return S*lse - az
 }
 
 // RowGrad writes dz_c = scale·(S·p_c − a_c), the gradient of RowLoss·scale
@@ -219,35 +222,29 @@ func Backward[F Float](dz, z, targets []F, rows, T int, o *LossOptions, scale fl
 // goroutines costs more than it saves.
 const minWork = 1 << 14
 
-func workers(rows, T int) int {
-	w := runtime.GOMAXPROCS(0)
-	if max := rows * T / minWork; max < w {
-		w = max
+// rowGrain is the number of rows per chunk that holds at least minWork logits.
+func rowGrain(T int) int {
+	g := minWork / T
+	if g < 1 {
+		g = 1
 	}
-	if w > rows {
-		w = rows
-	}
-	if w < 1 {
-		w = 1
-	}
-	return w
+	return g
 }
 
-// parallelRows splits [0, rows) into one contiguous chunk per worker.
+// funcTask adapts a closure to RangeTask (for the non-hot-path helpers).
+type funcTask func(lo, hi int)
+
+func (f funcTask) RunRange(lo, hi int) { f(lo, hi) }
+
+// parallelRows splits [0, rows) into contiguous chunks on the worker pool; f
+// gets the chunk's index w (0 ≤ w < Chunks(rows, rowGrain(T))).
 func parallelRows(rows, T int, f func(w, lo, hi int)) {
-	n := workers(rows, T)
-	if n == 1 {
-		f(0, 0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < n; w++ {
-		lo, hi := rows*w/n, rows*(w+1)/n
-		wg.Add(1)
-		go func(w, lo, hi int) {
-			defer wg.Done()
-			f(w, lo, hi)
-		}(w, lo, hi)
-	}
-	wg.Wait()
+	n := Chunks(rows, rowGrain(T))
+	ParallelChunks(n, n, funcTask(func(lo, hi int) {
+		for w := lo; w < hi; w++ {
+			f(w, rows*w/n, rows*(w+1)/n)
+		}
+	}))
 }
+
+func workers(rows, T int) int { return Chunks(rows, rowGrain(T)) }

@@ -18,6 +18,26 @@ import (
 type XentOp struct {
 	Opts LossOptions
 	T    int
+
+	// CPU kernel state (see xentCPU): buffers reused across steps, and
+	// whether a XentGradOp reads this op's stash.
+	hasGrad bool
+	c32     *xentCPU[float32]
+	c64     *xentCPU[float64]
+}
+
+func (op *XentOp) cpu32() *xentCPU[float32] {
+	if op.c32 == nil {
+		op.c32 = newXentCPU[float32](op)
+	}
+	return op.c32
+}
+
+func (op *XentOp) cpu64() *xentCPU[float64] {
+	if op.c64 == nil {
+		op.c64 = newXentCPU[float64](op)
+	}
+	return op.c64
 }
 
 // AsXent returns the options of a node built by SoftmaxCrossEntropy.
@@ -93,36 +113,52 @@ func (op *XentOp) Hashcode() uint32 {
 	return h.Sum32()
 }
 
+// Do runs the fused forward kernel. Its output (the scalar loss, or the B
+// per-row losses) is a value owned by the op and overwritten by the next
+// call, as the VM's preallocated values are.
 func (op *XentOp) Do(vals ...G.Value) (G.Value, error) {
 	z, tg, err := op.inputs(vals)
 	if err != nil {
 		return nil, err
 	}
-	switch zd := z.Data().(type) {
-	case []float64:
-		return xentDo(op, zd, tg.Data().([]float64), z.Shape()[0])
-	case []float32:
-		return xentDo(op, zd, tg.Data().([]float32), z.Shape()[0])
+	rows := z.Shape()[0]
+	switch z.Dtype() {
+	case tensor.Float64:
+		return xentDo(op, op.cpu64(), Floats[float64](z), Floats[float64](tg), rows)
+	case tensor.Float32:
+		return xentDo(op, op.cpu32(), Floats[float32](z), Floats[float32](tg), rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentDo[F Float](op *XentOp, z, tg []F, rows int) (G.Value, error) {
+func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, error) {
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return nil, err
 	}
+	sum := k.forward(z, tg, rows)
 	if op.Opts.Reduction == None {
-		out := make([]F, rows)
-		Forward(z, tg, rows, op.T, &op.Opts, out)
-		return tensor.New(tensor.WithShape(rows), tensor.WithBacking(out)), nil
+		out, back := k.lossTensor(rows)
+		for i, l := range k.loss {
+			back[i] = F(l)
+		}
+		return out, nil
 	}
-	sum := Forward(z, tg, rows, op.T, &op.Opts, nil)
 	loss := sum * Scale(&op.Opts, Denominator(tg, rows, &op.Opts))
+	switch s := k.scalar.(type) {
+	case *G.F32:
+		*s = G.F32(loss)
+		return s, nil
+	case *G.F64:
+		*s = G.F64(loss)
+		return s, nil
+	}
 	var zero F
 	if _, ok := any(zero).(float32); ok {
-		return G.NewF32(float32(loss)), nil
+		k.scalar = G.NewF32(float32(loss))
+	} else {
+		k.scalar = G.NewF64(loss)
 	}
-	return G.NewF64(loss), nil
+	return k.scalar, nil
 }
 
 func (op *XentOp) inputs(vals []G.Value) (z, tg tensor.Tensor, err error) {
@@ -148,6 +184,7 @@ func (op *XentOp) DiffWRT(inputs int) []bool { return []bool{true, false} }
 
 // SymDiff returns dlogits = XentGradOp(logits, targets, grad).
 func (op *XentOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	op.hasGrad = true
 	dz, err := G.ApplyOp(&XentGradOp{Fwd: op}, inputs[0], inputs[1], grad)
 	if err != nil {
 		return nil, err
@@ -188,16 +225,28 @@ func (op *XentGradOp) Hashcode() uint32 {
 	return h.Sum32()
 }
 
+// Do computes the gradient into a rows×T buffer owned by the forward op (the
+// forward pass's stash of exp(z − max), turned into the gradient in place),
+// so that a warm step allocates nothing.
 func (op *XentGradOp) Do(vals ...G.Value) (G.Value, error) {
 	z, _, err := op.Fwd.inputs(vals)
 	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(tensor.WithShape(z.Shape().Clone()...), tensor.Of(z.Dtype()))
+	rows := z.Shape()[0]
+	var out *tensor.Dense
+	switch z.Dtype() {
+	case tensor.Float32:
+		out = op.Fwd.cpu32().gradTensor(rows)
+	case tensor.Float64:
+		out = op.Fwd.cpu64().gradTensor(rows)
+	default:
+		return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
+	}
 	return op.UsePreallocDo(out, vals...)
 }
 
-// UsePreallocDo lets the VM reuse the B×T gradient buffer across steps.
+// UsePreallocDo writes the gradient into prealloc.
 func (op *XentGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
 	if len(vals) != 3 {
 		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
@@ -211,16 +260,16 @@ func (op *XentGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value,
 		return nil, fmt.Errorf("%v: bad preallocated output", op)
 	}
 	rows := z.Shape()[0]
-	switch zd := z.Data().(type) {
-	case []float64:
-		return out, xentGrad(op.Fwd, out.Data().([]float64), zd, tg.Data().([]float64), vals[2], rows)
-	case []float32:
-		return out, xentGrad(op.Fwd, out.Data().([]float32), zd, tg.Data().([]float32), vals[2], rows)
+	switch z.Dtype() {
+	case tensor.Float64:
+		return out, xentGrad(op.Fwd, op.Fwd.cpu64(), Floats[float64](out), Floats[float64](z), Floats[float64](tg), vals[2], rows)
+	case tensor.Float32:
+		return out, xentGrad(op.Fwd, op.Fwd.cpu32(), Floats[float32](out), Floats[float32](z), Floats[float32](tg), vals[2], rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentGrad[F Float](op *XentOp, dz, z, tg []F, g G.Value, rows int) error {
+func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows int) error {
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return err
 	}
@@ -251,6 +300,6 @@ func xentGrad[F Float](op *XentOp, dz, z, tg []F, g G.Value, rows int) error {
 	default:
 		return fmt.Errorf("%v: upstream gradient of type %T", op, g)
 	}
-	Backward(dz, z, tg, rows, op.T, &op.Opts, scale, rowScale)
+	k.backward(dz, z, tg, rows, scale, rowScale)
 	return nil
 }
