@@ -78,9 +78,139 @@ func (o Optimizer) Validate() error {
 }
 
 // Config describes a layer to open.
+//
+// The zero values of MatMode, Xent, ChunkRows and MemoryBudget are the
+// defaults every backend supports. A backend that does not support a
+// non-default setting makes Open fail with an error wrapping
+// ErrNotImplemented (CheckOptions does it for a backend's list).
 type Config struct {
 	graph.Spec           // B is the largest batch; smaller batches are allowed
 	Optimizer  Optimizer // for Step; zero Kind means Step is an error
+
+	// MatMode is how the matrix products multiply (float32 layers only):
+	// "" or "fp32" in full float32; "tf32" on TF32 tensor cores; "bf16" with
+	// bfloat16 copies of the operands. Products accumulate in float32 in
+	// every mode, and the loss, softmax and optimizer stay in float32.
+	MatMode string
+	// Xent is how softmax + cross-entropy run: "" or "fused", one kernel that
+	// writes the gradient over the logits; "unfused", as PyTorch eager does
+	// (log-softmax to a second rows×T buffer, the loss from it, then the
+	// gradient as a separate kernel). "unfused" supports hard targets without
+	// label smoothing only.
+	Xent string
+	// ChunkRows bounds the rows whose logits exist at once: the batch runs in
+	// chunks of that many rows (logits, fused gradient in place, dW and db
+	// accumulated), so the B×T logits are never stored. 0: automatic, chunk
+	// only when B×T logits would exceed MemoryBudget; -1: never chunk.
+	ChunkRows int
+	// MemoryBudget is the bytes the logits may take before ChunkRows = 0
+	// chunks; 0 means DefaultMemoryBudget.
+	MemoryBudget int64
+}
+
+// DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
+const DefaultMemoryBudget = 1 << 30
+
+// Chunk returns the rows per chunk for cfg (B when the batch runs whole):
+// ChunkRows when > 0, B when -1, and for 0 the largest multiple of 256 rows
+// (at least 1 row) whose rows×T logits of esize bytes fit MemoryBudget.
+func (c Config) Chunk(esize int) int {
+	switch {
+	case c.ChunkRows > 0:
+		return min(c.ChunkRows, c.B)
+	case c.ChunkRows < 0:
+		return c.B
+	}
+	budget := c.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget
+	}
+	row := int64(c.T) * int64(esize)
+	if int64(c.B)*row <= budget {
+		return c.B
+	}
+	r := int(budget / row)
+	if r >= 256 {
+		r -= r % 256
+	}
+	return max(1, min(r, c.B))
+}
+
+// CheckOptions returns an error wrapping ErrNotImplemented when cfg asks for
+// a MatMode or Xent that the backend named name does not list, or for
+// chunking (ChunkRows > 0) when chunks is false.
+func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool) error {
+	in := func(v string, list []string, def string) bool {
+		if v == "" {
+			v = def
+		}
+		for _, l := range list {
+			if l == v {
+				return true
+			}
+		}
+		return false
+	}
+	switch cfg.MatMode {
+	case "", "fp32", "tf32", "bf16":
+	default:
+		return fmt.Errorf("%s: matmul mode %q: want fp32, tf32 or bf16", name, cfg.MatMode)
+	}
+	switch cfg.Xent {
+	case "", "fused", "unfused":
+	default:
+		return fmt.Errorf("%s: xent %q: want fused or unfused", name, cfg.Xent)
+	}
+	if !in(cfg.MatMode, modes, "fp32") {
+		return fmt.Errorf("%s: matmul mode %s: %w", name, cfg.MatMode, ErrNotImplemented)
+	}
+	if cfg.MatMode != "" && cfg.MatMode != "fp32" && cfg.DType != tensor.Float32 {
+		return fmt.Errorf("%s: matmul mode %s needs a float32 layer, not %v: %w", name, cfg.MatMode, cfg.DType, ErrNotImplemented)
+	}
+	if !in(cfg.Xent, xents, "fused") {
+		return fmt.Errorf("%s: %s softmax-cross-entropy: %w", name, cfg.Xent, ErrNotImplemented)
+	}
+	if cfg.ChunkRows > 0 && !chunks {
+		return fmt.Errorf("%s: chunked batches: %w", name, ErrNotImplemented)
+	}
+	return nil
+}
+
+// MemStats is a layer's device memory, from its own allocations.
+type MemStats struct {
+	// State: parameters, their gradients and the optimizer state.
+	StateBytes int64 `json:"state_bytes"`
+	// Input: the batch buffers (x, targets) for B rows.
+	InputBytes int64 `json:"input_bytes"`
+	// Extra: everything else the step needs: logits, per-row values,
+	// operand copies and scratch (activations and workspace).
+	ExtraBytes int64 `json:"extra_bytes"`
+	// DeviceBytes is the device memory in use now minus before the layer
+	// allocated (cuMemGetInfo): its buffers plus what libraries such as
+	// cuBLAS allocated for it (workspace) and the allocator's rounding; 0
+	// when unknown.
+	DeviceBytes int64 `json:"device_bytes,omitempty"`
+	// ChunkRows is the rows per chunk (B when the batch runs whole).
+	ChunkRows int `json:"chunk_rows"`
+}
+
+// Stats is implemented by layers that report their memory and can time the
+// matrix products of a step alone (the floor a step cannot beat). Check for
+// it with a type assertion.
+type Stats interface {
+	MemStats() MemStats
+	// FloorMs runs only the matrix products of a step on rows rows, reps
+	// times, and returns the median milliseconds of one step's products.
+	FloorMs(rows, reps int) (float64, error)
+}
+
+// Resident is implemented by layers that can keep a batch on the device and
+// step on it again without copying it (benchmarks, and many epochs on data
+// that fit the device). Load copies and checks the batch once; StepLoaded
+// runs Step on the loaded batch.
+type Resident interface {
+	Load(x, targets *tensor.Dense) error
+	StepLoaded() (float64, error)
 }
 
 // Result holds one batch's loss and gradients. Tensors are host copies owned by

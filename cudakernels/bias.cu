@@ -4,7 +4,7 @@
 // one in-place add over the product x·W: it never stores the rows×T repeated
 // bias that the graph describes.
 // colsum (Σ[0] of the rows×T gradient) sums each column in double in a fixed
-// order; it never stores partial sums in global memory.
+// order: slabs of rows in parallel, then the slabs' sums (S×T doubles).
 //
 // Every scalar parameter is 8 bytes wide (gorgonia.org/cu copies each kernel
 // argument as 8 bytes). rows ≤ B valid rows, T columns, ld ≥ T row stride.
@@ -29,23 +29,71 @@ extern "C" __global__ void bias_add_f64(double *z, long long ld, const double *b
     bias_add_t<double>(z, ld, b, rows, T);
 }
 
-// colsum: db[c] = Σ_{r < rows} g[r, c]. One thread per column, coalesced
-// across columns.
-//   g   rows×ld
-//   db  T
+// colsum in two kernels, deterministic (fixed order, double sums):
+// colsum_part: block (32, 8) over 32 columns × one slab of rows; slab s of S
+// covers rows [s·R, min((s+1)·R, rows)), R = ceil(rows/S); it writes
+// part[s·T + c] = Σ over its slab of g[r, c]. Grid (ceil(T/32), S).
+// colsum_fin: db[c] = Σ_s part[s·T + c] (+ db[c] when acc ≠ 0: a chunked
+// batch accumulates its chunks). Grid-stride over T.
+//   g    rows×ld
+//   part S×T (double)
+//   db   T
 template <typename F>
-__device__ void colsum_t(const F *g, long long ld, F *db, long long rows, long long T) {
+__device__ void colsum_part_t(const F *g, long long ld, double *part, long long rows, long long T, long long S) {
+    __shared__ double sh[8][33];
+    long long c = blockIdx.x * 32LL + threadIdx.x;
+    long long R = (rows + S - 1) / S;
+    long long r0 = blockIdx.y * R, r1 = min(rows, r0 + R);
+    double s = 0;
+    if (c < T) {
+        for (long long r = r0 + threadIdx.y; r < r1; r += 8) s += (double)g[r * ld + c];
+    }
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < T) {
+        double t = 0;
+        for (int i = 0; i < 8; i++) t += sh[i][threadIdx.x];
+        part[blockIdx.y * T + c] = t;
+    }
+}
+
+template <typename F>
+__device__ void colsum_fin_t(const double *part, F *db, long long T, long long S, long long acc) {
     for (long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x; c < T;
          c += (long long)gridDim.x * blockDim.x) {
-        double s = 0;
-        for (long long r = 0; r < rows; r++) s += (double)g[r * ld + c];
+        double s = acc ? (double)db[c] : 0.0;
+        for (long long i = 0; i < S; i++) s += part[i * T + c];
         db[c] = (F)s;
     }
 }
 
-extern "C" __global__ void colsum_f32(const float *g, long long ld, float *db, long long rows, long long T) {
-    colsum_t<float>(g, ld, db, rows, T);
+extern "C" __global__ void colsum_part_f32(const float *g, long long ld, double *part, long long rows, long long T, long long S) {
+    colsum_part_t<float>(g, ld, part, rows, T, S);
 }
-extern "C" __global__ void colsum_f64(const double *g, long long ld, double *db, long long rows, long long T) {
-    colsum_t<double>(g, ld, db, rows, T);
+extern "C" __global__ void colsum_part_f64(const double *g, long long ld, double *part, long long rows, long long T, long long S) {
+    colsum_part_t<double>(g, ld, part, rows, T, S);
+}
+extern "C" __global__ void colsum_fin_f32(const double *part, float *db, long long T, long long S, long long acc) {
+    colsum_fin_t<float>(part, db, T, S, acc);
+}
+extern "C" __global__ void colsum_fin_f64(const double *part, double *db, long long T, long long S, long long acc) {
+    colsum_fin_t<double>(part, db, T, S, acc);
+}
+
+// to_bf16: dst[i] = src[i] rounded to bfloat16 (nearest, ties to even; NaN
+// stays NaN), for the bf16 matmul mode's operand copies. Grid-stride over n.
+//   src n float32, dst n bfloat16 (as 16-bit integers)
+extern "C" __global__ void to_bf16(const float *src, unsigned short *dst, long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x) {
+        unsigned int u = __float_as_uint(src[i]);
+        unsigned short h;
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            h = (unsigned short)((u >> 16) | 0x40u);
+        } else {
+            u += 0x7fffu + ((u >> 16) & 1u);
+            h = (unsigned short)(u >> 16);
+        }
+        dst[i] = h;
+    }
 }

@@ -100,6 +100,8 @@ __device__ __forceinline__ double weight(const double *w, long long c) {
 //   rowloss rows     per-row loss before the reduction scale (double)
 //   losses  rows     the same in F, or NULL
 //   scalep  1        the reduction scale (from xent_scale), device memory
+//   bias    T        added to each row of z as it is read (the bias of
+//                    x·W + b, fused here instead of a pass over z), or NULL
 // gscale multiplies the gradient (the upstream gradient of the loss); wsum is
 // Σ_c w_c; eps the label smoothing; ignore the ignore_index.
 template <typename F>
@@ -107,7 +109,7 @@ __device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
                           const double *w, double *rowloss, F *losses,
                           const double *scalep, long long rows, long long T,
                           long long flags, long long ignore, double eps,
-                          double wsum, double gscale) {
+                          double wsum, double gscale, const F *bias) {
     extern __shared__ unsigned char smem_raw[];
     long long r = blockIdx.x;
     if (r >= rows) return;
@@ -127,13 +129,13 @@ __device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
     }
     const double k = eps / (double)T;
     // z[label] is read before any thread overwrites the row with its gradient.
-    double zy = (!soft && !ignored && !bad) ? (double)zr[label] : 0.0;
+    double zy = (!soft && !ignored && !bad) ? (double)(bias ? zr[label] + bias[label] : zr[label]) : 0.0;
 
     // Pass 1: one read of the row: online max / Σexp, and Σ a_c·z_c.
     Acc acc;
     acc.m = -INFINITY; acc.s = 0; acc.a = 0; acc.S = 0;
     for (long long c = threadIdx.x; c < T; c += blockDim.x) {
-        F zv = zr[c];
+        F zv = bias ? zr[c] + bias[c] : zr[c];
         if (cache) row[c] = zv;
         double v = (double)zv;
         if (v > acc.m) {
@@ -188,7 +190,8 @@ __device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
         }
         double ay = scale * (1.0 - eps) * wy;
         for (long long c = threadIdx.x; c < T; c += blockDim.x) {
-            double p = exp((double)row[c] - lse);
+            F zv = (!cache && bias) ? row[c] + bias[c] : row[c];
+            double p = exp((double)zv - lse);
             double g = scale * (S * p - k * weight(w, c));
             if (c == label) g -= ay;
             if (bad) g = NAN;
@@ -198,7 +201,8 @@ __device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
     }
     for (long long c = threadIdx.x; c < T; c += blockDim.x) {
         double a = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
-        double p = exp((double)row[c] - lse);
+        F zv = (!cache && bias) ? row[c] + bias[c] : row[c];
+        double p = exp((double)zv - lse);
         zr[c] = (F)(scale * (S * p - a));
     }
 }
@@ -207,16 +211,16 @@ extern "C" __global__ void xent_f32(float *z, long long ld, const float *tg, lon
                                     const double *w, double *rowloss, float *losses,
                                     const double *scalep, long long rows, long long T,
                                     long long flags, long long ignore, double eps,
-                                    double wsum, double gscale) {
-    xent_rows<float>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale);
+                                    double wsum, double gscale, const float *bias) {
+    xent_rows<float>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, bias);
 }
 
 extern "C" __global__ void xent_f64(double *z, long long ld, const double *tg, long long ldt,
                                     const double *w, double *rowloss, double *losses,
                                     const double *scalep, long long rows, long long T,
                                     long long flags, long long ignore, double eps,
-                                    double wsum, double gscale) {
-    xent_rows<double>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale);
+                                    double wsum, double gscale, const double *bias) {
+    xent_rows<double>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, bias);
 }
 
 // xent_scale: one block. Writes the reduction scale to scalep[0]: for mean,

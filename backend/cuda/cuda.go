@@ -14,9 +14,7 @@ import (
 	"dsx/backend"
 	"dsx/cudakernels"
 
-	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
-	cublas "gorgonia.org/cu/blas"
 )
 
 func init() { backend.Register(Backend{}, 10) }
@@ -68,7 +66,6 @@ var device struct {
 	dev  cu.Device
 	name string
 	ctx  cu.CUContext
-	blas *cublas.Standard
 	fn   map[string]cu.Function
 }
 
@@ -117,8 +114,7 @@ func initDevice() error {
 				device.fn[k] = f
 			}
 		}
-		device.blas = &cublas.Standard{}
-		if err := device.blas.Init(); err != nil {
+		if err := blasInit(); err != nil {
 			return fmt.Errorf("cuda: %w: %s: %v", backend.ErrUnavailable, device.name, err)
 		}
 		return nil
@@ -127,8 +123,10 @@ func initDevice() error {
 
 var kernelNames = map[string][]string{
 	"xent":  {"xent_f32", "xent_f64", "xent_scale_f32", "xent_scale_f64", "xent_reduce"},
-	"bias":  {"bias_add_f32", "bias_add_f64", "colsum_f32", "colsum_f64"},
+	"bias":  {"bias_add_f32", "bias_add_f64", "colsum_part_f32", "colsum_part_f64", "colsum_fin_f32", "colsum_fin_f64", "to_bf16"},
 	"optim": {"sgd_f32", "sgd_f64", "adam_f32", "adam_f64"},
+	"unfused": {"log_softmax_f32", "log_softmax_f64", "nll_f32", "nll_f64", "nll_grad_f32", "nll_grad_f64",
+		"log_softmax_grad_f32", "log_softmax_grad_f64"},
 }
 
 // onDevice runs f on a locked OS thread with the context current, holding the
@@ -176,34 +174,6 @@ func (l *launcher) launch(gx, gy, bx, shmem int) error {
 	return nil
 }
 
-// gemm computes, in row-major terms, C (m×n) = op(A)·op(B) with op(A) m×k and
-// op(B) k×n, A stored with lda columns, B with ldb: cuBLAS is column-major,
-// so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ on the same memory.
-func gemm(f32 bool, tA, tB bool, m, n, k int, a cu.DevicePtr, lda int, b cu.DevicePtr, ldb int, c cu.DevicePtr) error {
-	t := func(x bool) blas.Transpose {
-		if x {
-			return blas.Trans
-		}
-		return blas.NoTrans
-	}
-	h := device.blas
-	if f32 {
-		h.Sgemm(t(tB), t(tA), n, m, k, 1, devSlice[float32](b), ldb, devSlice[float32](a), lda, 0, devSlice[float32](c), n)
-	} else {
-		h.Dgemm(t(tB), t(tA), n, m, k, 1, devSlice[float64](b), ldb, devSlice[float64](a), lda, 0, devSlice[float64](c), n)
-	}
-	if err := h.Err(); err != nil {
-		return fmt.Errorf("cuda: cuBLAS gemm %d×%d×%d: %w", m, n, k, err)
-	}
-	return nil
-}
-
-// devSlice makes the one-element slice through which cu's cuBLAS wrapper
-// passes a device address (it only takes &s[0]).
-func devSlice[F float32 | float64](p cu.DevicePtr) []F {
-	return unsafe.Slice((*F)(*(*unsafe.Pointer)(unsafe.Pointer(&p))), 1)
-}
-
 func hostPtr[F float32 | float64](s []F) unsafe.Pointer { return unsafe.Pointer(&s[0]) }
 
 // memory is a layer's device allocations, requested while lowering and made
@@ -218,7 +188,23 @@ type dbuf struct {
 	what  string
 	bytes int64
 	ptr   cu.DevicePtr
+	// rowBytes is the bytes per batch row of a buffer indexed by the
+	// batch's rows (x, targets, dx, per-row losses): a chunk starting at row
+	// r0 uses ptr + r0·rowBytes. 0 for buffers without a batch axis and for
+	// chunk-local ones (logits), which hold one chunk from their start.
+	rowBytes int64
+	cat      int // catExtra, catState or catInput (for MemStats)
 }
+
+// Categories of device buffers.
+const (
+	catExtra = iota // activations, logits, per-row values, scratch
+	catState        // parameters, gradients, optimizer state
+	catInput        // the batch
+)
+
+// at returns the address of row r0 of b.
+func (b *dbuf) at(r0 int) cu.DevicePtr { return b.ptr + cu.DevicePtr(int64(r0)*b.rowBytes) }
 
 func (m *memory) request(what string, bytes int64) *dbuf {
 	if bytes < 8 {

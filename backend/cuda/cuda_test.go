@@ -254,7 +254,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string) error {
 		}
 		kx := newLauncher(kn("xent"), ptrArg(bz.ptr), intArg(int64(ld)), ptrArg(btg.ptr), intArg(int64(T)), ptrArg(wp),
 			ptrArg(brl.ptr), ptrArg(bl.ptr), ptrArg(bs.ptr), intArg(rows), intArg(int64(T)), intArg(flags),
-			intArg(int64(o.IgnoreIndex)), fltArg(o.LabelSmoothing), fltArg(wsum), fltArg(1))
+			intArg(int64(o.IgnoreIndex)), fltArg(o.LabelSmoothing), fltArg(wsum), fltArg(1), ptrArg(0))
 		if err := kx.launch(rows, 1, min(512, max(32, ceilDiv(T, 32)*32)), shmem); err != nil {
 			return err
 		}

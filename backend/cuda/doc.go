@@ -9,9 +9,10 @@
 // and lowers each one to device work, producing a fixed launch plan:
 //
 //	A × B, Aᵀ × B, A × Bᵀ       cuBLAS gemm (row-major through Cᵀ = Bᵀ·Aᵀ)
-//	Reshape(1,T) → Repeat0 → +  bias_add, in place over x·W (bias.cu)
+//	Reshape(1,T) → Repeat0 → +  fused into the softmax-cross-entropy kernel that
+//	                            reads x·W when only it does; else bias_add in place (bias.cu)
 //	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu)
-//	Σ[0] of a B×T gradient      colsum (bias.cu)
+//	Σ[0] of a B×T gradient      colsum_part + colsum_fin (bias.cu)
 //	Σ[0] of per-row losses      xent_reduce (xent.cu)
 //	Reshape, SizeOf, constants  no device work (views and launch parameters)
 //
@@ -20,6 +21,17 @@
 // node's work on the CPU. (The host only validates the batch with
 // backend.CheckBatch and graph.CheckTargets, as every backend does, so that
 // bad input gets the same error everywhere.)
+//
+// Options (backend.Config): MatMode fp32, tf32 (cublasSetMathMode) or bf16
+// (cublasGemmEx on bfloat16 copies made by to_bf16, float32 products); Xent
+// fused or unfused (unfused.cu: log_softmax, nll, nll_grad, log_softmax_grad,
+// PyTorch eager's kernels); ChunkRows / MemoryBudget: the plan's steps have a
+// phase (before the chunks, per chunk, after), so a batch runs in chunks of
+// rows whose logits exist one chunk at a time, the fused kernel writing the
+// gradient in place, dW accumulated by the product (beta = 1, float32) and db
+// by colsum, with the mean's denominator computed over the whole batch first.
+// Layers implement backend.Stats (memory by kind, the products' floor) and
+// backend.Resident (a batch kept on the device).
 //
 // Parameters and optimizer state stay on the device; the optimizers run as
 // kernels (optim.cu). Buffers for the largest batch B are allocated once by

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"dsx/backend"
 	"dsx/graph"
@@ -53,32 +55,82 @@ type val struct {
 	rowloss *dbuf
 	dims    []dim
 	c       float64
+	// bias, when set, is a T-vector still to be added to each row of buf:
+	// the bias add was fused into the softmax-cross-entropy that reads it.
+	bias *dbuf
 }
 
-// stepFn runs one lowered node for a batch of rows; binders make them once
-// the device buffers exist.
-type stepFn func(rows int) error
+// stepFn runs one lowered node for rows rows starting at batch row r0
+// (first: r0 is the batch's first chunk); binders make them once the device
+// buffers exist.
+type stepFn func(r0, rows int, first bool) error
+
+// phase says when a step runs in a batch split into chunks of rows.
+type phase int
+
+const (
+	pre      phase = iota // once, before the chunks, over the whole batch (the mean's denominator, operand copies of W)
+	perChunk              // once per chunk (products, bias, softmax-cross-entropy; dW and db accumulate)
+	post                  // once, after the chunks, over the whole batch (the loss reduction)
+)
+
+type binder struct {
+	phase phase
+	gemm  bool // a cuBLAS product (what FloorMs times)
+	mk    func() stepFn
+}
+
+type step struct {
+	phase phase
+	gemm  bool
+	fn    stepFn
+}
 
 type plan struct {
-	binders []func() stepFn
-	steps   []stepFn
+	binders []binder
+	steps   []step
 	// outputs
 	loss, losses, dw, db, dx, logits *dbuf
 }
 
+func (p *plan) add(ph phase, gemm bool, mk func() stepFn) {
+	p.binders = append(p.binders, binder{ph, gemm, mk})
+}
+
 func (p *plan) bind() {
 	for _, b := range p.binders {
-		p.steps = append(p.steps, b())
+		p.steps = append(p.steps, step{b.phase, b.gemm, b.mk()})
 	}
 }
 
-func (p *plan) run(rows int) error {
-	for _, s := range p.steps {
-		if err := s(rows); err != nil {
+// run runs the plan on rows rows in chunks of chunk rows; after, when not
+// nil, runs after each chunk's steps.
+func (p *plan) run(rows, chunk int, gemmOnly bool, after func(r0, n int) error) error {
+	do := func(ph phase, r0, n int, first bool) error {
+		for _, s := range p.steps {
+			if s.phase == ph && (s.gemm || !gemmOnly) {
+				if err := s.fn(r0, n, first); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := do(pre, 0, rows, true); err != nil {
+		return err
+	}
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
+		if err := do(perChunk, r0, n, r0 == 0); err != nil {
 			return err
 		}
+		if after != nil {
+			if err := after(r0, n); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	return do(post, 0, rows, true)
 }
 
 // lowerer turns the nodes of one graph.Layer into plans. Buffers are shared
@@ -93,10 +145,14 @@ type lowerer struct {
 	bufs  map[*G.Node]*dbuf
 	named map[string]*dbuf
 	fused map[*G.Node]bool // logits whose gradient the fused kernel writes
+	chunk int              // rows per chunk (B when unchunked)
+	mode  int              // modeFP32, modeTF32 or modeBF16
+	bf16  map[*dbuf]*dbuf  // bfloat16 copies of product operands (modeBF16)
 	// per plan
-	sub  *G.ExprGraph
-	vals map[*G.Node]val
-	p    *plan
+	sub       *G.ExprGraph
+	vals      map[*G.Node]val
+	p         *plan
+	converted map[*dbuf]bool // bf16 copies already made in this plan since their source last changed
 }
 
 func (lw *lowerer) buffer(n *G.Node, what string, elems int) *dbuf {
@@ -126,11 +182,19 @@ func children(g *G.ExprGraph, n *G.Node) G.Nodes {
 	return out
 }
 
+// consumers lists the nodes of g that read n. A subgraph's To reports the
+// readers in the whole graph, so they are filtered to g's nodes.
 func consumers(g *G.ExprGraph, n *G.Node) G.Nodes {
+	in := map[*G.Node]bool{}
+	for _, m := range g.AllNodes() {
+		in[m] = true
+	}
 	it := g.To(n.ID())
 	var out G.Nodes
 	for it.Next() {
-		out = append(out, it.Node().(*G.Node))
+		if c := it.Node().(*G.Node); in[c] {
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -161,7 +225,7 @@ func at(d dim, rows int) int {
 
 // lower walks sub's nodes in dependency order and lowers each.
 func (lw *lowerer) lower(sub *G.ExprGraph) (*plan, error) {
-	lw.sub, lw.vals, lw.p = sub, map[*G.Node]val{}, &plan{}
+	lw.sub, lw.vals, lw.p, lw.converted = sub, map[*G.Node]val{}, &plan{}, map[*dbuf]bool{}
 	sorted, err := G.Sort(sub)
 	if err != nil {
 		return nil, fmt.Errorf("cuda: sorting the graph: %w", err)
@@ -192,16 +256,26 @@ func (lw *lowerer) node(n *G.Node) error {
 	if op == nil {
 		switch n {
 		case g.X:
-			lw.vals[n] = val{kind: kBuf, buf: lw.buffer(n, "x", s.B*s.N), dims: []dim{{s.B, true}, {s.N, false}}}
+			b := lw.buffer(n, "x", s.B*s.N)
+			b.rowBytes, b.cat = int64(s.N)*lw.esize, catInput
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []dim{{s.B, true}, {s.N, false}}}
 		case g.W:
-			lw.vals[n] = val{kind: kBuf, buf: lw.buffer(n, "W", s.N*s.T), dims: []dim{{s.N, false}, {s.T, false}}}
+			b := lw.buffer(n, "W", s.N*s.T)
+			b.cat = catState
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []dim{{s.N, false}, {s.T, false}}}
 		case g.Bias:
-			lw.vals[n] = val{kind: kBuf, buf: lw.buffer(n, "b", s.T), dims: []dim{{s.T, false}}}
+			b := lw.buffer(n, "b", s.T)
+			b.cat = catState
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []dim{{s.T, false}}}
 		case g.Targets:
 			if s.Loss.SoftTargets {
-				lw.vals[n] = val{kind: kBuf, buf: lw.buffer(n, "targets", s.B*s.T), dims: []dim{{s.B, true}, {s.T, false}}}
+				b := lw.buffer(n, "targets", s.B*s.T)
+				b.rowBytes, b.cat = int64(s.T)*lw.esize, catInput
+				lw.vals[n] = val{kind: kBuf, buf: b, dims: []dim{{s.B, true}, {s.T, false}}}
 			} else {
-				lw.vals[n] = val{kind: kBuf, buf: lw.buffer(n, "targets", s.B), dims: []dim{{s.B, true}}}
+				b := lw.buffer(n, "targets", s.B)
+				b.rowBytes, b.cat = lw.esize, catInput
+				lw.vals[n] = val{kind: kBuf, buf: b, dims: []dim{{s.B, true}}}
 			}
 		default:
 			return notImpl("an input that is not x, W, b or the targets")
@@ -216,7 +290,8 @@ func (lw *lowerer) node(n *G.Node) error {
 		if !ok || !lw.fused[kids[0]] {
 			return notImpl("gradient without its fused forward node")
 		}
-		lw.vals[n] = v // the fused kernel wrote the gradient over the logits
+		v.bias = nil // the fused kernel wrote the gradient over the logits
+		lw.vals[n] = v
 		return nil
 	}
 	switch t := fmt.Sprintf("%T", op); t {
@@ -292,9 +367,28 @@ func (lw *lowerer) node(n *G.Node) error {
 		}
 		T := m.dims[1].n
 		zb, bb := m.buf, b.buf
-		lw.p.binders = append(lw.p.binders, func() stepFn {
+		if cs := consumers(lw.sub, n); len(cs) > 0 && func() bool {
+			for _, c := range cs {
+				switch c.Op().(type) {
+				case *graph.XentOp, *graph.XentGradOp:
+				default:
+					if fmt.Sprintf("%T", c.Op()) != "gorgonia.sizeOp" {
+						return false
+					}
+				}
+			}
+			return true
+		}() {
+			// Only the softmax-cross-entropy reads x·W + b: it adds the
+			// bias as it reads each row (no pass over the logits).
+			m.bias = bb
+			lw.vals[n] = m
+			return nil
+		}
+		lw.p.add(perChunk, false, func() stepFn {
 			k := newLauncher(lw.kname("bias_add"), ptrArg(zb.ptr), intArg(int64(T)), ptrArg(bb.ptr), 0, intArg(int64(T)))
-			return func(rows int) error {
+			return func(r0, rows int, _ bool) error {
+				k.args[0] = ptrArg(zb.at(r0))
 				k.args[3] = intArg(int64(rows))
 				return k.launch(ceilDiv(T, 256), min(rows, 65535), 256, 0)
 			}
@@ -310,12 +404,28 @@ func (lw *lowerer) node(n *G.Node) error {
 		case v.kind == kBuf && len(v.dims) == 2 && v.dims[0].batch && !v.dims[1].batch:
 			T := v.dims[1].n
 			out := lw.buffer(n, "Σ rows", T)
+			if n == lw.g.DB {
+				out.what, out.cat = "db", catState
+			}
 			gb := v.buf
-			lw.p.binders = append(lw.p.binders, func() stepFn {
-				k := newLauncher(lw.kname("colsum"), ptrArg(gb.ptr), intArg(int64(T)), ptrArg(out.ptr), 0, intArg(int64(T)))
-				return func(rows int) error {
-					k.args[3] = intArg(int64(rows))
-					return k.launch(ceilDiv(T, 256), 1, 256, 0)
+			// Slabs of rows in parallel: enough blocks to fill the GPU,
+			// at least 8 rows a slab.
+			slabs := func(rows int) int { return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8))) }
+			part := lw.mem.request("column sums by slab (float64)", int64(slabs(lw.chunk))*int64(T)*8)
+			lw.p.add(perChunk, false, func() stepFn {
+				kp := newLauncher(lw.kname("colsum_part"), ptrArg(gb.ptr), intArg(int64(T)), ptrArg(part.ptr), 0, intArg(int64(T)), 0)
+				kf := newLauncher(lw.kname("colsum_fin"), ptrArg(part.ptr), ptrArg(out.ptr), intArg(int64(T)), 0, 0)
+				return func(r0, rows int, first bool) error {
+					S := int64(slabs(rows))
+					kp.args[0], kp.args[3], kp.args[5] = ptrArg(gb.at(r0)), intArg(int64(rows)), intArg(S)
+					if err := kp.fn.Launch(ceilDiv(T, 32), int(S), 1, 32, 8, 1, 0, cu.NoStream, kp.ptrs); err != nil {
+						return fmt.Errorf("cuda: launching %s: %w", kp.name, err)
+					}
+					kf.args[3], kf.args[4] = intArg(S), intArg(0)
+					if !first {
+						kf.args[4] = intArg(1)
+					}
+					return kf.launch(ceilDiv(T, 256), 1, 256, 0)
 				}
 			})
 			lw.vals[n] = val{kind: kBuf, buf: out, dims: []dim{v.dims[1]}}
@@ -406,21 +516,81 @@ func (lw *lowerer) matmul(n *G.Node, name string, in []val, notImpl func(string,
 	if out[1].batch {
 		return notImpl("a batch axis as the product's columns")
 	}
-	what := map[*G.Node]string{lw.g.XW: "x·W", lw.g.DW: "dW", lw.g.DX: "dx"}[n]
+	what := map[*G.Node]string{lw.g.XW: "x·W (logits, then their gradient)", lw.g.DW: "dW", lw.g.DX: "dx"}[n]
 	if what == "" {
 		what = name
 	}
-	c := lw.buffer(n, what, elems(out))
-	ab, bb, f32 := a.buf, b.buf, lw.f32
+	var c *dbuf
+	switch {
+	case n == lw.g.DW:
+		c = lw.buffer(n, what, elems(out))
+		c.cat = catState
+	case out[0].batch && n != lw.g.DX:
+		// An intermediate with a batch axis holds one chunk.
+		c = lw.buffer(n, what, lw.chunk*out[1].n)
+	default:
+		c = lw.buffer(n, what, elems(out))
+		if out[0].batch {
+			c.rowBytes = int64(out[1].n) * lw.esize
+		}
+	}
+	ab, bb, f32, mode := a.buf, b.buf, lw.f32, lw.mode
+	if mode == modeBF16 {
+		ab, bb = lw.toBF16(a), lw.toBF16(b)
+	}
+	delete(lw.converted, c)
 	lda, ldb := a.dims[1].n, b.dims[1].n
 	m, k, nn := opA[0], opA[1], opB[1]
-	lw.p.binders = append(lw.p.binders, func() stepFn {
-		return func(rows int) error {
-			return gemm(f32, tA, tB, at(m, rows), at(nn, rows), at(k, rows), ab.ptr, lda, bb.ptr, ldb, c.ptr)
+	lw.p.add(perChunk, true, func() stepFn {
+		return func(r0, rows int, first bool) error {
+			beta := 0.0
+			if k.batch && !first {
+				beta = 1 // dW accumulates over the chunks, in float32
+			}
+			return gemm(f32, mode, tA, tB, at(m, rows), at(nn, rows), at(k, rows), ab.at(r0), lda, bb.at(r0), ldb, beta, c.at(r0))
 		}
 	})
 	lw.vals[n] = val{kind: kBuf, buf: c, dims: out}
 	return nil
+}
+
+// toBF16 returns the bfloat16 copy of a product operand and, the first time
+// in a plan since the operand last changed, adds the step that makes it: per
+// chunk for a value with a batch axis (the copy holds one chunk), once before
+// the chunks otherwise.
+func (lw *lowerer) toBF16(v val) *dbuf {
+	src := v.buf
+	batch := v.dims[0].batch
+	cp, ok := lw.bf16[src]
+	if !ok {
+		n := elems(v.dims)
+		if batch {
+			n = lw.chunk * v.dims[1].n
+		}
+		cp = lw.mem.request(src.what+" (bfloat16 copy)", int64(n)*2)
+		lw.bf16[src] = cp
+	}
+	if lw.converted[src] {
+		return cp
+	}
+	lw.converted[src] = true
+	cols := int64(v.dims[1].n)
+	total := int64(elems(v.dims))
+	ph := pre
+	if batch {
+		ph = perChunk
+	}
+	lw.p.add(ph, false, func() stepFn {
+		k := newLauncher("to_bf16", ptrArg(src.ptr), ptrArg(cp.ptr), intArg(total))
+		return func(r0, rows int, _ bool) error {
+			if batch {
+				k.args[0] = ptrArg(src.at(r0))
+				k.args[2] = intArg(int64(rows) * cols)
+			}
+			return k.launch(min(ceilDiv(int(total), 256), 8192), 1, 256, 0)
+		}
+	})
+	return cp
 }
 
 // xent lowers the SoftmaxXent node and, when the graph has it, its gradient
@@ -483,35 +653,85 @@ func (lw *lowerer) xent(n *G.Node, o *graph.XentOp, in []val, notImpl func(strin
 		}
 	}
 	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
+	rowloss.rowBytes = 8
 	scale := lw.namedBuf("reduction scale", 8)
 	var losses *dbuf
 	if opts.Reduction == graph.None {
 		losses = lw.buffer(n, "per-row losses", s.B)
+		losses.rowBytes = lw.esize
 	}
 	z, tg := in[0].buf, in[1].buf
+	bias := cu.DevicePtr(0)
+	biasBuf := in[0].bias
 	threads := min(512, max(32, ceilDiv(T, 32)*32))
-	lw.p.binders = append(lw.p.binders, func() stepFn {
-		wp := cu.DevicePtr(0)
+	wp := func() cu.DevicePtr {
 		if weights != nil {
-			wp = weights.ptr
+			return weights.ptr
 		}
-		lp := cu.DevicePtr(0)
+		return 0
+	}
+	lossAt := func(r0 int) cu.DevicePtr {
 		if losses != nil {
-			lp = losses.ptr
+			return losses.at(r0)
 		}
-		ks := newLauncher(lw.kname("xent_scale"), ptrArg(tg.ptr), ptrArg(wp), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags), intArg(int64(opts.IgnoreIndex)))
-		kx := newLauncher(lw.kname("xent"), ptrArg(z.ptr), intArg(int64(T)), ptrArg(tg.ptr), intArg(int64(T)), ptrArg(wp),
-			ptrArg(rowloss.ptr), ptrArg(lp), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags),
-			intArg(int64(opts.IgnoreIndex)), fltArg(opts.LabelSmoothing), fltArg(wsum), fltArg(gscale))
-		return func(rows int) error {
+		return 0
+	}
+	// The reduction's denominator over the whole batch, before any chunk.
+	lw.p.add(pre, false, func() stepFn {
+		ks := newLauncher(lw.kname("xent_scale"), ptrArg(tg.ptr), ptrArg(wp()), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags), intArg(int64(opts.IgnoreIndex)))
+		return func(_, rows int, _ bool) error {
 			ks.args[3] = intArg(int64(rows))
-			if err := ks.launch(1, 1, 256, 0); err != nil {
-				return err
-			}
-			kx.args[8] = intArg(int64(rows))
-			return kx.launch(rows, 1, threads, shmem)
+			return ks.launch(1, 1, 256, 0)
 		}
 	})
+	if lw.cfg.Xent == "unfused" {
+		if opts.SoftTargets || opts.LabelSmoothing != 0 {
+			return notImpl("unfused softmax-cross-entropy takes hard targets without label smoothing")
+		}
+		lp := lw.mem.request("log-softmax (unfused)", int64(lw.chunk)*int64(T)*lw.esize)
+		lw.p.add(perChunk, false, func() stepFn {
+			if biasBuf != nil {
+				bias = biasBuf.ptr
+			}
+			kl := newLauncher(lw.kname("log_softmax"), ptrArg(z.ptr), ptrArg(lp.ptr), 0, intArg(int64(T)), ptrArg(bias))
+			kn := newLauncher(lw.kname("nll"), ptrArg(lp.ptr), 0, ptrArg(wp()), 0, 0, 0, intArg(int64(T)), intArg(flags), intArg(int64(opts.IgnoreIndex)))
+			kg := newLauncher(lw.kname("nll_grad"), ptrArg(z.ptr), 0, ptrArg(wp()), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags), intArg(int64(opts.IgnoreIndex)), fltArg(gscale))
+			kb := newLauncher(lw.kname("log_softmax_grad"), ptrArg(z.ptr), ptrArg(lp.ptr), 0, intArg(int64(T)))
+			return func(r0, rows int, _ bool) error {
+				kl.args[2] = intArg(int64(rows))
+				if err := kl.launch(rows, 1, threads, 0); err != nil {
+					return err
+				}
+				kn.args[1], kn.args[3], kn.args[4], kn.args[5] = ptrArg(tg.at(r0)), ptrArg(rowloss.at(r0)), ptrArg(lossAt(r0)), intArg(int64(rows))
+				if err := kn.launch(ceilDiv(rows, 256), 1, 256, 0); err != nil {
+					return err
+				}
+				if !grad {
+					return nil
+				}
+				kg.args[1], kg.args[4] = ptrArg(tg.at(r0)), intArg(int64(rows))
+				if err := kg.launch(min(ceilDiv(rows*T, 256), 1<<16), 1, 256, 0); err != nil {
+					return err
+				}
+				kb.args[2] = intArg(int64(rows))
+				return kb.launch(rows, 1, threads, 0)
+			}
+		})
+	} else {
+		lw.p.add(perChunk, false, func() stepFn {
+			if biasBuf != nil {
+				bias = biasBuf.ptr
+			}
+			kx := newLauncher(lw.kname("xent"), ptrArg(z.ptr), intArg(int64(T)), ptrArg(tg.ptr), intArg(int64(T)), ptrArg(wp()),
+				ptrArg(rowloss.ptr), ptrArg(lossAt(0)), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags),
+				intArg(int64(opts.IgnoreIndex)), fltArg(opts.LabelSmoothing), fltArg(wsum), fltArg(gscale), ptrArg(bias))
+			return func(r0, rows int, _ bool) error {
+				kx.args[0], kx.args[2], kx.args[5], kx.args[6] = ptrArg(z.at(r0)), ptrArg(tg.at(r0)), ptrArg(rowloss.at(r0)), ptrArg(lossAt(r0))
+				kx.args[8] = intArg(int64(rows))
+				return kx.launch(rows, 1, threads, shmem)
+			}
+		})
+	}
 	rl := val{kind: kRowLoss, buf: losses, rowloss: rowloss, dims: []dim{{s.B, true}}}
 	if opts.Reduction == graph.None {
 		lw.vals[n] = rl
@@ -526,9 +746,9 @@ func (lw *lowerer) reduce(v val) val {
 	loss := lw.namedBuf("loss", 8)
 	scale := lw.namedBuf("reduction scale", 8)
 	rl := v.rowloss
-	lw.p.binders = append(lw.p.binders, func() stepFn {
+	lw.p.add(post, false, func() stepFn {
 		k := newLauncher("xent_reduce", ptrArg(rl.ptr), ptrArg(scale.ptr), ptrArg(loss.ptr), 0)
-		return func(rows int) error {
+		return func(_, rows int, _ bool) error {
 			k.args[3] = intArg(int64(rows))
 			return k.launch(1, 1, 256, 0)
 		}
@@ -581,6 +801,9 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
+	if err := backend.CheckOptions(cfg, "cuda", []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true); err != nil {
+		return nil, err
+	}
 	if err := setup(); err != nil {
 		return nil, err
 	}
@@ -592,7 +815,10 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if l.f32 {
 		l.esize = 4
 	}
-	lw := &lowerer{cfg: cfg, g: g, mem: &l.mem, esize: l.esize, f32: l.f32, bufs: map[*G.Node]*dbuf{}, named: map[string]*dbuf{}, fused: map[*G.Node]bool{}}
+	l.chunk = cfg.Chunk(int(l.esize))
+	mode := map[string]int{"": modeFP32, "fp32": modeFP32, "tf32": modeTF32, "bf16": modeBF16}[cfg.MatMode]
+	lw := &lowerer{cfg: cfg, g: g, mem: &l.mem, esize: l.esize, f32: l.f32, bufs: map[*G.Node]*dbuf{}, named: map[string]*dbuf{}, fused: map[*G.Node]bool{},
+		chunk: l.chunk, mode: mode, bf16: map[*dbuf]*dbuf{}}
 	if l.train, err = lw.lower(g.TrainGraph()); err != nil {
 		return nil, err
 	}
@@ -618,8 +844,16 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		l.m = [2]*dbuf{l.mem.request("Adam m of W", nw*l.esize), l.mem.request("Adam m of b", nb*l.esize)}
 		l.v = [2]*dbuf{l.mem.request("Adam v of W", nw*l.esize), l.mem.request("Adam v of b", nb*l.esize)}
 	}
+	for _, b := range append(l.m[:], l.v[:]...) {
+		if b != nil {
+			b.cat = catState
+		}
+	}
 	what := fmt.Sprintf("layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	err = onDevice(func() error {
+		if free, _, err := cu.MemInfo(); err == nil {
+			l.free0 = free
+		}
 		if err := l.mem.alloc(what); err != nil {
 			return err
 		}
@@ -658,6 +892,9 @@ type layer struct {
 	optW, optB  *launcher
 	closed      bool
 	lossHost    []float64 // one value; its own allocation, which cgo may be passed
+	chunk       int       // rows per chunk (B: unchunked)
+	free0       int64     // free device memory before the layer allocated
+	loaded      int       // rows of the batch Load left on the device (0: none)
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -788,7 +1025,11 @@ func (l *layer) load(x, targets *tensor.Dense) (int, error) {
 	if o.SoftTargets {
 		tn *= int64(l.cfg.T)
 	}
-	return rows, l.toDevice(l.tg, targets, tn*l.esize)
+	if err := l.toDevice(l.tg, targets, tn*l.esize); err != nil {
+		return 0, err
+	}
+	l.loaded = rows
+	return rows, nil
 }
 
 func (l *layer) loss() (float64, error) {
@@ -805,7 +1046,7 @@ func (l *layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 		if err != nil {
 			return err
 		}
-		if err := l.train.run(rows); err != nil {
+		if err := l.train.run(rows, l.chunk, false, nil); err != nil {
 			return err
 		}
 		r = &backend.Result{}
@@ -854,16 +1095,109 @@ func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 		if err != nil {
 			return err
 		}
-		if err := l.train.run(rows); err != nil {
-			return err
-		}
-		if err := l.optimize(); err != nil {
-			return err
-		}
-		loss, err = l.loss()
+		loss, err = l.step(rows)
 		return err
 	})
 	return loss, err
+}
+
+// step runs the training plan and the optimizer on the loaded batch (on the
+// device thread).
+func (l *layer) step(rows int) (float64, error) {
+	if err := l.train.run(rows, l.chunk, false, nil); err != nil {
+		return 0, err
+	}
+	if err := l.optimize(); err != nil {
+		return 0, err
+	}
+	return l.loss()
+}
+
+// Load copies and checks a batch once, for StepLoaded (backend.Resident).
+func (l *layer) Load(x, targets *tensor.Dense) error {
+	return onDevice(func() error {
+		l.loaded = 0
+		_, err := l.load(x, targets)
+		return err
+	})
+}
+
+// StepLoaded is Step on the batch Load left on the device.
+func (l *layer) StepLoaded() (float64, error) {
+	if l.cfg.Optimizer.Kind == "" {
+		return 0, errors.New("cuda: Step needs an optimizer in the layer's Config")
+	}
+	if m0 := l.cfg.Want; !m0.W || !m0.B {
+		return 0, fmt.Errorf("cuda: Step needs the gradients of W and b (layer computes %v)", m0)
+	}
+	var loss float64
+	err := onDevice(func() error {
+		if err := l.check(); err != nil {
+			return err
+		}
+		if l.loaded == 0 {
+			return errors.New("cuda: StepLoaded before Load")
+		}
+		var err error
+		loss, err = l.step(l.loaded)
+		return err
+	})
+	return loss, err
+}
+
+// MemStats sums the layer's allocations by kind (backend.Stats).
+func (l *layer) MemStats() backend.MemStats {
+	st := backend.MemStats{ChunkRows: l.chunk}
+	for _, b := range l.mem.bufs {
+		switch b.cat {
+		case catState:
+			st.StateBytes += b.bytes
+		case catInput:
+			st.InputBytes += b.bytes
+		default:
+			st.ExtraBytes += b.bytes
+		}
+	}
+	onDevice(func() error {
+		if free, _, err := cu.MemInfo(); err == nil && l.free0 > 0 {
+			st.DeviceBytes = l.free0 - free
+		}
+		return nil
+	})
+	return st
+}
+
+// FloorMs times the training plan's cuBLAS products alone, on the loaded
+// batch's buffers (backend.Stats): the median of reps runs, each
+// synchronised.
+func (l *layer) FloorMs(rows, reps int) (float64, error) {
+	if rows < 1 || rows > l.cfg.B || reps < 1 {
+		return 0, fmt.Errorf("cuda: FloorMs(%d, %d): want 1 ≤ rows ≤ %d and reps ≥ 1", rows, reps, l.cfg.B)
+	}
+	ms := make([]float64, 0, reps)
+	err := onDevice(func() error {
+		for i := -1; i < reps; i++ {
+			if err := cu.Synchronize(); err != nil {
+				return fmt.Errorf("cuda: synchronising: %w", err)
+			}
+			t0 := time.Now()
+			if err := l.train.run(rows, l.chunk, true, nil); err != nil {
+				return err
+			}
+			if err := cu.Synchronize(); err != nil {
+				return fmt.Errorf("cuda: synchronising: %w", err)
+			}
+			if i >= 0 {
+				ms = append(ms, float64(time.Since(t0).Nanoseconds())/1e6)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	sort.Float64s(ms)
+	return ms[len(ms)/2], nil
 }
 
 // optimize launches the optimizer kernels on W and b.
@@ -927,14 +1261,25 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	x = contiguous(x)
 	var z *tensor.Dense
 	err = onDevice(func() error {
+		l.loaded = 0
 		if err := l.toDevice(l.x, x, int64(rows*l.cfg.N)*l.esize); err != nil {
 			return err
 		}
-		if err := l.fwd.run(rows); err != nil {
-			return err
-		}
-		z, err = l.toHost(l.fwd.logits, rows, l.cfg.T)
-		return err
+		z = tensor.New(tensor.WithShape(rows, l.cfg.T), tensor.Of(l.cfg.DType))
+		return l.fwd.run(rows, l.chunk, false, func(r0, n int) error {
+			var err error
+			off, bytes := r0*l.cfg.T, int64(n*l.cfg.T)*l.esize
+			switch d := z.Data().(type) {
+			case []float32:
+				err = cu.MemcpyDtoH(hostPtr(d[off:]), l.fwd.logits.ptr, bytes)
+			case []float64:
+				err = cu.MemcpyDtoH(hostPtr(d[off:]), l.fwd.logits.ptr, bytes)
+			}
+			if err != nil {
+				return fmt.Errorf("cuda: copying logits to the host: %w", err)
+			}
+			return nil
+		})
 	})
 	return z, err
 }

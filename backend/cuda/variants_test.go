@@ -1,0 +1,172 @@
+//go:build gpu
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"dsx/backend"
+	"dsx/backend/conformance"
+	"dsx/graph"
+
+	"gorgonia.org/tensor"
+)
+
+// TestVariants: the chunked batch, the unfused softmax-cross-entropy and the
+// TF32 and BF16 matrix modes agree with the CPU reference on the loss,
+// per-row losses, dW, db, dx and the logits. Chunked and unfused use the
+// float32 parity tolerance; TF32 (10-bit mantissa) and BF16 (7-bit) products
+// at Rel 2e-2 and 6e-2 of the largest value.
+func TestVariants(t *testing.T) {
+	requireGPU(t)
+	const B, N = 7, 6
+	variants := map[string]backend.Config{
+		"chunk=3":          {ChunkRows: 3},
+		"chunk=1":          {ChunkRows: 1},
+		"chunk=auto(2)":    {MemoryBudget: 2 * 1000 * 4},
+		"unfused":          {Xent: "unfused"},
+		"unfused+chunk=2":  {Xent: "unfused", ChunkRows: 2},
+		"tf32":             {MatMode: "tf32"},
+		"bf16":             {MatMode: "bf16"},
+		"bf16+chunk=4":     {MatMode: "bf16", ChunkRows: 4},
+		"tf32+unfused+c=5": {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
+	}
+	for _, T := range []int{3, 1000, 50257} {
+		for name, o := range lossCases(T) {
+			for vname, v := range variants {
+				dt := tensor.Float32
+				t.Run(fmt.Sprintf("T=%d/%s/%s", T, name, vname), func(t *testing.T) {
+					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
+					vc := cfg
+					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode
+					lg, err := Backend{}.Open(vc)
+					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0) {
+						if !errors.Is(err, backend.ErrNotImplemented) {
+							t.Fatalf("unfused with %s: got %v, want ErrNotImplemented", name, err)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer lg.Close()
+					if st, ok := lg.(backend.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
+						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
+					}
+					lc := open(t, "cpu", cfg)
+					tol := parityTol(dt)
+					switch v.MatMode {
+					case "tf32":
+						tol = conformance.Tol{Abs: 1e-5, Rel: 2e-2, Why: "TF32 operands (10-bit mantissa)"}
+					case "bf16":
+						tol = conformance.Tol{Abs: 1e-5, Rel: 6e-2, Why: "BF16 operands (7-bit mantissa) change the logits, so the softmax"}
+					}
+					for _, rows := range []int{B, 3} {
+						p := newProblem(uint64(rows), rows, N, T, o, name)
+						shape := []int{rows}
+						if o.SoftTargets {
+							shape = append(shape, T)
+						}
+						for _, l := range []backend.Layer{lc, lg} {
+							if err := l.SetParams(dense(dt, p.W, N, T), dense(dt, p.b, T)); err != nil {
+								t.Fatal(err)
+							}
+						}
+						x, tg := dense(dt, p.x, rows, N), dense(dt, p.tg, shape...)
+						rc, err := lc.Compute(x, tg)
+						if err != nil {
+							t.Fatal(err)
+						}
+						rg, err := lg.Compute(x, tg)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, c := range []struct {
+							what      string
+							got, want []float64
+						}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}}, {"losses", vals(rg.Losses), vals(rc.Losses)},
+							{"dW", vals(rg.DW), vals(rc.DW)}, {"db", vals(rg.DB), vals(rc.DB)}, {"dx", vals(rg.DX), vals(rc.DX)}} {
+							if err := conformance.Close(c.got, c.want, tol); err != nil {
+								t.Errorf("rows=%d %s: %v", rows, c.what, err)
+							}
+						}
+						zc, err := lc.Logits(x)
+						if err != nil {
+							t.Fatal(err)
+						}
+						zg, err := lg.Logits(x)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if err := conformance.Close(vals(zg), vals(zc), tol); err != nil {
+							t.Errorf("rows=%d logits: %v", rows, err)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestResidentAndStats: StepLoaded equals Step; MemStats and FloorMs report.
+func TestResidentAndStats(t *testing.T) {
+	requireGPU(t)
+	const B, N, T = 64, 32, 1000
+	for _, chunk := range []int{-1, 16} {
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
+			Optimizer: backend.Optimizer{Kind: "sgd", LR: 0.1}, ChunkRows: chunk}
+		p := newProblem(3, B, N, T, graph.LossOptions{}, "res")
+		x, tg := dense(tensor.Float32, p.x, B, N), dense(tensor.Float32, p.tg, B)
+		a, b := open(t, "cuda", cfg), open(t, "cuda", cfg)
+		for _, l := range []backend.Layer{a, b} {
+			if err := l.SetParams(dense(tensor.Float32, p.W, N, T), dense(tensor.Float32, p.b, T)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.(backend.Resident).Load(x, tg); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			la, err := a.Step(x, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := b.(backend.Resident).StepLoaded()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if la != lb {
+				t.Errorf("chunk %d step %d: Step loss %v, StepLoaded %v", chunk, i, la, lb)
+			}
+		}
+		st := b.(backend.Stats)
+		ms := st.MemStats()
+		wantRows := B
+		if chunk > 0 {
+			wantRows = chunk
+		}
+		if ms.ChunkRows != wantRows || ms.ExtraBytes < int64(wantRows*T*4) || ms.ExtraBytes > int64(wantRows*T*4)+int64(B*16)+4096 {
+			t.Errorf("chunk %d: MemStats %+v: want %d rows and about %d extra bytes", chunk, ms, wantRows, wantRows*T*4)
+		}
+		f, err := st.FloorMs(B, 5)
+		if err != nil || f <= 0 {
+			t.Errorf("FloorMs: %v, %v", f, err)
+		}
+		t.Logf("chunk %d: %+v, floor %.3f ms", chunk, ms, f)
+	}
+}
+
+// TestChunkAuto: Config.Chunk picks whole batches under the budget and
+// multiples of 256 rows over it.
+func TestChunkAuto(t *testing.T) {
+	c := backend.Config{Spec: graph.Spec{B: 8192, N: 4096, T: 128256}}
+	if got := c.Chunk(4); got != 2048 {
+		t.Errorf("auto chunk %d, want 2048", got)
+	}
+	c.ChunkRows = -1
+	if got := c.Chunk(4); got != 8192 {
+		t.Errorf("never: %d", got)
+	}
+}
