@@ -65,7 +65,7 @@ func Build(spec Spec) (*Layer, error) {
 	if l.XW, err = G.Mul(l.X, l.W); err != nil {
 		return nil, fmt.Errorf("x·W: %w", err)
 	}
-	if l.Logits, err = G.BroadcastAdd(l.XW, l.Bias, nil, []byte{0}); err != nil {
+	if l.Logits, err = BiasAdd(l.XW, l.Bias); err != nil {
 		return nil, fmt.Errorf("x·W + b: %w", err)
 	}
 	if l.Xent, err = SoftmaxCrossEntropy(l.Logits, l.Targets, spec.Loss); err != nil {
