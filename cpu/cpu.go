@@ -34,6 +34,10 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, err
 	}
+	// float32 products only, the fused op only, no row chunks (yet).
+	if err := backend.CheckOptions(cfg, "cpu", []string{"fp32"}, []string{"fused"}, false); err != nil {
+		return nil, err
+	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
 	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))

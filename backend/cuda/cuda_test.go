@@ -378,9 +378,9 @@ func open(t *testing.T, name string, cfg backend.Config) backend.Layer {
 
 func parityTol(dt tensor.Dtype) conformance.Tol {
 	if dt == tensor.Float32 {
-		return conformance.Tol{Abs: 1e-6, Rel: 1e-4, Why: "float32 products summed in different orders (cuBLAS vs gonum)"}
+		return conformance.TolParityF32
 	}
-	return conformance.Tol{Abs: 1e-12, Rel: 1e-10, Why: "float64 sums in different orders"}
+	return conformance.TolParityF64
 }
 
 // TestParity: the CPU and CUDA backends agree on the loss, per-row losses,

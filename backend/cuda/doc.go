@@ -9,12 +9,13 @@
 // and lowers each one to device work, producing a fixed launch plan:
 //
 //	A × B, Aᵀ × B, A × Bᵀ       cuBLAS gemm (row-major through Cᵀ = Bᵀ·Aᵀ)
-//	Reshape(1,T) → Repeat0 → +  fused into the softmax-cross-entropy kernel that
+//	BiasAdd(x·W, b)             fused into the softmax-cross-entropy kernel that
 //	                            reads x·W when only it does; else bias_add in place (bias.cu)
 //	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu)
-//	Σ[0] of a B×T gradient      colsum_part + colsum_fin (bias.cu)
+//	ColSum of the B×T gradient  colsum_part + colsum_fin (bias.cu): db
 //	Σ[0] of per-row losses      xent_reduce (xent.cu)
-//	Reshape, SizeOf, constants  no device work (views and launch parameters)
+//	Reshape, Repeat of the      no device work (views and launch parameters)
+//	constant seed, SizeOf
 //
 // A node it cannot lower makes Open fail with an error wrapping
 // backend.ErrNotImplemented that names the node; the backend never does a

@@ -44,7 +44,6 @@ const (
 	kBuf     kind = iota // a device buffer of the layer's dtype, row-major
 	kConst               // a constant (scalar, or repeated to a vector)
 	kSize                // SizeOf a batch axis: the batch's row count
-	kBcast               // a 1×T buffer repeated along the batch axis
 	kLoss                // the scalar loss, one double on the device
 	kRowLoss             // per-row losses: buf (dtype) and rowloss (double)
 )
@@ -285,6 +284,10 @@ func (lw *lowerer) node(n *G.Node) error {
 	switch o := op.(type) {
 	case *graph.XentOp:
 		return lw.xent(n, o, in, notImpl)
+	case graph.BiasAddOp:
+		return lw.biasAdd(n, kids[0], in[0], in[1], notImpl)
+	case graph.ColSumOp:
+		return lw.colSum(n, in[0], notImpl)
 	case *graph.XentGradOp:
 		v, ok := lw.vals[kids[0]]
 		if !ok || !lw.fused[kids[0]] {
@@ -332,109 +335,101 @@ func (lw *lowerer) node(n *G.Node) error {
 		}
 		lw.vals[n] = val{kind: kSize}
 	case "*gorgonia.repeatOp":
-		if op.String() != "Repeat0" || len(in) != 2 || in[1].kind != kSize {
-			return notImpl("repeat other than along the batch axis")
+		// The upstream gradient of Σ losses (Reduction None): the constant
+		// 1 repeated to one per row.
+		if op.String() != "Repeat0" || len(in) != 2 || in[1].kind != kSize || in[0].kind != kConst {
+			return notImpl("repeat other than of a constant along the batch axis")
 		}
-		switch v := in[0]; {
-		case v.kind == kConst:
-			lw.vals[n] = v
-		case v.kind == kBuf && len(v.dims) == 2 && v.dims[0] == dim{1, false}:
-			lw.vals[n] = val{kind: kBcast, buf: v.buf, dims: []dim{{s.B, true}, v.dims[1]}}
-		default:
-			return notImpl("repeat of a %v value", v.kind)
-		}
+		lw.vals[n] = in[0]
 	case "gorgonia.linAlgBinOp":
 		return lw.matmul(n, op.String(), in, notImpl)
-	case "gorgonia.elemBinOp":
-		if !strings.HasPrefix(op.String(), "+ ") || len(in) != 2 {
-			return notImpl("elementwise op other than the bias add")
-		}
-		m, b := in[0], in[1]
-		if m.kind == kBcast {
-			m, b = b, m
-		}
-		if m.kind != kBuf || b.kind != kBcast || len(m.dims) != 2 || !m.dims[0].batch || m.dims[1] != b.dims[1] {
-			return notImpl("add other than x·W + broadcast bias")
-		}
-		src := kids[0]
-		if in[0].kind == kBcast {
-			src = kids[1]
-		}
-		for _, c := range consumers(lw.sub, src) {
-			if c != n && fmt.Sprintf("%T", c.Op()) != "gorgonia.sizeOp" {
-				return notImpl("the bias is added in place, but %v also reads its input", c)
-			}
-		}
-		T := m.dims[1].n
-		zb, bb := m.buf, b.buf
-		if cs := consumers(lw.sub, n); len(cs) > 0 && func() bool {
-			for _, c := range cs {
-				switch c.Op().(type) {
-				case *graph.XentOp, *graph.XentGradOp:
-				default:
-					if fmt.Sprintf("%T", c.Op()) != "gorgonia.sizeOp" {
-						return false
-					}
-				}
-			}
-			return true
-		}() {
-			// Only the softmax-cross-entropy reads x·W + b: it adds the
-			// bias as it reads each row (no pass over the logits).
-			m.bias = bb
-			lw.vals[n] = m
-			return nil
-		}
-		lw.p.add(perChunk, false, func() stepFn {
-			k := newLauncher(lw.kname("bias_add"), ptrArg(zb.ptr), intArg(int64(T)), ptrArg(bb.ptr), 0, intArg(int64(T)))
-			return func(r0, rows int, _ bool) error {
-				k.args[0] = ptrArg(zb.at(r0))
-				k.args[3] = intArg(int64(rows))
-				return k.launch(ceilDiv(T, 256), min(rows, 65535), 256, 0)
-			}
-		})
-		lw.vals[n] = m
 	case "gorgonia.sumOp":
-		if op.String() != "Σ[0]" || len(in) != 1 {
-			return notImpl("sum other than along axis 0")
+		if op.String() != "Σ[0]" || len(in) != 1 || in[0].kind != kRowLoss {
+			return notImpl("sum other than of the per-row losses")
 		}
-		switch v := in[0]; {
-		case v.kind == kRowLoss:
-			lw.vals[n] = lw.reduce(v)
-		case v.kind == kBuf && len(v.dims) == 2 && v.dims[0].batch && !v.dims[1].batch:
-			T := v.dims[1].n
-			out := lw.buffer(n, "Σ rows", T)
-			if n == lw.g.DB {
-				out.what, out.cat = "db", catState
-			}
-			gb := v.buf
-			// Slabs of rows in parallel: enough blocks to fill the GPU,
-			// at least 8 rows a slab.
-			slabs := func(rows int) int { return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8))) }
-			part := lw.mem.request("column sums by slab (float64)", int64(slabs(lw.chunk))*int64(T)*8)
-			lw.p.add(perChunk, false, func() stepFn {
-				kp := newLauncher(lw.kname("colsum_part"), ptrArg(gb.ptr), intArg(int64(T)), ptrArg(part.ptr), 0, intArg(int64(T)), 0)
-				kf := newLauncher(lw.kname("colsum_fin"), ptrArg(part.ptr), ptrArg(out.ptr), intArg(int64(T)), 0, 0)
-				return func(r0, rows int, first bool) error {
-					S := int64(slabs(rows))
-					kp.args[0], kp.args[3], kp.args[5] = ptrArg(gb.at(r0)), intArg(int64(rows)), intArg(S)
-					if err := kp.fn.Launch(ceilDiv(T, 32), int(S), 1, 32, 8, 1, 0, cu.NoStream, kp.ptrs); err != nil {
-						return fmt.Errorf("cuda: launching %s: %w", kp.name, err)
-					}
-					kf.args[3], kf.args[4] = intArg(S), intArg(0)
-					if !first {
-						kf.args[4] = intArg(1)
-					}
-					return kf.launch(ceilDiv(T, 256), 1, 256, 0)
-				}
-			})
-			lw.vals[n] = val{kind: kBuf, buf: out, dims: []dim{v.dims[1]}}
-		default:
-			return notImpl("sum of a %v value", v.kind)
-		}
+		lw.vals[n] = lw.reduce(in[0])
 	default:
 		return notImpl("no lowering for %s", t)
 	}
+	return nil
+}
+
+// biasAdd lowers BiasAdd(x·W, b): when only the softmax-cross-entropy reads
+// the logits, the fused kernel adds b as it reads each row (no pass of its
+// own); otherwise one kernel adds b in place over the product's buffer.
+func (lw *lowerer) biasAdd(n, src *G.Node, m, b val, notImpl func(string, ...any) error) error {
+	if m.kind != kBuf || len(m.dims) != 2 || !m.dims[0].batch || b.kind != kBuf || len(b.dims) != 1 || m.dims[1] != b.dims[0] {
+		return notImpl("bias add of a %v %v and a %v %v", m.kind, m.dims, b.kind, b.dims)
+	}
+	for _, c := range consumers(lw.sub, src) {
+		if c != n && fmt.Sprintf("%T", c.Op()) != "gorgonia.sizeOp" {
+			return notImpl("the bias is added in place, but %v also reads its input", c)
+		}
+	}
+	T := m.dims[1].n
+	zb, bb := m.buf, b.buf
+	if cs := consumers(lw.sub, n); len(cs) > 0 && func() bool {
+		for _, c := range cs {
+			switch c.Op().(type) {
+			case *graph.XentOp, *graph.XentGradOp:
+			default:
+				if fmt.Sprintf("%T", c.Op()) != "gorgonia.sizeOp" {
+					return false
+				}
+			}
+		}
+		return true
+	}() {
+		m.bias = bb
+		lw.vals[n] = m
+		return nil
+	}
+	lw.p.add(perChunk, false, func() stepFn {
+		k := newLauncher(lw.kname("bias_add"), ptrArg(zb.ptr), intArg(int64(T)), ptrArg(bb.ptr), 0, intArg(int64(T)))
+		return func(r0, rows int, _ bool) error {
+			k.args[0] = ptrArg(zb.at(r0))
+			k.args[3] = intArg(int64(rows))
+			return k.launch(ceilDiv(T, 256), min(rows, 65535), 256, 0)
+		}
+	})
+	lw.vals[n] = m
+	return nil
+}
+
+// colSum lowers ColSum(dz), the bias gradient Σ_rows dz: partial sums over
+// slabs of rows in parallel, then a deterministic sum of the slabs
+// (accumulated across chunks).
+func (lw *lowerer) colSum(n *G.Node, v val, notImpl func(string, ...any) error) error {
+	if v.kind != kBuf || len(v.dims) != 2 || !v.dims[0].batch || v.dims[1].batch {
+		return notImpl("column sum of a %v %v", v.kind, v.dims)
+	}
+	T := v.dims[1].n
+	out := lw.buffer(n, "Σ rows", T)
+	if n == lw.g.DB {
+		out.what, out.cat = "db", catState
+	}
+	gb := v.buf
+	// Slabs of rows in parallel: enough blocks to fill the GPU,
+	// at least 8 rows a slab.
+	slabs := func(rows int) int { return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8))) }
+	part := lw.mem.request("column sums by slab (float64)", int64(slabs(lw.chunk))*int64(T)*8)
+	lw.p.add(perChunk, false, func() stepFn {
+		kp := newLauncher(lw.kname("colsum_part"), ptrArg(gb.ptr), intArg(int64(T)), ptrArg(part.ptr), 0, intArg(int64(T)), 0)
+		kf := newLauncher(lw.kname("colsum_fin"), ptrArg(part.ptr), ptrArg(out.ptr), intArg(int64(T)), 0, 0)
+		return func(r0, rows int, first bool) error {
+			S := int64(slabs(rows))
+			kp.args[0], kp.args[3], kp.args[5] = ptrArg(gb.at(r0)), intArg(int64(rows)), intArg(S)
+			if err := kp.fn.Launch(ceilDiv(T, 32), int(S), 1, 32, 8, 1, 0, cu.NoStream, kp.ptrs); err != nil {
+				return fmt.Errorf("cuda: launching %s: %w", kp.name, err)
+			}
+			kf.args[3], kf.args[4] = intArg(S), intArg(0)
+			if !first {
+				kf.args[4] = intArg(1)
+			}
+			return kf.launch(ceilDiv(T, 256), 1, 256, 0)
+		}
+	})
+	lw.vals[n] = val{kind: kBuf, buf: out, dims: []dim{v.dims[1]}}
 	return nil
 }
 

@@ -59,9 +59,9 @@ func TestVariants(t *testing.T) {
 					tol := parityTol(dt)
 					switch v.MatMode {
 					case "tf32":
-						tol = conformance.Tol{Abs: 1e-5, Rel: 2e-2, Why: "TF32 operands (10-bit mantissa)"}
+						tol = conformance.TolTF32
 					case "bf16":
-						tol = conformance.Tol{Abs: 1e-5, Rel: 6e-2, Why: "BF16 operands (7-bit mantissa) change the logits, so the softmax"}
+						tol = conformance.TolBF16
 					}
 					for _, rows := range []int{B, 3} {
 						p := newProblem(uint64(rows), rows, N, T, o, name)
