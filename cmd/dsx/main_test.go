@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"dsx/backend"
 	"dsx/data"
 	"dsx/model"
 )
@@ -132,7 +133,6 @@ func TestErrors(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"train", "--device", "tpu", "--train", good, "--test", good}, 2, "--device"},
-		{[]string{"train", "--device", "cuda", "--train", good, "--test", good}, 1, "cuda"},
 		{[]string{"train", "--device", "cpu", "--data", "/nonexistent"}, 1, "/nonexistent"},
 		{[]string{"train", "--device", "cpu", "--train", bad, "--test", good}, 1, "bad.csv:2"},
 		{[]string{"train", "--device", "cpu", "--train", good, "--test", good, "--label-smoothing", "2"}, 2, "label smoothing"},
@@ -147,6 +147,19 @@ func TestErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("dsx %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(c.args, " "), code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestDeviceCUDAWithoutGPU: --device cuda is an error with a non-zero exit
+// where no GPU is usable (in the gpu build on a GPU machine it trains).
+func TestDeviceCUDAWithoutGPU(t *testing.T) {
+	if b, err := backend.Get("cuda"); err == nil && b.Available() == nil {
+		t.Skip("a GPU is usable here: --device cuda trains")
+	}
+	good := writeCSV(t, "good.csv", []string{"0,1,2", "1,3,4"})
+	code, _, stderr := dsx(t, "train", "--device", "cuda", "--train", good, "--test", good, "--out", filepath.Join(t.TempDir(), "m"))
+	if code != 1 || !strings.Contains(stderr, "--device cuda") || !strings.Contains(stderr, "unavailable") {
+		t.Errorf("exit %d, stderr %q; want exit 1 saying --device cuda is unavailable", code, stderr)
 	}
 }
 
