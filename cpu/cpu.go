@@ -34,8 +34,8 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, err
 	}
-	// float32 products only, the fused op only, no row chunks (yet).
-	if err := backend.CheckOptions(cfg, "cpu", []string{"fp32"}, []string{"fused"}, false); err != nil {
+	// float32 products only and the fused op only; row chunks are supported.
+	if err := backend.CheckOptions(cfg, "cpu", []string{"fp32"}, []string{"fused"}, true); err != nil {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
@@ -95,6 +95,7 @@ type layer struct {
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
+	acc   *accum // sums and gathers of chunked batches, made on first use
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -163,19 +164,84 @@ func (l *layer) Params() (*tensor.Dense, *tensor.Dense, error) {
 	return l.w.Clone().(*tensor.Dense), l.b.Clone().(*tensor.Dense), nil
 }
 
-// run binds a batch and runs the training graph; the caller reads the nodes'
-// values before the next run.
-func (l *layer) run(x, targets *tensor.Dense) (*machine, error) {
+// result is one batch's loss and gradients as views owned by the layer or
+// its machines, valid until the next run; nil when not computed.
+type result struct {
+	loss               float64
+	losses, dw, db, dx tensor.Tensor
+}
+
+// run runs the training graph on a batch: whole, or in chunks of
+// Config.Chunk rows whose logits exist one chunk at a time, each scaled by
+// the whole batch's Mean denominator, with dW and db summed over the chunks
+// and dx and per-row losses gathered.
+func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	if err := l.check(); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if targets == nil {
-		return nil, errors.New("batch: targets are nil")
+		return result{}, errors.New("batch: targets are nil")
 	}
 	rows, err := backend.CheckBatch(l.cfg, x, targets)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
+	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
+	if rows <= chunk {
+		m, err := l.runMachine(rows, x, targets, nil)
+		if err != nil {
+			return result{}, err
+		}
+		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
+		if l.cfg.Loss.Reduction == graph.None {
+			r.losses = value(m.g.Xent)
+		}
+		return r, nil
+	}
+	// The Mean denominator of the whole batch (targets are checked by the
+	// op itself, chunk by chunk).
+	var denom float64
+	switch d := targets.Data().(type) {
+	case []float32:
+		denom = graph.Denominator(d, rows, &l.cfg.Loss)
+	case []float64:
+		denom = graph.Denominator(d, rows, &l.cfg.Loss)
+	}
+	if l.acc == nil {
+		l.acc = newAccum(l.cfg)
+	}
+	r := result{}
+	for r0 := 0; r0 < rows; r0 += chunk {
+		r1 := min(r0+chunk, rows)
+		m, err := l.runMachine(r1-r0, rowsOf(x, r0, r1), rowsOf(targets, r0, r1), &denom)
+		if err != nil {
+			return result{}, fmt.Errorf("rows %d..%d: %w", r0, r1, err)
+		}
+		r.loss += scalar(m.g.Loss.Value())
+		first := r0 == 0
+		if m.g.DW != nil {
+			addInto(l.acc.dw, value(m.g.DW), 0, first)
+			r.dw = l.acc.dw
+		}
+		if m.g.DB != nil {
+			addInto(l.acc.db, value(m.g.DB), 0, first)
+			r.db = l.acc.db
+		}
+		if m.g.DX != nil {
+			addInto(l.acc.dx, value(m.g.DX), r0*l.cfg.N, true)
+			r.dx = rowsOf(l.acc.dx, 0, rows)
+		}
+		if l.cfg.Loss.Reduction == graph.None {
+			addInto(l.acc.losses, value(m.g.Xent), r0, true)
+			r.losses = rowsOf(l.acc.losses, 0, rows)
+		}
+	}
+	return r, nil
+}
+
+// runMachine runs the compiled graph for a batch of rows, with the whole
+// batch's Mean denominator when denom is not nil.
+func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (*machine, error) {
 	m, err := l.compile(rows, false)
 	if err != nil {
 		return nil, err
@@ -186,11 +252,85 @@ func (l *layer) run(x, targets *tensor.Dense) (*machine, error) {
 	if err := G.Let(m.g.Targets, targets); err != nil {
 		return nil, err
 	}
+	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
+		op.Denom, op.UseDenom = *denom, true
+		defer func() { op.UseDenom = false }()
+	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
 	return m, nil
+}
+
+// accum holds the sums and gathers of a chunked batch.
+type accum struct{ dw, db, dx, losses *tensor.Dense }
+
+func newAccum(cfg backend.Config) *accum {
+	a := &accum{}
+	if cfg.Want.W {
+		a.dw = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
+	}
+	if cfg.Want.B {
+		a.db = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
+	}
+	if cfg.Want.X {
+		a.dx = tensor.New(tensor.WithShape(cfg.B, cfg.N), tensor.Of(cfg.DType))
+	}
+	if cfg.Loss.Reduction == graph.None {
+		a.losses = tensor.New(tensor.WithShape(cfg.B), tensor.Of(cfg.DType))
+	}
+	return a
+}
+
+// value is a node's value as a tensor, nil for a nil node.
+func value(n *G.Node) tensor.Tensor {
+	if n == nil {
+		return nil
+	}
+	t, _ := n.Value().(tensor.Tensor)
+	return t
+}
+
+// rowsOf is rows [r0, r1) of a row-major matrix or vector, sharing memory.
+func rowsOf(t tensor.Tensor, r0, r1 int) *tensor.Dense {
+	s := t.Shape()
+	cols := 1
+	if s.Dims() == 2 {
+		cols = s[1]
+	}
+	shape := []int{r1 - r0}
+	if s.Dims() == 2 {
+		shape = append(shape, cols)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d[r0*cols:r1*cols]))
+	case []float64:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d[r0*cols:r1*cols]))
+	}
+	return nil
+}
+
+// addInto adds src into dst starting at element off, or copies it there when
+// overwrite is set.
+func addInto(dst *tensor.Dense, src tensor.Tensor, off int, overwrite bool) {
+	switch d := dst.Data().(type) {
+	case []float32:
+		addSlice(d[off:], src.Data().([]float32), overwrite)
+	case []float64:
+		addSlice(d[off:], src.Data().([]float64), overwrite)
+	}
+}
+
+func addSlice[F graph.Float](dst, src []F, overwrite bool) {
+	if overwrite {
+		copy(dst, src)
+		return
+	}
+	for i, v := range src {
+		dst[i] += v
+	}
 }
 
 func scalar(v G.Value) float64 {
@@ -215,23 +355,19 @@ func scalar(v G.Value) float64 {
 	return 0
 }
 
-func clone(n *G.Node) *tensor.Dense {
-	if n == nil {
-		return nil
-	}
-	return n.Value().(tensor.Tensor).Clone().(*tensor.Dense)
-}
-
 func (l *layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
-	m, err := l.run(x, targets)
+	r, err := l.run(x, targets)
 	if err != nil {
 		return nil, err
 	}
-	r := &backend.Result{Loss: scalar(m.g.Loss.Value()), DW: clone(m.g.DW), DB: clone(m.g.DB), DX: clone(m.g.DX)}
-	if l.cfg.Loss.Reduction == graph.None {
-		r.Losses = clone(m.g.Xent)
+	return &backend.Result{Loss: r.loss, Losses: cloneT(r.losses), DW: cloneT(r.dw), DB: cloneT(r.db), DX: cloneT(r.dx)}, nil
+}
+
+func cloneT(t tensor.Tensor) *tensor.Dense {
+	if t == nil {
+		return nil
 	}
-	return r, nil
+	return t.Clone().(*tensor.Dense)
 }
 
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
@@ -241,18 +377,12 @@ func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if m0 := l.cfg.Want; !m0.W || !m0.B {
 		return 0, fmt.Errorf("cpu: Step needs the gradients of W and b (layer computes %v)", m0)
 	}
-	m, err := l.run(x, targets)
+	r, err := l.run(x, targets)
 	if err != nil {
 		return 0, err
 	}
-	loss := scalar(m.g.Loss.Value())
-	dw, ok1 := m.g.DW.Value().(tensor.Tensor)
-	db, ok2 := m.g.DB.Value().(tensor.Tensor)
-	if !ok1 || !ok2 {
-		return 0, fmt.Errorf("cpu: gradients are %T and %T, want tensors", m.g.DW.Value(), m.g.DB.Value())
-	}
-	l.opt.step(l.w, dw, l.b, db)
-	return loss, nil
+	l.opt.step(l.w, r.dw, l.b, r.db)
+	return r.loss, nil
 }
 
 func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
@@ -274,7 +404,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err := m.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
-	return clone(m.g.Logits), nil
+	return cloneT(value(m.g.Logits)), nil
 }
 
 func (l *layer) Close() error {

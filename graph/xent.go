@@ -19,6 +19,13 @@ type XentOp struct {
 	Opts LossOptions
 	T    int
 
+	// Denom, when UseDenom is set, replaces the Mean denominator the op
+	// would take from its own rows: a backend that runs a batch in row
+	// chunks sets it to the whole batch's Denominator so that every chunk's
+	// loss and gradient are scaled as the whole batch's are.
+	Denom    float64
+	UseDenom bool
+
 	// CPU kernel state (see xentCPU): buffers reused across steps, and
 	// whether a XentGradOp reads this op's stash.
 	hasGrad bool
@@ -143,7 +150,7 @@ func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, e
 		}
 		return out, nil
 	}
-	loss := sum * Scale(&op.Opts, Denominator(tg, rows, &op.Opts))
+	loss := sum * Scale(&op.Opts, denominatorOf(op, tg, rows))
 	switch s := k.scalar.(type) {
 	case *G.F32:
 		*s = G.F32(loss)
@@ -273,7 +280,7 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return err
 	}
-	scale := Scale(&op.Opts, Denominator(tg, rows, &op.Opts))
+	scale := Scale(&op.Opts, denominatorOf(op, tg, rows))
 	var rowScale []F
 	switch gv := g.(type) {
 	case *G.F64:
@@ -302,4 +309,13 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	}
 	k.backward(dz, z, tg, rows, scale, rowScale)
 	return nil
+}
+
+// denominatorOf is op.Denom when set, else the Mean denominator of these
+// rows.
+func denominatorOf[F Float](op *XentOp, tg []F, rows int) float64 {
+	if op.UseDenom {
+		return op.Denom
+	}
+	return Denominator(tg, rows, &op.Opts)
 }

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -36,6 +37,23 @@ func Run(t *testing.T, name string) {
 			t.Run("RepeatAndSmallerBatch", s.repeatAndSmallerBatch)
 			t.Run("Optimizers", s.optimizers)
 			t.Run("BadInput", s.badInput)
+			t.Run("Chunked", func(t *testing.T) {
+				// The same checks with the batch run in chunks of 2 rows
+				// (Config.ChunkRows), where the backend supports it.
+				c := &suite{b: b, dt: dt, chunk: 2}
+				l, err := b.Open(backend.Config{Spec: graph.Spec{B: 4, N: 1, T: 2, DType: dt}, ChunkRows: 2})
+				if errors.Is(err, backend.ErrNotImplemented) {
+					t.Skipf("%s: %v", name, err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.Close()
+				t.Run("Options", c.options)
+				t.Run("AllIgnored", c.allIgnored)
+				t.Run("RepeatAndSmallerBatch", c.repeatAndSmallerBatch)
+				t.Run("Optimizers", c.optimizers)
+			})
 			if dt == tensor.Float64 {
 				t.Run("SoftmaxJacobian", s.softmaxJacobian)
 				t.Run("FiniteDifferences", s.finiteDifferences)
@@ -45,8 +63,9 @@ func Run(t *testing.T, name string) {
 }
 
 type suite struct {
-	b  backend.Backend
-	dt tensor.Dtype
+	b     backend.Backend
+	dt    tensor.Dtype
+	chunk int // Config.ChunkRows of the layers the suite opens
 }
 
 // dense makes a tensor of the suite's dtype from float64 values.
@@ -148,7 +167,7 @@ func (p problem) targetShape() []int {
 // open makes a layer for p with params set.
 func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optimizer) backend.Layer {
 	t.Helper()
-	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt})
+	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk})
 	if err != nil {
 		t.Fatalf("open %d×%d×%d: %v", p.B, p.N, p.T, err)
 	}
