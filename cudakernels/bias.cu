@@ -62,7 +62,15 @@ __device__ void colsum_fin_t(const double *part, F *db, long long T, long long S
     for (long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x; c < T;
          c += (long long)gridDim.x * blockDim.x) {
         double s = acc ? (double)db[c] : 0.0;
-        for (long long i = 0; i < S; i++) s += part[i * T + c];
+        for (long long i0 = 0; i0 < S; i0 += 8) {   // in order of i, loaded eight at a time
+            double v[8];   // unconditional loads (past S: slab S − 1, not added)
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = part[min(i0 + u, S - 1) * T + c];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                if (i0 + u < S) s += v[u];
+            }
+        }
         db[c] = (F)s;
     }
 }

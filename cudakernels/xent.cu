@@ -8,9 +8,12 @@
 // over the logits. The arithmetic is graph.RowLoss / graph.RowGrad.
 //
 // Never stores: the B×T probabilities, exp(z), or the row max / lse (they
-// live in registers and one shared-memory slot per warp). A row of at most
-// 40 KiB is cached in shared memory so that global memory is read once; a
-// longer row is read a second time for the gradient (from L2).
+// live in registers and one shared-memory slot per warp). Two kernels:
+// xent_t<Tmax> (T ≤ Tmax ≤ 4096) holds a row and its exp(z − max) in the
+// registers of one to eight warps, so global memory is read once and written
+// once; xent runs a row per block of up to 512 threads and caches a row of at
+// most 40 KiB in shared memory so that global memory is read once; a longer
+// row is read a second time for the gradient (from L2).
 //
 // Every scalar parameter is 8 bytes wide (long long or double): gorgonia.org/cu
 // copies each kernel argument as 8 bytes.
@@ -223,7 +226,281 @@ extern "C" __global__ void xent_f64(double *z, long long ld, const double *tg, l
     xent_rows<double>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, bias);
 }
 
-// xent_scale: one block. Writes the reduction scale to scalep[0]: for mean,
+// exp_nonpos(x) = exp(x) for x ≤ 0 (−∞ included), in float64 without
+// branches, so that the unrolled loops below pipeline: x = k·ln2 + r with
+// |r| ≤ ln2/2 (k by the 1.5·2⁵² shift, ln2 in two parts as fdlibm), exp(r) by
+// its Taylor polynomial of degree 13 (truncation < 1e-17 relative) in Horner
+// form, then 2^k added to the exponent. Error < 1 ulp (0.87 ulp measured
+// against long double on 2·10⁷ arguments in [−708, 0]). Results below 2⁻¹⁰²¹
+// (x < −708) are returned as 0: they are under 1e-307, far below every
+// tolerance, and every use adds them to a sum ≥ 1 or multiplies them by
+// 1/Σ ≤ 1. NaN in gives an unspecified value: callers make the row NaN.
+__device__ __forceinline__ double exp_nonpos(double x) {
+    const double shift = 6755399441055744.0;   // 1.5·2⁵²
+    double t = fma(x, 1.4426950408889634, shift);
+    int k = __double2loint(t);
+    double kd = t - shift;
+    double r = fma(kd, -6.93147180369123816490e-01, x);
+    r = fma(kd, -1.90821492927058770002e-10, r);
+    double p = 1.0 / 6227020800.0;
+    p = fma(p, r, 1.0 / 479001600.0);
+    p = fma(p, r, 1.0 / 39916800.0);
+    p = fma(p, r, 1.0 / 3628800.0);
+    p = fma(p, r, 1.0 / 362880.0);
+    p = fma(p, r, 1.0 / 40320.0);
+    p = fma(p, r, 1.0 / 5040.0);
+    p = fma(p, r, 1.0 / 720.0);
+    p = fma(p, r, 1.0 / 120.0);
+    p = fma(p, r, 1.0 / 24.0);
+    p = fma(p, r, 1.0 / 6.0);
+    p = fma(p, r, 0.5);
+    p = fma(p, r, 1.0);
+    p = fma(p, r, 1.0);
+    double y = __hiloint2double(__double2hiint(p) + (k << 20), __double2loint(p));
+    return x < -708.0 ? 0.0 : y;
+}
+
+template <typename F>
+__device__ __forceinline__ F fmax_t(F a, F b);
+template <>
+__device__ __forceinline__ float fmax_t<float>(float a, float b) { return fmaxf(a, b); }
+template <>
+__device__ __forceinline__ double fmax_t<double>(double a, double b) { return fmax(a, b); }
+
+// Shared slots for combining the W warps of a row (W > 1): two sets, each
+// reused every row; a barrier sits between each set's writes and reads, and
+// each set's next writes come after the other set's barrier.
+template <typename F, int W>
+struct RowSlots {
+    F mx[W];
+    F zl[W];
+    int nan[W];
+    double s[W], a[W], S[W];
+};
+
+// xent_tile_rows: the same arithmetic as xent_rows for rows of T ≤ 32·W·K,
+// each row held in registers by W warps (32·W threads; thread i holds columns
+// i + 32·W·j, j < K). W = 1: a row per warp, warps stride over the rows, any
+// block size that is a multiple of 32, no shared memory, no barriers. W > 1:
+// blockDim.x = 32·W, a row per block (blocks stride over the rows), warp
+// results combined in shared memory, two __syncthreads per row.
+// The maximum is taken first (exact), so Σ exp(z − max) needs no rescaling,
+// and each exp(z_c − max) stays in registers for the gradient: p_c =
+// exp(z_c − max)·(1/Σ), the value exp(z_c − lse) but for an ulp of float64.
+// Warp sums are butterflies (__shfl_xor_sync: every lane gets the same bits),
+// then the warps' sums are added in warp order: fixed order, deterministic.
+template <typename F, int K, int W>
+__device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
+                               const double *w, double *rowloss, F *losses,
+                               const double *scalep, long long rows, long long T,
+                               long long flags, long long ignore, double eps,
+                               double wsum, double gscale, const F *bias) {
+    __shared__ RowSlots<F, W> slot[W > 1 ? 2 : 1];
+    const unsigned full = 0xffffffffu;
+    const int lane = threadIdx.x & 31;
+    const int wid = W > 1 ? (int)(threadIdx.x >> 5) : 0;   // warp within the row
+    const int tid = W > 1 ? (int)threadIdx.x : lane;        // thread within the row
+    const int tpr = 32 * W;
+    long long r = W > 1 ? (long long)blockIdx.x : (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const long long stride = W > 1 ? (long long)gridDim.x : (long long)gridDim.x * (blockDim.x >> 5);
+    const bool soft = flags & XENT_SOFT;
+    const double k = eps / (double)T;
+    for (; r < rows; r += stride) {
+        F *zr = z + r * ld;
+        const F *yr = soft ? tg + r * ldt : 0;
+        long long label = -1;
+        bool ignored = false, bad = false;
+        if (!soft) {
+            double yl = (double)tg[r];
+            label = (long long)yl;
+            ignored = (flags & XENT_IGNORE) && label == ignore;
+            bad = !ignored && (label < 0 || label >= T || (double)label != yl);
+        }
+        const bool hit = !soft && !ignored && !bad;
+        // The row, once, into registers (−∞ past T); its maximum, NaN if
+        // any logit is NaN; z[label].
+        // Every load is unconditional (columns past T read column T − 1 and
+        // are then replaced by −∞), so that all are in flight at once.
+        F v[K];
+#pragma unroll
+        for (int j = 0; j < K; j++) v[j] = zr[min((long long)(tid + tpr * j), T - 1)];
+        if (bias) {
+#pragma unroll
+            for (int j = 0; j < K; j++) v[j] += bias[min((long long)(tid + tpr * j), T - 1)];
+        }
+        F mx = (F)(-INFINITY), zl = 0;
+        bool nan = false;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            long long c = tid + tpr * j;
+            if (c >= T) v[j] = (F)(-INFINITY);
+            mx = fmax_t<F>(mx, v[j]);
+            nan |= isnan(v[j]);
+            if (c == label) zl = v[j];
+        }
+        for (int off = 16; off > 0; off >>= 1) mx = fmax_t<F>(mx, __shfl_xor_sync(full, mx, off));
+        nan = __any_sync(full, nan);
+        if (hit) zl = __shfl_sync(full, zl, (int)(label & 31));
+        if (W > 1) {
+            RowSlots<F, W> &o = slot[0];
+            if (lane == 0) {
+                o.mx[wid] = mx;
+                o.nan[wid] = nan;
+                o.zl[wid] = zl;
+            }
+            __syncthreads();
+            mx = o.mx[0];
+            nan = o.nan[0];
+#pragma unroll
+            for (int i = 1; i < W; i++) {
+                mx = fmax_t<F>(mx, o.mx[i]);
+                nan |= o.nan[i];
+            }
+            if (hit) zl = o.zl[(int)((label % tpr) >> 5)];
+        }
+        const double zy = hit ? (double)zl : 0.0;
+        const double m = nan ? (double)NAN : (double)mx;
+
+        // Σ exp(z − m); exp(z − m) stays in registers (0 past T).
+        double e[K];
+        double s = 0;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            e[j] = exp_nonpos((double)v[j] - m);
+            s += e[j];
+        }
+        // Σ a_c·z_c (and Σ a_c for probability targets): only with label
+        // smoothing or probability targets, from the row in global memory
+        // (not yet overwritten; L1/L2).
+        double a = 0, Sa = 0;
+        const bool sums = soft || eps != 0;
+        if (sums) {
+            for (long long c = tid; c < T; c += tpr) {
+                double x = (double)(bias ? zr[c] + bias[c] : zr[c]);
+                if (soft) {
+                    double ac = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
+                    Sa += ac;
+                    a += ac * x;
+                } else {
+                    a += weight(w, c) * x;
+                }
+            }
+        }
+        for (int off = 16; off > 0; off >>= 1) {
+            s += __shfl_xor_sync(full, s, off);
+            if (sums) {
+                a += __shfl_xor_sync(full, a, off);
+                Sa += __shfl_xor_sync(full, Sa, off);
+            }
+        }
+        if (W > 1) {
+            RowSlots<F, W> &o = slot[W > 1 ? 1 : 0];
+            if (lane == 0) {
+                o.s[wid] = s;
+                o.a[wid] = a;
+                o.S[wid] = Sa;
+            }
+            __syncthreads();
+            s = o.s[0];
+            a = o.a[0];
+            Sa = o.S[0];
+#pragma unroll
+            for (int i = 1; i < W; i++) {
+                s += o.s[i];
+                a += o.a[i];
+                Sa += o.S[i];
+            }
+        }
+        double lse = m + log(s);
+        double inv = 1.0 / s;
+        if (isinf(m) || isnan(m)) lse = inv = NAN;
+
+        double S, loss;
+        double wy = 0;
+        if (soft) {
+            S = Sa;
+            loss = S * lse - a;
+        } else if (ignored) {
+            S = 0;
+            loss = 0;
+        } else if (bad) {
+            S = NAN;
+            loss = NAN;
+        } else {
+            wy = weight(w, label);
+            S = (1.0 - eps) * wy + k * wsum;
+            double az = (1.0 - eps) * wy * zy;
+            if (eps != 0) az += k * a;
+            loss = S * lse - az;
+        }
+        if (tid == 0) {
+            rowloss[r] = loss;
+            if (losses) losses[r] = (F)loss;
+        }
+        if (!(flags & XENT_GRAD)) continue;
+
+        // The gradient, over the row in place: scale·(S·p_c − a_c).
+        const double scale = scalep[0] * gscale;
+        if (!soft && (ignored || scale == 0)) {
+            for (long long c = tid; c < T; c += tpr) zr[c] = (F)0;
+            continue;
+        }
+        if (!soft && !w) {   // a_c = ε/T, and (1 − ε)·w_y more at the label
+            const double ay = scale * (1.0 - eps) * wy, sk = k;
+#pragma unroll
+            for (int j = 0; j < K; j++) {
+                long long c = tid + tpr * j;
+                double g = scale * (S * (e[j] * inv) - sk);
+                if (c == label) g -= ay;
+                if (bad) g = NAN;
+                if (c < T) zr[c] = (F)g;
+            }
+            continue;
+        }
+        const double ay = soft ? 0.0 : scale * (1.0 - eps) * wy;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            long long c = tid + tpr * j;
+            if (c < T) {
+                double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
+                double g = scale * (S * (e[j] * inv) - ac);
+                if (c == label) g -= ay;
+                if (bad) g = NAN;
+                zr[c] = (F)g;
+            }
+        }
+    }
+}
+
+// xent_t<Tmax>_<F>: xent_tile_rows for T ≤ Tmax; arguments as xent_<F>, no
+// dynamic shared memory (XENT_CACHE is ignored). Blocks: W = 1, a multiple of
+// 32 threads ≤ 256 (a row per warp); W > 1, exactly 32·W threads.
+#define XENT_TILE(TMAX, K, W, NT)                                                                 \
+    extern "C" __global__ void __launch_bounds__(NT) xent_t##TMAX##_f32(                          \
+        float *z, long long ld, const float *tg, long long ldt, const double *w, double *rowloss, \
+        float *losses, const double *scalep, long long rows, long long T, long long flags,        \
+        long long ignore, double eps, double wsum, double gscale, const float *bias) {            \
+        xent_tile_rows<float, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,   \
+                                    ignore, eps, wsum, gscale, bias);                             \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(NT) xent_t##TMAX##_f64(                          \
+        double *z, long long ld, const double *tg, long long ldt, const double *w,                \
+        double *rowloss, double *losses, const double *scalep, long long rows, long long T,       \
+        long long flags, long long ignore, double eps, double wsum, double gscale,                \
+        const double *bias) {                                                                     \
+        xent_tile_rows<double, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,  \
+                                     ignore, eps, wsum, gscale, bias);                            \
+    }
+XENT_TILE(32, 1, 1, 256)
+XENT_TILE(64, 2, 1, 256)
+XENT_TILE(128, 4, 1, 256)
+XENT_TILE(256, 8, 1, 256)
+XENT_TILE(512, 16, 1, 256)
+XENT_TILE(1024, 16, 2, 64)
+XENT_TILE(2048, 16, 4, 128)
+XENT_TILE(4096, 16, 8, 256)
+
+// xent_scale: one block (up to 1024 threads). Writes the reduction scale to scalep[0]: for mean,
 // 1 / (Σ over non-ignored rows of w[label]) for hard targets or 1/rows for
 // probability targets, 0 when that sum is 0; 1 for sum and none.
 //   tg     rows   hard labels stored as F (unused for soft targets)
@@ -241,12 +518,21 @@ __device__ void xent_scale_t(const F *tg, const double *w, double *scalep, long 
     if (flags & XENT_SOFT) {
         d = (double)rows;
     } else {
+        // Rows r = threadIdx.x + i·blockDim.x in order of i, their labels
+        // loaded eight at a time.
         double s = 0;
-        for (long long r = threadIdx.x; r < rows; r += blockDim.x) {
-            long long y = (long long)(double)tg[r];
-            if ((flags & XENT_IGNORE) && y == ignore) continue;
-            if (y < 0 || y >= T) continue;
-            s += weight(w, y);
+        for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {
+            F lab[8];   // unconditional loads (past the rows: the last row, skipped below)
+#pragma unroll
+            for (int u = 0; u < 8; u++) lab[u] = tg[min(r0 + u * (long long)blockDim.x, rows - 1)];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                long long y = (long long)(double)lab[u];
+                if (r0 + u * (long long)blockDim.x >= rows) continue;
+                if ((flags & XENT_IGNORE) && y == ignore) continue;
+                if (y < 0 || y >= T) continue;
+                s += weight(w, y);
+            }
         }
         for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
         if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
@@ -270,7 +556,7 @@ extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, dou
     xent_scale_t<double>(tg, w, scalep, rows, T, flags, ignore);
 }
 
-// xent_reduce: one block of 256 threads. out[0] = scalep[0] · Σ_r rowloss[r],
+// xent_reduce: one block (up to 1024 threads). out[0] = scalep[0] · Σ_r rowloss[r],
 // summed in a fixed order (deterministic); only this scalar crosses the bus.
 //   rowloss rows   per-row losses (double)
 //   scalep  1      the reduction scale
@@ -278,8 +564,16 @@ extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, dou
 extern "C" __global__ void xent_reduce(const double *rowloss, const double *scalep, double *out,
                                        long long rows) {
     __shared__ double part[32];
-    double s = 0;
-    for (long long r = threadIdx.x; r < rows; r += blockDim.x) s += rowloss[r];
+    double s = 0;   // rows threadIdx.x + i·blockDim.x in order of i, loaded eight at a time
+    for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {
+        double v[8];   // unconditional loads (past the rows: the last row, not added)
+#pragma unroll
+        for (int u = 0; u < 8; u++) v[u] = rowloss[min(r0 + u * (long long)blockDim.x, rows - 1)];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            if (r0 + u * (long long)blockDim.x < rows) s += v[u];
+        }
+    }
     for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
     __syncthreads();

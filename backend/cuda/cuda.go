@@ -122,7 +122,10 @@ func initDevice() error {
 }
 
 var kernelNames = map[string][]string{
-	"xent":  {"xent_f32", "xent_f64", "xent_scale_f32", "xent_scale_f64", "xent_reduce"},
+	"xent": {"xent_f32", "xent_f64", "xent_scale_f32", "xent_scale_f64", "xent_reduce",
+		"xent_t32_f32", "xent_t32_f64", "xent_t64_f32", "xent_t64_f64", "xent_t128_f32", "xent_t128_f64",
+		"xent_t256_f32", "xent_t256_f64", "xent_t512_f32", "xent_t512_f64", "xent_t1024_f32", "xent_t1024_f64",
+		"xent_t2048_f32", "xent_t2048_f64", "xent_t4096_f32", "xent_t4096_f64"},
 	"bias":  {"bias_add_f32", "bias_add_f64", "colsum_part_f32", "colsum_part_f64", "colsum_fin_f32", "colsum_fin_f64", "to_bf16"},
 	"optim": {"sgd_f32", "sgd_f64", "adam_f32", "adam_f64"},
 	"unfused": {"log_softmax_f32", "log_softmax_f64", "nll_f32", "nll_f64", "nll_grad_f32", "nll_grad_f64",

@@ -123,32 +123,38 @@ func f64s[F graph.Float](v []F) []float64 {
 	return out
 }
 
-// TestXentKernel runs the fused kernel on logits whose rows have a stride
-// ld > T, with NaN in the padding past the T valid columns and in a whole
-// row past the batch, and compares it with the float64 reference
-// graph.RowLoss / graph.RowGrad on the same inputs.
+// TestXentKernel runs the fused kernels (block per row, and the tiled one
+// where T ≤ 4096) on logits whose rows have a stride ld > T, with NaN in the
+// padding past the T valid columns and in a whole row past the batch, and
+// compares them with the float64 reference graph.RowLoss / graph.RowGrad on
+// the same inputs.
 func TestXentKernel(t *testing.T) {
 	requireGPU(t)
-	for _, T := range sizes {
+	for _, T := range append([]int{32, 33, 64, 65, 512, 513, 1024, 1025, 3000, 4096}, sizes...) {
 		for name, o := range lossCases(T) {
 			for _, f32 := range []bool{true, false} {
-				t.Run(fmt.Sprintf("T=%d/%s/f32=%v", T, name, f32), func(t *testing.T) {
-					var err error
-					if f32 {
-						err = kernelCase[float32](T, o, name)
-					} else {
-						err = kernelCase[float64](T, o, name)
+				for _, warp := range []bool{false, true} {
+					if tmax, _, _ := xentTile(T); warp && tmax == 0 {
+						continue
 					}
-					if err != nil {
-						t.Fatal(err)
-					}
-				})
+					t.Run(fmt.Sprintf("T=%d/%s/f32=%v/warp=%v", T, name, f32, warp), func(t *testing.T) {
+						var err error
+						if f32 {
+							err = kernelCase[float32](T, o, name, warp)
+						} else {
+							err = kernelCase[float64](T, o, name, warp)
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+					})
+				}
 			}
 		}
 	}
 }
 
-func kernelCase[F graph.Float](T int, o graph.LossOptions, name string) error {
+func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp bool) error {
 	const rows = 5
 	ld := T + 7
 	r := rand.New(rand.NewPCG(uint64(T), uint64(len(name))))
@@ -252,10 +258,21 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string) error {
 		if err := ks.launch(1, 1, 256, 0); err != nil {
 			return err
 		}
-		kx := newLauncher(kn("xent"), ptrArg(bz.ptr), intArg(int64(ld)), ptrArg(btg.ptr), intArg(int64(T)), ptrArg(wp),
+		xname, grid, block, sh := kn("xent"), rows, min(512, max(32, ceilDiv(T, 32)*32)), shmem
+		if warp {
+			// Fewer threads than rows, so that the kernel strides over the
+			// rows (the layer launches a row per warp or block): one block
+			// of two warps, or two blocks of one row.
+			xname, _, block, sh = xentKernel(T, f32, shmem)
+			grid = 2
+			if _, threads, _ := xentTile(T); threads == 32 {
+				grid = 1
+			}
+		}
+		kx := newLauncher(xname, ptrArg(bz.ptr), intArg(int64(ld)), ptrArg(btg.ptr), intArg(int64(T)), ptrArg(wp),
 			ptrArg(brl.ptr), ptrArg(bl.ptr), ptrArg(bs.ptr), intArg(rows), intArg(int64(T)), intArg(flags),
 			intArg(int64(o.IgnoreIndex)), fltArg(o.LabelSmoothing), fltArg(wsum), fltArg(1), ptrArg(0))
-		if err := kx.launch(rows, 1, min(512, max(32, ceilDiv(T, 32)*32)), shmem); err != nil {
+		if err := kx.launch(grid, 1, block, sh); err != nil {
 			return err
 		}
 		kr := newLauncher("xent_reduce", ptrArg(brl.ptr), ptrArg(bs.ptr), ptrArg(bloss.ptr), intArg(rows))

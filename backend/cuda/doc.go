@@ -11,7 +11,9 @@
 //	A × B, Aᵀ × B, A × Bᵀ       cuBLAS gemm (row-major through Cᵀ = Bᵀ·Aᵀ)
 //	BiasAdd(x·W, b)             fused into the softmax-cross-entropy kernel that
 //	                            reads x·W when only it does; else bias_add in place (bias.cu)
-//	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu)
+//	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu):
+//	                            for T ≤ 4096 the row in the registers of 1–8
+//	                            warps (xent_t<Tmax>); else a block per row (xent)
 //	ColSum of the B×T gradient  colsum_part + colsum_fin (bias.cu): db
 //	Σ[0] of per-row losses      xent_reduce (xent.cu)
 //	Reshape, Repeat of the      no device work (views and launch parameters)

@@ -31,6 +31,36 @@ const (
 	cacheBytes = 40 << 10
 )
 
+// xentTile is the tiled kernel for rows of T classes: xent_t<tmax> holds a row
+// in the registers of threads threads (one warp to eight), with a block of
+// block threads; tmax = 0 when T > 4096: then the block-per-row kernel xent runs.
+func xentTile(T int) (tmax, threads, block int) {
+	for tmax = 32; tmax <= 4096; tmax *= 2 {
+		if T <= tmax {
+			threads = max(32, tmax/16) // 16 columns a thread from 512 up
+			if threads == 32 {
+				return tmax, 32, 64 // two rows (warps) a block
+			}
+			return tmax, threads, threads
+		}
+	}
+	return 0, 0, 0
+}
+
+// xentKernel names the fused kernel for rows of T classes and its launch:
+// grid for rows rows, block size, dynamic shared memory.
+func xentKernel(T int, f32 bool, shmem int) (name string, grid func(rows int) int, block, sh int) {
+	suffix := "_f64"
+	if f32 {
+		suffix = "_f32"
+	}
+	if tmax, threads, block := xentTile(T); tmax > 0 {
+		perBlock := block / threads
+		return fmt.Sprintf("xent_t%d%s", tmax, suffix), func(rows int) int { return ceilDiv(rows, perBlock) }, block, 0
+	}
+	return "xent" + suffix, func(rows int) int { return rows }, min(512, max(32, ceilDiv(T, 32)*32)), shmem
+}
+
 // dim is one axis of a lowered value: batch axes have the batch's row count
 // at run time (n is then the layer's B).
 type dim struct {
@@ -426,7 +456,7 @@ func (lw *lowerer) colSum(n *G.Node, v val, notImpl func(string, ...any) error) 
 			if !first {
 				kf.args[4] = intArg(1)
 			}
-			return kf.launch(ceilDiv(T, 256), 1, 256, 0)
+			return kf.launch(ceilDiv(T, 64), 1, 64, 0)
 		}
 	})
 	lw.vals[n] = val{kind: kBuf, buf: out, dims: []dim{v.dims[1]}}
@@ -676,7 +706,7 @@ func (lw *lowerer) xent(n *G.Node, o *graph.XentOp, in []val, notImpl func(strin
 		ks := newLauncher(lw.kname("xent_scale"), ptrArg(tg.ptr), ptrArg(wp()), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags), intArg(int64(opts.IgnoreIndex)))
 		return func(_, rows int, _ bool) error {
 			ks.args[3] = intArg(int64(rows))
-			return ks.launch(1, 1, 256, 0)
+			return ks.launch(1, 1, 1024, 0)
 		}
 	})
 	if lw.cfg.Xent == "unfused" {
@@ -717,13 +747,14 @@ func (lw *lowerer) xent(n *G.Node, o *graph.XentOp, in []val, notImpl func(strin
 			if biasBuf != nil {
 				bias = biasBuf.ptr
 			}
-			kx := newLauncher(lw.kname("xent"), ptrArg(z.ptr), intArg(int64(T)), ptrArg(tg.ptr), intArg(int64(T)), ptrArg(wp()),
+			name, grid, block, sh := xentKernel(T, lw.f32, shmem)
+			kx := newLauncher(name, ptrArg(z.ptr), intArg(int64(T)), ptrArg(tg.ptr), intArg(int64(T)), ptrArg(wp()),
 				ptrArg(rowloss.ptr), ptrArg(lossAt(0)), ptrArg(scale.ptr), 0, intArg(int64(T)), intArg(flags),
 				intArg(int64(opts.IgnoreIndex)), fltArg(opts.LabelSmoothing), fltArg(wsum), fltArg(gscale), ptrArg(bias))
 			return func(r0, rows int, _ bool) error {
 				kx.args[0], kx.args[2], kx.args[5], kx.args[6] = ptrArg(z.at(r0)), ptrArg(tg.at(r0)), ptrArg(rowloss.at(r0)), ptrArg(lossAt(r0))
 				kx.args[8] = intArg(int64(rows))
-				return kx.launch(rows, 1, threads, shmem)
+				return kx.launch(grid(rows), 1, block, sh)
 			}
 		})
 	}
@@ -745,7 +776,7 @@ func (lw *lowerer) reduce(v val) val {
 		k := newLauncher("xent_reduce", ptrArg(rl.ptr), ptrArg(scale.ptr), ptrArg(loss.ptr), 0)
 		return func(_, rows int, _ bool) error {
 			k.args[3] = intArg(int64(rows))
-			return k.launch(1, 1, 256, 0)
+			return k.launch(1, 1, 1024, 0)
 		}
 	})
 	return val{kind: kLoss, buf: loss}
