@@ -450,74 +450,73 @@ func openModel(be backend.Backend, m *model.Model, rows int) (backend.Layer, err
 	return l, nil
 }
 
-func cmdEval(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("eval", "Evaluate a saved model on a test set: mean cross-entropy and accuracy.", stdout)
+// modelRun is what eval and predict share: their flags, the device, the
+// model, the scaled test data and one pass of the model over it.
+type modelRun struct {
+	be        backend.Backend
+	m         *model.Model
+	test      *data.Set
+	path      string
+	loss, acc float64
+	pred      []int32
+	asJSON    bool
+}
+
+func runModel(name, summary, jsonHelp string, args []string, stdout, stderr io.Writer) (*modelRun, error) {
+	fs := newFlags(name, summary, stdout)
 	var df dataFlags
 	df.register(fs, false)
 	path := fs.String("model", "", "model file (safetensors) written by dsx train")
 	device := fs.String("device", "", "auto, cpu or cuda")
-	asJSON := fs.Bool("json", false, "print one JSON object")
+	asJSON := fs.Bool("json", false, jsonHelp)
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, test, err := loadModel(*path, &df)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l, err := openModel(be, m, test.Rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer l.Close()
-	loss, acc, _, err := evaluate(l, test)
+	r := &modelRun{be: be, m: m, test: test, path: *path, asJSON: *asJSON}
+	if r.loss, r.acc, r.pred, err = evaluate(l, test); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func cmdEval(args []string, stdout, stderr io.Writer) error {
+	r, err := runModel("eval", "Evaluate a saved model on a test set: mean cross-entropy and accuracy.", "print one JSON object", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"device": be.Name(), "model": *path, "rows": test.Rows, "test_loss": loss, "test_accuracy": acc})
+	if r.asJSON {
+		return writeJSON(stdout, map[string]any{"device": r.be.Name(), "model": r.path, "rows": r.test.Rows, "test_loss": r.loss, "test_accuracy": r.acc})
 	}
-	fmt.Fprintf(stdout, "test accuracy %.4f, test loss %.4f on %d rows of %s\n", acc, loss, test.Rows, test.Source)
+	fmt.Fprintf(stdout, "test accuracy %.4f, test loss %.4f on %d rows of %s\n", r.acc, r.loss, r.test.Rows, r.test.Source)
 	return nil
 }
 
 func cmdPredict(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("predict", "Print one line per test row: row,predicted,label (CSV), with class names when the model has them.", stdout)
-	var df dataFlags
-	df.register(fs, false)
-	path := fs.String("model", "", "model file (safetensors) written by dsx train")
-	device := fs.String("device", "", "auto, cpu or cuda")
-	asJSON := fs.Bool("json", false, "print a JSON array")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	be, err := chooseDevice(*device, stderr)
+	r, err := runModel("predict", "Print one line per test row: row,predicted,label (CSV), with class names when the model has them.", "print a JSON array", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	m, test, err := loadModel(*path, &df)
-	if err != nil {
-		return err
-	}
-	l, err := openModel(be, m, test.Rows)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	_, _, pred, err := evaluate(l, test)
-	if err != nil {
-		return err
-	}
+	m, test, pred := r.m, r.test, r.pred
 	name := func(c int32) string {
 		if int(c) < len(m.Classes) {
 			return m.Classes[c]
 		}
 		return strconv.Itoa(int(c))
 	}
-	if *asJSON {
+	if r.asJSON {
 		type row struct {
 			Row       int    `json:"row"`
 			Predicted int32  `json:"predicted"`
