@@ -14,6 +14,39 @@ void cblas_dgemm(int order, int transA, int transB, int m, int n, int k,
 	double beta, double *c, int ldc);
 void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
+
+#include <stdint.h>
+#include <string.h>
+
+// dsx_exp_sub32 is graph.expSub32 in C so that GCC vectorises it: the same
+// Cephes polynomial for exp(z_c - m), terms written to e, their sum in
+// double (8 partial sums). target_clones picks the AVX2 version at load time
+// where the CPU has it. NaN propagates; z_c - m below -87.34 gives 0.
+// (no-trapping-math lets GCC turn the select into a blend, and so vectorise.)
+__attribute__((target_clones("avx2", "default"), optimize("O3", "no-trapping-math", "no-math-errno")))
+static double dsx_exp_sub32(const float *z, float m, float *e, long n) {
+	const float log2e = 1.44269504088896341f, c1 = 0.693359375f, c2 = -2.12194440e-4f, lo = -87.33654f;
+	const float p0 = 1.9875691500e-4f, p1 = 1.3981999507e-3f, p2 = 8.3334519073e-3f,
+	            p3 = 4.1665795894e-2f, p4 = 1.6666665459e-1f, p5 = 5.0000001201e-1f;
+	for (long i = 0; i < n; i++) {
+		float x = z[i] - m;
+		int nx = -(int)(0.5f - x * log2e);
+		float f = (float)nx;
+		float r = x - f * c1 - f * c2;
+		float p = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5;
+		int32_t bits = (nx + 127) << 23;
+		float scale;
+		memcpy(&scale, &bits, 4);
+		float ex = (p * r * r + r + 1.0f) * scale;
+		e[i] = x < lo ? 0.0f : ex;
+	}
+	double s[8] = {0};
+	long i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) s[k] += (double)e[i + k];
+	for (; i < n; i++) s[0] += (double)e[i];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
 */
 import "C"
 
@@ -48,6 +81,15 @@ func init() {
 	// The narrow products (T ≤ narrowN) are OpenBLAS's too: its small-n
 	// kernels beat gonum's dot/axpy ones (measured in bench/RESULTS.md).
 	forceGeneralGEMM = os.Getenv("DSX_OPENBLAS_NARROW") != "go"
+	graph.ExpSub32 = expSub32C
+}
+
+// expSub32C is graph.ExpSub32 through the vectorised C loop.
+func expSub32C(z []float32, m float32, e []float32) float64 {
+	if len(z) == 0 {
+		return 0
+	}
+	return float64(C.dsx_exp_sub32((*C.float)(unsafe.Pointer(&z[0])), C.float(m), (*C.float)(unsafe.Pointer(&e[0])), C.long(len(z))))
 }
 
 const (

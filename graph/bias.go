@@ -169,17 +169,34 @@ func (ColSumOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error
 }
 
 // colSum adds the rows of a into out in row order (the order of a
-// sequential Σ_i, as the reference does). It reads a row at a time, so it
-// streams through memory once.
+// sequential Σ_i, as the reference does). Large matrices are split by
+// columns over the worker pool, each chunk keeping that order, so the result
+// does not depend on the split.
 func colSum[F Float](out, a []F) {
 	T := len(out)
-	for c := range out {
-		out[c] = 0
+	rows := len(a) / max(T, 1)
+	if rows*T < 1<<16 || T < 2 {
+		colSumRange(out, a, 0, T)
+		return
+	}
+	Parallel(T, max(16, minWork/rows), &colSumTask[F]{out: out, a: a})
+}
+
+type colSumTask[F Float] struct{ out, a []F }
+
+func (k *colSumTask[F]) RunRange(lo, hi int) { colSumRange(k.out, k.a, lo, hi) }
+
+// colSumRange sums columns [lo, hi) of a (rows×len(out)) into out.
+func colSumRange[F Float](out, a []F, lo, hi int) {
+	T := len(out)
+	o := out[lo:hi]
+	for c := range o {
+		o[c] = 0
 	}
 	for i := 0; i+T <= len(a); i += T {
-		r := a[i : i+T]
+		r := a[i+lo : i+hi]
 		for c, v := range r {
-			out[c] += v
+			o[c] += v
 		}
 	}
 }

@@ -172,8 +172,17 @@ func expRow32(z, e []float32) (float32, float64) {
 	if e == nil {
 		return m, expSub32(z, m, nil)
 	}
-	return m, expSub32(z, m, e[:len(z)])
+	return m, ExpSub32(z, m, e[:len(z)])
 }
+
+// ExpSub32 is the float32 softmax's inner loop: it writes e_c = exp(z_c − m)
+// and returns Σ_c e_c in float64. It is expSub32 (scalar Go) unless a build
+// installs a vectorised one in an init function, before any layer runs (the
+// openblas build does, in C); e is never nil here.
+var ExpSub32 = expSub32
+
+// ExpSub32Go is the scalar Go loop, for tests of a replacement.
+func ExpSub32Go(z []float32, m float32, e []float32) float64 { return expSub32(z, m, e) }
 
 // expSub32 returns Σ_c exp(z_c − m) (summed in float64) and, when e is not
 // nil, writes the terms to e. It is expNonPos written out in the loop, two
