@@ -8,16 +8,6 @@ import (
 // Float is the element type of a layer.
 type Float interface{ float32 | float64 }
 
-// rowCoeffs describes one row's target as the coefficients a_c of
-// loss = Σ_c a_c·(lse − z_c): hard targets keep the label y, its weight wy and
-// the smoothing share; soft targets read a_c from the target row.
-type rowCoeffs[F Float] struct {
-	hard    bool
-	label   int
-	ignored bool
-	soft    []F // T probabilities (soft targets)
-}
-
 // Denominator is what Mean divides by: the summed weight of the labels of the
 // non-ignored rows for hard targets (as nll_loss does), the number of rows for
 // probability targets. It is 0 when every row is ignored; Scale then returns 0
@@ -176,48 +166,6 @@ func target[F Float](targets []F, i, T int, o *LossOptions) (int, []F) {
 	return int(targets[i]), nil
 }
 
-// Forward computes the per-row losses of z (rows×T) into losses (len rows, may
-// be nil) and returns their sum; the caller applies Scale. Targets must have
-// passed CheckTargets.
-func Forward[F Float](z, targets []F, rows, T int, o *LossOptions, losses []F) float64 {
-	partial := make([]float64, workers(rows, T))
-	parallelRows(rows, T, func(w, lo, hi int) {
-		s := 0.0
-		for i := lo; i < hi; i++ {
-			y, soft := target(targets, i, T, o)
-			l, _ := RowLoss(z[i*T:(i+1)*T], y, soft, o)
-			if losses != nil {
-				losses[i] = F(l)
-			}
-			s += l
-		}
-		partial[w] = s
-	})
-	sum := 0.0
-	for _, s := range partial {
-		sum += s
-	}
-	return sum
-}
-
-// Backward writes dz (rows×T) = ∂(scaled loss)/∂z, where row i is scaled by
-// scale·rowScale[i] (rowScale nil means 1: the upstream gradient of a Mean or
-// Sum loss is one scalar; of a None loss, one value per row).
-func Backward[F Float](dz, z, targets []F, rows, T int, o *LossOptions, scale float64, rowScale []F) {
-	parallelRows(rows, T, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y, soft := target(targets, i, T, o)
-			zi := z[i*T : (i+1)*T]
-			_, lse := RowLoss(zi, y, soft, o)
-			s := scale
-			if rowScale != nil {
-				s *= float64(rowScale[i])
-			}
-			RowGrad(dz[i*T:(i+1)*T], zi, lse, y, soft, o, s)
-		}
-	})
-}
-
 // minWork is the number of logits below which splitting rows across
 // goroutines costs more than it saves.
 const minWork = 1 << 14
@@ -230,21 +178,3 @@ func rowGrain(T int) int {
 	}
 	return g
 }
-
-// funcTask adapts a closure to RangeTask (for the non-hot-path helpers).
-type funcTask func(lo, hi int)
-
-func (f funcTask) RunRange(lo, hi int) { f(lo, hi) }
-
-// parallelRows splits [0, rows) into contiguous chunks on the worker pool; f
-// gets the chunk's index w (0 ≤ w < Chunks(rows, rowGrain(T))).
-func parallelRows(rows, T int, f func(w, lo, hi int)) {
-	n := Chunks(rows, rowGrain(T))
-	ParallelChunks(n, n, funcTask(func(lo, hi int) {
-		for w := lo; w < hi; w++ {
-			f(w, rows*w/n, rows*(w+1)/n)
-		}
-	}))
-}
-
-func workers(rows, T int) int { return Chunks(rows, rowGrain(T)) }
