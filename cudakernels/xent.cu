@@ -317,26 +317,40 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
             bad = !ignored && (label < 0 || label >= T || (double)label != yl);
         }
         const bool hit = !soft && !ignored && !bad;
+        // Column indices fit an int (T ≤ 32·W·K ≤ 4096); lab is the label's
+        // column when hit, else −1 (no column): only hit rows use z[label],
+        // and the gradient's label term is 0 (probability targets) or the
+        // whole row NaN (bad label) otherwise.
+        const int Ti = (int)T;
+        const int lab = hit ? (int)label : -1;
         // The row, once, into registers (−∞ past T); its maximum, NaN if
-        // any logit is NaN; z[label].
-        // Every load is unconditional (columns past T read column T − 1 and
-        // are then replaced by −∞), so that all are in flight at once.
+        // any logit is NaN; z[label]. The loads are predicated, all issued
+        // before any use (offsets from one row pointer: few registers), and
+        // the bias is added after them (also predicated: −∞ stays −∞, so
+        // columns past T add exp(−∞) = 0 and are never the maximum).
         F v[K];
 #pragma unroll
-        for (int j = 0; j < K; j++) v[j] = zr[min((long long)(tid + tpr * j), T - 1)];
+        for (int j = 0; j < K; j++) {
+            const int c = tid + tpr * j;
+            v[j] = c < Ti ? zr[c] : (F)(-INFINITY);
+        }
         if (bias) {
+            F bv[K];
 #pragma unroll
-            for (int j = 0; j < K; j++) v[j] += bias[min((long long)(tid + tpr * j), T - 1)];
+            for (int j = 0; j < K; j++) {
+                const int c = tid + tpr * j;
+                bv[j] = c < Ti ? bias[c] : (F)0;
+            }
+#pragma unroll
+            for (int j = 0; j < K; j++) v[j] += bv[j];
         }
         F mx = (F)(-INFINITY), zl = 0;
         bool nan = false;
 #pragma unroll
         for (int j = 0; j < K; j++) {
-            long long c = tid + tpr * j;
-            if (c >= T) v[j] = (F)(-INFINITY);
             mx = fmax_t<F>(mx, v[j]);
             nan |= isnan(v[j]);
-            if (c == label) zl = v[j];
+            if (tid + tpr * j == lab) zl = v[j];
         }
         for (int off = 16; off > 0; off >>= 1) mx = fmax_t<F>(mx, __shfl_xor_sync(full, mx, off));
         nan = __any_sync(full, nan);
@@ -449,22 +463,22 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
             const double ay = scale * (1.0 - eps) * wy, sk = k;
 #pragma unroll
             for (int j = 0; j < K; j++) {
-                long long c = tid + tpr * j;
+                const int c = tid + tpr * j;
                 double g = scale * (S * (e[j] * inv) - sk);
-                if (c == label) g -= ay;
+                if (c == lab) g -= ay;
                 if (bad) g = NAN;
-                if (c < T) zr[c] = (F)g;
+                if (c < Ti) zr[c] = (F)g;
             }
             continue;
         }
         const double ay = soft ? 0.0 : scale * (1.0 - eps) * wy;
 #pragma unroll
         for (int j = 0; j < K; j++) {
-            long long c = tid + tpr * j;
-            if (c < T) {
+            const int c = tid + tpr * j;
+            if (c < Ti) {
                 double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
                 double g = scale * (S * (e[j] * inv) - ac);
-                if (c == label) g -= ay;
+                if (c == lab) g -= ay;
                 if (bad) g = NAN;
                 zr[c] = (F)g;
             }
@@ -475,15 +489,20 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
 // xent_t<Tmax>_<F>: xent_tile_rows for T ≤ Tmax; arguments as xent_<F>, no
 // dynamic shared memory (XENT_CACHE is ignored). Blocks: W = 1, a multiple of
 // 32 threads ≤ 256 (a row per warp); W > 1, exactly 32·W threads.
-#define XENT_TILE(TMAX, K, W, NT)                                                                 \
-    extern "C" __global__ void __launch_bounds__(NT) xent_t##TMAX##_f32(                          \
+// MB32/MB64: the blocks of NT threads an SM must hold (__launch_bounds__'s
+// minimum), which caps the registers a thread: chosen (ptxas -v, sm_90) as
+// the most blocks that compile without spills, and never fewer than the
+// kernel gets without a minimum; xent_t1024_f32 (T = 1000): 96 registers,
+// 20 warps an SM, against 168 and 12 with unconditional loads and no minimum.
+#define XENT_TILE(TMAX, K, W, NT, MB32, MB64)                                                     \
+    extern "C" __global__ void __launch_bounds__(NT, MB32) xent_t##TMAX##_f32(                    \
         float *z, long long ld, const float *tg, long long ldt, const double *w, double *rowloss, \
         float *losses, const double *scalep, long long rows, long long T, long long flags,        \
         long long ignore, double eps, double wsum, double gscale, const float *bias) {            \
         xent_tile_rows<float, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,   \
                                     ignore, eps, wsum, gscale, bias);                             \
     }                                                                                             \
-    extern "C" __global__ void __launch_bounds__(NT) xent_t##TMAX##_f64(                          \
+    extern "C" __global__ void __launch_bounds__(NT, MB64) xent_t##TMAX##_f64(                    \
         double *z, long long ld, const double *tg, long long ldt, const double *w,                \
         double *rowloss, double *losses, const double *scalep, long long rows, long long T,       \
         long long flags, long long ignore, double eps, double wsum, double gscale,                \
@@ -491,14 +510,14 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
         xent_tile_rows<double, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,  \
                                      ignore, eps, wsum, gscale, bias);                            \
     }
-XENT_TILE(32, 1, 1, 256)
-XENT_TILE(64, 2, 1, 256)
-XENT_TILE(128, 4, 1, 256)
-XENT_TILE(256, 8, 1, 256)
-XENT_TILE(512, 16, 1, 256)
-XENT_TILE(1024, 16, 2, 64)
-XENT_TILE(2048, 16, 4, 128)
-XENT_TILE(4096, 16, 8, 256)
+XENT_TILE(32, 1, 1, 256, 4, 4)
+XENT_TILE(64, 2, 1, 256, 4, 4)
+XENT_TILE(128, 4, 1, 256, 4, 4)
+XENT_TILE(256, 8, 1, 256, 3, 3)
+XENT_TILE(512, 16, 1, 256, 2, 2)
+XENT_TILE(1024, 16, 2, 64, 10, 8)
+XENT_TILE(2048, 16, 4, 128, 5, 4)
+XENT_TILE(4096, 16, 8, 256, 2, 2)
 
 // xent_scale: one block (up to 1024 threads). Writes the reduction scale to scalep[0]: for mean,
 // 1 / (Σ over non-ignored rows of w[label]) for hard targets or 1/rows for
