@@ -76,51 +76,7 @@ func TestVariants(t *testing.T) {
 							tolW = conformance.TolBF16(ref.DZ, p.x, rows, T, N, true)
 							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
 						}
-						shape := []int{rows}
-						if o.SoftTargets {
-							shape = append(shape, T)
-						}
-						for _, l := range []backend.Layer{lc, lg} {
-							if err := l.SetParams(dense(dt, p.W, N, T), dense(dt, p.b, T)); err != nil {
-								t.Fatal(err)
-							}
-						}
-						x, tg := dense(dt, p.x, rows, N), dense(dt, p.tg, shape...)
-						rc, err := lc.Compute(x, tg)
-						if err != nil {
-							t.Fatal(err)
-						}
-						rg, err := lg.Compute(x, tg)
-						if err != nil {
-							t.Fatal(err)
-						}
-						for _, c := range []struct {
-							what      string
-							got, want []float64
-						}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}}, {"losses", vals(rg.Losses), vals(rc.Losses)},
-							{"dW", vals(rg.DW), vals(rc.DW)}, {"db", vals(rg.DB), vals(rc.DB)}, {"dx", vals(rg.DX), vals(rc.DX)}} {
-							ct := tol
-							switch c.what {
-							case "dW":
-								ct = tolW
-							case "dx":
-								ct = tolX
-							}
-							if err := conformance.Close(c.got, c.want, ct); err != nil {
-								t.Errorf("rows=%d %s: %v", rows, c.what, err)
-							}
-						}
-						zc, err := lc.Logits(x)
-						if err != nil {
-							t.Fatal(err)
-						}
-						zg, err := lg.Logits(x)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if err := conformance.Close(vals(zg), vals(zc), tol); err != nil {
-							t.Errorf("rows=%d logits: %v", rows, err)
-						}
+						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tolW, tolX)
 					}
 				})
 			}
