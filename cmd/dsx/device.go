@@ -36,10 +36,7 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		return nil, usageErr("--device %q: want auto, cpu or cuda", name)
 	}
 	if _, err := backend.Get("cuda"); err != nil && name != "cpu" && os.Getenv(envReexec) == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		self, _ := os.Executable()
-		r := gpuprobe.Probe(ctx, self)
-		cancel()
+		r := probeGPU()
 		if r.Reason == "" {
 			gpu := "GPU"
 			if len(r.Devices) > 0 {
@@ -93,10 +90,7 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 		reps = append(reps, r)
 	}
 	if _, err := backend.Get("cuda"); err != nil && os.Getenv(envReexec) == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		self, _ := os.Executable()
-		p := gpuprobe.Probe(ctx, self)
-		cancel()
+		p := probeGPU()
 		reps = append([]backendReport{{Name: "cuda", Available: p.Reason == "", Reason: p.Reason, Binary: p.Binary, Devices: p.Devices}}, reps...)
 	}
 	if *asJSON {
@@ -126,4 +120,13 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// probeGPU asks the GPU build, next to this binary or on PATH, which GPUs it
+// can use (see gpuprobe).
+func probeGPU() gpuprobe.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	self, _ := os.Executable()
+	return gpuprobe.Probe(ctx, self)
 }
