@@ -1,0 +1,50 @@
+package conformance
+
+// Bad input: every error names the problem.
+
+import (
+	"strings"
+	"testing"
+
+	"dsx/backend"
+	"dsx/graph"
+
+	"gorgonia.org/tensor"
+)
+
+func (s *suite) badInput(t *testing.T) {
+	p := random(31, 4, 3, 5, graph.LossOptions{})
+	l := s.open(t, p, all, backend.Optimizer{})
+	x := s.dense(p.x, p.B, p.N)
+	for _, c := range []struct {
+		name    string
+		x, y    *tensor.Dense
+		wantErr string
+	}{
+		{"label out of range", x, s.dense([]float64{0, 1, 5, 2}, 4), "out of range"},
+		{"negative label", x, s.dense([]float64{0, -1, 2, 2}, 4), "out of range"},
+		{"fractional label", x, s.dense([]float64{0, 1.5, 2, 2}, 4), "not an integer"},
+		{"wrong feature count", s.dense(p.x[:8], 4, 2), nil, "shape"},
+		{"targets of wrong length", x, s.dense([]float64{0, 1, 2}, 3), "shape"},
+		{"batch larger than B", s.dense(append(p.x, p.x...), 8, 3), nil, "rows"},
+	} {
+		y := c.y
+		if y == nil {
+			y = s.dense(p.targets, p.B)
+		}
+		_, err := l.Compute(c.x, y)
+		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.wantErr)
+		}
+	}
+	if _, err := l.Step(x, s.dense(p.targets, p.B)); err == nil {
+		t.Errorf("Step without an optimizer: no error")
+	}
+	if err := l.SetParams(s.dense(p.W[:5], 1, 5), s.dense(p.bias, 5)); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("SetParams with W of the wrong shape: %v", err)
+	}
+	_, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 0, N: 3, T: 5, DType: s.dt}})
+	if err == nil {
+		t.Errorf("Open with B = 0: no error")
+	}
+}
