@@ -29,7 +29,9 @@ type Ref struct {
 //	dW = xᵀ·dz, db = Σ_i dz_i, dx = dz·Wᵀ.
 //
 // targets holds B labels or B×T probabilities. For Reduction None the
-// gradients are those of Σ_i loss_i.
+// gradients are those of Σ_i loss_i. −log p_c is taken as
+// (m − z_c) + log Σ exp(z − m), both terms ≥ 0, so the loss does not cancel
+// at any scale of logits (TestReferenceHugeLogits).
 func Reference(x, W, b, targets []float64, B, N, T int, o graph.LossOptions) Ref {
 	r := Ref{Logits: make([]float64, B*T), P: make([]float64, B*T), Losses: make([]float64, B),
 		DZ: make([]float64, B*T), DW: make([]float64, N*T), DB: make([]float64, T), DX: make([]float64, B*N)}

@@ -123,12 +123,12 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 				e = k.e[i*T : (i+1)*T]
 			}
 			m, s := expRow(z, e)
-			lse := m + math.Log(s)
+			L := math.Log(s)
 			if math.IsInf(m, -1) {
-				lse = math.NaN()
+				L = math.NaN()
 			}
 			k.inv[i] = 1 / s
-			k.loss[i] = rowLossAt(z, lse, y, soft, o)
+			k.loss[i] = rowLossAt(z, m, L, y, soft, o)
 			continue
 		}
 		dz := k.dst[i*T : (i+1)*T]

@@ -73,11 +73,27 @@ func CheckTargets[F Float](targets []F, rows, T int, o *LossOptions) error {
 }
 
 // RowLoss is the loss of one row z (T logits) against its target, before the
-// reduction's scale: Σ_c a_c·(lse − z_c) with lse = log Σ exp(z) computed with
-// the row maximum subtracted. It also returns lse for RowGrad. Ignored rows
-// give 0.
+// reduction's scale, and the row's log-sum-exp lse = log Σ exp(z) for
+// RowGrad. Ignored rows give loss 0.
+//
+// The loss is Σ_c a_c·(lse − z_c), computed as
+//
+//	Σ_c a_c·(m − z_c) + S·log Σ_c exp(z_c − m)      m = max_c z_c, S = Σ_c a_c
+//
+// where every term is ≥ 0 (a_c ≥ 0, z_c ≤ m, the sum ≥ 1), so nothing
+// cancels: the loss is exact to a few ulp at any scale of logits. The form
+// S·lse − Σ_c a_c·z_c subtracts two numbers of the logits' magnitude and
+// loses every digit they share (at 1e15 the loss was 1.4e-2 off; T equal
+// logits of 3e60 gave 0 instead of log T).
 func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse float64) {
-	m := math.Inf(-1)
+	m, L := rowStats(z)
+	return rowLossAt(z, m, L, hardLabel, soft, o), m + L
+}
+
+// rowStats returns the row maximum m and L = log Σ exp(z − m), in float64;
+// L is NaN when every logit is −Inf (no defined softmax).
+func rowStats[F Float](z []F) (m, L float64) {
+	m = math.Inf(-1)
 	for _, v := range z {
 		if f := float64(v); f > m {
 			m = f
@@ -87,15 +103,16 @@ func RowLoss[F Float](z []F, hardLabel int, soft []F, o *LossOptions) (loss, lse
 	for _, v := range z {
 		s += math.Exp(float64(v) - m)
 	}
-	lse = m + math.Log(s)
-	if math.IsInf(m, -1) { // every logit −Inf: no defined softmax
-		lse = math.NaN()
+	L = math.Log(s)
+	if math.IsInf(m, -1) {
+		L = math.NaN()
 	}
-	return rowLossAt(z, lse, hardLabel, soft, o), lse
+	return m, L
 }
 
-// rowLossAt is RowLoss for a row whose log-sum-exp is known.
-func rowLossAt[F Float](z []F, lse float64, hardLabel int, soft []F, o *LossOptions) float64 {
+// rowLossAt is RowLoss for a row whose maximum m and L = log Σ exp(z − m)
+// are known: Σ_c a_c·(m − z_c) + S·L.
+func rowLossAt[F Float](z []F, m, L float64, hardLabel int, soft []F, o *LossOptions) float64 {
 	T := len(z)
 	eps := o.LabelSmoothing
 	if soft == nil {
@@ -103,46 +120,50 @@ func rowLossAt[F Float](z []F, lse float64, hardLabel int, soft []F, o *LossOpti
 			return 0
 		}
 		wy := o.Weight(hardLabel)
-		// Σ_c a_c with a_c = (1−ε)·wy·[c = y] + (ε/T)·w_c.
+		// a_c = (1−ε)·wy·[c = y] + (ε/T)·w_c; S = Σ_c a_c.
 		S := (1-eps)*wy + eps/float64(T)*o.weightSum(T)
-		az := (1 - eps) * wy * float64(z[hardLabel])
+		loss := (1 - eps) * wy * (m - float64(z[hardLabel]))
 		if eps != 0 {
-			wz := 0.0
+			wd := 0.0
 			for c, v := range z {
-				wz += o.Weight(c) * float64(v)
+				wd += o.Weight(c) * (m - float64(v))
 			}
-			az += eps / float64(T) * wz
+			loss += eps / float64(T) * wd
 		}
-		return S*lse - az
+		return loss + S*L
 	}
-	S, az := 0.0, 0.0
+	S, ad := 0.0, 0.0
 	for c, v := range z {
 		a := o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
 		S += a
-		az += a * float64(v)
+		ad += a * (m - float64(v))
 	}
-	return S*lse - az
+	return ad + S*L
 }
 
 // RowGrad writes dz_c = scale·(S·p_c − a_c), the gradient of RowLoss·scale
-// with respect to the row's logits, where p = softmax(z) = exp(z − lse) and
-// S = Σ_c a_c. With one-hot targets and no options this is p − y.
+// with respect to the row's logits, where p = softmax(z) and S = Σ_c a_c.
+// With one-hot targets and no options this is p − y. It takes p_c as
+// exp((z_c − m) − log Σ exp(z − m)) from the row itself rather than
+// exp(z_c − lse), which would keep only the digits of z_c − lse that the
+// logits' magnitude leaves; lse is accepted for the callers that have it.
 func RowGrad[F Float](dz, z []F, lse float64, hardLabel int, soft []F, o *LossOptions, scale float64) {
 	T := len(z)
 	eps := o.LabelSmoothing
-	if soft == nil {
-		if o.Ignored(hardLabel) || scale == 0 {
-			for c := range dz {
-				dz[c] = 0
-			}
-			return
+	if soft == nil && (o.Ignored(hardLabel) || scale == 0) {
+		for c := range dz {
+			dz[c] = 0
 		}
+		return
+	}
+	m, L := rowStats(z)
+	p := func(v F) float64 { return math.Exp((float64(v) - m) - L) }
+	if soft == nil {
 		wy := o.Weight(hardLabel)
 		S := (1-eps)*wy + eps/float64(T)*o.weightSum(T)
 		k := eps / float64(T)
 		for c, v := range z {
-			p := math.Exp(float64(v) - lse)
-			dz[c] = F(scale * (S*p - k*o.Weight(c)))
+			dz[c] = F(scale * (S*p(v) - k*o.Weight(c)))
 		}
 		dz[hardLabel] -= F(scale * (1 - eps) * wy)
 		return
@@ -153,8 +174,7 @@ func RowGrad[F Float](dz, z []F, lse float64, hardLabel int, soft []F, o *LossOp
 	}
 	for c, v := range z {
 		a := o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
-		p := math.Exp(float64(v) - lse)
-		dz[c] = F(scale * (S*p - a))
+		dz[c] = F(scale * (S*p(v) - a))
 	}
 }
 

@@ -28,6 +28,8 @@ func Run(t *testing.T, name string) {
 		t.Run(dt.String(), func(t *testing.T) {
 			t.Run("WorkedExamples", s.workedExamples)
 			t.Run("RowsOfDifferentScale", s.rowsOfDifferentScale)
+			t.Run("HugeLogits", s.hugeLogits)
+			t.Run("EqualLogits", s.equalLogits)
 			t.Run("GradIsPMinusY", s.gradIsPMinusY)
 			t.Run("Options", s.options)
 			t.Run("AwkwardSizes", s.awkwardSizes)
