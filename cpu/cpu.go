@@ -198,14 +198,12 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 		}
 		return r, nil
 	}
-	// The Mean denominator of the whole batch (targets are checked by the
-	// op itself, chunk by chunk).
-	var denom float64
-	switch d := targets.Data().(type) {
-	case []float32:
-		denom = graph.Denominator(d, rows, &l.cfg.Loss)
-	case []float64:
-		denom = graph.Denominator(d, rows, &l.cfg.Loss)
+	// The targets of the whole batch are checked here, so that an error
+	// names the batch's row rather than a row of a chunk, and the Mean
+	// denominator is the whole batch's.
+	denom, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
+	if err != nil {
+		return result{}, err
 	}
 	if l.acc == nil {
 		l.acc = newAccum(l.cfg)
@@ -258,9 +256,48 @@ func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (
 	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("cpu: %w", err)
+		return nil, vmCause(err)
 	}
 	return m, nil
+}
+
+// vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
+// Failed to execute instruction SoftmaxXent{…} … Failed to carry op.Do():
+// targets: row 2: …"), which names instructions the user never wrote. The
+// VM's contextual error has no Unwrap (only Err), so errors.Is and
+// errors.As could not see through it; the cause is returned as the op made
+// it, with whatever it wraps.
+func vmCause(err error) error {
+	for {
+		var inner error
+		switch e := err.(type) {
+		case interface{ Err() error }: // gorgonia's vmContextualError
+			inner = e.Err()
+		case interface{ Cause() error }: // github.com/pkg/errors wrappers
+			inner = e.Cause()
+		}
+		if inner == nil || inner == err {
+			return err
+		}
+		err = inner
+	}
+}
+
+// wholeBatch checks a batch's targets and returns its Mean denominator.
+func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, error) {
+	switch d := targets.Data().(type) {
+	case []float32:
+		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+			return 0, err
+		}
+		return graph.Denominator(d, rows, o), nil
+	case []float64:
+		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+			return 0, err
+		}
+		return graph.Denominator(d, rows, o), nil
+	}
+	return 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
 
 // accum holds the sums and gathers of a chunked batch.
@@ -402,7 +439,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("cpu: %w", err)
+		return nil, vmCause(err)
 	}
 	return cloneT(value(m.g.Logits)), nil
 }

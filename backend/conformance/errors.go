@@ -21,9 +21,10 @@ func (s *suite) badInput(t *testing.T) {
 		x, y    *tensor.Dense
 		wantErr string
 	}{
-		{"label out of range", x, s.dense([]float64{0, 1, 5, 2}, 4), "out of range"},
-		{"negative label", x, s.dense([]float64{0, -1, 2, 2}, 4), "out of range"},
-		{"fractional label", x, s.dense([]float64{0, 1.5, 2, 2}, 4), "not an integer"},
+		{"label out of range", x, s.dense([]float64{0, 1, 5, 2}, 4), "row 2: label 5 out of range [0, 5)"},
+		{"label out of range in the last row", x, s.dense([]float64{0, 1, 2, 7}, 4), "row 3: label 7 out of range [0, 5)"},
+		{"negative label", x, s.dense([]float64{0, -1, 2, 2}, 4), "row 1: label -1 out of range"},
+		{"fractional label", x, s.dense([]float64{0, 1.5, 2, 2}, 4), "row 1: label 1.5 is not an integer"},
 		{"wrong feature count", s.dense(p.x[:8], 4, 2), nil, "shape"},
 		{"targets of wrong length", x, s.dense([]float64{0, 1, 2}, 3), "shape"},
 		{"batch larger than B", s.dense(append(p.x, p.x...), 8, 3), nil, "rows"},
@@ -36,6 +37,7 @@ func (s *suite) badInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.wantErr)
 		}
+		checkPlain(t, c.name, err)
 	}
 	if _, err := l.Step(x, s.dense(p.targets, p.B)); err == nil {
 		t.Errorf("Step without an optimizer: no error")
@@ -46,5 +48,19 @@ func (s *suite) badInput(t *testing.T) {
 	_, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 0, N: 3, T: 5, DType: s.dt}})
 	if err == nil {
 		t.Errorf("Open with B = 0: no error")
+	}
+}
+
+// checkPlain fails when an error shows the machinery instead of the cause:
+// the instructions and ops of the virtual machine that ran the graph.
+func checkPlain(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, v := range []string{"PC ", "Failed to", "op.Do", "SoftmaxXent", "instruction"} {
+		if strings.Contains(err.Error(), v) {
+			t.Errorf("%s: the error shows the VM's text %q rather than the cause alone: %v", what, v, err)
+		}
 	}
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, name string) {
 				t.Run("AllIgnored", c.allIgnored)
 				t.Run("RepeatAndSmallerBatch", c.repeatAndSmallerBatch)
 				t.Run("Optimizers", c.optimizers)
+				t.Run("BadInput", c.badInput)
 			})
 			if dt == tensor.Float64 {
 				t.Run("SoftmaxJacobian", s.softmaxJacobian)
