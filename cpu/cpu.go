@@ -190,7 +190,7 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	if rows <= chunk {
 		m, err := l.runMachine(rows, x, targets, nil)
 		if err != nil {
-			return result{}, err
+			return result{}, backend.ExplainNonFinite(err, 0, x, l.w, l.b)
 		}
 		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
 		if l.cfg.Loss.Reduction == graph.None {
@@ -211,9 +211,10 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	r := result{}
 	for r0 := 0; r0 < rows; r0 += chunk {
 		r1 := min(r0+chunk, rows)
-		m, err := l.runMachine(r1-r0, rowsOf(x, r0, r1), rowsOf(targets, r0, r1), &denom)
+		xs := rowsOf(x, r0, r1)
+		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &denom)
 		if err != nil {
-			return result{}, fmt.Errorf("rows %d..%d: %w", r0, r1, err)
+			return result{}, backend.ExplainNonFinite(err, r0, xs, l.w, l.b)
 		}
 		r.loss += scalar(m.g.Loss.Value())
 		first := r0 == 0

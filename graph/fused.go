@@ -83,8 +83,12 @@ func (k *xentCPU[F]) lossTensor(rows int) (*tensor.Dense, []F) {
 	return k.losses, k.lossBack
 }
 
-// forward computes the per-row losses and returns their sum (unscaled).
-func (k *xentCPU[F]) forward(z, tg []F, rows int) float64 {
+// forward computes the per-row losses and returns their sum (unscaled), or
+// an error naming the first row whose logits are not finite. The check
+// costs nothing per element: such a row's Σ exp(z − m) is NaN or its
+// minimum −Inf (see RunRange), which marks its loss NaN, and the sum of the
+// losses, taken here anyway, is then NaN too.
+func (k *xentCPU[F]) forward(z, tg []F, rows int) (float64, error) {
 	k.ensure(rows, k.op.hasGrad)
 	k.z, k.tg, k.rows, k.bwd = z, tg, rows, false
 	Parallel(rows, rowGrain(k.T), k)
@@ -94,7 +98,11 @@ func (k *xentCPU[F]) forward(z, tg []F, rows int) float64 {
 	for _, l := range k.loss {
 		sum += l
 	}
-	return sum
+	if sum-sum != 0 {
+		k.valid = false
+		return sum, nonFinite(z, k.loss, k.T)
+	}
+	return sum, nil
 }
 
 // backward writes the gradient into dst (which may be k.e).
@@ -122,13 +130,17 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 			if k.op.hasGrad {
 				e = k.e[i*T : (i+1)*T]
 			}
-			m, s := expRow(z, e)
-			L := math.Log(s)
-			if math.IsInf(m, -1) {
-				L = math.NaN()
-			}
+			m, s, lo := expRow(z, e)
 			k.inv[i] = 1 / s
-			k.loss[i] = rowLossAt(z, m, L, y, soft, o)
+			// A NaN or +Inf logit makes s NaN (exp(NaN) and Inf − Inf); a
+			// −Inf one shows only in the minimum. Either marks the row,
+			// ignored or not: its x would still reach dW through the
+			// product.
+			if !(s < math.Inf(1)) || math.IsInf(lo, -1) {
+				k.loss[i] = math.NaN()
+				continue
+			}
+			k.loss[i] = rowLossAt(z, m, math.Log(s), y, soft, o)
 			continue
 		}
 		dz := k.dst[i*T : (i+1)*T]
@@ -136,7 +148,7 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 		if k.valid {
 			src = k.e[i*T : (i+1)*T]
 		} else {
-			_, s := expRow(z, dz)
+			_, s, _ := expRow(z, dz)
 			k.inv[i] = 1 / s
 		}
 		sc := k.scale
@@ -148,13 +160,14 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 }
 
 // expRow writes e_c = exp(z_c − m) (if e is not nil) and returns the row
-// maximum m and Σ_c e_c, summed in float64.
-func expRow[F Float](z, e []F) (m, s float64) {
+// maximum m, Σ_c e_c summed in float64, and the row minimum lo (found in
+// the same loop as m, for the −Inf check).
+func expRow[F Float](z, e []F) (m, s, lo float64) {
 	switch zz := any(z).(type) {
 	case []float32:
 		ee, _ := any(e).([]float32)
-		mm, ss := expRow32(zz, ee)
-		return float64(mm), ss
+		mm, ss, ll := expRow32(zz, ee)
+		return float64(mm), ss, float64(ll)
 	case []float64:
 		ee, _ := any(e).([]float64)
 		return expRow64(zz, ee)
@@ -162,17 +175,20 @@ func expRow[F Float](z, e []F) (m, s float64) {
 	panic("unreachable")
 }
 
-func expRow32(z, e []float32) (float32, float64) {
-	m := float32(math.Inf(-1))
+func expRow32(z, e []float32) (float32, float64, float32) {
+	m, lo := float32(math.Inf(-1)), float32(math.Inf(1))
 	for _, v := range z {
 		if v > m {
 			m = v
 		}
+		if v < lo {
+			lo = v
+		}
 	}
 	if e == nil {
-		return m, expSub32(z, m, nil)
+		return m, expSub32(z, m, nil), lo
 	}
-	return m, ExpSub32(z, m, e[:len(z)])
+	return m, ExpSub32(z, m, e[:len(z)]), lo
 }
 
 // ExpSub32 is the float32 softmax's inner loop: it writes e_c = exp(z_c − m)
@@ -248,11 +264,14 @@ func expNonPos(x float32) float32 {
 	return (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
 }
 
-func expRow64(z, e []float64) (float64, float64) {
-	m := math.Inf(-1)
+func expRow64(z, e []float64) (float64, float64, float64) {
+	m, lo := math.Inf(-1), math.Inf(1)
 	for _, v := range z {
 		if v > m {
 			m = v
+		}
+		if v < lo {
+			lo = v
 		}
 	}
 	s := 0.0
@@ -260,7 +279,7 @@ func expRow64(z, e []float64) (float64, float64) {
 		for _, v := range z {
 			s += math.Exp(v - m)
 		}
-		return m, s
+		return m, s, lo
 	}
 	e = e[:len(z)]
 	for c, v := range z {
@@ -268,7 +287,7 @@ func expRow64(z, e []float64) (float64, float64) {
 		e[c] = x
 		s += x
 	}
-	return m, s
+	return m, s, lo
 }
 
 // gradRow writes dz_c = scale·(S·p_c − a_c) with p_c = e_c·inv (RowGrad's

@@ -142,7 +142,10 @@ func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, e
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return nil, err
 	}
-	sum := k.forward(z, tg, rows)
+	sum, err := k.forward(z, tg, rows)
+	if err != nil {
+		return nil, err
+	}
 	if op.Opts.Reduction == None {
 		out, back := k.lossTensor(rows)
 		for i, l := range k.loss {

@@ -37,6 +37,8 @@ func Run(t *testing.T, name string) {
 			t.Run("RepeatAndSmallerBatch", s.repeatAndSmallerBatch)
 			t.Run("Optimizers", s.optimizers)
 			t.Run("BadInput", s.badInput)
+			t.Run("NonFinite", s.nonFinite)
+			t.Run("Overflow", s.overflow)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
 				// (Config.ChunkRows), where the backend supports it.
@@ -54,6 +56,7 @@ func Run(t *testing.T, name string) {
 				t.Run("RepeatAndSmallerBatch", c.repeatAndSmallerBatch)
 				t.Run("Optimizers", c.optimizers)
 				t.Run("BadInput", c.badInput)
+				t.Run("NonFinite", c.nonFinite)
 			})
 			if dt == tensor.Float64 {
 				t.Run("SoftmaxJacobian", s.softmaxJacobian)
