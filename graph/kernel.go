@@ -10,8 +10,9 @@ type Float interface{ float32 | float64 }
 
 // Denominator is what Mean divides by: the summed weight of the labels of the
 // non-ignored rows for hard targets (as nll_loss does), the number of rows for
-// probability targets. It is 0 when every row is ignored; Scale then returns 0
-// so that such a batch has loss 0 and zero gradients rather than 0/0.
+// probability targets. It is 0 when every row is ignored or every kept row's
+// label has class weight 0; Scale then returns 0 so that such a batch has
+// loss 0 and zero gradients rather than 0/0.
 func Denominator[F Float](targets []F, rows int, o *LossOptions) float64 {
 	if o.SoftTargets {
 		return float64(rows)

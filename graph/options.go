@@ -11,6 +11,10 @@ type Reduction int
 const (
 	// Mean divides the summed loss by the summed weight of the non-ignored
 	// rows (hard targets) or by the number of rows (probability targets).
+	// When that denominator is 0 (every row ignored, or every kept row's
+	// label has class weight 0) the loss is 0 and the gradients are zero,
+	// not 0/0 (PyTorch's NaN): such a batch teaches nothing and changes
+	// nothing.
 	Mean Reduction = iota
 	// Sum adds the per-row losses.
 	Sum

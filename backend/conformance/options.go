@@ -94,6 +94,42 @@ func (s *suite) allIgnored(t *testing.T) {
 	}
 }
 
+// allWeightZero: under Mean, a batch whose kept rows all have labels of
+// class weight 0 has denominator Σ w_y = 0, and, like an all-ignored batch,
+// loss 0 and zero gradients rather than 0/0 (PyTorch's NaN), with or
+// without label smoothing and ignored rows beside them. Sum and None keep
+// the rows' losses (the smoothing terms weigh other classes), as the
+// reference says.
+func (s *suite) allWeightZero(t *testing.T) {
+	w := []float64{0, 1.5, 0, 2, 0}
+	for _, o := range []graph.LossOptions{
+		{ClassWeights: w},
+		{ClassWeights: w, LabelSmoothing: 0.2},
+		{ClassWeights: w, LabelSmoothing: 0.2, UseIgnoreIndex: true, IgnoreIndex: 1},
+	} {
+		for _, red := range []graph.Reduction{graph.Mean, graph.Sum, graph.None} {
+			o.Reduction = red
+			t.Run(fmt.Sprintf("%v,smoothing=%g,ignore=%v", red, o.LabelSmoothing, o.UseIgnoreIndex), func(t *testing.T) {
+				p := random(5, 6, 3, 5, o)
+				p.targets = []float64{0, 2, 4, 4, 2, 0} // every label weighs 0
+				if o.UseIgnoreIndex {
+					p.targets[3] = 1
+				}
+				res, ref := s.compute(t, p)
+				if red != graph.Mean {
+					s.compare(t, res, ref, red)
+					return
+				}
+				why := Tol{Why: "Mean over a summed weight of 0 is 0 by rule"}
+				expectClose(t, "loss", []float64{res.Loss}, []float64{0}, why)
+				expectClose(t, "dW", f64(res.DW), make([]float64, p.N*p.T), why)
+				expectClose(t, "db", f64(res.DB), make([]float64, p.T), why)
+				expectClose(t, "dx", f64(res.DX), make([]float64, p.B*p.N), why)
+			})
+		}
+	}
+}
+
 // finiteDifferences checks dW, db and dx against central differences of the
 // backend's own loss, for several options.
 func (s *suite) finiteDifferences(t *testing.T) {
