@@ -39,6 +39,9 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
+	if err := checkMemory(cfg); err != nil {
+		return nil, err
+	}
 	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
@@ -49,6 +52,29 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		l.opt = newOptim[float64](cfg.Optimizer, cfg.N*cfg.T, cfg.T)
 	}
 	return l, nil
+}
+
+// checkMemory refuses a layer whose buffers would not fit the host's
+// available memory (backend.Footprint, less the input, which the caller
+// holds, plus the whole-batch sums of a chunked batch), so that an absurd
+// shape is an error wrapping backend.ErrOutOfMemory rather than the
+// runtime's fatal "out of memory".
+func checkMemory(cfg backend.Config) error {
+	fp, err := backend.Footprint(cfg)
+	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
+	if err != nil {
+		return fmt.Errorf("cpu: %w", err)
+	}
+	var z backend.Sizer
+	need := z.Add(fp.StateBytes, fp.ExtraBytes)
+	if fp.ChunkRows < cfg.B {
+		es, B, N, T := int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N), int64(cfg.T)
+		need = z.Add(need, z.Mul(es, z.Add(z.Mul(N, T), T, z.Mul(B, N), B)))
+	}
+	if err := z.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return backend.CheckHostMemory(what, need)
 }
 
 type machine struct {

@@ -3,6 +3,7 @@ package conformance
 // Bad input: every error names the problem.
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -48,6 +49,27 @@ func (s *suite) badInput(t *testing.T) {
 	_, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 0, N: 3, T: 5, DType: s.dt}})
 	if err == nil {
 		t.Errorf("Open with B = 0: no error")
+	}
+}
+
+// hugeShapes: a shape whose sizes overflow is refused, and an absurd one
+// that does not overflow is an error wrapping ErrOutOfMemory, before
+// anything is allocated (a 2⁴⁶-element W would crash the process).
+func (s *suite) hugeShapes(t *testing.T) {
+	want := graph.Want{W: true, B: true}
+	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 1, N: 1<<62 + 1, T: 4, DType: s.dt, Want: want}})
+	if err == nil || !strings.Contains(err.Error(), "overflow") {
+		t.Errorf("Open with N = 2⁶²+1, T = 4: %v, want an overflow error", err)
+		if l != nil {
+			l.Close()
+		}
+	}
+	l, err = s.b.Open(backend.Config{Spec: graph.Spec{B: 1, N: 1 << 24, T: 1 << 22, DType: s.dt, Want: want}})
+	if !errors.Is(err, backend.ErrOutOfMemory) {
+		t.Errorf("Open with N×T = 2⁴⁶: %v, want an error wrapping ErrOutOfMemory", err)
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 

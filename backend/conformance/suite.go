@@ -38,6 +38,7 @@ func Run(t *testing.T, name string) {
 			t.Run("RepeatAndSmallerBatch", s.repeatAndSmallerBatch)
 			t.Run("Optimizers", s.optimizers)
 			t.Run("BadInput", s.badInput)
+			t.Run("HugeShapes", s.hugeShapes)
 			t.Run("NonFinite", s.nonFinite)
 			t.Run("Overflow", s.overflow)
 			t.Run("Chunked", func(t *testing.T) {
