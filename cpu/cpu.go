@@ -227,7 +227,7 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	// The targets of the whole batch are checked here, so that an error
 	// names the batch's row rather than a row of a chunk, and the Mean
 	// denominator is the whole batch's.
-	denom, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
+	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
 	if err != nil {
 		return result{}, err
 	}
@@ -238,7 +238,7 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	for r0 := 0; r0 < rows; r0 += chunk {
 		r1 := min(r0+chunk, rows)
 		xs := rowsOf(x, r0, r1)
-		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &denom)
+		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &[2]float64{denom, kept})
 		if err != nil {
 			return result{}, backend.ExplainNonFinite(err, r0, xs, l.w, l.b)
 		}
@@ -265,8 +265,8 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 }
 
 // runMachine runs the compiled graph for a batch of rows, with the whole
-// batch's Mean denominator when denom is not nil.
-func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (*machine, error) {
+// batch's Mean denominators (cross-entropy, z-loss) when denom is not nil.
+func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64) (*machine, error) {
 	m, err := l.compile(rows, false)
 	if err != nil {
 		return nil, err
@@ -278,7 +278,7 @@ func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (
 		return nil, err
 	}
 	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
-		op.Denom, op.UseDenom = *denom, true
+		op.Denom, op.ZDenom, op.UseDenom = denom[0], denom[1], true
 		defer func() { op.UseDenom = false }()
 	}
 	defer m.rewind()
@@ -310,21 +310,22 @@ func vmCause(err error) error {
 	}
 }
 
-// wholeBatch checks a batch's targets and returns its Mean denominator.
-func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, error) {
+// wholeBatch checks a batch's targets and returns its Mean denominators:
+// the cross-entropy's and the z-loss's.
+func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, float64, error) {
 	switch d := targets.Data().(type) {
 	case []float32:
 		if err := graph.CheckTargets(d, rows, T, o); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), nil
+		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
 	case []float64:
 		if err := graph.CheckTargets(d, rows, T, o); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), nil
+		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
 	}
-	return 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
+	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
 
 // accum holds the sums and gathers of a chunked batch.

@@ -52,11 +52,11 @@ func TestHugeLogits(t *testing.T) {
 					if o.SoftTargets {
 						tgt = soft
 					}
-					if sum, _ := k.forward(z, tgt, 1); math.Abs(sum-want) > 4e-16*math.Abs(want) {
+					if sum, _ := k.forward(z, tgt, 1, 1, 1); math.Abs(sum-want) > 4e-16*math.Abs(want) {
 						t.Errorf("fused loss = %.17g, want %.17g", sum, want)
 					}
 					dz := make([]float64, T)
-					k.backward(dz, z, tgt, 1, 1, nil)
+					k.backward(dz, z, tgt, 1, 1, 1, nil)
 					for c := range gw {
 						if math.Abs(dz[c]-gw[c]) > 1e-15 {
 							t.Errorf("fused grad[%d] = %.17g, want %.17g", c, dz[c], gw[c])
