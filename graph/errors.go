@@ -11,9 +11,10 @@ var ErrNonFinite = errors.New("not finite")
 
 // NonFiniteError says which row of a batch has a logit that is NaN or ±Inf,
 // or a loss that is not finite although its logits are. The fused loss pass
-// finds it at no extra cost: a non-finite logit makes the row's Σ exp(z − m)
-// NaN, or its maximum or minimum infinite, and the pass looks at those once
-// per row.
+// finds it at no extra cost: a NaN or +Inf logit, or a row of −Inf, makes the
+// row's Σ exp(z − m) NaN, which the pass looks at once per row; a −Inf logit
+// among finite ones is the softmax's p = 0 unless the target weighs its
+// class, when the loss is +Inf (see rowExp).
 type NonFiniteError struct {
 	Row   int     // the batch's row; -1 when only the sum over rows overflowed
 	Col   int     // the class of the row's first non-finite logit; -1 when every logit is finite

@@ -91,11 +91,11 @@ func (k *xentCPU[F]) lossTensor(rows int) (*tensor.Dense, []F) {
 	return k.losses, k.lossBack
 }
 
-// forward computes the per-row losses and returns their sum (unscaled), or
-// an error naming the first row whose logits are not finite. The check
-// costs nothing per element: such a row's Σ exp(z − m) is NaN or its
-// minimum −Inf (see RunRange), which marks its loss NaN, and the sum of the
-// losses, taken here anyway, is then NaN too.
+// forward computes the per-row losses and returns their sum, or an error
+// naming the first row whose logits are not finite. The check costs nothing
+// per element: such a row's Σ exp(z − m) is NaN (see rowExp), which marks
+// its loss NaN, and the sum of the losses, taken here anyway, is then NaN
+// too.
 //
 // sc and sz scale each row's cross-entropy and z-loss (Scale; 1 for Sum and
 // None), so that the sum is the reduced loss.
@@ -183,16 +183,26 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 }
 
 // rowExp writes e_c = exp(ẑ_c − m) (if e is not nil) for the capped logits
-// ẑ and returns their maximum m and Σ_c e_c, and whether every logit is
-// finite. Without soft-capping that check costs nothing per element: a NaN
-// or +Inf logit makes the sum NaN (exp(NaN), Inf − Inf), and a −Inf one
-// shows in the minimum, found in the maximum's loop. With it, tanh maps
-// ±Inf to ±1, so the raw extremes are checked; since tanh is increasing, m
-// = c·tanh(max_c z_c/c) and the first loop needs no tanh.
+// ẑ and returns their maximum m and Σ_c e_c, and whether the row's logits
+// are all finite, or, without soft-capping, finite but for −Inf at classes
+// the loss does not look at.
+//
+// Without soft-capping that check costs nothing per element: a NaN logit
+// makes the sum NaN, a +Inf one too (Inf − Inf), and so does a row of −Inf
+// alone (m = −Inf, and −Inf − m is NaN). A −Inf logit among finite ones
+// gets p = 0, as the softmax's limit gives (PyTorch's way of masking a
+// class); the loss is +Inf, and so an error, if the row's target weighs
+// that class, and otherwise x·W + b overflowed with finite x and
+// parameters, and the row's gradient stays finite. (A non-finite x makes
+// every logit of its row ±Inf or NaN, so it is always caught.)
+//
+// With soft-capping, tanh maps ±Inf to ±1 and the gradient's factor
+// 1 − tanh² to 0, so the raw extremes are checked; as tanh is increasing,
+// m = c·tanh(max_c z_c/c) and that first loop needs no tanh.
 func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
 	if c == 0 {
-		m, s, lo := expRow(z, e)
-		return m, s, s < math.Inf(1) && lo > math.Inf(-1)
+		m, s = expRow(z, e)
+		return m, s, s < math.Inf(1)
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range z {
@@ -216,14 +226,13 @@ func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
 }
 
 // expRow writes e_c = exp(z_c − m) (if e is not nil) and returns the row
-// maximum m, Σ_c e_c summed in float64, and the row minimum lo (found in
-// the same loop as m, for the −Inf check).
-func expRow[F Float](z, e []F) (m, s, lo float64) {
+// maximum m and Σ_c e_c, summed in float64.
+func expRow[F Float](z, e []F) (m, s float64) {
 	switch zz := any(z).(type) {
 	case []float32:
 		ee, _ := any(e).([]float32)
-		mm, ss, ll := expRow32(zz, ee)
-		return float64(mm), ss, float64(ll)
+		mm, ss := expRow32(zz, ee)
+		return float64(mm), ss
 	case []float64:
 		ee, _ := any(e).([]float64)
 		return expRow64(zz, ee)
@@ -231,20 +240,17 @@ func expRow[F Float](z, e []F) (m, s, lo float64) {
 	panic("unreachable")
 }
 
-func expRow32(z, e []float32) (float32, float64, float32) {
-	m, lo := float32(math.Inf(-1)), float32(math.Inf(1))
+func expRow32(z, e []float32) (float32, float64) {
+	m := float32(math.Inf(-1))
 	for _, v := range z {
 		if v > m {
 			m = v
 		}
-		if v < lo {
-			lo = v
-		}
 	}
 	if e == nil {
-		return m, expSub32(z, m, nil), lo
+		return m, expSub32(z, m, nil)
 	}
-	return m, ExpSub32(z, m, e[:len(z)]), lo
+	return m, ExpSub32(z, m, e[:len(z)])
 }
 
 // ExpSub32 is the float32 softmax's inner loop: it writes e_c = exp(z_c − m)
@@ -320,14 +326,11 @@ func expNonPos(x float32) float32 {
 	return (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
 }
 
-func expRow64(z, e []float64) (float64, float64, float64) {
-	m, lo := math.Inf(-1), math.Inf(1)
+func expRow64(z, e []float64) (float64, float64) {
+	m := math.Inf(-1)
 	for _, v := range z {
 		if v > m {
 			m = v
-		}
-		if v < lo {
-			lo = v
 		}
 	}
 	s := 0.0
@@ -335,7 +338,7 @@ func expRow64(z, e []float64) (float64, float64, float64) {
 		for _, v := range z {
 			s += math.Exp(v - m)
 		}
-		return m, s, lo
+		return m, s
 	}
 	e = e[:len(z)]
 	for c, v := range z {
@@ -343,7 +346,7 @@ func expRow64(z, e []float64) (float64, float64, float64) {
 		e[c] = x
 		s += x
 	}
-	return m, s, lo
+	return m, s
 }
 
 // gradRow writes RowGradScaled's gradient with p_c = e_c·inv; dz and e may

@@ -129,9 +129,9 @@ func (s *suite) overflow(t *testing.T) {
 	}{
 		// +Inf and −Inf: the row's Σ exp(z − m) is NaN.
 		{"every logit overflowing", big, "logit of class 0 is +Inf"},
-		// One logit −Inf, the others finite: the softmax alone would give
-		// it p = 0 and a finite loss; only the row's minimum shows it.
-		{"one logit overflowing to -Inf", -big, "logit of class 0 is -Inf"},
+		// One logit −Inf, the others finite, at the row's label: the loss
+		// −log p_0 is +Inf. (Elsewhere it would be p = 0 and no error.)
+		{"the label's logit overflowing to -Inf", -big, "logit of class 0 is -Inf"},
 	} {
 		q := p
 		q.W = append([]float64(nil), p.W...)
@@ -143,7 +143,7 @@ func (s *suite) overflow(t *testing.T) {
 				}
 			}
 		}
-		q.targets = []float64{1, 2, 3, 4}
+		q.targets = []float64{1, 2, 0, 4}
 		l := s.open(t, q, all, backend.Optimizer{})
 		_, err := l.Compute(s.dense(q.x, q.B, q.N), s.dense(q.targets, q.B))
 		checkNonFinite(t, c.name, err, 2, c.want+" although x and the parameters are finite: x·W + b overflows "+s.dt.String())
