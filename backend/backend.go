@@ -21,8 +21,13 @@ var (
 	// ErrNotImplemented: the backend does not support this operation or
 	// option; the caller may fall back. Errors wrap it with what is missing.
 	ErrNotImplemented = errors.New("not implemented")
-	// ErrOutOfMemory: the device has too little memory for the request.
-	ErrOutOfMemory = errors.New("out of device memory")
+	// ErrOutOfMemory: the device (or, for the CPU, the host) has too little
+	// memory for the request.
+	ErrOutOfMemory = errors.New("out of memory")
+	// ErrNonFinite: a batch's logits or loss are NaN or ±Inf (the error is a
+	// *graph.NonFiniteError naming the row and what is to blame), or
+	// parameters given to SetParams are.
+	ErrNonFinite = graph.ErrNonFinite
 )
 
 // Optimizer configures the update applied by Layer.Step. The formulas are
@@ -232,7 +237,8 @@ type Layer interface {
 	// Config returns the configuration the layer was opened with.
 	Config() Config
 	// SetParams copies W (N×T) and b (T) into the layer and resets the
-	// optimizer state.
+	// optimizer state. NaN or ±Inf in W or b is an error wrapping
+	// ErrNonFinite, and the layer keeps its parameters.
 	SetParams(W, b *tensor.Dense) error
 	// Params returns host copies of W and b.
 	Params() (W, b *tensor.Dense, err error)
@@ -240,7 +246,11 @@ type Layer interface {
 	// parameters.
 	Compute(x, targets *tensor.Dense) (*Result, error)
 	// Step runs forward, backward and one optimizer update; it returns the
-	// loss.
+	// loss. A batch whose logits are not finite (NaN or ±Inf in x, non-finite
+	// parameters, or x·W + b overflowing) makes Compute and Step return a
+	// *graph.NonFiniteError (wrapping ErrNonFinite) that names the row and
+	// what is to blame, and Step then leaves the parameters and the optimizer
+	// state as they were.
 	Step(x, targets *tensor.Dense) (float64, error)
 	// Logits returns x·W + b (rows×T) as a host copy.
 	Logits(x *tensor.Dense) (*tensor.Dense, error)
@@ -358,56 +368,4 @@ func Choose(name string) (Backend, string, error) {
 		return nil, "", err
 	}
 	return b, fmt.Sprintf("device %s (asked for)", name), nil
-}
-
-// CheckBatch validates a batch against a layer's configuration and returns its
-// row count. Every backend calls it first so that bad input gets the same
-// error everywhere.
-func CheckBatch(cfg Config, x, targets *tensor.Dense) (int, error) {
-	if x == nil {
-		return 0, errors.New("batch: x is nil")
-	}
-	s := x.Shape()
-	if s.Dims() != 2 || s[1] != cfg.N {
-		return 0, fmt.Errorf("batch: x has shape %v, want rows×%d", s, cfg.N)
-	}
-	rows := s[0]
-	if rows < 1 || rows > cfg.B {
-		return 0, fmt.Errorf("batch: %d rows, want 1..%d (the layer's B)", rows, cfg.B)
-	}
-	if x.Dtype() != cfg.DType {
-		return 0, fmt.Errorf("batch: x is %v, layer is %v", x.Dtype(), cfg.DType)
-	}
-	if targets == nil {
-		return rows, nil
-	}
-	ts := targets.Shape()
-	if targets.Dtype() != cfg.DType {
-		return 0, fmt.Errorf("batch: targets are %v, layer is %v", targets.Dtype(), cfg.DType)
-	}
-	if cfg.Loss.SoftTargets {
-		if ts.Dims() != 2 || ts[0] != rows || ts[1] != cfg.T {
-			return 0, fmt.Errorf("batch: probability targets have shape %v, want %d×%d", ts, rows, cfg.T)
-		}
-	} else if ts.Dims() != 1 || ts[0] != rows {
-		return 0, fmt.Errorf("batch: class-index targets have shape %v, want (%d)", ts, rows)
-	}
-	return rows, nil
-}
-
-// CheckParams validates W and b for a layer.
-func CheckParams(cfg Config, W, b *tensor.Dense) error {
-	if W == nil || b == nil {
-		return errors.New("params: W and b must both be given")
-	}
-	if s := W.Shape(); s.Dims() != 2 || s[0] != cfg.N || s[1] != cfg.T {
-		return fmt.Errorf("params: W has shape %v, want %d×%d", s, cfg.N, cfg.T)
-	}
-	if s := b.Shape(); s.Dims() != 1 || s[0] != cfg.T {
-		return fmt.Errorf("params: b has shape %v, want (%d)", s, cfg.T)
-	}
-	if W.Dtype() != cfg.DType || b.Dtype() != cfg.DType {
-		return fmt.Errorf("params: W is %v and b %v, layer is %v", W.Dtype(), b.Dtype(), cfg.DType)
-	}
-	return nil
 }

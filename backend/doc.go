@@ -14,6 +14,15 @@
 // support returns an error wrapping ErrNotImplemented, and only that error
 // makes a caller fall back to another path.
 //
+// Bad input is refused before it can cost anything: graph.Spec.Validate
+// checks that no matrix size overflows; Open estimates what the layer will
+// allocate (Footprint, the same estimate for every device; CheckHostMemory
+// compares it with MemAvailable on Linux) and fails with an error wrapping
+// ErrOutOfMemory when it will not fit; SetParams refuses NaN and ±Inf; a
+// batch whose logits are not finite is an error wrapping ErrNonFinite
+// (ExplainNonFinite says whether x or the parameters are to blame) that
+// changes nothing.
+//
 // The conformance suite in package backend/conformance runs the same checks on
 // every backend.
 package backend

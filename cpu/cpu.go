@@ -39,6 +39,9 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
+	if err := checkMemory(cfg); err != nil {
+		return nil, err
+	}
 	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
@@ -49,6 +52,29 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		l.opt = newOptim[float64](cfg.Optimizer, cfg.N*cfg.T, cfg.T)
 	}
 	return l, nil
+}
+
+// checkMemory refuses a layer whose buffers would not fit the host's
+// available memory (backend.Footprint, less the input, which the caller
+// holds, plus the whole-batch sums of a chunked batch), so that an absurd
+// shape is an error wrapping backend.ErrOutOfMemory rather than the
+// runtime's fatal "out of memory".
+func checkMemory(cfg backend.Config) error {
+	fp, err := backend.Footprint(cfg)
+	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
+	if err != nil {
+		return fmt.Errorf("cpu: %w", err)
+	}
+	var z backend.Sizer
+	need := z.Add(fp.StateBytes, fp.ExtraBytes)
+	if fp.ChunkRows < cfg.B {
+		es, B, N, T := int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N), int64(cfg.T)
+		need = z.Add(need, z.Mul(es, z.Add(z.Mul(N, T), T, z.Mul(B, N), B)))
+	}
+	if err := z.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return backend.CheckHostMemory(what, need)
 }
 
 type machine struct {
@@ -190,7 +216,7 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	if rows <= chunk {
 		m, err := l.runMachine(rows, x, targets, nil)
 		if err != nil {
-			return result{}, err
+			return result{}, backend.ExplainNonFinite(err, 0, x, l.w, l.b)
 		}
 		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
 		if l.cfg.Loss.Reduction == graph.None {
@@ -198,14 +224,12 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 		}
 		return r, nil
 	}
-	// The Mean denominator of the whole batch (targets are checked by the
-	// op itself, chunk by chunk).
-	var denom float64
-	switch d := targets.Data().(type) {
-	case []float32:
-		denom = graph.Denominator(d, rows, &l.cfg.Loss)
-	case []float64:
-		denom = graph.Denominator(d, rows, &l.cfg.Loss)
+	// The targets of the whole batch are checked here, so that an error
+	// names the batch's row rather than a row of a chunk, and the Mean
+	// denominator is the whole batch's.
+	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
+	if err != nil {
+		return result{}, err
 	}
 	if l.acc == nil {
 		l.acc = newAccum(l.cfg)
@@ -213,9 +237,10 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	r := result{}
 	for r0 := 0; r0 < rows; r0 += chunk {
 		r1 := min(r0+chunk, rows)
-		m, err := l.runMachine(r1-r0, rowsOf(x, r0, r1), rowsOf(targets, r0, r1), &denom)
+		xs := rowsOf(x, r0, r1)
+		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &[2]float64{denom, kept})
 		if err != nil {
-			return result{}, fmt.Errorf("rows %d..%d: %w", r0, r1, err)
+			return result{}, backend.ExplainNonFinite(err, r0, xs, l.w, l.b)
 		}
 		r.loss += scalar(m.g.Loss.Value())
 		first := r0 == 0
@@ -240,8 +265,8 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 }
 
 // runMachine runs the compiled graph for a batch of rows, with the whole
-// batch's Mean denominator when denom is not nil.
-func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (*machine, error) {
+// batch's Mean denominators (cross-entropy, z-loss) when denom is not nil.
+func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64) (*machine, error) {
 	m, err := l.compile(rows, false)
 	if err != nil {
 		return nil, err
@@ -253,14 +278,54 @@ func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *float64) (
 		return nil, err
 	}
 	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
-		op.Denom, op.UseDenom = *denom, true
+		op.Denom, op.ZDenom, op.UseDenom = denom[0], denom[1], true
 		defer func() { op.UseDenom = false }()
 	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("cpu: %w", err)
+		return nil, vmCause(err)
 	}
 	return m, nil
+}
+
+// vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
+// Failed to execute instruction SoftmaxXent{…} … Failed to carry op.Do():
+// targets: row 2: …"), which names instructions the user never wrote. The
+// VM's contextual error has no Unwrap (only Err), so errors.Is and
+// errors.As could not see through it; the cause is returned as the op made
+// it, with whatever it wraps.
+func vmCause(err error) error {
+	for {
+		var inner error
+		switch e := err.(type) {
+		case interface{ Err() error }: // gorgonia's vmContextualError
+			inner = e.Err()
+		case interface{ Cause() error }: // github.com/pkg/errors wrappers
+			inner = e.Cause()
+		}
+		if inner == nil || inner == err {
+			return err
+		}
+		err = inner
+	}
+}
+
+// wholeBatch checks a batch's targets and returns its Mean denominators:
+// the cross-entropy's and the z-loss's.
+func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, float64, error) {
+	switch d := targets.Data().(type) {
+	case []float32:
+		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+			return 0, 0, err
+		}
+		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+	case []float64:
+		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+			return 0, 0, err
+		}
+		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+	}
+	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
 
 // accum holds the sums and gathers of a chunked batch.
@@ -402,7 +467,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("cpu: %w", err)
+		return nil, vmCause(err)
 	}
 	return cloneT(value(m.g.Logits)), nil
 }

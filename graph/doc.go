@@ -13,7 +13,9 @@
 // rewrites the SoftMax node itself, and SoftMax and LogSoftMax of one input
 // collapse into one node. The op subtracts each row's own maximum, works in
 // log-sum-exp form, and its gradient is (p − y)·scale. It carries every option
-// of torch.nn.CrossEntropyLoss (see LossOptions). Backends that run on other
+// of torch.nn.CrossEntropyLoss, and logit soft-capping and z-loss (see
+// LossOptions). The forward pass also reports a row whose logits are not
+// finite (NonFiniteError), at no extra cost per element. Backends that run on other
 // devices replace exactly this node with a fused kernel; the reference
 // arithmetic for one row lives in RowLoss and RowGrad so that every device
 // implements the same formulas.

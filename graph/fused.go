@@ -13,28 +13,30 @@ import (
 // nothing and splits its rows over the worker pool without closures.
 //
 // The forward pass reads each row of logits once: it finds the row maximum
-// m, writes e_c = exp(z_c − m) into e (when the op has a gradient), and keeps
-// 1/Σ_c e_c and the row's loss. The backward pass turns e into the gradient
-// in place, dz_c = scale·(S·e_c/Σe − a_c), without a second exp, and returns
-// e as its output. The stash is used only when the backward pass sees the
-// same logits buffer and row count as the last forward pass; otherwise it
-// recomputes.
+// m, writes e_c = exp(ẑ_c − m) into e (when the op has a gradient; ẑ the
+// soft-capped logits, or z), and keeps 1/Σ_c e_c, the row's scaled loss and,
+// with z-loss, its lse. The backward pass turns e into the gradient in
+// place (RowGradScaled's formula, with p_c = e_c/Σe) without a second exp,
+// and returns e as its output. The stash is used only when the backward
+// pass sees the same logits buffer and row count as the last forward pass;
+// otherwise it recomputes.
 type xentCPU[F Float] struct {
 	op *XentOp
 	T  int
 
 	// inputs and outputs of the running pass
-	z, tg []F
-	rows  int
-	dst   []F // backward output
-	g     []F // backward: per-row upstream gradient, or nil
-	scale float64
-	bwd   bool
+	z, tg  []F
+	rows   int
+	dst    []F     // backward output
+	g      []F     // backward: per-row upstream gradient, or nil
+	sc, sz float64 // the cross-entropy's and the z-loss's scales
+	bwd    bool
 
-	e     []F       // B×T: exp(z − max) after forward, the gradient after backward
-	inv   []float64 // per row: 1/Σ exp(z − max)
-	loss  []float64 // per row loss before the reduction's scale
-	valid bool      // e and inv hold the forward pass of zp
+	e     []F       // B×T: exp(ẑ − max) after forward, the gradient after backward
+	inv   []float64 // per row: 1/Σ exp(ẑ − max)
+	lse   []float64 // per row: log Σ exp(ẑ), with z-loss only
+	loss  []float64 // per row: sc·ce + sz·zl
+	valid bool      // e, inv and lse hold the forward pass of zp
 	zp    *F
 
 	losses   *tensor.Dense // Reduction None output
@@ -53,6 +55,12 @@ func (k *xentCPU[F]) ensure(rows int, needE bool) {
 		k.loss = make([]float64, rows)
 	}
 	k.inv, k.loss = k.inv[:rows], k.loss[:rows]
+	if k.op.Opts.ZLoss > 0 {
+		if cap(k.lse) < rows {
+			k.lse = make([]float64, rows)
+		}
+		k.lse = k.lse[:rows]
+	}
 	if !needE {
 		return
 	}
@@ -83,10 +91,17 @@ func (k *xentCPU[F]) lossTensor(rows int) (*tensor.Dense, []F) {
 	return k.losses, k.lossBack
 }
 
-// forward computes the per-row losses and returns their sum (unscaled).
-func (k *xentCPU[F]) forward(z, tg []F, rows int) float64 {
+// forward computes the per-row losses and returns their sum, or an error
+// naming the first row whose logits are not finite. The check costs nothing
+// per element: such a row's Σ exp(z − m) is NaN (see rowExp), which marks
+// its loss NaN, and the sum of the losses, taken here anyway, is then NaN
+// too.
+//
+// sc and sz scale each row's cross-entropy and z-loss (Scale; 1 for Sum and
+// None), so that the sum is the reduced loss.
+func (k *xentCPU[F]) forward(z, tg []F, rows int, sc, sz float64) (float64, error) {
 	k.ensure(rows, k.op.hasGrad)
-	k.z, k.tg, k.rows, k.bwd = z, tg, rows, false
+	k.z, k.tg, k.rows, k.sc, k.sz, k.bwd = z, tg, rows, sc, sz, false
 	Parallel(rows, rowGrain(k.T), k)
 	k.valid = k.op.hasGrad
 	k.zp = &z[0]
@@ -94,16 +109,21 @@ func (k *xentCPU[F]) forward(z, tg []F, rows int) float64 {
 	for _, l := range k.loss {
 		sum += l
 	}
-	return sum
+	if sum-sum != 0 {
+		k.valid = false
+		return sum, nonFinite(z, k.loss, k.T)
+	}
+	return sum, nil
 }
 
-// backward writes the gradient into dst (which may be k.e).
-func (k *xentCPU[F]) backward(dst, z, tg []F, rows int, scale float64, rowScale []F) {
+// backward writes the gradient of Σ_i (sc·ce_i + sz·zl_i)·g_i into dst
+// (which may be k.e), g_i = rowScale[i] or 1.
+func (k *xentCPU[F]) backward(dst, z, tg []F, rows int, sc, sz float64, rowScale []F) {
 	if k.rows != rows || k.zp != &z[0] || len(k.e) != rows*k.T {
 		k.valid = false
 	}
 	k.ensure(rows, true)
-	k.dst, k.z, k.tg, k.rows, k.scale, k.g, k.bwd = dst, z, tg, rows, scale, rowScale, true
+	k.dst, k.z, k.tg, k.rows, k.sc, k.sz, k.g, k.bwd = dst, z, tg, rows, sc, sz, rowScale, true
 	Parallel(rows, rowGrain(k.T), k)
 	if sameBuffer(dst, k.e) {
 		k.valid = false // e now holds the gradient
@@ -122,13 +142,20 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 			if k.op.hasGrad {
 				e = k.e[i*T : (i+1)*T]
 			}
-			m, s := expRow(z, e)
-			lse := m + math.Log(s)
-			if math.IsInf(m, -1) {
-				lse = math.NaN()
-			}
+			m, s, ok := rowExp(z, e, o.Softcap)
 			k.inv[i] = 1 / s
-			k.loss[i] = rowLossAt(z, lse, y, soft, o)
+			// A non-finite logit marks the row, ignored or not: its x would
+			// still reach dW through the product.
+			if !ok {
+				k.loss[i] = math.NaN()
+				continue
+			}
+			L := math.Log(s)
+			ce, zl := rowTermsAt(z, m, L, y, soft, o)
+			k.loss[i] = k.sc*ce + k.sz*zl
+			if k.lse != nil {
+				k.lse[i] = m + L
+			}
 			continue
 		}
 		dz := k.dst[i*T : (i+1)*T]
@@ -136,15 +163,66 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 		if k.valid {
 			src = k.e[i*T : (i+1)*T]
 		} else {
-			_, s := expRow(z, dz)
+			m, s, _ := rowExp(z, dz, o.Softcap)
 			k.inv[i] = 1 / s
+			if k.lse != nil {
+				k.lse[i] = m + math.Log(s)
+			}
 		}
-		sc := k.scale
+		sc, sz := k.sc, k.sz
 		if k.g != nil {
 			sc *= float64(k.g[i])
+			sz *= float64(k.g[i])
 		}
-		gradRow(dz, src, k.inv[i], y, soft, o, sc)
+		lse := 0.0
+		if k.lse != nil {
+			lse = k.lse[i]
+		}
+		gradRow(dz, src, z, k.inv[i], lse, y, soft, o, sc, sz)
 	}
+}
+
+// rowExp writes e_c = exp(ẑ_c − m) (if e is not nil) for the capped logits
+// ẑ and returns their maximum m and Σ_c e_c, and whether the row's logits
+// are all finite, or, without soft-capping, finite but for −Inf at classes
+// the loss does not look at.
+//
+// Without soft-capping that check costs nothing per element: a NaN logit
+// makes the sum NaN, a +Inf one too (Inf − Inf), and so does a row of −Inf
+// alone (m = −Inf, and −Inf − m is NaN). A −Inf logit among finite ones
+// gets p = 0, as the softmax's limit gives (PyTorch's way of masking a
+// class); the loss is +Inf, and so an error, if the row's target weighs
+// that class, and otherwise x·W + b overflowed with finite x and
+// parameters, and the row's gradient stays finite. (A non-finite x makes
+// every logit of its row ±Inf or NaN, so it is always caught.)
+//
+// With soft-capping, tanh maps ±Inf to ±1 and the gradient's factor
+// 1 − tanh² to 0, so the raw extremes are checked; as tanh is increasing,
+// m = c·tanh(max_c z_c/c) and that first loop needs no tanh.
+func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
+	if c == 0 {
+		m, s = expRow(z, e)
+		return m, s, s < math.Inf(1)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range z {
+		f := float64(v)
+		if f > hi {
+			hi = f
+		}
+		if f < lo {
+			lo = f
+		}
+	}
+	m = capped(hi, c)
+	for j, v := range z {
+		x := math.Exp(capped(float64(v), c) - m)
+		if e != nil {
+			e[j] = F(x)
+		}
+		s += x
+	}
+	return m, s, s < math.Inf(1) && lo > math.Inf(-1) && hi < math.Inf(1)
 }
 
 // expRow writes e_c = exp(z_c − m) (if e is not nil) and returns the row
@@ -271,41 +349,52 @@ func expRow64(z, e []float64) (float64, float64) {
 	return m, s
 }
 
-// gradRow writes dz_c = scale·(S·p_c − a_c) with p_c = e_c·inv (RowGrad's
-// formula); dz and e may be the same slice.
-func gradRow[F Float](dz, e []F, inv float64, hardLabel int, soft []F, o *LossOptions, scale float64) {
+// gradRow writes RowGradScaled's gradient with p_c = e_c·inv; dz and e may
+// be the same slice. lse is the row's log-sum-exp (used with z-loss only).
+func gradRow[F Float](dz, e, z []F, inv, lse float64, hardLabel int, soft []F, o *LossOptions, sc, sz float64) {
 	T := len(dz)
 	e = e[:T]
 	eps := o.LabelSmoothing
+	zf := 0.0 // the z-loss's coefficient of p_c
+	if o.ZLoss > 0 {
+		zf = sz * 2 * o.ZLoss * lse
+	}
 	if soft == nil {
-		if o.Ignored(hardLabel) || scale == 0 {
+		if o.Ignored(hardLabel) || (sc == 0 && zf == 0) {
 			clear(dz)
 			return
 		}
 		wy := o.Weight(hardLabel)
 		S := (1-eps)*wy + eps/float64(T)*o.weightSum(T)
-		f := F(scale * S * inv)
+		f := F((sc*S + zf) * inv)
 		if eps == 0 {
 			for c := range dz {
 				dz[c] = f * e[c]
 			}
 		} else {
-			k := scale * eps / float64(T)
+			k := sc * eps / float64(T)
 			for c := range dz {
 				dz[c] = f*e[c] - F(k*o.Weight(c))
 			}
 		}
-		dz[hardLabel] -= F(scale * (1 - eps) * wy)
-		return
+		dz[hardLabel] -= F(sc * (1 - eps) * wy)
+	} else {
+		S := 0.0
+		for c := range dz {
+			S += o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
+		}
+		f := (sc*S + zf) * inv
+		for c := range dz {
+			a := o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
+			dz[c] = F(f*float64(e[c]) - sc*a)
+		}
 	}
-	S := 0.0
-	for c := range dz {
-		S += o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
-	}
-	f := scale * S * inv
-	for c := range dz {
-		a := o.Weight(c) * ((1-eps)*float64(soft[c]) + eps/float64(T))
-		dz[c] = F(f*float64(e[c]) - scale*a)
+	if cp := o.Softcap; cp > 0 {
+		// ∂ẑ_c/∂z_c = 1 − tanh²(z_c/c)
+		for c, v := range z[:T] {
+			t := math.Tanh(float64(v) / cp)
+			dz[c] = F(float64(dz[c]) * (1 - t*t))
+		}
 	}
 }
 

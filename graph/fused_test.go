@@ -44,6 +44,11 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 	opts := []LossOptions{
 		{}, {Reduction: Sum}, {Reduction: None}, {LabelSmoothing: 0.2}, {ClassWeights: w},
 		{UseIgnoreIndex: true, IgnoreIndex: 3}, {SoftTargets: true}, {SoftTargets: true, LabelSmoothing: 0.1, ClassWeights: w},
+		{Softcap: 2.5}, {ZLoss: 0.3}, {Softcap: 4, ZLoss: 0.1, Reduction: Sum},
+		// Mean with class weights: the z-loss's scale (1/kept rows) differs
+		// from the cross-entropy's (1/Σ w_y).
+		{Softcap: 3, ZLoss: 0.2, ClassWeights: w, UseIgnoreIndex: true, IgnoreIndex: 3, LabelSmoothing: 0.1},
+		{Softcap: 3, ZLoss: 0.2, SoftTargets: true, Reduction: None},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for oi, o := range opts {
@@ -70,13 +75,16 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 				tg[i] = float64(r.IntN(T))
 			}
 		}
-		scale := Scale(&o, Denominator(tg, B, &o))
+		if o.UseIgnoreIndex {
+			tg[5], tg[20] = 3, 3
+		}
+		sc, sz := Scale(&o, Denominator(tg, B, &o)), Scale(&o, KeptRows(tg, B, &o))
 		wantLoss, wantGrad := 0.0, make([]float64, B*T)
 		for i := 0; i < B; i++ {
 			y, soft := target(tg, i, T, &o)
-			l, lse := RowLoss(z[i*T:(i+1)*T], y, soft, &o)
-			wantLoss += l
-			RowGrad(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], lse, y, soft, &o, scale)
+			ce, zl, _ := RowTerms(z[i*T:(i+1)*T], y, soft, &o)
+			wantLoss += sc*ce + sz*zl
+			RowGradScaled(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], y, soft, &o, sc, sz)
 		}
 		for _, stash := range []bool{true, false} {
 			t.Run(fmt.Sprintf("opts%d/stash=%v", oi, stash), func(t *testing.T) {
@@ -90,13 +98,13 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 					}
 				}
 				k64 := op.cpu64()
-				sum := k64.forward(z, tg, B)
+				sum, _ := k64.forward(z, tg, B, sc, sz)
 				check("loss64", []float64{sum}, []float64{wantLoss}, 1e-12)
 				dz := make([]float64, B*T)
 				if !stash {
 					k64.valid = false
 				}
-				k64.backward(dz, z, tg, B, scale, nil)
+				k64.backward(dz, z, tg, B, sc, sz, nil)
 				check("grad64", dz, wantGrad, 1e-12)
 
 				z32, tg32 := make([]float32, len(z)), make([]float32, len(tg))
@@ -107,13 +115,13 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 					tg32[i] = float32(v)
 				}
 				k32 := op.cpu32()
-				sum32 := k32.forward(z32, tg32, B)
+				sum32, _ := k32.forward(z32, tg32, B, sc, sz)
 				check("loss32", []float64{sum32}, []float64{wantLoss}, 2e-5)
 				g := k32.gradTensor(B).Data().([]float32)
 				if !stash {
 					k32.valid = false
 				}
-				k32.backward(g, z32, tg32, B, scale, nil)
+				k32.backward(g, z32, tg32, B, sc, sz, nil)
 				g64 := make([]float64, len(g))
 				for i, v := range g {
 					g64[i] = float64(v)
@@ -140,8 +148,8 @@ func BenchmarkXent(b *testing.B) {
 			k := op.cpu32()
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				k.forward(z, tg, s.B)
-				k.backward(k.gradTensor(s.B).Data().([]float32), z, tg, s.B, 1.0/float64(s.B), nil)
+				k.forward(z, tg, s.B, 1.0/float64(s.B), 1.0/float64(s.B))
+				k.backward(k.gradTensor(s.B).Data().([]float32), z, tg, s.B, 1.0/float64(s.B), 1.0/float64(s.B), nil)
 			}
 		})
 	}

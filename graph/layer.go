@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -20,11 +21,26 @@ func (s Spec) Validate() error {
 	if s.B < 1 || s.N < 1 || s.T < 1 {
 		return fmt.Errorf("layer shape B×N×T = %d×%d×%d: every size must be ≥ 1", s.B, s.N, s.T)
 	}
+	// Every buffer's element count, and its size in bytes, must fit an int:
+	// a product that wraps around would size a buffer far smaller than the
+	// shape (N = 2⁶²+1, T = 4 once made a 4-element W).
+	for _, p := range []struct {
+		name string
+		a, b int
+	}{{"B×N", s.B, s.N}, {"N×T", s.N, s.T}, {"B×T", s.B, s.T}} {
+		if p.a > MaxElements/p.b {
+			return fmt.Errorf("layer shape B×N×T = %d×%d×%d: %s overflows (more than %d elements)", s.B, s.N, s.T, p.name, MaxElements)
+		}
+	}
 	if s.DType != tensor.Float32 && s.DType != tensor.Float64 {
 		return fmt.Errorf("layer dtype %v: want float32 or float64", s.DType)
 	}
 	return s.Loss.Validate(s.T)
 }
+
+// MaxElements bounds every matrix of a layer (B×N, N×T, B×T), so that its
+// size in bytes, at 8 bytes an element, fits an int.
+const MaxElements = math.MaxInt / 8
 
 // Layer is the built graph and its named nodes.
 type Layer struct {
@@ -45,7 +61,9 @@ type Layer struct {
 }
 
 // Build makes the graph for spec. Inputs X and Targets are bound per batch
-// with G.Let; W and Bias hold zero-filled values for the caller to fill.
+// with G.Let, W and Bias once by the backend: no node holds a value, so
+// building allocates nothing of the layer's size (W alone may be
+// gigabytes).
 func Build(spec Spec) (*Layer, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -54,8 +72,8 @@ func Build(spec Spec) (*Layer, error) {
 	dt := spec.DType
 	l := &Layer{Spec: spec, G: g}
 	l.X = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.N), G.WithName("x"))
-	l.W = G.NewMatrix(g, dt, G.WithShape(spec.N, spec.T), G.WithName("W"), G.WithInit(G.Zeroes()))
-	l.Bias = G.NewVector(g, dt, G.WithShape(spec.T), G.WithName("b"), G.WithInit(G.Zeroes()))
+	l.W = G.NewMatrix(g, dt, G.WithShape(spec.N, spec.T), G.WithName("W"))
+	l.Bias = G.NewVector(g, dt, G.WithShape(spec.T), G.WithName("b"))
 	if spec.Loss.SoftTargets {
 		l.Targets = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.T), G.WithName("targets"))
 	} else {

@@ -11,6 +11,10 @@ type Reduction int
 const (
 	// Mean divides the summed loss by the summed weight of the non-ignored
 	// rows (hard targets) or by the number of rows (probability targets).
+	// When that denominator is 0 (every row ignored, or every kept row's
+	// label has class weight 0) the loss is 0 and the gradients are zero,
+	// not 0/0 (PyTorch's NaN): such a batch teaches nothing and changes
+	// nothing.
 	Mean Reduction = iota
 	// Sum adds the per-row losses.
 	Sum
@@ -60,6 +64,20 @@ type LossOptions struct {
 	// SoftTargets: targets are B×T class probabilities instead of B class
 	// indices.
 	SoftTargets bool
+
+	// Softcap c > 0 caps the logits before the softmax, z ← c·tanh(z/c)
+	// (Gemma 2's final-logit soft-capping; Liger's softcap); 0 is off. The
+	// loss, the softmax and the z-loss all see the capped logits, and the
+	// gradient goes back through the cap (a factor 1 − tanh²(z/c)).
+	Softcap float64
+	// ZLoss λ ≥ 0 adds λ·lse² per row, lse = log Σ_c exp(z_c) of the (capped)
+	// logits (PaLM's z-loss; Liger's lse_square_scale); 0 is off. As in
+	// Liger: an ignored row has none; it is not weighted by the class
+	// weights; Mean divides its sum by the number of kept rows (KeptRows),
+	// not by their summed weight; label smoothing does not change it; with
+	// Reduction None it is part of each row's loss. Its gradient is
+	// 2λ·lse·p_c times the row's scale.
+	ZLoss float64
 }
 
 // Validate checks the options against T classes.
@@ -79,6 +97,12 @@ func (o LossOptions) Validate(T int) error {
 	}
 	if math.IsNaN(o.LabelSmoothing) || o.LabelSmoothing < 0 || o.LabelSmoothing > 1 {
 		return fmt.Errorf("loss options: label smoothing %v outside [0, 1]", o.LabelSmoothing)
+	}
+	if math.IsNaN(o.Softcap) || math.IsInf(o.Softcap, 0) || o.Softcap < 0 {
+		return fmt.Errorf("loss options: soft cap %v (want a finite value > 0, or 0 for none)", o.Softcap)
+	}
+	if math.IsNaN(o.ZLoss) || math.IsInf(o.ZLoss, 0) || o.ZLoss < 0 {
+		return fmt.Errorf("loss options: z-loss %v (want a finite value ≥ 0)", o.ZLoss)
 	}
 	return nil
 }

@@ -19,12 +19,12 @@ type XentOp struct {
 	Opts LossOptions
 	T    int
 
-	// Denom, when UseDenom is set, replaces the Mean denominator the op
-	// would take from its own rows: a backend that runs a batch in row
-	// chunks sets it to the whole batch's Denominator so that every chunk's
-	// loss and gradient are scaled as the whole batch's are.
-	Denom    float64
-	UseDenom bool
+	// Denom and ZDenom, when UseDenom is set, replace the Mean denominators
+	// the op would take from its own rows: a backend that runs a batch in row
+	// chunks sets them to the whole batch's Denominator and KeptRows so that
+	// every chunk's loss and gradient are scaled as the whole batch's are.
+	Denom, ZDenom float64
+	UseDenom      bool
 
 	// CPU kernel state (see xentCPU): buffers reused across steps, and
 	// whether a XentGradOp reads this op's stash.
@@ -107,8 +107,12 @@ func (op *XentOp) ReturnsPtr() bool     { return false }
 func (op *XentOp) CallsExtern() bool    { return false }
 func (op *XentOp) OverwritesInput() int { return -1 }
 func (op *XentOp) String() string {
-	return fmt.Sprintf("SoftmaxXent{%v, soft=%v, ε=%g, ignore=%v:%d, weights=%v}",
+	s := fmt.Sprintf("SoftmaxXent{%v, soft=%v, ε=%g, ignore=%v:%d, weights=%v",
 		op.Opts.Reduction, op.Opts.SoftTargets, op.Opts.LabelSmoothing, op.Opts.UseIgnoreIndex, op.Opts.IgnoreIndex, op.Opts.ClassWeights != nil)
+	if op.Opts.Softcap != 0 || op.Opts.ZLoss != 0 {
+		s += fmt.Sprintf(", softcap=%g, zloss=%g", op.Opts.Softcap, op.Opts.ZLoss)
+	}
+	return s + "}"
 }
 
 // WriteHash includes the op's address: two loss nodes over the same inputs
@@ -142,7 +146,11 @@ func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, e
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return nil, err
 	}
-	sum := k.forward(z, tg, rows)
+	sc, sz := scalesOf(op, tg, rows)
+	loss, err := k.forward(z, tg, rows, sc, sz)
+	if err != nil {
+		return nil, err
+	}
 	if op.Opts.Reduction == None {
 		out, back := k.lossTensor(rows)
 		for i, l := range k.loss {
@@ -150,7 +158,6 @@ func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, e
 		}
 		return out, nil
 	}
-	loss := sum * Scale(&op.Opts, denominatorOf(op, tg, rows))
 	switch s := k.scalar.(type) {
 	case *G.F32:
 		*s = G.F32(loss)
@@ -280,7 +287,8 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
 		return err
 	}
-	scale := Scale(&op.Opts, denominatorOf(op, tg, rows))
+	sc, sz := scalesOf(op, tg, rows)
+	scale := 1.0
 	var rowScale []F
 	switch gv := g.(type) {
 	case *G.F64:
@@ -307,15 +315,16 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	default:
 		return fmt.Errorf("%v: upstream gradient of type %T", op, g)
 	}
-	k.backward(dz, z, tg, rows, scale, rowScale)
+	k.backward(dz, z, tg, rows, sc*scale, sz*scale, rowScale)
 	return nil
 }
 
-// denominatorOf is op.Denom when set, else the Mean denominator of these
-// rows.
-func denominatorOf[F Float](op *XentOp, tg []F, rows int) float64 {
+// scalesOf returns the cross-entropy's and the z-loss's scales (Scale) for
+// op.Denom and op.ZDenom when set, else for these rows' denominators.
+func scalesOf[F Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
+	o := &op.Opts
 	if op.UseDenom {
-		return op.Denom
+		return Scale(o, op.Denom), Scale(o, op.ZDenom)
 	}
-	return Denominator(tg, rows, &op.Opts)
+	return Scale(o, Denominator(tg, rows, o)), Scale(o, KeptRows(tg, rows, o))
 }

@@ -830,6 +830,9 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := backend.CheckOptions(cfg, "cuda", []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true); err != nil {
 		return nil, err
 	}
+	if cfg.Loss.Softcap != 0 || cfg.Loss.ZLoss != 0 {
+		return nil, fmt.Errorf("cuda: logit soft-capping and z-loss: %w", backend.ErrNotImplemented)
+	}
 	if err := setup(); err != nil {
 		return nil, err
 	}

@@ -86,11 +86,12 @@ func (d *dataFlags) load(needTrain bool) (train, test *data.Set, err error) {
 	return train, test, nil
 }
 
-// lossFlags are the options of torch.nn.CrossEntropyLoss.
+// lossFlags are the options of torch.nn.CrossEntropyLoss, and logit
+// soft-capping and z-loss.
 type lossFlags struct {
-	reduction, weights string
-	ignore             int
-	smoothing          float64
+	reduction, weights      string
+	ignore                  int
+	smoothing, cap, zLambda float64
 }
 
 func (l *lossFlags) register(fs interface {
@@ -102,6 +103,8 @@ func (l *lossFlags) register(fs interface {
 	fs.StringVar(&l.weights, "class-weights", "", "comma-separated weight per class")
 	fs.IntVar(&l.ignore, "ignore-index", math.MinInt, "label whose rows are ignored (default: none)")
 	fs.Float64Var(&l.smoothing, "label-smoothing", 0, "label smoothing ε in [0, 1]")
+	fs.Float64Var(&l.cap, "softcap", 0, "cap logits to C·tanh(z/C) before the softmax (Gemma 2); 0: off")
+	fs.Float64Var(&l.zLambda, "z-loss", 0, "add λ·lse² per row (PaLM's z-loss); 0: off")
 }
 
 func (l *lossFlags) options(T int) (graph.LossOptions, error) {
@@ -109,7 +112,7 @@ func (l *lossFlags) options(T int) (graph.LossOptions, error) {
 	if err != nil {
 		return graph.LossOptions{}, usageErr("%v", err)
 	}
-	o := graph.LossOptions{Reduction: red, LabelSmoothing: l.smoothing}
+	o := graph.LossOptions{Reduction: red, LabelSmoothing: l.smoothing, Softcap: l.cap, ZLoss: l.zLambda}
 	if l.ignore != math.MinInt {
 		o.UseIgnoreIndex, o.IgnoreIndex = true, l.ignore
 	}

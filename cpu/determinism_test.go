@@ -1,0 +1,135 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"dsx/backend"
+	"dsx/graph"
+
+	"gorgonia.org/tensor"
+)
+
+// trainParams opens a layer, sets seeded parameters and runs steps Adam
+// steps on seeded batches (a smaller one last), returning W and b.
+func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b []float64) {
+	t.Helper()
+	l, err := Backend{}.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	B, N, T := cfg.B, cfg.N, cfg.T
+	r := rand.New(rand.NewPCG(seed, 99))
+	norm := func(n int, sd float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = r.NormFloat64() * sd
+		}
+		return v
+	}
+	mk := func(v []float64, shape ...int) *tensor.Dense {
+		if cfg.DType == tensor.Float32 {
+			f := make([]float32, len(v))
+			for i, x := range v {
+				f[i] = float32(x)
+			}
+			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
+	}
+	if err := l.SetParams(mk(norm(N*T, 0.1), N, T), mk(norm(T, 0.1), T)); err != nil {
+		t.Fatal(err)
+	}
+	for s := 0; s < steps; s++ {
+		rows := B
+		if s == steps-1 {
+			rows = B/2 + 1
+		}
+		y := make([]float64, rows)
+		for i := range y {
+			y[i] = float64(r.IntN(T))
+		}
+		if _, err := l.Step(mk(norm(rows*N, 1), rows, N), mk(y, rows)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, bb, err := l.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(d *tensor.Dense) []float64 {
+		switch v := d.Data().(type) {
+		case []float32:
+			out := make([]float64, len(v))
+			for i, x := range v {
+				out[i] = float64(x)
+			}
+			return out
+		case []float64:
+			return v
+		}
+		return nil
+	}
+	return f(w), f(bb)
+}
+
+// TestDeterministic: the same data, seed and options give a bit-identical
+// model, run after run: every row of the loss is computed by one goroutine
+// however the worker pool splits the rows, the column sums split by columns
+// and keep the row order, and the matrix products give each output element
+// to one worker that sums over the inner dimension in order. Exact equality
+// is the claim, so no tolerance. In the pure-Go build that holds whatever
+// the number of threads; the openblas build splits each product into
+// GOMAXPROCS row blocks, and OpenBLAS's kernels round the edge of a block
+// differently, so there the model is the same run after run at one
+// GOMAXPROCS only (checked at 4, twice).
+func TestDeterministic(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct {
+		B, N, T, chunk int
+		dt             tensor.Dtype
+		opts           graph.LossOptions
+	}{
+		{1024, 64, 100, 0, tensor.Float32, graph.LossOptions{}},
+		{1024, 64, 100, 0, tensor.Float64, graph.LossOptions{LabelSmoothing: 0.1}},
+		{1024, 64, 100, 400, tensor.Float32, graph.LossOptions{}}, // chunks of 400 rows
+		{4096, 784, 10, 0, tensor.Float32, graph.LossOptions{Reduction: graph.Sum}},
+	} {
+		t.Run(fmt.Sprintf("%d×%d×%d,%v,chunk=%d", c.B, c.N, c.T, c.dt, c.chunk), func(t *testing.T) {
+			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{W: true, B: true}},
+				Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}, ChunkRows: c.chunk}
+			runtime.GOMAXPROCS(4)
+			rows := c.B
+			if c.chunk > 0 {
+				rows = c.chunk
+			}
+			// The loss pass splits rows into chunks of ≥ 16384 logits.
+			if graph.Chunks(rows, 16384/c.T) < 2 {
+				t.Fatalf("the worker pool would not split %d rows of %d classes", rows, c.T)
+			}
+			W0, b0 := trainParams(t, cfg, 4, 7)
+			procs := []int{4, 1, 3}
+			if BLASName == "openblas" {
+				procs = []int{4}
+			}
+			for _, procs := range procs {
+				runtime.GOMAXPROCS(procs)
+				W, b := trainParams(t, cfg, 4, 7)
+				for _, p := range []struct {
+					name      string
+					got, want []float64
+				}{{"W", W, W0}, {"b", b, b0}} {
+					for i := range p.want {
+						if math.Float64bits(p.got[i]) != math.Float64bits(p.want[i]) {
+							t.Fatalf("GOMAXPROCS %d: %s[%d] = %v, first run %v", procs, p.name, i, p.got[i], p.want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
