@@ -9,8 +9,10 @@
 #
 #   bench/run-cpu.sh [ROUNDS] [SHAPES]       (defaults: 5, the three issue shapes)
 #   ROUNDS=9 STEPS=50 WARMUP=10 bench/run-cpu.sh
-#   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, torch, numpy, base)
-#   BASE=/path/to/older/dsx bench/run-cpu.sh (adds column base: that binary, e.g. main's)
+#   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, thr, torch, numpy, base;
+#                                            thr: DSX_BLAS_THREADS=$(nproc), the library's own threads)
+#   BASE=/path/to/other/dsx bench/run-cpu.sh (adds column base: that binary as it is, e.g. an
+#                                            older build, to check "no slower than before")
 #   OUT=dir keeps the raw JSON records (a temporary folder by default).
 # The BLAS's own settings pass through: OPENBLAS_CORETYPE=SkylakeX, say,
 # applies to dsx, PyTorch and numpy alike (all three load Debian's OpenBLAS).
@@ -36,7 +38,8 @@ run() { # column, shape
   case $1 in
   dsx) bin/dsx bench --device cpu --json $(args "$2") ;;
   off) DSX_BLAS=off bin/dsx bench --device cpu --json $(args "$2") ;;
-  base) DSX_BLAS=off "$BASE" bench --device cpu --json $(args "$2") ;;
+  thr) DSX_BLAS_THREADS=$(nproc) bin/dsx bench --device cpu --json $(args "$2") ;;
+  base) "$BASE" bench --device cpu --json $(args "$2") ;;
   torch) "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;
   numpy) "$PY" bench/peers/numpy_xent.py $(args "$2") ;;
   *) echo "run-cpu.sh: unknown column $1" >&2; exit 2 ;;
@@ -60,7 +63,7 @@ done
 "$PY" - "$OUT" "$SHAPES" "$COLS" "$ROUNDS" <<'PY'
 import glob, json, statistics, sys
 out, shapes, cols, rounds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), int(sys.argv[4])
-names = {"dsx": "dsx (BLAS)", "off": "dsx DSX_BLAS=off", "base": "base DSX_BLAS=off", "torch": "PyTorch", "numpy": "numpy"}
+names = {"dsx": "dsx (BLAS)", "off": "dsx DSX_BLAS=off", "thr": "dsx DSX_BLAS_THREADS=n", "base": "base", "torch": "PyTorch", "numpy": "numpy"}
 ratio_cols = [c for c in cols if c != "torch"] if "torch" in cols else []
 print("| B×N×T | " + " | ".join(names[c] + " ms" for c in cols) + " | " + " | ".join(names[c] + " / PyTorch" for c in ratio_cols) + " |")
 print("|---|" + "---:|" * (len(cols) + len(ratio_cols)))

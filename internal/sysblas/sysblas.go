@@ -63,10 +63,12 @@ func load(choice, threads string) (*Lib, Info) {
 		want = n
 	}
 	var candidates []string
-	switch c := strings.TrimSpace(choice); c {
-	case "off":
+	switch c := strings.TrimSpace(choice); {
+	case c == "off":
 		return nil, Info{Name: "none", Reason: EnvBLAS + "=off"}
-	case "", "auto":
+	case nosysblas:
+		return nil, Info{Name: "none", Reason: "built with -tags nosysblas (a static binary that loads no library)"}
+	case c == "" || c == "auto":
 		candidates = defaultNames
 		if len(candidates) == 0 {
 			return nil, Info{Name: "none", Reason: fmt.Sprintf("no default BLAS on %s/%s (set %s=PATH)", runtime.GOOS, runtime.GOARCH, EnvBLAS)}
