@@ -65,7 +65,7 @@ import glob, json, statistics, sys
 out, shapes, cols, rounds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), int(sys.argv[4])
 names = {"dsx": "dsx (BLAS)", "off": "dsx DSX_BLAS=off", "thr": "dsx DSX_BLAS_THREADS=n", "base": "base", "torch": "PyTorch", "numpy": "numpy"}
 ratio_cols = [c for c in cols if c != "torch"] if "torch" in cols else []
-print("| B×N×T | " + " | ".join(names[c] + " ms" for c in cols) + " | " + " | ".join(names[c] + " / PyTorch" for c in ratio_cols) + " |")
+print("| B×N×T | " + " | ".join([names[c] + " ms" for c in cols] + [names[c] + " / PyTorch" for c in ratio_cols]) + " |")
 print("|---|" + "---:|" * (len(cols) + len(ratio_cols)))
 def ms(r, s, c):
     try:

@@ -53,8 +53,12 @@ func (blasImpl) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []flo
 
 func narrow(tA, tB blas.Transpose, m, n, k int) bool {
 	return tB == blas.NoTrans && (tA == blas.NoTrans || tA == blas.Trans) &&
-		n >= 1 && n <= narrowN && m >= 1 && k >= 1 && !forceGeneralGEMM && sysBLAS() == nil
+		n >= 1 && n <= narrowN && m >= 1 && k >= 1 && !forceGeneralGEMM && (narrowGo || sysBLAS() == nil)
 }
+
+// narrowGo keeps the narrow products on the Go kernels even when a system
+// BLAS loaded (BenchmarkNarrow compares the two).
+var narrowGo = false
 
 // forceGeneralGEMM sends every product to gemmS/gemmD (tests and
 // measurements).
