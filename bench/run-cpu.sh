@@ -7,8 +7,11 @@
 # process's median step time, with the range over rounds, and the ratio to
 # PyTorch taken per round (the two ran seconds apart) as median and range.
 #
-#   bench/run-cpu.sh [ROUNDS] [SHAPES]       (defaults: 5, the three issue shapes)
+#   bench/run-cpu.sh [ROUNDS] [SHAPES]       (defaults: 7, the three issue shapes)
 #   ROUNDS=9 STEPS=50 WARMUP=10 bench/run-cpu.sh
+# Steps per process: by default 100 timed after 10 warm-up for shapes under
+# 10^8 multiply-adds (a process's first ~10 steps are slower), 10 after 3
+# above (bench/RESULTS.md's protocol); STEPS and WARMUP set both.
 #   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, thr, torch, numpy, base;
 #                                            thr: DSX_BLAS_THREADS=$(nproc), the library's own threads)
 #   BASE=/path/to/other/dsx bench/run-cpu.sh (adds column base: that binary as it is, e.g. an
@@ -18,10 +21,8 @@
 # applies to dsx, PyTorch and numpy alike (all three load Debian's OpenBLAS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${1:-${ROUNDS:-5}}
+ROUNDS=${1:-${ROUNDS:-7}}
 SHAPES=${2:-${SHAPES:-4096x784x10,1024x784x10,4096x1024x1000}}
-STEPS=${STEPS:-20}
-WARMUP=${WARMUP:-3}
 COLS=${COLS:-dsx,off,torch,numpy${BASE:+,base}}
 OUT=${OUT:-$(mktemp -d)}
 PY=${PY:-/usr/bin/python3} # Debian's python3-torch and python3-numpy live there
@@ -33,7 +34,12 @@ bin/dsx devices --json >"$OUT/devices.json"
 echo "bin/dsx: $(bin/dsx devices | grep -m1 'BLAS:' | sed 's/^ *//')" >&2
 
 export OMP_WAIT_POLICY=PASSIVE
-args() { echo --shapes "$1" --steps "$STEPS" --warmup "$WARMUP"; }
+args() { # shape: the bench flags, with steps for its size unless set
+  local b n t; IFS=x read -r b n t <<<"$1"
+  local steps=100 warm=10
+  if ((b * n * t >= 100000000)); then steps=10 warm=3; fi
+  echo --shapes "$1" --steps "${STEPS:-$steps}" --warmup "${WARMUP:-$warm}"
+}
 run() { # column, shape
   case $1 in
   dsx) bin/dsx bench --device cpu --json $(args "$2") ;;
