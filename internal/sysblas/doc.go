@@ -15,4 +15,11 @@
 // macOS), "off" loads nothing, and anything else is the path of a library
 // that exports sgemm_ and dgemm_ (OpenBLAS, BLIS, MKL's libmkl_rt, ...).
 // When nothing loads, Load says why and callers use their own GEMM.
+// DSX_BLAS_THREADS=n sets the threads of one call where the library has a
+// setting (OpenBLAS's openblas_set_num_threads); the default is 1, for
+// callers that split a product over their own workers.
+//
+// purego needs the system's dynamic loader, so a binary with this package
+// is dynamically linked against the C library even with CGO_ENABLED=0;
+// -tags nosysblas leaves purego out (a static binary that loads nothing).
 package sysblas
