@@ -34,14 +34,7 @@ func expSub32(z []float32, m float32, e []float32) float64 {
 			expSub32x8(&z[i], &scratch[0], k, m, &s)
 		}
 	}
-	for i := n8; i < len(z); i++ {
-		t := expNonPos(z[i] - m)
-		if e != nil {
-			e[i] = t
-		}
-		s[0] += float64(t)
-	}
-	return sum8(&s)
+	return expTail(z, m, e, n8, &s)
 }
 
 // expSub32Go is expSub32 in Go (the definition the assembly matches).
@@ -65,17 +58,19 @@ func expSub32Go(z []float32, m float32, e []float32) float64 {
 		s[6] += float64(t6)
 		s[7] += float64(t7)
 	}
-	for i := n8; i < len(z); i++ {
+	return expTail(z, m, e, n8, &s)
+}
+
+// expTail adds the terms from index i on to lane 0 (writing them to e when
+// e is not nil) and returns the lanes' sum.
+func expTail(z []float32, m float32, e []float32, i int, s *[8]float64) float64 {
+	for ; i < len(z); i++ {
 		t := expNonPos(z[i] - m)
 		if e != nil {
 			e[i] = t
 		}
 		s[0] += float64(t)
 	}
-	return sum8(&s)
-}
-
-func sum8(s *[8]float64) float64 {
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
 

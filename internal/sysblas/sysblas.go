@@ -101,28 +101,24 @@ func (l *Lib) Info() Info { return l.info }
 // Sgemm, including its argument checks: it panics where gonum panics, so
 // that a short slice is a Go panic and never a read outside it in C.
 func (l *Lib) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	check(tA, tB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	p := args32.Get().(*gemmArgs[float32])
-	p.set(tA, tB, m, n, k, lda, ldb, ldc)
-	p.alpha, p.beta = alpha, beta
-	call(l.sgemm, p, unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(c)))
-	args32.Put(p)
+	gemm(l.sgemm, &args32, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Dgemm is Sgemm in float64.
 func (l *Lib) Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	gemm(l.dgemm, &args64, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemm[F float32 | float64](fn uintptr, pool *sync.Pool, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	check(tA, tB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	p := args64.Get().(*gemmArgs[float64])
+	p := pool.Get().(*gemmArgs[F])
 	p.set(tA, tB, m, n, k, lda, ldb, ldc)
 	p.alpha, p.beta = alpha, beta
-	call(l.dgemm, p, unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(c)))
-	args64.Put(p)
+	call(fn, p, unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(c)))
+	pool.Put(p)
 }
 
 // gemmArgs is the memory the Fortran call's by-pointer arguments point
