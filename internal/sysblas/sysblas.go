@@ -25,10 +25,10 @@ type Info struct {
 	Path   string `json:"path,omitempty"`   // the file the library was loaded from
 	Config string `json:"config,omitempty"` // the library's own build description, when it has one
 	Core   string `json:"core,omitempty"`   // the kernels OpenBLAS picked for this CPU
-	// Threads is the threads one call may use: 1 when the library was set
-	// single-threaded (callers then split a product over their own
-	// workers), 0 when the library threads itself as it likes (it has no
-	// setting dsx knows).
+	// Threads is the threads one call may use where the library has a
+	// setting dsx knows (OpenBLAS): DSX_BLAS_THREADS, 1 by default (callers
+	// then split a product over their own workers); 0 where it has none and
+	// threads itself as it likes (Accelerate).
 	Threads int    `json:"threads"`
 	Reason  string `json:"reason,omitempty"`  // why none was loaded
 	Warning string `json:"warning,omitempty"` // something that makes it slower than it could be
