@@ -8,24 +8,26 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean openblas-dev build-openblas test-openblas bench-cpu peers-cpu
+.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
 	cudakernels/gen.sh
 
-## demo: install the data, build (the GPU build too when an NVIDIA driver is present), train on the best device
-demo: data build
+## demo: install the data and OpenBLAS's run-time library, build (the GPU build too when an NVIDIA
+## driver is present), train on the best device
+demo: data blas build
 ifeq ($(HAVE_GPU),yes)
 	$(MAKE) build-gpu || echo "demo: the GPU build failed (see above); dsx will train on the CPU"
 endif
 	$(BIN)/dsx train --out model.safetensors
 
-## test: check that the gpu build compiles, run the conformance suite in the openblas build,
-## then vet and test the pure-Go build (last, so that its summary closes the output)
-test: data check-gpu-build test-openblas
+## test: check that the gpu build compiles, run the CPU tests and the conformance suite with
+## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
+## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output)
+test: data blas check-gpu-build test-blas
 	CGO_ENABLED=0 $(GO) vet ./...
-	CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 data:
 	scripts/install-data
@@ -52,29 +54,24 @@ check-gpu-build: cuda-headers build build-gpu
 bench: build
 	$(BIN)/dsx bench --device cpu
 
-## openblas-dev: Debian's OpenBLAS headers and library for the openblas build (root or sudo)
-openblas-dev:
-	@test -e /usr/lib/x86_64-linux-gnu/libopenblas.so -o -e /usr/lib/aarch64-linux-gnu/libopenblas.so || \
-		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev; }
+## blas: Debian's OpenBLAS run-time library (libopenblas0, no -dev package), which bin/dsx loads
+## at run time for its CPU products (root or sudo; waits for another apt to finish)
+blas:
+	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products" libopenblas.so.0 libopenblas0
 
-## build-openblas: bin/dsx-openblas, the CPU backend's products through OpenBLAS (cgo)
-build-openblas: openblas-dev
-	CGO_ENABLED=1 $(GO) build -tags openblas -o $(BIN)/dsx-openblas ./cmd/dsx
-
-## test-openblas: vet and run the CPU backend and the conformance suite in the openblas build
-test-openblas: openblas-dev data
-	CGO_ENABLED=1 $(GO) vet -tags openblas ./cpu ./graph ./backend/...
-	CGO_ENABLED=1 $(GO) test -tags openblas -count=1 ./cpu ./graph ./backend/conformance
+## test-blas: the CPU tests and the conformance suite on gonum (DSX_BLAS=off), and the binary's
+## checks: CGO_ENABLED=0, OpenBLAS found, and trains where none is found (scripts/check-blas)
+test-blas: data blas build
+	DSX_BLAS=off DSX_WANT_BLAS=off CGO_ENABLED=0 $(GO) test -count=1 ./cpu ./graph ./internal/sysblas ./backend/conformance
+	scripts/check-blas $(BIN)/dsx
 
 ## peers-cpu: Debian's PyTorch and numpy for the CPU peer benchmarks (root or sudo)
 peers-cpu:
 	@/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || \
-		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch python3-numpy; }
+		scripts/apt-install "bench/run-cpu.sh runs PyTorch and numpy beside dsx" - python3-torch python3-numpy
 
-## bench-cpu: pure-Go build, openblas build, PyTorch and numpy side by side (table on stdout)
-bench-cpu: openblas-dev peers-cpu
+## bench-cpu: bin/dsx with OpenBLAS and with DSX_BLAS=off, PyTorch and numpy side by side (table on stdout)
+bench-cpu: blas peers-cpu
 	bench/run-cpu.sh
 
 clean:

@@ -65,3 +65,37 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNarrow times one step at T = 10, where both products are narrow
+// (T ≤ narrowN), with them on the system's BLAS and on the Go dot/axpy
+// kernels.
+func BenchmarkNarrow(b *testing.B) {
+	if !BLAS().Loaded {
+		b.Skipf("no BLAS loaded: %s", BLAS().Reason)
+	}
+	for _, s := range benchShapes[:2] {
+		for _, goKernels := range []bool{false, true} {
+			name := "blas"
+			if goKernels {
+				name = "go"
+			}
+			b.Run(fmt.Sprintf("B=%d,N=%d,T=%d/%s", s.B, s.N, s.T, name), func(b *testing.B) {
+				narrowGo = goKernels
+				defer func() { narrowGo = false }()
+				l, x, y := stepFixture(b, s.B, s.N, s.T)
+				defer l.Close()
+				for i := 0; i < 10; i++ {
+					if _, err := l.Step(x, y); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := l.Step(x, y); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

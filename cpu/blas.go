@@ -20,8 +20,10 @@ import (
 //	x·W:  C[i,c] = x[i,:]·Wᵀ[c,:]           (dot products of length N)
 //	xᵀ·dz: Cᵀ[c,:] += dz[l,c]·x[l,:]         (axpys of length N, one pass over x)
 //
-// Everything else goes to the build's general GEMM (gemmS/gemmD: gonum's in
-// the default build, OpenBLAS's with -tags openblas).
+// Everything else goes to the general GEMM (gemmS/gemmD): the system's BLAS
+// when one loaded at run time (sysgemm.go), gonum's otherwise. With a
+// system BLAS the narrow products go to it too: its small-n kernels beat
+// the dot/axpy ones (measured in bench/RESULTS.md).
 type blasImpl struct{ gonum.Implementation }
 
 // narrowN is the widest C handled by the narrow kernels.
@@ -51,8 +53,12 @@ func (blasImpl) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []flo
 
 func narrow(tA, tB blas.Transpose, m, n, k int) bool {
 	return tB == blas.NoTrans && (tA == blas.NoTrans || tA == blas.Trans) &&
-		n >= 1 && n <= narrowN && m >= 1 && k >= 1 && !forceGeneralGEMM
+		n >= 1 && n <= narrowN && m >= 1 && k >= 1 && !forceGeneralGEMM && (narrowGo || sysBLAS() == nil)
 }
+
+// narrowGo keeps the narrow products on the Go kernels even when a system
+// BLAS loaded (BenchmarkNarrow compares the two).
+var narrowGo = false
 
 // forceGeneralGEMM sends every product to gemmS/gemmD (tests and
 // measurements).

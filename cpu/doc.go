@@ -4,6 +4,12 @@
 // every compiled graph shares. It registers itself as "cpu" and is always
 // available.
 //
+// Its products go to the system's BLAS, loaded at run time without cgo
+// (package dsx/internal/sysblas: OpenBLAS, Accelerate, or DSX_BLAS=PATH), in
+// single-threaded calls split over the worker pool of package graph, or to
+// gonum's pure-Go GEMM when none loads (DSX_BLAS=off); the narrow products
+// of few-class layers have their own kernels (blas.go, sysgemm.go).
+//
 // Reference computes the same layer in float64 straight from the formulas,
 // independent of the graph, for tests.
 package cpu

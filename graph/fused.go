@@ -247,83 +247,10 @@ func expRow32(z, e []float32) (float32, float64) {
 			m = v
 		}
 	}
-	if e == nil {
-		return m, expSub32(z, m, nil)
+	if e != nil {
+		e = e[:len(z)]
 	}
-	return m, ExpSub32(z, m, e[:len(z)])
-}
-
-// ExpSub32 is the float32 softmax's inner loop: it writes e_c = exp(z_c − m)
-// and returns Σ_c e_c in float64. It is expSub32 (scalar Go) unless a build
-// installs a vectorised one in an init function, before any layer runs (the
-// openblas build does, in C); e is never nil here.
-var ExpSub32 = expSub32
-
-// ExpSub32Go is the scalar Go loop, for tests of a replacement.
-func ExpSub32Go(z []float32, m float32, e []float32) float64 { return expSub32(z, m, e) }
-
-// expSub32 returns Σ_c exp(z_c − m) (summed in float64) and, when e is not
-// nil, writes the terms to e. It is expNonPos written out in the loop, two
-// elements at a time, so that nothing is called per element and the two
-// independent chains overlap.
-func expSub32(z []float32, m float32, e []float32) float64 {
-	const (
-		log2e = 1.44269504088896341
-		c1    = 0.693359375
-		c2    = -2.12194440e-4
-		lo    = -87.33654
-		p0    = 1.9875691500e-4
-		p1    = 1.3981999507e-3
-		p2    = 8.3334519073e-3
-		p3    = 4.1665795894e-2
-		p4    = 1.6666665459e-1
-		p5    = 5.0000001201e-1
-	)
-	var s0, s1 float64
-	i := 0
-	for ; i+1 < len(z); i += 2 {
-		x, y := z[i]-m, z[i+1]-m
-		nx, ny := -int32(0.5-x*log2e), -int32(0.5-y*log2e)
-		fx, fy := float32(nx), float32(ny)
-		rx, ry := x-fx*c1-fx*c2, y-fy*c1-fy*c2
-		px := ((((p0*rx+p1)*rx+p2)*rx+p3)*rx+p4)*rx + p5
-		py := ((((p0*ry+p1)*ry+p2)*ry+p3)*ry+p4)*ry + p5
-		ex := (px*rx*rx + rx + 1) * math.Float32frombits(uint32(nx+127)<<23)
-		ey := (py*ry*ry + ry + 1) * math.Float32frombits(uint32(ny+127)<<23)
-		if x < lo {
-			ex = 0
-		}
-		if y < lo {
-			ey = 0
-		}
-		if e != nil {
-			e[i], e[i+1] = ex, ey
-		}
-		s0 += float64(ex)
-		s1 += float64(ey)
-	}
-	for ; i < len(z); i++ {
-		ex := expNonPos(z[i] - m)
-		if e != nil {
-			e[i] = ex
-		}
-		s0 += float64(ex)
-	}
-	return s0 + s1
-}
-
-// expNonPos is Exp32 for x ≤ 0 (or NaN), small enough to inline: the
-// softmax only takes exp(z − max).
-func expNonPos(x float32) float32 {
-	if x < -87.33654 {
-		return 0
-	}
-	// n = round(x·log2 e) for x ≤ 0; NaN propagates through r.
-	n := -int32(0.5 - x*1.44269504088896341)
-	f := float32(n)
-	r := x - f*0.693359375 - f*-2.12194440e-4
-	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
-	return (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
+	return m, expSub32(z, m, e)
 }
 
 func expRow64(z, e []float64) (float64, float64) {

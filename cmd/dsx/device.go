@@ -10,7 +10,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/gpuprobe"
-	_ "dsx/cpu"
+	"dsx/cpu"
 )
 
 // envReexec marks a dsx-gpu process started by dsx, so that it never probes
@@ -51,6 +51,7 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 			return nil, fmt.Errorf("--device cuda: %w: %s", backend.ErrUnavailable, r.Reason)
 		}
 		fmt.Fprintf(stderr, "dsx: device cpu (auto: no usable GPU: %s)\n", r.Reason)
+		fmt.Fprintf(stderr, "dsx: cpu products on %s\n", blasLine(cpu.BLAS()))
 		return backend.Get("cpu")
 	}
 	b, why, err := backend.Choose(name)
@@ -58,7 +59,31 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "dsx: %s\n", why)
+	if b.Name() == "cpu" {
+		fmt.Fprintf(stderr, "dsx: cpu products on %s\n", blasLine(cpu.BLAS()))
+	}
 	return b, nil
+}
+
+// blasLine says which GEMM the CPU backend uses, from where and how it is
+// threaded, or why it uses gonum's.
+func blasLine(r cpu.BLASReport) string {
+	if !r.Loaded {
+		return fmt.Sprintf("gonum (pure Go; no BLAS loaded: %s)", r.Reason)
+	}
+	s := r.Name
+	if r.Core != "" {
+		s += ", " + r.Core + " kernels"
+	}
+	s += ", from " + r.Path
+	if r.Threads == 1 {
+		s += fmt.Sprintf("; single-threaded calls split over %d Go workers", r.Workers)
+	} else if r.Threads > 1 {
+		s += fmt.Sprintf("; %d threads per call", r.Threads)
+	} else {
+		s += "; the library's own threads"
+	}
+	return s
 }
 
 // backendReport is one backend in `dsx devices --json`.
@@ -68,6 +93,9 @@ type backendReport struct {
 	Reason    string           `json:"reason,omitempty"`
 	Binary    string           `json:"binary,omitempty"`
 	Devices   []backend.Device `json:"devices"`
+	// BLAS: for the cpu backend, the GEMM it uses (the system's BLAS loaded
+	// at run time, or gonum) and why.
+	BLAS *cpu.BLASReport `json:"blas,omitempty"`
 }
 
 func cmdDevices(args []string, stdout, stderr io.Writer) error {
@@ -86,6 +114,10 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 			r.Available, r.Reason = false, err.Error()
 		} else {
 			r.Devices = d
+		}
+		if n == "cpu" {
+			b := cpu.BLAS()
+			r.BLAS = &b
 		}
 		reps = append(reps, r)
 	}
@@ -117,6 +149,12 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, ", %d threads", d.Threads)
 			}
 			fmt.Fprintln(stdout)
+		}
+		if r.BLAS != nil {
+			fmt.Fprintf(stdout, "      BLAS: %s\n", blasLine(*r.BLAS))
+			if r.BLAS.Warning != "" {
+				fmt.Fprintf(stdout, "      warning: %s\n", r.BLAS.Warning)
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,5 @@
+//go:build !nosysblas
+
+package sysblas
+
+const nosysblas = false
