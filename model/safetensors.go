@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"dsx/internal/atomicfile"
 )
 
 // maxHeader bounds the JSON header, as the safetensors library does.
@@ -77,57 +77,21 @@ func encode(m *Model) ([]byte, error) {
 	return out, nil
 }
 
-// Save writes m to path as a safetensors file, atomically: the bytes go to
-// a temporary file in the same directory, which is synced and renamed over
-// path, and the directory is then synced. On any error the temporary file
-// is removed and an existing file at path is left untouched.
-func Save(path string, m *Model) (err error) {
+// Save writes m to path as a safetensors file, atomically (see
+// [atomicfile.Write]): on any error an existing file at path is left
+// untouched.
+func Save(path string, m *Model) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: not saved: exists and is not a regular file", path)
 	}
 	buf, err := encode(m)
 	if err != nil {
 		return fmt.Errorf("%s: not saved: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(buf); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	// The file is in place; a failed directory sync only weakens durability.
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil && !errors.Is(derr, os.ErrInvalid) {
-			return fmt.Errorf("%s: saved, but syncing directory %s failed: %w", path, dir, derr)
-		}
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
 type entry struct {
