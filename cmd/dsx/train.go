@@ -390,7 +390,7 @@ set, and save W, b and the scaling as safetensors.`, stdout)
 	if err != nil {
 		return err
 	}
-	m := &model.Model{W: toF32(W), B: toF32(b), N: train.N, T: T, Mean: sc.Mean, Scale: sc.Scale,
+	m := &model.Model{W: toF32(W), B: toF32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std,
 		Meta: map[string]string{
 			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName,
 			"test_accuracy": strconv.FormatFloat(testAcc, 'f', 4, 64), "trained_on": train.Source,
