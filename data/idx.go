@@ -41,6 +41,7 @@ func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
 		N:       rows * cols,
 		Classes: 10,
 		Source:  imagesPath + " + " + labelsPath,
+		Stats:   LoadStats{Format: "idx", RowsRead: count, Bytes: fileSize(imagesPath) + fileSize(labelsPath)},
 	}
 	for i, p := range pix {
 		s.X[i] = float32(p)

@@ -1,0 +1,140 @@
+//go:build linux
+
+package data
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkLoadNPY reads a float32 .npy file of rows×N features that is in
+// the page cache, and times `cat FILE > /dev/null` on the same file in the
+// same iterations. It reports load-s and cat-s (medians) and x-cat, their
+// ratio: the target is x-cat ≤ 2 at 1,000,000×1024 (4 GB). The file is
+// written once into the benchmark's temporary folder; sizes that do not fit
+// the free disk or memory are skipped with the reason.
+//
+//	go test ./data -run '^$' -bench LoadNPY -benchtime 3x
+func BenchmarkLoadNPY(b *testing.B) {
+	for _, sh := range []struct{ rows, n int }{{100000, 1024}, {1000000, 1024}} {
+		b.Run(fmt.Sprintf("rows=%d,N=%d", sh.rows, sh.n), func(b *testing.B) {
+			size := int64(sh.rows) * int64(sh.n) * 4
+			dir := b.TempDir()
+			if free := freeDisk(dir); free < size+(1<<30) {
+				b.Skipf("needs %.1f GB of disk in %s, %.1f GB free", float64(size)/1e9, dir, float64(free)/1e9)
+			}
+			// The set (size) and the file in the page cache (size), with room to spare.
+			if avail := memAvailable(); avail < 2*size+(2<<30) {
+				b.Skipf("needs %.1f GB of available memory, %.1f GB available", float64(2*size+(2<<30))/1e9, float64(avail)/1e9)
+			}
+			p := filepath.Join(dir, "x.npy")
+			if err := writeBenchNPY(p, sh.rows, sh.n); err != nil {
+				b.Fatal(err)
+			}
+			catOnce := func() time.Duration {
+				t0 := time.Now()
+				cmd := exec.Command("cat", p)
+				devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+				defer devnull.Close()
+				cmd.Stdout = devnull
+				if err := cmd.Run(); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0)
+			}
+			catOnce() // into the page cache
+			var loads, cats []float64
+			b.SetBytes(size)
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				cats = append(cats, catOnce().Seconds())
+				runtime.GC()
+				debug.FreeOSMemory() // every load starts from fresh memory, as a new process does
+				b.StartTimer()
+				t0 := time.Now()
+				s, err := LoadFile(p, Options{Unlabelled: true})
+				loads = append(loads, time.Since(t0).Seconds())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.Rows != sh.rows || s.X[len(s.X)-1] != benchValue(len(s.X)-1) {
+					b.Fatalf("read %d rows, last value %v", s.Rows, s.X[len(s.X)-1])
+				}
+			}
+			b.StopTimer()
+			l, c := medianOf(loads), medianOf(cats)
+			b.ReportMetric(l, "load-s")
+			b.ReportMetric(c, "cat-s")
+			b.ReportMetric(l/c, "x-cat")
+		})
+	}
+}
+
+func benchValue(i int) float32 { return float32(i%1000) * 0.25 }
+
+// writeBenchNPY writes rows×n float32 values without holding them.
+func writeBenchNPY(path string, rows, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	nw, err := NewNPYWriter[float32](w, []int{rows, n})
+	if err != nil {
+		return err
+	}
+	row := make([]float32, n)
+	for r := range rows {
+		for j := range row {
+			row[j] = benchValue(r*n + j)
+		}
+		if err := nw.Write(row...); err != nil {
+			return err
+		}
+	}
+	if err := nw.Close(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func freeDisk(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
