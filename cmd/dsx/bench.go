@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked (default: all three on cuda, fused on cpu)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: all of the device's)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
@@ -139,8 +140,8 @@ Memory: see bench/RESULTS.md.`, stdout)
 		return usageErr("--steps must be ≥ 1 and --warmup ≥ 0")
 	}
 	for _, v := range splitList(*variants) {
-		if v != "fused" && v != "unfused" && v != "chunked" {
-			return usageErr("--variants: %q: want fused, unfused or chunked", v)
+		if v != "fused" && v != "unfused" && v != "chunked" && v != "graph" {
+			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
 		}
 	}
 	ms := splitList(*modes)
@@ -168,33 +169,44 @@ Memory: see bench/RESULTS.md.`, stdout)
 		}
 	}
 	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget}
+	vsets := map[string][]string{}
+	for _, be := range bes {
+		vs, note := deviceVariants(be.Name(), splitList(*variants))
+		if note != "" {
+			fmt.Fprintf(stderr, "dsx bench: %s\n", note)
+		}
+		vsets[be.Name()] = vs
+	}
+	// On a terminal the rows show as one line that is overwritten and then
+	// in the table; in a log, one line per row as it is measured.
+	bar := newProgress(stderr, 0)
 	var recs []benchRecord
 	for _, sh := range shs {
 		for _, be := range bes {
-			vs := splitList(*variants)
-			if len(vs) == 0 {
-				vs = []string{"fused", "unfused", "chunked"}
-				if be.Name() == "cpu" {
-					vs = []string{"fused"}
-				}
-			}
 			var ref *backend.Result
 			d := newBenchData(sh, dt)
 			for _, m := range ms {
-				for _, v := range vs {
+				for _, v := range vsets[be.Name()] {
+					if bar.tty {
+						bar.set(0, fmt.Sprintf("dsx bench: timing %d×%d×%d %s %s %s", sh.B, sh.N, sh.T, be.Name(), v, m))
+					}
 					r, res, err := benchRow(be, sh, d, v, m, o, ref)
 					if err != nil {
+						bar.clear()
 						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
 					}
-					if res != nil && ref == nil && m == "fp32" && v == "fused" {
+					if res != nil && ref == nil && m == "fp32" && (v == "fused" || v == "graph") {
 						ref = res
 					}
-					fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r))
+					if !bar.tty {
+						fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r, usedColumns([]benchRecord{r})))
+					}
 					recs = append(recs, r)
 				}
 			}
 		}
 	}
+	bar.clear()
 	recs = append(recs, peerRecs...)
 	relate(recs)
 	if *plot != "" {
@@ -205,11 +217,47 @@ Memory: see bench/RESULTS.md.`, stdout)
 	if *asJSON {
 		return writeJSON(stdout, recs)
 	}
-	fmt.Fprintln(stdout, rowHeader())
+	cols := usedColumns(recs)
+	fmt.Fprintln(stdout, rowHeader(cols))
 	for _, r := range recs {
-		fmt.Fprintln(stdout, rowLine(r))
+		fmt.Fprintln(stdout, rowLine(r, cols))
 	}
 	return nil
+}
+
+// deviceVariants returns the variants to run on a device, and a note when
+// one asked for is not what runs there. The CPU has one step, the layer
+// graph on Gorgonia's VM (its softmax-cross-entropy is the fused op), and
+// its chunked form; cuda has fused, unfused and chunked.
+func deviceVariants(dev string, asked []string) (vs []string, note string) {
+	if dev == "cpu" {
+		if len(asked) == 0 {
+			return []string{"graph"}, ""
+		}
+		var notes []string
+		for _, v := range asked {
+			switch v {
+			case "fused":
+				notes = append(notes, "cpu runs variant fused as graph (the layer graph on Gorgonia's VM, whose softmax-cross-entropy is the fused op): its rows say graph")
+				v = "graph"
+			case "unfused":
+				notes = append(notes, "cpu has no unfused variant: its row is skipped")
+			}
+			if !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+		}
+		return vs, strings.Join(notes, "; ")
+	}
+	if len(asked) == 0 {
+		return []string{"fused", "unfused", "chunked"}, ""
+	}
+	for _, v := range asked {
+		if v == "graph" {
+			note = dev + " has no graph variant (the CPU's): its row is skipped"
+		}
+	}
+	return asked, note
 }
 
 // benchDevices resolves --device: a list, or every available backend.
@@ -239,11 +287,45 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 	return out, nil
 }
 
-func rowHeader() string {
-	return fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s %7s %10s %10s %8s %s", "B×N×T", "device", "variant", "mode", "ms/step", "GFLOP/s", "%floor", "extra MiB", "chunk", "×eager", "note")
+// benchColumns are the table's optional columns, in order; a column every
+// row leaves empty (the GPU's floor and memory on a CPU run) is left out.
+var benchColumns = []struct {
+	name  string
+	width int
+}{{"%floor", 7}, {"extra MiB", 10}, {"chunk", 10}, {"×eager", 8}}
+
+func usedColumns(recs []benchRecord) []bool {
+	used := make([]bool, len(benchColumns))
+	for _, r := range recs {
+		for i, v := range rowValues(r) {
+			used[i] = used[i] || v != "-"
+		}
+	}
+	return used
 }
 
-func rowLine(r benchRecord) string {
+func rowHeader(cols []bool) string {
+	h := fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s", "B×N×T", "device", "variant", "mode", "ms/step", "GFLOP/s")
+	for i, c := range benchColumns {
+		if cols[i] {
+			h += fmt.Sprintf(" %*s", c.width, c.name)
+		}
+	}
+	return h + " note"
+}
+
+// rowValues are a row's optional columns.
+func rowValues(r benchRecord) []string {
+	opt := func(v float64, f string) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf(f, v)
+	}
+	return []string{opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f")}
+}
+
+func rowLine(r benchRecord, cols []bool) string {
 	opt := func(v float64, f string) string {
 		if v == 0 {
 			return "-"
@@ -261,9 +343,14 @@ func rowLine(r benchRecord) string {
 	if mode == "" {
 		mode = "fp32"
 	}
-	return fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s %7s %10s %10s %8s %s", fmt.Sprintf("%d×%d×%d", r.B, r.N, r.T), r.Device, r.Variant, mode,
-		opt(r.MsPerStep, "%.3f"), opt(r.GFlops, "%.0f"), opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"),
-		opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f"), note)
+	line := fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s", fmt.Sprintf("%d×%d×%d", r.B, r.N, r.T), r.Device, r.Variant, mode,
+		opt(r.MsPerStep, "%.3f"), opt(r.GFlops, "%.0f"))
+	for i, v := range rowValues(r) {
+		if cols[i] {
+			line += fmt.Sprintf(" %*s", benchColumns[i].width, v)
+		}
+	}
+	return line + " " + note
 }
 
 // relate fills each row's ratio to torch-eager on the same device, shape and
@@ -323,8 +410,9 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant, mode string, o
 			cfg.ChunkRows = max(1, sh.B/4)
 		}
 	}
-	if be.Name() == "cpu" && variant == "fused" {
-		rec.Variant = "graph" // Gorgonia's VM running the layer graph
+	if be.Name() != "cpu" && variant == "graph" {
+		rec.Skipped = fmt.Sprintf("%s has no variant graph (the CPU's)", be.Name())
+		return rec, nil, nil
 	}
 	l, err := be.Open(cfg)
 	if errors.Is(err, backend.ErrNotImplemented) {
