@@ -387,8 +387,8 @@ func (s *Set) SetClasses(given int) error {
 		if given > 0 {
 			return fmt.Errorf("%s: row %d: label %d out of range [0, %d)", s.name(), i, y, given)
 		}
-		return fmt.Errorf("%s: row %d: label %d would make %d classes, more than the %d inferred without a class count: %w",
-			s.name(), i, y, int(y)+1, MaxInferredClasses, ErrTooManyClasses)
+		return fmt.Errorf("%s: row %d: label %d would make %d classes: %w (more than %d without a class count)",
+			s.name(), i, y, int(y)+1, ErrTooManyClasses, MaxInferredClasses)
 	}
 	if given > 0 {
 		s.Classes = given

@@ -176,7 +176,7 @@ func TestClassesBound(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, filepath.Join(dir, "c.csv"), []byte("0,1\n1000000,2\n"))
 	_, err := LoadFile(p, Options{})
-	if !errors.Is(err, ErrTooManyClasses) || !strings.Contains(err.Error(), "row 1: label 1000000 would make 1000001 classes, more than the 100000") {
+	if !errors.Is(err, ErrTooManyClasses) || !strings.Contains(err.Error(), "row 1: label 1000000 would make 1000001 classes: too many classes to infer (more than 100000 without a class count)") {
 		t.Errorf("inferred: %v", err)
 	}
 	s, err := LoadFile(p, Options{Classes: 1000001})
