@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean openblas-dev build-openblas test-openblas bench-cpu peers-cpu
+.PHONY: demo test data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean openblas-dev build-openblas test-openblas bench-cpu peers-cpu
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -22,13 +22,18 @@ endif
 	$(BIN)/dsx train --out model.safetensors
 
 ## test: check that the gpu build compiles, run the conformance suite in the openblas build,
-## then vet and test the pure-Go build (last, so that its summary closes the output)
-test: data check-gpu-build test-openblas
+## then vet and test the pure-Go build (last, so that its summary closes the output);
+## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip
+test: data numpy check-gpu-build test-openblas
 	CGO_ENABLED=0 $(GO) vet ./...
-	CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_REQUIRE_NUMPY=1 CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 data:
 	scripts/install-data
+
+## numpy: Debian's python3-numpy, for the README's numpy snippet that make test runs (root or sudo)
+numpy:
+	scripts/install-numpy
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/dsx ./cmd/dsx
