@@ -8,7 +8,10 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -148,52 +151,110 @@ func (a *array) readAt(b []byte, off int64) error {
 	return nil
 }
 
+// parallelBytes is the size from which an array is read by several
+// goroutines: copying into fresh memory costs page faults that one core
+// cannot keep up with, and a file in the page cache has no disk to wait for.
+var parallelBytes int64 = 64 << 20
+
 // readFeatures reads the array, n features per row, into dst (count
 // values), checking every value as it goes: NaN, ±Inf and float64 values
-// beyond float32's range are errors naming the row and column. Float32 data
-// of the host's byte order are read straight into dst; other types are
-// converted through a bounded buffer, so the file is never held twice.
-// progress, when not nil, gets the bytes read so far.
+// beyond float32's range are errors naming the row and column (the first
+// such value in the file). Float32 data of the host's byte order are read
+// straight into dst; other types are converted through a bounded buffer per
+// reader, so the file is never held twice. Large arrays are read in
+// contiguous parts by up to 4 goroutines. progress, when not nil, gets the
+// bytes read so far.
 func (a *array) readFeatures(dst []float32, n int, progress func(int64)) error {
 	dst = dst[:a.count]
 	if len(dst) == 0 {
 		return nil
 	}
+	workers := 1
+	if a.size() >= parallelBytes {
+		workers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	// Parts of whole pages of the destination, so that no two goroutines
+	// fault in the same page.
+	per := (len(dst)/workers + 1023) &^ 1023
+	var (
+		done   atomic.Int64
+		failed atomic.Int32 // lowest part that failed; later parts may stop
+		mu     sync.Mutex
+		errs   = make([]error, workers)
+		wg     sync.WaitGroup
+	)
+	failed.Store(int32(workers))
+	tick := func(k int) {
+		d := done.Add(int64(k))
+		if progress != nil {
+			mu.Lock()
+			progress(d)
+			mu.Unlock()
+		}
+	}
+	for w := range workers {
+		lo, hi := min(w*per, len(dst)), min((w+1)*per, len(dst))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop := func() bool { return failed.Load() < int32(w) }
+			if errs[w] = a.readRange(dst, lo, hi, n, stop, tick); errs[w] != nil {
+				for f := failed.Load(); int32(w) < f && !failed.CompareAndSwap(f, int32(w)); f = failed.Load() {
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errStopped ends a part whose result no longer matters: an earlier part
+// failed.
+var errStopped = fmt.Errorf("stopped")
+
+// readRange reads and checks elements [lo, hi) into dst[lo:hi].
+func (a *array) readRange(dst []float32, lo, hi, n int, stop func() bool, tick func(int)) error {
 	if a.dt.kind == 'f' && a.dt.size == 4 && a.dt.big != littleHost {
-		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*len(dst))
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst[lo:hi]))), 4*(hi-lo))
+		prefault(raw)
 		for done := 0; done < len(raw); {
+			if stop() {
+				return errStopped
+			}
 			k := min(chunkBytes, len(raw)-done)
-			if err := a.readAt(raw[done:done+k], a.off+int64(done)); err != nil {
+			if err := a.readAt(raw[done:done+k], a.off+4*int64(lo)+int64(done)); err != nil {
 				return err
 			}
-			if err := a.checkFinite(dst[done/4:(done+k)/4], done/4, n); err != nil {
+			first := lo + done/4
+			if err := a.checkFinite(dst[first:first+k/4], first, n); err != nil {
 				return err
 			}
 			done += k
-			if progress != nil {
-				progress(int64(done))
-			}
+			tick(k)
 		}
 		return nil
 	}
 	sz := a.dt.size
 	buf := make([]byte, chunkBytes/sz*sz)
-	total := a.size()
-	for done := int64(0); done < total; {
-		k := min(int64(len(buf)), total-done)
-		b := buf[:k]
-		if err := a.readAt(b, a.off+done); err != nil {
+	for first := lo; first < hi; {
+		if stop() {
+			return errStopped
+		}
+		m := min(len(buf)/sz, hi-first)
+		b := buf[:m*sz]
+		if err := a.readAt(b, a.off+int64(first)*int64(sz)); err != nil {
 			return err
 		}
-		first := int(done) / sz
-		out := dst[first : first+len(b)/sz]
-		if err := a.convert(out, b, first, n); err != nil {
+		if err := a.convert(dst[first:first+m], b, first, n); err != nil {
 			return err
 		}
-		done += k
-		if progress != nil {
-			progress(done)
-		}
+		first += m
+		tick(len(b))
 	}
 	return nil
 }

@@ -223,3 +223,39 @@ func TestParseNPYDict(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadNPYParallel reads in several parts (the threshold lowered): the
+// values land in place, and of two bad values the first in the file is
+// reported whichever part finds its own first.
+func TestLoadNPYParallel(t *testing.T) {
+	defer func(p int64) { parallelBytes = p }(parallelBytes)
+	parallelBytes = 1
+	const rows, n = 3001, 7
+	x := make([]float32, rows*n)
+	for i := range x {
+		x[i] = float32(i) * 0.5
+	}
+	x64 := make([]float64, len(x))
+	for i, v := range x {
+		x64[i] = float64(v)
+	}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"f4": npyOf(t, []int{rows, n}, x), "f8": npyOf(t, []int{rows, n}, x64)} {
+		s, err := LoadFile(write(t, filepath.Join(dir, name+".npy"), b), Options{Unlabelled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range x {
+			if s.X[i] != x[i] {
+				t.Fatalf("%s: X[%d] = %v, want %v", name, i, s.X[i], x[i])
+			}
+		}
+	}
+	bad := append([]float32(nil), x...)
+	bad[len(bad)-3] = float32(math.NaN()) // in the last part
+	bad[2*n+1] = float32(math.Inf(1))     // in the first
+	_, err := LoadFile(write(t, filepath.Join(dir, "bad.npy"), npyOf(t, []int{rows, n}, bad)), Options{Unlabelled: true})
+	if err == nil || !strings.Contains(err.Error(), "row 2, column 1: feature is +Inf") {
+		t.Errorf("got %v, want the first bad value (row 2, column 1)", err)
+	}
+}
