@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"dsx/data"
 )
@@ -90,14 +89,11 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 			return nil, nil, fmt.Errorf("no data: give --data DIR or --train/--test FILE, or install Debian's dataset-fashion-mnist (looked in %s)", strings.Join(data.DefaultDirs(), ", "))
 		}
 	}
-	start := time.Now()
 	train, test, err = data.LoadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	secs := time.Since(start).Seconds()
 	for _, s := range []*data.Set{train, test} {
-		s.Stats.LoadSeconds = secs / 2 // one call read both: share its time
 		if err := s.SetClasses(o.classes); err != nil {
 			return nil, nil, classesHint(err)
 		}

@@ -52,6 +52,9 @@ func TestTrainFashionMNIST(t *testing.T) {
 	if rep.TestAccuracy < 0.80 || rep.Epochs != 2 || rep.Device != "cpu" || rep.ExamplesPerSecond <= 0 {
 		t.Errorf("report %+v", rep)
 	}
+	if d := rep.TrainData; d == nil || d.Format != "idx" || d.RowsRead != 60000 || d.LoadSeconds <= 0 || rep.TestData.RowsRead != 10000 {
+		t.Errorf("train_data %+v, test_data %+v", rep.TrainData, rep.TestData)
+	}
 	m, err := model.Load(out)
 	if err != nil {
 		t.Fatal(err)
