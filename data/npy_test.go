@@ -259,3 +259,29 @@ func TestLoadNPYParallel(t *testing.T) {
 		t.Errorf("got %v, want the first bad value (row 2, column 1)", err)
 	}
 }
+
+// TestAnyNonFinite puts each non-finite value at every position of slices
+// of every length up to 11 (the unrolled loop, the word tail and the odd
+// last value), among the finite values nearest to them.
+func TestAnyNonFinite(t *testing.T) {
+	finite := []float32{0, -0, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1, -2.5}
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0xffffffff)}
+	for n := 0; n <= 11; n++ {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = finite[i%len(finite)]
+		}
+		if anyNonFinite(v) {
+			t.Fatalf("finite %v reported non-finite", v)
+		}
+		for pos := 0; pos < n; pos++ {
+			for _, b := range bad {
+				w := append([]float32(nil), v...)
+				w[pos] = b
+				if !anyNonFinite(w) {
+					t.Fatalf("%v at %d of %d missed", b, pos, n)
+				}
+			}
+		}
+	}
+}
