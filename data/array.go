@@ -73,8 +73,8 @@ func elements(shape []int, elemSize int) (n int, ok bool) {
 		}
 		v = lo
 	}
-	if hi, lo := bits.Mul64(v, uint64(elemSize)); hi != 0 || lo > math.MaxInt64 {
-		return 0, false
+	if hi, lo := bits.Mul64(v, uint64(elemSize)); hi != 0 || lo > math.MaxInt {
+		return 0, false // the bytes, and so the count, must fit an int
 	}
 	return int(v), true
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -57,6 +58,9 @@ func (s *safetensorsFile) find(name string, defaults []string) (*array, bool, er
 			return nil, true, fmt.Errorf("%s: dtype %s is not supported: want F32, F64 or an integer type", a.where(), t.Dtype)
 		}
 		a.dt = dt
+		if t.Count > uint64(math.MaxInt/dt.size) {
+			return nil, true, fmt.Errorf("%s: %d elements do not fit in memory here", a.where(), t.Count)
+		}
 		for _, d := range t.Shape {
 			a.shape = append(a.shape, int(d)) // each dimension fits: the header checked count·size against the file
 		}
