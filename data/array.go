@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"dsx/internal/safetensors"
 )
 
 // chunkBytes is how much of an array is read per system call: small enough
@@ -59,21 +61,15 @@ func (a *array) shapeString() string {
 	return "(" + strings.Join(dims, ", ") + ")"
 }
 
-// count multiplies a shape out; ok is false when the element count or its
-// size in bytes overflows.
+// elements multiplies a shape out; ok is false when the element count or
+// its size in bytes overflows an int.
 func elements(shape []int, elemSize int) (n int, ok bool) {
-	v := uint64(1)
-	for _, d := range shape {
-		if d < 0 {
-			return 0, false
-		}
-		hi, lo := bits.Mul64(v, uint64(d))
-		if hi != 0 {
-			return 0, false
-		}
-		v = lo
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		dims[i] = int64(d)
 	}
-	if hi, lo := bits.Mul64(v, uint64(elemSize)); hi != 0 || lo > math.MaxInt {
+	v, ok := safetensors.Count(dims)
+	if hi, lo := bits.Mul64(v, uint64(elemSize)); !ok || hi != 0 || lo > math.MaxInt {
 		return 0, false // the bytes, and so the count, must fit an int
 	}
 	return int(v), true
