@@ -179,7 +179,11 @@ Memory: see bench/RESULTS.md.`, stdout)
 	}
 	// On a terminal the rows show as one line that is overwritten and then
 	// in the table; in a log, one line per row as it is measured.
-	bar := newProgress(stderr, 0)
+	total := 0
+	for _, vs := range vsets {
+		total += len(shs) * len(ms) * len(vs)
+	}
+	bar := newProgress(stderr, total)
 	var recs []benchRecord
 	for _, sh := range shs {
 		for _, be := range bes {
@@ -188,7 +192,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 			for _, m := range ms {
 				for _, v := range vsets[be.Name()] {
 					if bar.tty {
-						bar.set(0, fmt.Sprintf("dsx bench: timing %d×%d×%d %s %s %s", sh.B, sh.N, sh.T, be.Name(), v, m))
+						bar.set(int64(len(recs)), fmt.Sprintf("timing %d×%d×%d %s %s %s", sh.B, sh.N, sh.T, be.Name(), v, m))
 					}
 					r, res, err := benchRow(be, sh, d, v, m, o, ref)
 					if err != nil {

@@ -97,6 +97,9 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 		if err := s.SetClasses(o.classes); err != nil {
 			return nil, nil, classesHint(err)
 		}
+		if s == test || d.withTrain {
+			fmt.Fprintf(stderr, "dsx: read %s\n", describe(s))
+		}
 	}
 	if o.features > 0 && test.N != o.features {
 		return nil, nil, fmt.Errorf("%s: %w: images have %d features, want %d", dir, data.ErrFeatureCount, test.N, o.features)
