@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test data build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
+.PHONY: demo test data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -24,13 +24,18 @@ endif
 
 ## test: check that the gpu build compiles, run the CPU tests and the conformance suite with
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
-## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output)
-test: data blas check-gpu-build test-blas
+## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
+## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip
+test: data numpy blas check-gpu-build test-blas
 	CGO_ENABLED=0 $(GO) vet ./...
-	DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 data:
 	scripts/install-data
+
+## numpy: Debian's python3-numpy, for the README's numpy snippet that make test runs (root or sudo)
+numpy:
+	scripts/install-numpy
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/dsx ./cmd/dsx
@@ -48,7 +53,8 @@ build-gpu:
 ## and check the CPU fallback end to end with both binaries (scripts/check-fallback)
 check-gpu-build: cuda-headers build build-gpu
 	$(GPU_ENV) $(GO) vet -tags gpu ./...
-	$(GPU_ENV) $(GO) test -tags gpu -count=1 -run '^$$' -exec /bin/true ./...
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && $(GPU_ENV) $(GO) test -tags gpu -c -o "$$d/" ./... >/dev/null && \
+		echo "check-gpu-build: compiled the gpu build's tests of $$(ls "$$d" | wc -l) packages; NOT run (they need libcuda.so.1: scripts/gpu-check runs them on a GPU machine)"
 	scripts/check-fallback $(BIN) $(CUDA_DIR)/stubs
 
 bench: build

@@ -18,18 +18,30 @@ import (
 // every label must be below classes. The file may be gzip-compressed.
 // Errors name "file:line" and the 1-based column.
 func LoadCSV(path string, classes int) (*Set, error) {
+	return loadCSV(path, classes, true, nil)
+}
+
+// loadCSV reads a CSV file whose rows start with a label (labelled) or hold
+// features only. For rows without labels the first line is a header when
+// one of its fields is not a number. progress, when not nil, gets the
+// file's bytes read so far and its size.
+func loadCSV(path string, classes int, labelled bool, progress func(done, total int64)) (*Set, error) {
 	r, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	var size int64
+	if st, err := r.f.Stat(); err == nil {
+		size = st.Size()
+	}
 	br, ok := r.Reader.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 1<<20)
 	}
-	s := &Set{Source: path}
+	s := &Set{Source: path, Stats: LoadStats{Format: "csv", Bytes: size}}
 	maxLabel := int32(-1)
-	lineNo := 0
+	lineNo, blank, header := 0, 0, 0
 	first := true
 	for {
 		line, rerr := br.ReadString('\n')
@@ -40,17 +52,20 @@ func LoadCSV(path string, classes int) (*Set, error) {
 			lineNo++
 		}
 		line = strings.TrimRight(line, "\r\n")
-		if strings.TrimSpace(line) != "" {
+		if strings.TrimSpace(line) == "" {
+			if len(line) > 0 || rerr != io.EOF {
+				blank++
+			}
+		} else {
 			isHeader := false
 			if first {
 				first = false
-				f0, _, _ := strings.Cut(line, ",")
-				if _, err := strconv.Atoi(strings.TrimSpace(f0)); err != nil {
-					isHeader = true
-				}
+				isHeader = isCSVHeader(line, labelled)
 			}
-			if !isHeader {
-				label, err := s.parseRow(line)
+			if isHeader {
+				header++
+			} else {
+				label, err := s.parseRow(line, labelled)
 				if err != nil {
 					return nil, fmt.Errorf("%s:%d: %w", path, lineNo, err)
 				}
@@ -58,6 +73,9 @@ func LoadCSV(path string, classes int) (*Set, error) {
 					return nil, fmt.Errorf("%s:%d: column 1: label %d out of range [0, %d)", path, lineNo, label, classes)
 				}
 				maxLabel = max(maxLabel, label)
+				if progress != nil && s.Rows%4096 == 0 {
+					progress(r.fileRead(), size)
+				}
 			}
 		}
 		if rerr == io.EOF {
@@ -67,6 +85,19 @@ func LoadCSV(path string, classes int) (*Set, error) {
 	if s.Rows == 0 {
 		return nil, fmt.Errorf("%s: empty set: no data rows", path)
 	}
+	if progress != nil {
+		progress(size, size)
+	}
+	s.Stats.RowsRead = s.Rows
+	if header > 0 {
+		s.Stats.Skipped = append(s.Stats.Skipped, Skipped{header, "header line"})
+	}
+	if blank > 0 {
+		s.Stats.Skipped = append(s.Stats.Skipped, Skipped{blank, "blank lines"})
+	}
+	if !labelled {
+		return s, nil
+	}
 	s.Classes = classes
 	if classes <= 0 {
 		s.Classes = int(maxLabel) + 1
@@ -74,22 +105,48 @@ func LoadCSV(path string, classes int) (*Set, error) {
 	return s, nil
 }
 
-// parseRow appends one data line to s and returns its label. Errors carry
-// the column but not the file or line, which the caller adds.
-func (s *Set) parseRow(line string) (int32, error) {
-	col := 1
-	field, rest, more := strings.Cut(line, ",")
-	f := strings.TrimSpace(field)
-	label, err := strconv.ParseInt(f, 10, 32)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("column 1: label %q is not an integer", f)
-	case label < 0:
-		return 0, fmt.Errorf("column 1: negative label %d", label)
+// isCSVHeader tells whether the first non-blank line is a header: its first
+// field is not an integer (rows with labels) or one of its fields is not a
+// number (rows of features only).
+func isCSVHeader(line string, labelled bool) bool {
+	if labelled {
+		f0, _, _ := strings.Cut(line, ",")
+		_, err := strconv.Atoi(strings.TrimSpace(f0))
+		return err != nil
+	}
+	for _, f := range strings.Split(line, ",") {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRow appends one data line to s and returns its label (0 for rows
+// without one). Errors carry the column but not the file or line, which the
+// caller adds.
+func (s *Set) parseRow(line string, labelled bool) (int32, error) {
+	col := 0
+	rest, more := line, true
+	var label int64
+	if labelled {
+		col = 1
+		var field string
+		field, rest, more = strings.Cut(line, ",")
+		f := strings.TrimSpace(field)
+		var err error
+		label, err = strconv.ParseInt(f, 10, 32)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("column 1: label %q is not an integer", f)
+		case label < 0:
+			return 0, fmt.Errorf("column 1: negative label %d", label)
+		}
 	}
 	start := len(s.X)
 	for more {
 		col++
+		var field string
 		field, rest, more = strings.Cut(rest, ",")
 		if v, ok := smallUint(field); ok {
 			s.X = append(s.X, v)
@@ -119,9 +176,14 @@ func (s *Set) parseRow(line string) (int32, error) {
 		s.N = n
 	} else if n != s.N {
 		s.X = s.X[:start]
+		if !labelled {
+			return 0, fmt.Errorf("wrong number of columns: %d, want %d features", n, s.N)
+		}
 		return 0, fmt.Errorf("wrong number of columns: %d, want %d (label + %d features)", n+1, s.N+1, s.N)
 	}
-	s.Y = append(s.Y, int32(label))
+	if labelled {
+		s.Y = append(s.Y, int32(label))
+	}
 	s.Rows++
 	return int32(label), nil
 }

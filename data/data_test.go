@@ -384,8 +384,8 @@ func TestScaler(t *testing.T) {
 		s.X[r*n+3] = 0 // constant zero, like a border pixel
 	}
 	sc := FitScaler(s)
-	if sc.Scale[1] != 1 || sc.Scale[3] != 1 {
-		t.Errorf("constant columns: Scale = %v, want 1", sc.Scale)
+	if sc.Std[1] != 1 || sc.Std[3] != 1 {
+		t.Errorf("constant columns: Std = %v, want 1", sc.Std)
 	}
 	if err := sc.Apply(s); err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func TestScaler(t *testing.T) {
 	if err := sc.Apply(&Set{N: 3, Source: "other.csv"}); err == nil || !strings.Contains(err.Error(), "other.csv") {
 		t.Errorf("N mismatch: got %v", err)
 	}
-	if e := FitScaler(&Set{N: 2}); e.Scale[0] != 1 || e.Mean[0] != 0 {
+	if e := FitScaler(&Set{N: 2}); e.Std[0] != 1 || e.Mean[0] != 0 {
 		t.Errorf("empty set scaler %+v, want identity", e)
 	}
 }

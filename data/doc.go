@@ -1,15 +1,27 @@
-// Package data loads and prepares labelled data sets for a softmax
-// classifier (dense layer, softmax, cross-entropy).
+// Package data loads and prepares data sets for a softmax classifier
+// (dense layer, softmax, cross-entropy).
 //
 // A [Set] holds Rows examples of N float32 features each, row-major, with
-// one int32 label per row in [0, Classes). Sets come from MNIST-style IDX
-// files ([LoadIDX], [LoadDir]) or from CSV files ([LoadCSV], [Load]); all
-// loaders accept gzip-compressed input, detected by the gzip magic bytes
-// rather than by the file name.
+// one int32 label per row in [0, Classes), or no labels (Y nil) for data
+// to predict. [LoadFile] reads any format dsx knows, told by content:
+// .npy arrays (numpy.save: float32, float64 or integer features, C order;
+// labels from a second .npy or an IDX labels file), safetensors files (a
+// features tensor and a labels tensor), MNIST-style IDX files ([LoadIDX],
+// [LoadDir]) and CSV ([LoadCSV], [Load]), the last two gzipped or not.
+// [WriteNPY] and [NPYWriter] write .npy arrays.
+//
+// Memory follows what a file holds, never what its header claims: every
+// .npy and safetensors header is checked against the file's real size (and
+// the caller's feature count) before anything is allocated, shape products
+// are checked for overflow, float32 data are read straight into the set's
+// []float32 (in parallel parts for large files) and other types converted
+// through bounded buffers, so a file is never held twice. Classes inferred
+// from labels are bounded by [MaxInferredClasses]. Each set's Stats record
+// the rows read, the rows skipped and why, and the time taken.
 //
 // Features are kept raw (IDX pixels are 0..255). Feature scaling is learned
 // on the training set with [FitScaler] and applied with [Scaler.Apply]; the
-// scaler's Mean and Scale are meant to be saved alongside the model so that
+// scaler's Mean and Std are meant to be saved alongside the model so that
 // prediction scales inputs the same way.
 //
 // Training loops draw a permutation with [Set.Shuffle] and gather

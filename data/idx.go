@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 const (
@@ -22,6 +23,7 @@ const (
 // Pixels become float32 features 0..255, unscaled. Classes is 10 unless a
 // label of 10 or more appears, in which case it is max label + 1.
 func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
+	start := time.Now()
 	pix, count, rows, cols, err := readIDXImages(imagesPath)
 	if err != nil {
 		return nil, err
@@ -41,6 +43,7 @@ func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
 		N:       rows * cols,
 		Classes: 10,
 		Source:  imagesPath + " + " + labelsPath,
+		Stats:   LoadStats{Format: "idx", RowsRead: count, Bytes: fileSize(imagesPath) + fileSize(labelsPath)},
 	}
 	for i, p := range pix {
 		s.X[i] = float32(p)
@@ -54,6 +57,7 @@ func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s.Stats.LoadSeconds = time.Since(start).Seconds()
 	return s, nil
 }
 

@@ -17,7 +17,24 @@ type reader struct {
 	f    *os.File
 	gz   *gzip.Reader
 	path string
+	file *countingReader // the file's bytes read so far, for progress
 }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// fileRead returns how many bytes of the file (compressed or not) have
+// been read so far.
+func (r *reader) fileRead() int64 { return r.file.n }
 
 func (r *reader) Close() error {
 	if r.gz != nil {
@@ -46,8 +63,9 @@ func open(path string) (*reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("file %s: is a directory", path)
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
-	r := &reader{Reader: br, f: f, path: path}
+	cr := &countingReader{r: f}
+	br := bufio.NewReaderSize(cr, 1<<20)
+	r := &reader{Reader: br, f: f, path: path, file: cr}
 	magic, err := br.Peek(2)
 	if err != nil && err != io.EOF {
 		f.Close()

@@ -6,17 +6,18 @@ import (
 )
 
 // Scaler is feature scaling learned on the training set and saved with the
-// model: x' = (x - Mean[j]) * Scale[j].
-type Scaler struct{ Mean, Scale []float32 }
+// model: x' = (x − Mean[j]) / Std[j], as scikit-learn's StandardScaler
+// (whose scale_ is this Std).
+type Scaler struct{ Mean, Std []float32 }
 
 // FitScaler learns per-feature standardisation from s: Mean is the column
-// mean and Scale is 1/std (population standard deviation). Features that
-// are (nearly) constant, with std < 1e-6*max(1, |mean|), get Scale 1 so
-// that the result is never Inf or NaN. Sums are accumulated in float64.
-// An empty set gives an identity scaler (Mean 0, Scale 1).
+// mean and Std the population standard deviation. Features that are
+// (nearly) constant, with std < 1e-6*max(1, |mean|), get Std 1 so that the
+// result is never Inf or NaN. Sums are accumulated in float64. An empty set
+// gives an identity scaler (Mean 0, Std 1).
 func FitScaler(s *Set) *Scaler {
 	n := s.N
-	sc := &Scaler{Mean: make([]float32, n), Scale: make([]float32, n)}
+	sc := &Scaler{Mean: make([]float32, n), Std: make([]float32, n)}
 	sum := make([]float64, n)
 	rows := 0
 	for r := 0; r < s.Rows && (r+1)*n <= len(s.X); r++ {
@@ -27,8 +28,8 @@ func FitScaler(s *Set) *Scaler {
 		rows++
 	}
 	if rows == 0 {
-		for j := range sc.Scale {
-			sc.Scale[j] = 1
+		for j := range sc.Std {
+			sc.Std[j] = 1
 		}
 		return sc
 	}
@@ -48,20 +49,20 @@ func FitScaler(s *Set) *Scaler {
 	for j := range mean {
 		std := math.Sqrt(sq[j] / float64(rows))
 		sc.Mean[j] = float32(mean[j])
-		scale := 1.0
-		if std >= 1e-6*math.Max(1, math.Abs(mean[j])) && !math.IsNaN(std) && !math.IsInf(std, 0) {
-			scale = 1 / std
+		if std < 1e-6*math.Max(1, math.Abs(mean[j])) || math.IsNaN(std) || math.IsInf(std, 0) || float32(std) == 0 {
+			std = 1
 		}
-		sc.Scale[j] = float32(scale)
+		sc.Std[j] = float32(std)
 	}
 	return sc
 }
 
-// Apply scales the features of s in place. It fails, leaving s untouched,
-// when the scaler's length does not match s.N.
+// Apply scales the features of s in place, dividing in float32 as numpy
+// does on float32 arrays. It fails, leaving s untouched, when the scaler's
+// length does not match s.N.
 func (sc *Scaler) Apply(s *Set) error {
-	if len(sc.Mean) != s.N || len(sc.Scale) != s.N {
-		return fmt.Errorf("%s: scaler has %d means and %d scales but data has %d features", s.name(), len(sc.Mean), len(sc.Scale), s.N)
+	if len(sc.Mean) != s.N || len(sc.Std) != s.N {
+		return fmt.Errorf("%s: scaler has %d means and %d stds but data has %d features", s.name(), len(sc.Mean), len(sc.Std), s.N)
 	}
 	n := s.N
 	if n == 0 {
@@ -70,7 +71,7 @@ func (sc *Scaler) Apply(s *Set) error {
 	for r := 0; r+n <= len(s.X); r += n {
 		row := s.X[r : r+n]
 		for j := range row {
-			row[j] = (row[j] - sc.Mean[j]) * sc.Scale[j]
+			row[j] = (row[j] - sc.Mean[j]) / sc.Std[j]
 		}
 	}
 	return nil

@@ -6,7 +6,7 @@
 // an N×T row-major matrix and b a vector of T class biases; the predicted
 // class is the arg-max of the logits, and probabilities are their softmax.
 // Inputs are expected to be scaled first with the feature scaling learned
-// on the training set, x' = (x - Mean[j]) * Scale[j]: [Model.Logits] and
+// on the training set, x' = (x − Mean[j]) / Std[j]: [Model.Logits] and
 // [Model.Predict] do not scale; call [Model.ScaleInputs] before them.
 //
 // # File layout
@@ -18,7 +18,7 @@
 //	"W"             F32 [N, T]
 //	"b"             F32 [T]
 //	"scaler.mean"   F32 [N]   (absent when the model has no scaling)
-//	"scaler.scale"  F32 [N]   (absent when the model has no scaling)
+//	"scaler.std"    F32 [N]   (absent when the model has no scaling; divide by it)
 //
 // The "__metadata__" map holds "format": "dsx-softmax-v1", "classes": a
 // JSON array of class names (when known), and the entries of [Model.Meta].
@@ -26,4 +26,10 @@
 // [Save] writes atomically (temporary file, fsync, rename, fsync of the
 // directory). [Load] validates strictly and accepts F64 tensors, which it
 // converts to float32; every error names the file and the problem.
+//
+// The scaler is stored under names a numpy or scikit-learn user cannot
+// misread: "scaler.std" is the standard deviation and is divided by. Files
+// written before it hold "scaler.scale" = 1/std instead (multiplied in);
+// [Load] still reads them, setting Std = 1/scale. The README has a
+// ten-line numpy program that loads a model and predicts.
 package model

@@ -10,12 +10,12 @@ const Format = "dsx-softmax-v1"
 
 // Model is a trained softmax classifier.
 type Model struct {
-	W           []float32         // N×T row-major (so logits = x·W + b)
-	B           []float32         // T
-	N, T        int               // features, classes
-	Mean, Scale []float32         // feature scaling (N each), may be nil = identity
-	Classes     []string          // class names (len T) or nil
-	Meta        map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
+	W         []float32         // N×T row-major (so logits = x·W + b)
+	B         []float32         // T
+	N, T      int               // features, classes
+	Mean, Std []float32         // feature scaling x' = (x − Mean)/Std (N each); nil = identity
+	Classes   []string          // class names (len T) or nil
+	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
 }
 
 // reserved metadata keys, written by Save from the model's own fields.
@@ -36,21 +36,26 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("model W has %d values, want N×T = %d×%d", len(m.W), m.N, m.T)
 	case len(m.B) != m.T:
 		return fmt.Errorf("model b has %d values, want T = %d", len(m.B), m.T)
-	case (m.Mean == nil) != (m.Scale == nil):
-		return fmt.Errorf("model has scaler mean (%d values) and scale (%d values): need both or neither", len(m.Mean), len(m.Scale))
+	case (m.Mean == nil) != (m.Std == nil):
+		return fmt.Errorf("model has scaler mean (%d values) and std (%d values): need both or neither", len(m.Mean), len(m.Std))
 	case m.Mean != nil && len(m.Mean) != m.N:
 		return fmt.Errorf("model scaler mean has %d values, want N = %d", len(m.Mean), m.N)
-	case m.Scale != nil && len(m.Scale) != m.N:
-		return fmt.Errorf("model scaler scale has %d values, want N = %d", len(m.Scale), m.N)
+	case m.Std != nil && len(m.Std) != m.N:
+		return fmt.Errorf("model scaler std has %d values, want N = %d", len(m.Std), m.N)
 	case m.Classes != nil && len(m.Classes) != m.T:
 		return fmt.Errorf("model has %d class names, want T = %d", len(m.Classes), m.T)
 	}
 	for _, t := range []struct {
 		name string
 		v    []float32
-	}{{"W", m.W}, {"b", m.B}, {"scaler.mean", m.Mean}, {"scaler.scale", m.Scale}} {
+	}{{"W", m.W}, {"b", m.B}, {"scaler.mean", m.Mean}, {"scaler.std", m.Std}} {
 		if i := firstNonFinite(t.v); i >= 0 {
 			return fmt.Errorf("model %s[%d] is %v", t.name, i, t.v[i])
+		}
+	}
+	for j, s := range m.Std {
+		if s <= 0 {
+			return fmt.Errorf("model scaler.std[%d] is %v, want > 0 (features are divided by it)", j, s)
 		}
 	}
 	for k := range m.Meta {
@@ -80,21 +85,22 @@ func (m *Model) CheckInput(n int) error {
 
 // Scaler returns the feature scaling saved with the model; both are nil
 // when the model has none.
-func (m *Model) Scaler() (mean, scale []float32) { return m.Mean, m.Scale }
+func (m *Model) Scaler() (mean, std []float32) { return m.Mean, m.Std }
 
 // ScaleInputs applies the model's feature scaling in place to the first
-// rows rows of x (rows×N, row-major): x' = (x - Mean[j]) * Scale[j]. It
-// does nothing when the model has no scaling. Call it before Logits or
-// Predict on raw features.
+// rows rows of x (rows×N, row-major): x' = (x − Mean[j]) / Std[j], in
+// float32, as numpy computes (x - mean) / std on float32 arrays. It does
+// nothing when the model has no scaling. Call it before Logits or Predict
+// on raw features.
 func (m *Model) ScaleInputs(x []float32, rows int) {
-	if m.Mean == nil || m.Scale == nil {
+	if m.Mean == nil || m.Std == nil {
 		return
 	}
 	n := m.N
 	for r := 0; r < rows; r++ {
 		row := x[r*n : (r+1)*n]
 		for j := range row {
-			row[j] = (row[j] - m.Mean[j]) * m.Scale[j]
+			row[j] = (row[j] - m.Mean[j]) / m.Std[j]
 		}
 	}
 }

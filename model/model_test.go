@@ -20,7 +20,7 @@ func sample() *Model {
 		N:       3,
 		T:       2,
 		Mean:    []float32{1, 2, 3},
-		Scale:   []float32{0.5, 1, 2},
+		Std:     []float32{2, 1, 0.5},
 		Classes: []string{"cat", "dog \"big\""},
 		Meta:    map[string]string{"epochs": "5", "test_accuracy": "0.84"},
 	}
@@ -40,7 +40,7 @@ func equal(a, b []float32) bool {
 
 func TestRoundTrip(t *testing.T) {
 	noScaler := sample()
-	noScaler.Mean, noScaler.Scale, noScaler.Classes, noScaler.Meta = nil, nil, nil, nil
+	noScaler.Mean, noScaler.Std, noScaler.Classes, noScaler.Meta = nil, nil, nil, nil
 	for _, tc := range []struct {
 		name string
 		m    *Model
@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			m := tc.m
 			if got.N != m.N || got.T != m.T || !equal(got.W, m.W) || !equal(got.B, m.B) ||
-				!equal(got.Mean, m.Mean) || !equal(got.Scale, m.Scale) {
+				!equal(got.Mean, m.Mean) || !equal(got.Std, m.Std) {
 				t.Errorf("got %+v\nwant %+v", got, m)
 			}
 			if strings.Join(got.Classes, "|") != strings.Join(m.Classes, "|") || len(got.Classes) != len(m.Classes) {
@@ -92,6 +92,66 @@ func TestLoadF64(t *testing.T) {
 	}
 	if !equal(m.W, []float32{1, 2, 3, 4}) || !equal(m.B, []float32{-1, 0.5}) || m.Mean != nil {
 		t.Errorf("got %+v", m)
+	}
+}
+
+// TestLoadLegacyScale reads a file written before scaler.std, whose
+// "scaler.scale" holds 1/std and was multiplied in: the loaded model
+// divides by std = 1/scale and so scales inputs as before.
+func TestLoadLegacyScale(t *testing.T) {
+	f32 := func(shape []int, b, e int) map[string]any {
+		return map[string]any{"dtype": "F32", "shape": shape, "data_offsets": []int{b, e}}
+	}
+	w, b := []float32{1, 2, 3, 4}, []float32{0, 0}
+	mean, scale := []float32{1, 10}, []float32{0.5, 0.25} // std 2 and 4: exact in float32
+	p := writeRaw(t, map[string]any{
+		"W": f32([]int{2, 2}, 0, 16), "b": f32([]int{2}, 16, 24),
+		"scaler.mean": f32([]int{2}, 24, 32), "scaler.scale": f32([]int{2}, 32, 40),
+	}, f32bytes(append(append(append(w, b...), mean...), scale...)))
+	m, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equal(m.Std, []float32{2, 4}) || !equal(m.Mean, mean) {
+		t.Errorf("legacy scale %v read as std %v, want [2 4]", scale, m.Std)
+	}
+	x := []float32{5, 2}
+	m.ScaleInputs(x, 1)
+	if !equal(x, []float32{(5 - 1) * 0.5, (2 - 10) * 0.25}) {
+		t.Errorf("scaled %v, want what the old multiply gave: [2 -2]", x)
+	}
+	// Saving it again writes the new name only.
+	p2 := filepath.Join(t.TempDir(), "new.safetensors")
+	if err := Save(p2, m); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p2)
+	if !bytes.Contains(raw, []byte(`"scaler.std"`)) || bytes.Contains(raw, []byte(`"scaler.scale"`)) {
+		t.Errorf("re-saved header: %s", raw[8:8+binary.LittleEndian.Uint64(raw)])
+	}
+
+	for _, tc := range []struct {
+		name  string
+		scale []float32
+		extra bool
+		want  string
+	}{
+		{"zero scale", []float32{0.5, 0}, false, "scaler.scale[1] is 0"},
+		{"both names", []float32{0.5, 0.25}, true, "both scaler.std and the older scaler.scale"},
+	} {
+		h := map[string]any{
+			"W": f32([]int{2, 2}, 0, 16), "b": f32([]int{2}, 16, 24),
+			"scaler.mean": f32([]int{2}, 24, 32), "scaler.scale": f32([]int{2}, 32, 40),
+		}
+		d := append(append(append(append([]float32(nil), w...), b...), mean...), tc.scale...)
+		if tc.extra {
+			h["scaler.std"] = f32([]int{2}, 40, 48)
+			d = append(d, 2, 4)
+		}
+		p := writeRaw(t, h, f32bytes(d))
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
 
@@ -148,7 +208,7 @@ func TestLoadErrors(t *testing.T) {
 		want string
 	}{
 		{"truncated data", func(t *testing.T) string { return writeBytes(t, good[:len(good)-10]) },
-			`truncated: tensor "scaler.scale" needs bytes 44..56 but data has 46`},
+			`truncated: tensor "scaler.std" needs bytes 44..56 but data has 46`},
 		{"truncated length", func(t *testing.T) string { return writeBytes(t, good[:5]) }, "truncated: 5 bytes"},
 		{"empty", func(t *testing.T) string { return writeBytes(t, nil) }, "truncated: 0 bytes"},
 		{"header beyond file", func(t *testing.T) string { return writeBytes(t, good[:8+hlen-1]) },
@@ -298,12 +358,13 @@ func TestValidate(t *testing.T) {
 		{"ok", func(m *Model) {}, ""},
 		{"W length", func(m *Model) { m.W = m.W[:5] }, "W has 5 values, want N×T = 3×2"},
 		{"b length", func(m *Model) { m.B = nil }, "b has 0 values"},
-		{"mean without scale", func(m *Model) { m.Scale = nil }, "need both or neither"},
+		{"mean without std", func(m *Model) { m.Std = nil }, "need both or neither"},
 		{"mean length", func(m *Model) { m.Mean = m.Mean[:2] }, "mean has 2 values"},
 		{"classes", func(m *Model) { m.Classes = []string{"a"} }, "1 class names"},
 		{"NaN bias", func(m *Model) { m.B[1] = float32(math.NaN()) }, "b[1] is NaN"},
 		{"reserved meta", func(m *Model) { m.Meta["format"] = "x" }, `"format" is reserved`},
 		{"no features", func(m *Model) { m.N = 0 }, "0 features"},
+		{"zero std", func(m *Model) { m.Std[2] = 0 }, "scaler.std[2] is 0, want > 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := sample()
@@ -406,7 +467,7 @@ print(json.dumps({
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if strings.Join(got.Keys, ",") != "W,b,scaler.mean,scaler.scale" || got.WDtype != "float32" ||
+	if strings.Join(got.Keys, ",") != "W,b,scaler.mean,scaler.std" || got.WDtype != "float32" ||
 		len(got.WShape) != 2 || got.WShape[0] != 3 || got.WShape[1] != 2 {
 		t.Errorf("python sees keys %v, W %v %s", got.Keys, got.WShape, got.WDtype)
 	}

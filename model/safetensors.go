@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
-	"sort"
-)
 
-// maxHeader bounds the JSON header, as the safetensors library does.
-const maxHeader = 100 << 20
+	"dsx/internal/atomicfile"
+	"dsx/internal/safetensors"
+)
 
 type tensor struct {
 	name string
@@ -28,7 +25,7 @@ func (m *Model) tensors() []tensor {
 		{"b", m.B, []int{m.T}},
 	}
 	if m.Mean != nil {
-		ts = append(ts, tensor{"scaler.mean", m.Mean, []int{m.N}}, tensor{"scaler.scale", m.Scale, []int{m.N}})
+		ts = append(ts, tensor{"scaler.mean", m.Mean, []int{m.N}}, tensor{"scaler.std", m.Std, []int{m.N}})
 	}
 	return ts
 }
@@ -77,67 +74,27 @@ func encode(m *Model) ([]byte, error) {
 	return out, nil
 }
 
-// Save writes m to path as a safetensors file, atomically: the bytes go to
-// a temporary file in the same directory, which is synced and renamed over
-// path, and the directory is then synced. On any error the temporary file
-// is removed and an existing file at path is left untouched.
-func Save(path string, m *Model) (err error) {
+// Save writes m to path as a safetensors file, atomically (see
+// [atomicfile.Write]): on any error an existing file at path is left
+// untouched.
+func Save(path string, m *Model) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: not saved: exists and is not a regular file", path)
 	}
 	buf, err := encode(m)
 	if err != nil {
 		return fmt.Errorf("%s: not saved: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(buf); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("%s: not saved: %w", path, err)
-	}
-	// The file is in place; a failed directory sync only weakens durability.
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil && !errors.Is(derr, os.ErrInvalid) {
-			return fmt.Errorf("%s: saved, but syncing directory %s failed: %w", path, dir, derr)
-		}
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
-type entry struct {
-	Dtype       string   `json:"dtype"`
-	Shape       []int64  `json:"shape"`
-	DataOffsets []uint64 `json:"data_offsets"`
-}
-
-// Load reads and strictly validates a model written by Save (or any
-// safetensors file with the same tensors, in F32 or F64).
+// Load reads and strictly validates a model written by Save, or any
+// safetensors file with the same tensors in F32 or F64. A file from before
+// scaler.std, holding "scaler.scale" = 1/std, is read too: Std becomes
+// 1/scale.
 func Load(path string) (*Model, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -151,46 +108,29 @@ func Load(path string) (*Model, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	size := st.Size()
-	if size < 8 {
-		return nil, fmt.Errorf("%s: truncated: %d bytes, a safetensors file needs at least 8", path, size)
-	}
-	var lenBuf [8]byte
-	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+	h, err := safetensors.ReadHeader(f, st.Size())
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	hlen := binary.LittleEndian.Uint64(lenBuf[:])
-	switch {
-	case hlen > maxHeader:
-		return nil, fmt.Errorf("%s: header length %d exceeds the %d-byte limit: not a safetensors file?", path, hlen, maxHeader)
-	case hlen > uint64(size-8):
-		return nil, fmt.Errorf("%s: truncated: header length %d goes beyond the end of the file (%d bytes after the length)", path, hlen, size-8)
-	case hlen < 2:
-		return nil, fmt.Errorf("%s: header length %d is too short for a JSON header", path, hlen)
-	}
-	rest := make([]byte, size-8)
-	if _, err := io.ReadFull(f, rest); err != nil {
+	// The header was checked against the file's size: the data section is
+	// what the file really holds.
+	data := make([]byte, h.DataLen)
+	if _, err := f.ReadAt(data, h.DataStart); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	m, err := decode(rest[:hlen], rest[hlen:])
+	m, err := decode(h, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
 }
 
-func decode(header, data []byte) (*Model, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(header, &raw); err != nil {
-		return nil, fmt.Errorf("invalid JSON header: %w", err)
-	}
+// tensorNames are the tensors a model file may hold.
+var tensorNames = map[string]bool{"W": true, "b": true, "scaler.mean": true, "scaler.std": true, "scaler.scale": true}
+
+func decode(h *safetensors.Header, data []byte) (*Model, error) {
 	m := &Model{}
-	if mj, ok := raw["__metadata__"]; ok {
-		delete(raw, "__metadata__")
-		var meta map[string]string
-		if err := json.Unmarshal(mj, &meta); err != nil {
-			return nil, fmt.Errorf("invalid __metadata__ (want an object of strings): %w", err)
-		}
+	if meta := h.Meta; meta != nil {
 		if f, ok := meta["format"]; ok && f != Format {
 			return nil, fmt.Errorf("metadata format %q, want %q", f, Format)
 		}
@@ -212,96 +152,29 @@ func decode(header, data []byte) (*Model, error) {
 			m.Meta[k] = v
 		}
 	}
-
-	type span struct {
-		name       string
-		begin, end uint64
-	}
-	var spans []span
 	vals := map[string][]float32{}
 	shapes := map[string][]int64{}
-	for name, rj := range raw {
-		switch name {
-		case "W", "b", "scaler.mean", "scaler.scale":
-		default:
-			return nil, fmt.Errorf("unexpected tensor %q (want W, b, scaler.mean, scaler.scale)", name)
+	for _, t := range h.Tensors {
+		if !tensorNames[t.Name] {
+			return nil, fmt.Errorf("unexpected tensor %q (want W, b, scaler.mean, scaler.std)", t.Name)
 		}
-		var e entry
-		dec := json.NewDecoder(bytes.NewReader(rj))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("tensor %q: invalid header entry: %w", name, err)
+		if t.Dtype != "F32" && t.Dtype != "F64" {
+			return nil, fmt.Errorf("tensor %q: unsupported dtype %q (want F32 or F64)", t.Name, t.Dtype)
 		}
-		var size uint64
-		switch e.Dtype {
-		case "F32":
-			size = 4
-		case "F64":
-			size = 8
-		default:
-			return nil, fmt.Errorf("tensor %q: unsupported dtype %q (want F32 or F64)", name, e.Dtype)
-		}
-		if len(e.DataOffsets) != 2 {
-			return nil, fmt.Errorf("tensor %q: data_offsets has %d values, want [begin, end]", name, len(e.DataOffsets))
-		}
-		b, en := e.DataOffsets[0], e.DataOffsets[1]
-		if b > en {
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d] end before they begin", name, b, en)
-		}
-		if en > uint64(len(data)) {
-			return nil, fmt.Errorf("truncated: tensor %q needs bytes %d..%d but data has %d", name, b, en, len(data))
-		}
-		count := uint64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, fmt.Errorf("tensor %q: negative dimension in shape %v", name, e.Shape)
-			}
-			if d > 0 && count > uint64(len(data))/uint64(d) {
-				return nil, fmt.Errorf("tensor %q: shape %v needs more bytes than the data holds (%d)", name, e.Shape, len(data))
-			}
-			count *= uint64(d)
-		}
-		if count*size != en-b {
-			return nil, fmt.Errorf("tensor %q: shape %v of %s needs %d bytes but data_offsets [%d, %d] span %d",
-				name, e.Shape, e.Dtype, count*size, b, en, en-b)
-		}
-		spans = append(spans, span{name, b, en})
-		shapes[name] = e.Shape
-		v := make([]float32, count)
-		src := data[b:en]
+		shapes[t.Name] = t.Shape
+		v := make([]float32, t.Count)
+		src := data[t.Begin:t.End]
 		for i := range v {
-			if size == 4 {
+			if t.Dtype == "F32" {
 				v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 			} else {
 				v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
 			}
 		}
-		vals[name] = v
+		vals[t.Name] = v
 	}
 
-	// The tensors must tile the data exactly: no overlap, no gap, no tail.
-	sort.Slice(spans, func(i, j int) bool {
-		if spans[i].begin != spans[j].begin {
-			return spans[i].begin < spans[j].begin
-		}
-		return spans[i].end < spans[j].end
-	})
-	var pos uint64
-	for i, s := range spans {
-		if s.begin < pos {
-			p := spans[i-1]
-			return nil, fmt.Errorf("tensors %q (bytes %d..%d) and %q (bytes %d..%d) overlap", p.name, p.begin, p.end, s.name, s.begin, s.end)
-		}
-		if s.begin > pos {
-			return nil, fmt.Errorf("gap in data: bytes %d..%d belong to no tensor (before tensor %q)", pos, s.begin, s.name)
-		}
-		pos = s.end
-	}
-	if pos != uint64(len(data)) {
-		return nil, fmt.Errorf("data has %d bytes but tensors cover only %d: %d trailing bytes", len(data), pos, uint64(len(data))-pos)
-	}
-
-	// Shapes: W is N×T, b is T, scaler.mean and scaler.scale are N.
+	// Shapes: W is N×T, b is T, the scaler's tensors are N.
 	ws, ok := shapes["W"]
 	if !ok {
 		return nil, fmt.Errorf("missing tensor \"W\"")
@@ -317,13 +190,26 @@ func decode(header, data []byte) (*Model, error) {
 	if len(bs) != 1 || bs[0] != ws[1] {
 		return nil, fmt.Errorf("shape mismatch: tensor \"b\" has shape %v, want [%d] to match W %v", bs, ws[1], ws)
 	}
-	for _, name := range []string{"scaler.mean", "scaler.scale"} {
+	for _, name := range []string{"scaler.mean", "scaler.std", "scaler.scale"} {
 		if s, ok := shapes[name]; ok && (len(s) != 1 || s[0] != ws[0]) {
 			return nil, fmt.Errorf("shape mismatch: tensor %q has shape %v, want [%d] to match W %v", name, s, ws[0], ws)
 		}
 	}
 	m.W, m.B = vals["W"], vals["b"]
-	m.Mean, m.Scale = vals["scaler.mean"], vals["scaler.scale"]
+	m.Mean, m.Std = vals["scaler.mean"], vals["scaler.std"]
+	if scale, ok := vals["scaler.scale"]; ok {
+		if m.Std != nil {
+			return nil, fmt.Errorf("both scaler.std and the older scaler.scale (= 1/std): keep one")
+		}
+		// Files from before scaler.std: scale = 1/std, multiplied in.
+		m.Std = make([]float32, len(scale))
+		for j, s := range scale {
+			if s == 0 {
+				return nil, fmt.Errorf("scaler.scale[%d] is 0: no std it could be the inverse of", j)
+			}
+			m.Std[j] = 1 / s
+		}
+	}
 	if m.Classes != nil && len(m.Classes) != m.T {
 		return nil, fmt.Errorf("metadata lists %d class names but W has %d classes", len(m.Classes), m.T)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked (default: all three on cuda, fused on cpu)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: all of the device's)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
@@ -139,8 +140,8 @@ Memory: see bench/RESULTS.md.`, stdout)
 		return usageErr("--steps must be ≥ 1 and --warmup ≥ 0")
 	}
 	for _, v := range splitList(*variants) {
-		if v != "fused" && v != "unfused" && v != "chunked" {
-			return usageErr("--variants: %q: want fused, unfused or chunked", v)
+		if v != "fused" && v != "unfused" && v != "chunked" && v != "graph" {
+			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
 		}
 	}
 	ms := splitList(*modes)
@@ -168,33 +169,48 @@ Memory: see bench/RESULTS.md.`, stdout)
 		}
 	}
 	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget}
+	vsets := map[string][]string{}
+	for _, be := range bes {
+		vs, note := deviceVariants(be.Name(), splitList(*variants))
+		if note != "" {
+			fmt.Fprintf(stderr, "dsx bench: %s\n", note)
+		}
+		vsets[be.Name()] = vs
+	}
+	// On a terminal the rows show as one line that is overwritten and then
+	// in the table; in a log, one line per row as it is measured.
+	total := 0
+	for _, vs := range vsets {
+		total += len(shs) * len(ms) * len(vs)
+	}
+	bar := newProgress(stderr, total)
 	var recs []benchRecord
 	for _, sh := range shs {
 		for _, be := range bes {
-			vs := splitList(*variants)
-			if len(vs) == 0 {
-				vs = []string{"fused", "unfused", "chunked"}
-				if be.Name() == "cpu" {
-					vs = []string{"fused"}
-				}
-			}
 			var ref *backend.Result
 			d := newBenchData(sh, dt)
 			for _, m := range ms {
-				for _, v := range vs {
+				for _, v := range vsets[be.Name()] {
+					if bar.tty {
+						bar.set(int64(len(recs)), fmt.Sprintf("timing %d×%d×%d %s %s %s", sh.B, sh.N, sh.T, be.Name(), v, m))
+					}
 					r, res, err := benchRow(be, sh, d, v, m, o, ref)
 					if err != nil {
+						bar.clear()
 						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
 					}
-					if res != nil && ref == nil && m == "fp32" && v == "fused" {
+					if res != nil && ref == nil && m == "fp32" && (v == "fused" || v == "graph") {
 						ref = res
 					}
-					fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r))
+					if !bar.tty {
+						fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r, usedColumns([]benchRecord{r})))
+					}
 					recs = append(recs, r)
 				}
 			}
 		}
 	}
+	bar.clear()
 	recs = append(recs, peerRecs...)
 	relate(recs)
 	if *plot != "" {
@@ -205,11 +221,47 @@ Memory: see bench/RESULTS.md.`, stdout)
 	if *asJSON {
 		return writeJSON(stdout, recs)
 	}
-	fmt.Fprintln(stdout, rowHeader())
+	cols := usedColumns(recs)
+	fmt.Fprintln(stdout, rowHeader(cols))
 	for _, r := range recs {
-		fmt.Fprintln(stdout, rowLine(r))
+		fmt.Fprintln(stdout, rowLine(r, cols))
 	}
 	return nil
+}
+
+// deviceVariants returns the variants to run on a device, and a note when
+// one asked for is not what runs there. The CPU has one step, the layer
+// graph on Gorgonia's VM (its softmax-cross-entropy is the fused op), and
+// its chunked form; cuda has fused, unfused and chunked.
+func deviceVariants(dev string, asked []string) (vs []string, note string) {
+	if dev == "cpu" {
+		if len(asked) == 0 {
+			return []string{"graph"}, ""
+		}
+		var notes []string
+		for _, v := range asked {
+			switch v {
+			case "fused":
+				notes = append(notes, "cpu runs variant fused as graph (the layer graph on Gorgonia's VM, whose softmax-cross-entropy is the fused op): its rows say graph")
+				v = "graph"
+			case "unfused":
+				notes = append(notes, "cpu has no unfused variant: its row is skipped")
+			}
+			if !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+		}
+		return vs, strings.Join(notes, "; ")
+	}
+	if len(asked) == 0 {
+		return []string{"fused", "unfused", "chunked"}, ""
+	}
+	for _, v := range asked {
+		if v == "graph" {
+			note = dev + " has no graph variant (the CPU's): its row is skipped"
+		}
+	}
+	return asked, note
 }
 
 // benchDevices resolves --device: a list, or every available backend.
@@ -239,68 +291,6 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 	return out, nil
 }
 
-func rowHeader() string {
-	return fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s %7s %10s %10s %8s %s", "B×N×T", "device", "variant", "mode", "ms/step", "GFLOP/s", "%floor", "extra MiB", "chunk", "×eager", "note")
-}
-
-func rowLine(r benchRecord) string {
-	opt := func(v float64, f string) string {
-		if v == 0 {
-			return "-"
-		}
-		return fmt.Sprintf(f, v)
-	}
-	note := r.Skipped
-	if r.Checked {
-		note = fmt.Sprintf("Δloss %.2g ΔdW %.2g Δdb %.2g", r.LossDiff, r.DWDiff, r.DBDiff)
-	}
-	if r.Peer != "" {
-		note = r.Peer
-	}
-	mode := r.Mode
-	if mode == "" {
-		mode = "fp32"
-	}
-	return fmt.Sprintf("%-18s %-6s %-14s %-5s %10s %9s %7s %10s %10s %8s %s", fmt.Sprintf("%d×%d×%d", r.B, r.N, r.T), r.Device, r.Variant, mode,
-		opt(r.MsPerStep, "%.3f"), opt(r.GFlops, "%.0f"), opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"),
-		opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f"), note)
-}
-
-// relate fills each row's ratio to torch-eager on the same device, shape and
-// mode, and the peers' percent of the floor measured by dsx for that shape
-// and mode.
-func relate(recs []benchRecord) {
-	type key struct {
-		dev, mode string
-		s         shape
-	}
-	k := func(r benchRecord) key {
-		m := r.Mode
-		if m == "" {
-			m = "fp32"
-		}
-		return key{r.Device, m, shape{r.B, r.N, r.T}}
-	}
-	eager, floor := map[key]float64{}, map[key]float64{}
-	for _, r := range recs {
-		if r.Variant == "torch-eager" && r.MsPerStep > 0 {
-			eager[k(r)] = r.MsPerStep
-		}
-		if r.Variant == "fused" && r.FloorMs > 0 {
-			floor[k(r)] = r.FloorMs
-		}
-	}
-	for i := range recs {
-		r := &recs[i]
-		if e := eager[k(*r)]; e > 0 && r.MsPerStep > 0 {
-			r.VsEager = r.MsPerStep / e
-		}
-		if f := floor[k(*r)]; r.Peer != "" && f > 0 && r.MsPerStep > 0 {
-			r.FloorMs, r.PctFloor = f, 100*f/r.MsPerStep
-		}
-	}
-}
-
 // benchRow opens one layer and times it. ref, when not nil, is the fp32
 // fused result of the same shape for --check; the row's own Compute result
 // is returned (with --check) so the first row can become the reference.
@@ -323,8 +313,9 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant, mode string, o
 			cfg.ChunkRows = max(1, sh.B/4)
 		}
 	}
-	if be.Name() == "cpu" && variant == "fused" {
-		rec.Variant = "graph" // Gorgonia's VM running the layer graph
+	if be.Name() != "cpu" && variant == "graph" {
+		rec.Skipped = fmt.Sprintf("%s has no variant graph (the CPU's)", be.Name())
+		return rec, nil, nil
 	}
 	l, err := be.Open(cfg)
 	if errors.Is(err, backend.ErrNotImplemented) {

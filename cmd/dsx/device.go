@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -166,5 +167,20 @@ func probeGPU() gpuprobe.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	self, _ := os.Executable()
-	return gpuprobe.Probe(ctx, self)
+	r := gpuprobe.Probe(ctx, self)
+	if r.Binary == "" && !nvidiaDriver() {
+		// Building dsx-gpu is worth suggesting only where a GPU could run it.
+		r.Reason = strings.Replace(r.Reason, " (build it with make build-gpu)", "", 1) + "; no NVIDIA driver on this machine either"
+	}
+	return r
+}
+
+// nvidiaDriver reports whether an NVIDIA kernel driver is loaded.
+func nvidiaDriver() bool {
+	for _, p := range []string{"/proc/driver/nvidia/version", "/dev/nvidiactl"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -1,11 +1,15 @@
 // Command dsx trains, evaluates, predicts with and benchmarks the softmax
 // classifier head on the best device available.
 //
-//	dsx train   [--data DIR | --train F --test F] [--out model.safetensors] [--device auto|cpu|cuda] ...
-//	dsx eval    --model F [--data DIR | --test F]
-//	dsx predict --model F [--data DIR | --test F]
+//	dsx train   [--data DIR | --train F [--train-labels F] --test F [--test-labels F]] [--out model.safetensors] [--device auto|cpu|cuda] ...
+//	dsx eval    --model F [--data DIR | --test F [--test-labels F]]
+//	dsx predict --model F [--data DIR | --test F] [--proba] [--top K] [--out F.csv|F.npy|F.json]
 //	dsx devices [--json]
 //	dsx bench   [--shapes 4096x784x10,...] [--json]
+//
+// Data files may be CSV, .npy, safetensors or IDX (see package data);
+// predict takes data without labels too. Every command-line check comes
+// before the device is chosen; a bad command line exits with status 2.
 //
 // Built without the gpu tag it is pure Go; built with it (make build-gpu) it
 // is dsx-gpu, which links CUDA. The pure-Go dsx probes dsx-gpu in a child

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 const usage = `dsx: a dense → softmax → cross-entropy classifier head on CPU or NVIDIA GPU
@@ -16,9 +15,9 @@ const usage = `dsx: a dense → softmax → cross-entropy classifier head on CPU
 usage: dsx <command> [flags]
 
 commands:
-  train     train on (Fashion-)MNIST or CSV data and save a model (safetensors)
-  eval      evaluate a saved model on a test set
-  predict   print the predicted class of each row
+  train     train on (Fashion-)MNIST, CSV, .npy or safetensors data and save a model (safetensors)
+  eval      evaluate a saved model on a labelled test set
+  predict   predict the class (--top K classes, --proba probabilities) of each row, labelled or not
   devices   list the backends and devices, or why a device is unusable
   bench     time training steps for a list of shapes
 
@@ -65,37 +64,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
 		return 1
 	}
-}
-
-var errUsage = errors.New("usage")
-
-// usageErr marks a bad command line.
-func usageErr(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
-}
-
-// newFlags makes a flag set whose --help prints to stdout and whose errors
-// are usage errors.
-func newFlags(name, summary string, stdout io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("dsx "+name, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "usage: dsx %s [flags]\n\n%s\n\nflags:\n", name, strings.TrimSpace(summary))
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags, turning parse errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
 }

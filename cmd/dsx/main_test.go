@@ -52,6 +52,9 @@ func TestTrainFashionMNIST(t *testing.T) {
 	if rep.TestAccuracy < 0.80 || rep.Epochs != 2 || rep.Device != "cpu" || rep.ExamplesPerSecond <= 0 {
 		t.Errorf("report %+v", rep)
 	}
+	if d := rep.TrainData; d == nil || d.Format != "idx" || d.RowsRead != 60000 || d.LoadSeconds <= 0 || rep.TestData.RowsRead != 10000 {
+		t.Errorf("train_data %+v, test_data %+v", rep.TrainData, rep.TestData)
+	}
 	m, err := model.Load(out)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +125,9 @@ func TestErrors(t *testing.T) {
 	short := writeCSV(t, "short.csv", []string{"0,1", "1,3"})
 	corrupt := filepath.Join(t.TempDir(), "corrupt.safetensors")
 	os.WriteFile(corrupt, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{not json}      "), 0o644)
+	big := writeCSV(t, "big.csv", []string{"0,1,2", "1000000,3,4"})
+	names2 := writeCSV(t, "names.txt", []string{"a", "b"})
+	npyX := writeNPY(t, filepath.Join(t.TempDir(), "x.npy"), []int{2, 2}, []float32{1, 2, 3, 4})
 	model3 := filepath.Join(t.TempDir(), "m3.safetensors")
 	if err := model.Save(model3, &model.Model{W: make([]float32, 9), B: make([]float32, 3), N: 3, T: 3}); err != nil {
 		t.Fatal(err)
@@ -142,11 +148,62 @@ func TestErrors(t *testing.T) {
 		{[]string{"eval", "--device", "cpu", "--model", model3, "--test", good}, 1, "features"},
 		{[]string{"eval", "--device", "cpu", "--test", good}, 2, "--model"},
 		{[]string{"bench", "--device", "cpu", "--shapes", "4x4"}, 2, "BxNxT"},
+		{[]string{"train", "--device", "cpu", "--train", big, "--test", good}, 1, "label 1000000 would make 1000001 classes: too many classes to infer (more than 100000 without a class count); if the labels are right, give --classes T"},
+		{[]string{"train", "--device", "cpu", "--train", good, "--test", good, "--classes", "1"}, 1, "label 1 out of range [0, 1)"},
+		{[]string{"train", "--device", "cpu", "--train", good, "--test", good, "--classes", "3", "--class-names", names2}, 2, "--classes 3 but " + names2 + " names 2 classes"},
+		{[]string{"predict", "--device", "cpu", "--model", model3, "--test", good, "--out", "p.txt"}, 2, "the extension says the format"},
+		{[]string{"predict", "--device", "cpu", "--model", model3, "--test", good, "--out", "p.npy", "--top", "2", "--proba"}, 2, "a .npy file holds one array"},
+		{[]string{"train", "--device", "cpu", "--train", npyX, "--test", npyX}, 1, "give it with --train-labels FILE"},
 	} {
 		code, _, stderr := dsx(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("dsx %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(c.args, " "), code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestUsageBeforeDevice: a bad command line is a usage error (exit 2),
+// found before the device is chosen or the GPU probed (no device line).
+func TestUsageBeforeDevice(t *testing.T) {
+	good := writeCSV(t, "good.csv", []string{"0,1,2", "1,3,4"})
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "--test", good}, "--model FILE is required"},
+		{[]string{"predict", "--test", good}, "--model FILE is required"},
+		{[]string{"train", "--optimizer", "rmsprop"}, `optimizer "rmsprop": want sgd or adam`},
+		{[]string{"train", "--lr", "-1"}, "--lr -1: want a finite value > 0"},
+		{[]string{"train", "--lr", "NaN"}, "--lr NaN"},
+		{[]string{"train", "--optimizer", "sgd", "--momentum", "-0.5"}, "momentum -0.5"},
+		{[]string{"train", "--weight-decay", "-1"}, "weight decay -1"},
+		{[]string{"train", "--label-smoothing", "2"}, "label smoothing"},
+		{[]string{"train", "--reduction", "avg"}, "--reduction"},
+		{[]string{"train", "--ignore-index", "x"}, `flag --ignore-index: "x" is not an integer`},
+		{[]string{"train", "--nope"}, "flag provided but not defined: --nope"},
+		{[]string{"train", "--classes", "-2"}, "--classes -2"},
+		{[]string{"train", "--out", ""}, "--out FILE is empty"},
+		{[]string{"train", "--train", good}, "--train without --test"},
+		{[]string{"eval", "--model", "m", "--test-labels", good}, "--test-labels without --test"},
+		{[]string{"predict", "--model", "m", "--top", "-1"}, "--top -1"},
+	} {
+		code, stdout, stderr := dsx(t, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "device") || stdout != "" {
+			t.Errorf("dsx %s: exit %d, stdout %q, stderr %q; want exit 2, no device line, mentioning %q",
+				strings.Join(c.args, " "), code, stdout, stderr, c.want)
+		}
+	}
+}
+
+// TestNoBuildGPUSuggestionWithoutDriver: building dsx-gpu is suggested only
+// where an NVIDIA driver could run it.
+func TestNoBuildGPUSuggestionWithoutDriver(t *testing.T) {
+	if nvidiaDriver() {
+		t.Skip("this machine has an NVIDIA driver: the suggestion is right here")
+	}
+	code, stdout, _ := dsx(t, "devices")
+	if code != 0 || strings.Contains(stdout, "make build-gpu") || !strings.Contains(stdout, "no NVIDIA driver") {
+		t.Errorf("exit %d: %s", code, stdout)
 	}
 }
 
@@ -163,12 +220,47 @@ func TestDeviceCUDAWithoutGPU(t *testing.T) {
 	}
 }
 
+// TestHelp: every command's help writes flags --flag, as the README does,
+// and shows no default for flags whose default is none.
 func TestHelp(t *testing.T) {
 	for _, cmd := range []string{"train", "eval", "predict", "devices", "bench"} {
 		code, stdout, _ := dsx(t, cmd, "--help")
-		if code != 0 || !strings.Contains(stdout, "usage: dsx "+cmd) {
+		if code != 0 || !strings.Contains(stdout, "usage: dsx "+cmd) || !strings.Contains(stdout, "\n  --") {
 			t.Errorf("dsx %s --help: exit %d, %q", cmd, code, stdout)
 		}
+		for _, l := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(l, "  -") && !strings.HasPrefix(l, "  --") {
+				t.Errorf("dsx %s --help: flag line %q", cmd, l)
+			}
+		}
+	}
+	_, stdout, _ := dsx(t, "train", "--help")
+	if !strings.Contains(stdout, "--ignore-index label\n    \tlabel whose rows are ignored (default: none)\n") || strings.Contains(stdout, "-9223372036854775808") {
+		t.Errorf("--ignore-index help:\n%s", stdout)
+	}
+	// predict's help shows the columns it writes.
+	_, stdout, _ = dsx(t, "predict", "--help")
+	for _, w := range []string{"row,predicted,class[,label]", "top1,top1_class", "p_0,...,p_T-1", "top1_p", "(rows, K)"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("predict --help does not show %q", w)
+		}
+	}
+}
+
+// TestBenchCPU: asking for fused on the CPU says it runs as graph, and the
+// table leaves out the GPU's columns, which no CPU row fills.
+func TestBenchCPU(t *testing.T) {
+	code, stdout, stderr := dsx(t, "bench", "--device", "cpu", "--shapes", "16x8x4", "--steps", "2", "--warmup", "0", "--variants", "fused")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "cpu runs variant fused as graph") {
+		t.Errorf("no note that fused runs as graph: %s", stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "floor") || strings.Contains(lines[0], "MiB") || strings.Contains(lines[0], "eager") ||
+		!strings.Contains(lines[1], " graph ") || strings.Contains(lines[1], " - ") {
+		t.Errorf("table:\n%s", stdout)
 	}
 }
 

@@ -1,0 +1,211 @@
+// Package safetensors reads and checks the header of a safetensors file
+// (Hugging Face's format: an 8-byte little-endian header length, a JSON
+// header, then the raw little-endian tensor data) without reading the data.
+//
+// [ReadHeader] checks everything a header can claim against the file's real
+// size before anything is allocated for the data: the header length, every
+// tensor's data_offsets, and that each shape's element count times the
+// dtype's size (computed without overflow) equals its span. The tensors
+// must tile the data exactly, as the safetensors library requires. Package
+// model reads models with it; package data reads feature tensors.
+package safetensors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/bits"
+	"sort"
+)
+
+// MaxHeader bounds the JSON header, as the safetensors library does.
+const MaxHeader = 100 << 20
+
+// Tensor is one header entry. Begin and End are byte offsets relative to
+// the start of the data section (the file offset is Header.DataStart+Begin).
+type Tensor struct {
+	Name       string
+	Dtype      string
+	Shape      []int64
+	Begin, End uint64
+	Count      uint64 // number of elements, the product of Shape
+}
+
+// Header is a parsed and checked safetensors header.
+type Header struct {
+	Meta      map[string]string // __metadata__, nil when absent
+	Tensors   []Tensor          // sorted by Begin
+	DataStart int64             // file offset of the data section
+	DataLen   uint64            // bytes in the data section
+}
+
+// Get returns the tensor called name.
+func (h *Header) Get(name string) (Tensor, bool) {
+	for _, t := range h.Tensors {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tensor{}, false
+}
+
+// Names lists the tensors in file order.
+func (h *Header) Names() []string {
+	out := make([]string, len(h.Tensors))
+	for i, t := range h.Tensors {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// DtypeSize is the size in bytes of one element of a safetensors dtype, or
+// 0 for a dtype the format does not define.
+func DtypeSize(dtype string) int {
+	switch dtype {
+	case "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3":
+		return 1
+	case "U16", "I16", "F16", "BF16":
+		return 2
+	case "U32", "I32", "F32":
+		return 4
+	case "U64", "I64", "F64":
+		return 8
+	}
+	return 0
+}
+
+// ReadHeader reads the header of a safetensors file of size bytes through
+// r and checks it against size. Errors do not name the file; callers add it.
+func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
+	if size < 8 {
+		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file needs at least 8", size)
+	}
+	var lenBuf [8]byte
+	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, err
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	switch {
+	case hlen > MaxHeader:
+		return nil, fmt.Errorf("header length %d exceeds the %d-byte limit: not a safetensors file?", hlen, MaxHeader)
+	case hlen > uint64(size-8):
+		return nil, fmt.Errorf("truncated: header length %d goes beyond the end of the file (%d bytes after the length)", hlen, size-8)
+	case hlen < 2:
+		return nil, fmt.Errorf("header length %d is too short for a JSON header", hlen)
+	}
+	hb := make([]byte, hlen)
+	if _, err := r.ReadAt(hb, 8); err != nil {
+		return nil, err
+	}
+	h, err := Parse(hb, uint64(size-8)-hlen)
+	if err != nil {
+		return nil, err
+	}
+	h.DataStart = 8 + int64(hlen)
+	return h, nil
+}
+
+type entry struct {
+	Dtype       string   `json:"dtype"`
+	Shape       []int64  `json:"shape"`
+	DataOffsets []uint64 `json:"data_offsets"`
+}
+
+// Parse checks a JSON header against a data section of dataLen bytes.
+func Parse(header []byte, dataLen uint64) (*Header, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(header, &raw); err != nil {
+		return nil, fmt.Errorf("invalid JSON header: %w", err)
+	}
+	h := &Header{DataLen: dataLen}
+	if mj, ok := raw["__metadata__"]; ok {
+		delete(raw, "__metadata__")
+		if err := json.Unmarshal(mj, &h.Meta); err != nil {
+			return nil, fmt.Errorf("invalid __metadata__ (want an object of strings): %w", err)
+		}
+	}
+	for name, rj := range raw {
+		var e entry
+		dec := json.NewDecoder(bytes.NewReader(rj))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return nil, fmt.Errorf("tensor %q: invalid header entry: %w", name, err)
+		}
+		size := DtypeSize(e.Dtype)
+		if size == 0 {
+			return nil, fmt.Errorf("tensor %q: unknown dtype %q", name, e.Dtype)
+		}
+		if len(e.DataOffsets) != 2 {
+			return nil, fmt.Errorf("tensor %q: data_offsets has %d values, want [begin, end]", name, len(e.DataOffsets))
+		}
+		b, en := e.DataOffsets[0], e.DataOffsets[1]
+		if b > en {
+			return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d] end before they begin", name, b, en)
+		}
+		if en > dataLen {
+			return nil, fmt.Errorf("truncated: tensor %q needs bytes %d..%d but data has %d", name, b, en, dataLen)
+		}
+		count, ok := Count(e.Shape)
+		if !ok {
+			return nil, fmt.Errorf("tensor %q: shape %v is negative or its element count overflows", name, e.Shape)
+		}
+		hi, need := bits.Mul64(count, uint64(size))
+		if hi != 0 || need != en-b {
+			return nil, fmt.Errorf("tensor %q: shape %v of %s needs %s bytes but data_offsets [%d, %d] span %d",
+				name, e.Shape, e.Dtype, bytesNeeded(hi, need), b, en, en-b)
+		}
+		h.Tensors = append(h.Tensors, Tensor{Name: name, Dtype: e.Dtype, Shape: e.Shape, Begin: b, End: en, Count: count})
+	}
+	// The tensors must tile the data exactly: no overlap, no gap, no tail.
+	ts := h.Tensors
+	sort.Slice(ts, func(i, j int) bool {
+		if ts[i].Begin != ts[j].Begin {
+			return ts[i].Begin < ts[j].Begin
+		}
+		if ts[i].End != ts[j].End {
+			return ts[i].End < ts[j].End
+		}
+		return ts[i].Name < ts[j].Name
+	})
+	var pos uint64
+	for i, t := range ts {
+		if t.Begin < pos {
+			p := ts[i-1]
+			return nil, fmt.Errorf("tensors %q (bytes %d..%d) and %q (bytes %d..%d) overlap", p.Name, p.Begin, p.End, t.Name, t.Begin, t.End)
+		}
+		if t.Begin > pos {
+			return nil, fmt.Errorf("gap in data: bytes %d..%d belong to no tensor (before tensor %q)", pos, t.Begin, t.Name)
+		}
+		pos = t.End
+	}
+	if pos != dataLen {
+		return nil, fmt.Errorf("data has %d bytes but tensors cover only %d: %d trailing bytes", dataLen, pos, dataLen-pos)
+	}
+	return h, nil
+}
+
+// Count is the number of elements of a shape; ok is false when a dimension
+// is negative or the product overflows uint64.
+func Count(shape []int64) (n uint64, ok bool) {
+	n = 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, false
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 {
+			return 0, false
+		}
+		n = lo
+	}
+	return n, true
+}
+
+func bytesNeeded(hi, lo uint64) string {
+	if hi != 0 {
+		return "more than 2^64"
+	}
+	return fmt.Sprint(lo)
+}
