@@ -20,9 +20,8 @@ import (
 )
 
 // The kernel test: the fused xent kernels against graph.RowLoss and
-// graph.RowGrad on the same inputs. The kernel computes in float64 and
-// rounds once to the dtype: float64 Rel 1e-12, float32 Rel 2e-7 (one
-// rounding, 2⁻²⁴ ≈ 6e-8, of values ≤ max|ref|).
+// graph.RowGrad on the same inputs, within conformance.TolKernelF64 /
+// TolKernelF32 (float64 arithmetic, one rounding to the dtype).
 
 // TestXentKernel runs the fused kernels (block per row, and the tiled one
 // where T ≤ 4096) on logits whose rows have a stride ld > T, with NaN in the
@@ -198,27 +197,27 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	if err != nil {
 		return err
 	}
-	relG, relL := 1e-12, 1e-12
+	tolF := conformance.TolKernelF64
 	if f32 {
-		relG, relL = 2e-7, 2e-7
+		tolF = conformance.TolKernelF32
 	}
-	if math.Abs(gotScale[0]-scale) > 1e-15*math.Max(1, scale) {
-		return fmt.Errorf("scale %v, want %v", gotScale[0], scale)
+	if err := conformance.Close(gotScale[:], []float64{scale}, conformance.TolKernelF64); err != nil {
+		return fmt.Errorf("scale: %v", err)
 	}
-	if err := conformance.Close(gotLoss, wantLoss, conformance.Tol{Abs: 1e-300, Rel: 1e-12, Why: "float64 in the kernel"}); err != nil {
+	if err := conformance.Close(gotLoss, wantLoss, conformance.TolKernelF64); err != nil {
 		return fmt.Errorf("row losses: %v", err)
 	}
-	if err := conformance.Close(cudatest.F64s(gotLosses), wantLoss, conformance.Tol{Abs: 1e-300, Rel: relL, Why: "one rounding to the dtype"}); err != nil {
+	if err := conformance.Close(cudatest.F64s(gotLosses), wantLoss, tolF); err != nil {
 		return fmt.Errorf("row losses in the dtype: %v", err)
 	}
-	if err := conformance.Close(gotTotal[:], []float64{wantTotal}, conformance.Tol{Abs: 1e-300, Rel: 1e-12, Why: "float64 sums in another order"}); err != nil {
+	if err := conformance.Close(gotTotal[:], []float64{wantTotal}, conformance.TolKernelF64); err != nil {
 		return fmt.Errorf("reduced loss: %v", err)
 	}
 	dense = dense[:0]
 	for i := 0; i < rows; i++ {
 		dense = append(dense, got[i*ld:i*ld+T]...)
 	}
-	if err := conformance.Close(cudatest.F64s(dense), cudatest.F64s(wantGrad), conformance.Tol{Abs: 1e-300, Rel: relG, Why: "one rounding to the dtype"}); err != nil {
+	if err := conformance.Close(cudatest.F64s(dense), cudatest.F64s(wantGrad), tolF); err != nil {
 		return fmt.Errorf("gradient: %v", err)
 	}
 	for i := 0; i < rows+1; i++ {
