@@ -143,3 +143,17 @@ func TolBF16(dz, xw []float64, rows, T, N int, dW bool) Tol {
 	}
 	return Tol{Abs: TolParityF32.Abs + u*worst, Rel: TolParityF32.Rel, Why: "dz rounded to bfloat16 (u = 2⁻⁸) in the product, bound u·Σ|a||b|"}
 }
+
+// Tolerances of a CUDA kernel against graph.RowLoss / graph.RowGrad on the
+// same inputs (backend/cuda's kernel tests): the kernel computes in float64
+// and rounds its outputs once to the dtype.
+var (
+	// TolKernelF64: float64 arithmetic summed in another order (the row
+	// split over threads and warps): a few ulps (2⁻⁵³) per term over T ≤ 50257
+	// terms stays far below 1e-12 of the row's largest value.
+	TolKernelF64 = Tol{Abs: 1e-300, Rel: 1e-12, Why: "float64 sums in another order, in the kernel"}
+	// TolKernelF32: float64 arithmetic, then one rounding to float32 (half an
+	// ulp, 2⁻²⁴ ≈ 6e-8 relative) of values ≤ max|ref|: 2e-7 is that rounding
+	// with margin for the float64 part.
+	TolKernelF32 = Tol{Abs: 1e-300, Rel: 2e-7, Why: "one rounding to float32 (2⁻²⁴) after float64 arithmetic"}
+)

@@ -48,14 +48,7 @@ import "C"
 import (
 	"fmt"
 
-	"gorgonia.org/cu"
-)
-
-// Matrix modes of a gemm call.
-const (
-	modeFP32 = iota // float32 or float64 as stored
-	modeTF32        // float32 on TF32 tensor cores
-	modeBF16        // bfloat16 operands, float32 product
+	"dsx/backend/cuda/lower"
 )
 
 func blasInit() error {
@@ -70,8 +63,8 @@ var curMode = -1
 // gemm computes, in row-major terms, C (m×n) = op(A)·op(B) + beta·C with
 // op(A) m×k and op(B) k×n, A stored with lda columns, B with ldb: cuBLAS is
 // column-major, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ on the same memory. In
-// modeBF16, a and b hold bfloat16 and c float32. Called on the device thread.
-func gemm(f32 bool, mode int, tA, tB bool, m, n, k int, a cu.DevicePtr, lda int, b cu.DevicePtr, ldb int, beta float64, c cu.DevicePtr) error {
+// BF16 mode, a and b hold bfloat16 and c float32. Called on the device thread.
+func gemm(g lower.GemmCall) error {
 	bi := func(x bool) C.int {
 		if x {
 			return 1
@@ -79,7 +72,7 @@ func gemm(f32 bool, mode int, tA, tB bool, m, n, k int, a cu.DevicePtr, lda int,
 		return 0
 	}
 	mm := 0
-	if mode == modeTF32 {
+	if g.Mode == lower.TF32 {
 		mm = 1
 	}
 	if mm != curMode {
@@ -89,16 +82,18 @@ func gemm(f32 bool, mode int, tA, tB bool, m, n, k int, a cu.DevicePtr, lda int,
 		curMode = mm
 	}
 	var s C.int
+	m, n, k := C.int(g.M), C.int(g.N), C.int(g.K)
+	a, b, c := C.uintptr_t(g.A), C.uintptr_t(g.B), C.uintptr_t(g.C)
 	switch {
-	case mode == modeBF16:
-		s = C.dsx_gemm_bf16(bi(tB), bi(tA), C.int(n), C.int(m), C.int(k), 1, C.uintptr_t(b), C.int(ldb), C.uintptr_t(a), C.int(lda), C.float(beta), C.uintptr_t(c), C.int(n))
-	case f32:
-		s = C.dsx_sgemm(bi(tB), bi(tA), C.int(n), C.int(m), C.int(k), 1, C.uintptr_t(b), C.int(ldb), C.uintptr_t(a), C.int(lda), C.float(beta), C.uintptr_t(c), C.int(n))
+	case g.Mode == lower.BF16:
+		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n)
+	case g.F32:
+		s = C.dsx_sgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n)
 	default:
-		s = C.dsx_dgemm(bi(tB), bi(tA), C.int(n), C.int(m), C.int(k), 1, C.uintptr_t(b), C.int(ldb), C.uintptr_t(a), C.int(lda), C.double(beta), C.uintptr_t(c), C.int(n))
+		s = C.dsx_dgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.double(g.Beta), c, n)
 	}
 	if s != 0 {
-		return fmt.Errorf("cuda: cuBLAS gemm %d×%d×%d: status %d", m, n, k, int(s))
+		return fmt.Errorf("cuda: cuBLAS gemm %s (%d×%d×%d): status %d", g.Describe, g.M, g.N, g.K, int(s))
 	}
 	return nil
 }

@@ -3,13 +3,11 @@
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
-	"unsafe"
 
 	"dsx/backend"
 	"dsx/cudakernels"
@@ -106,12 +104,15 @@ func initDevice() error {
 			if err != nil {
 				return fmt.Errorf("cuda: %w: %s: loading %s.ptx: %v (the driver must be ≥ 520)", backend.ErrUnavailable, device.name, m, err)
 			}
-			for _, k := range kernelNames[m] {
-				f, err := mod.Function(k)
-				if err != nil {
-					return fmt.Errorf("cuda: %s.ptx has no kernel %s: %v", m, k, err)
+			for _, k := range cudakernels.Kernels {
+				if k.Module != m {
+					continue
 				}
-				device.fn[k] = f
+				f, err := mod.Function(k.Name)
+				if err != nil {
+					return fmt.Errorf("cuda: %s.ptx has no kernel %s: %v", m, k.Name, err)
+				}
+				device.fn[k.Name] = f
 			}
 		}
 		if err := blasInit(); err != nil {
@@ -119,17 +120,6 @@ func initDevice() error {
 		}
 		return nil
 	})
-}
-
-var kernelNames = map[string][]string{
-	"xent": {"xent_f32", "xent_f64", "xent_scale_f32", "xent_scale_f64", "xent_reduce",
-		"xent_t32_f32", "xent_t32_f64", "xent_t64_f32", "xent_t64_f64", "xent_t128_f32", "xent_t128_f64",
-		"xent_t256_f32", "xent_t256_f64", "xent_t512_f32", "xent_t512_f64", "xent_t1024_f32", "xent_t1024_f64",
-		"xent_t2048_f32", "xent_t2048_f64", "xent_t4096_f32", "xent_t4096_f64"},
-	"bias":  {"bias_add_f32", "bias_add_f64", "colsum_part_f32", "colsum_part_f64", "colsum_fin_f32", "colsum_fin_f64", "to_bf16"},
-	"optim": {"sgd_f32", "sgd_f64", "adam_f32", "adam_f64"},
-	"unfused": {"log_softmax_f32", "log_softmax_f64", "nll_f32", "nll_f64", "nll_grad_f32", "nll_grad_f64",
-		"log_softmax_grad_f32", "log_softmax_grad_f64"},
 }
 
 // onDevice runs f on a locked OS thread with the context current, holding the
@@ -144,135 +134,3 @@ func onDevice(f func() error) error {
 	}
 	return f()
 }
-
-// launcher is one kernel launch with its arguments laid out once: every
-// argument is 8 bytes (cu copies 8 bytes per argument), and running it
-// allocates nothing on the Go heap.
-type launcher struct {
-	name string
-	fn   cu.Function
-	args []uint64
-	ptrs []unsafe.Pointer
-}
-
-// arg is one kernel argument: a device pointer, an int64 or a float64.
-type arg = uint64
-
-func ptrArg(p cu.DevicePtr) arg { return uint64(p) }
-func intArg(v int64) arg        { return uint64(v) }
-func fltArg(v float64) arg      { return *(*uint64)(unsafe.Pointer(&v)) }
-
-func newLauncher(name string, args ...arg) *launcher {
-	l := &launcher{name: name, fn: device.fn[name], args: args, ptrs: make([]unsafe.Pointer, len(args))}
-	for i := range l.args {
-		l.ptrs[i] = unsafe.Pointer(&l.args[i])
-	}
-	return l
-}
-
-func (l *launcher) launch(gx, gy, bx, shmem int) error {
-	if err := l.fn.Launch(gx, gy, 1, bx, 1, 1, shmem, cu.NoStream, l.ptrs); err != nil {
-		return fmt.Errorf("cuda: launching %s (grid %d×%d, block %d): %w", l.name, gx, gy, bx, err)
-	}
-	return nil
-}
-
-func hostPtr[F float32 | float64](s []F) unsafe.Pointer { return unsafe.Pointer(&s[0]) }
-
-// memory is a layer's device allocations, requested while lowering and made
-// at once so that too little memory is one clear error.
-type memory struct {
-	bufs []*dbuf
-	live []cu.DevicePtr
-}
-
-// dbuf is a device buffer; ptr is set by alloc.
-type dbuf struct {
-	what  string
-	bytes int64
-	ptr   cu.DevicePtr
-	// rowBytes is the bytes per batch row of a buffer indexed by the
-	// batch's rows (x, targets, dx, per-row losses): a chunk starting at row
-	// r0 uses ptr + r0·rowBytes. 0 for buffers without a batch axis and for
-	// chunk-local ones (logits), which hold one chunk from their start.
-	rowBytes int64
-	cat      int // catExtra, catState or catInput (for MemStats)
-}
-
-// Categories of device buffers.
-const (
-	catExtra = iota // activations, logits, per-row values, scratch
-	catState        // parameters, gradients, optimizer state
-	catInput        // the batch
-)
-
-// at returns the address of row r0 of b.
-func (b *dbuf) at(r0 int) cu.DevicePtr { return b.ptr + cu.DevicePtr(int64(r0)*b.rowBytes) }
-
-func (m *memory) request(what string, bytes int64) *dbuf {
-	if bytes < 8 {
-		bytes = 8
-	}
-	b := &dbuf{what: what, bytes: bytes}
-	m.bufs = append(m.bufs, b)
-	return b
-}
-
-func (m *memory) total() int64 {
-	t := int64(0)
-	for _, b := range m.bufs {
-		t += b.bytes
-	}
-	return t
-}
-
-// alloc makes every requested buffer (on the device thread).
-func (m *memory) alloc(what string) error {
-	need := m.total()
-	free, total, err := cu.MemInfo()
-	if err != nil {
-		return fmt.Errorf("cuda: querying device memory: %w", err)
-	}
-	if need > free {
-		return fmt.Errorf("cuda: %s: %w: asked for %s, %s free of %s on %s", what, backend.ErrOutOfMemory, human(need), human(free), human(total), device.name)
-	}
-	for _, b := range m.bufs {
-		p, err := cu.MemAlloc(b.bytes)
-		if err != nil {
-			m.free()
-			if errors.Is(err, cu.OutOfMemory) {
-				free, _, _ = cu.MemInfo()
-				return fmt.Errorf("cuda: %s: %w: asked for %s (%s, of %s in all), %s free on %s", what, backend.ErrOutOfMemory, human(b.bytes), b.what, human(need), human(free), device.name)
-			}
-			return fmt.Errorf("cuda: allocating %s for %s: %w", human(b.bytes), b.what, err)
-		}
-		b.ptr = p
-		m.live = append(m.live, p)
-	}
-	return nil
-}
-
-func (m *memory) free() error {
-	var first error
-	for _, p := range m.live {
-		if err := cu.MemFree(p); err != nil && first == nil {
-			first = fmt.Errorf("cuda: freeing device memory: %w", err)
-		}
-	}
-	m.live = nil
-	return first
-}
-
-func human(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -4,44 +4,27 @@
 // builds with the gpu tag (never the cuda tag: that one switches on
 // Gorgonia's own CUDA VM).
 //
-// It runs the layer graph that package graph builds, not a separate model:
-// Open walks the sorted nodes of Layer.TrainGraph() and Layer.ForwardGraph()
-// and lowers each one to device work, producing a fixed launch plan:
-//
-//	A × B, Aᵀ × B, A × Bᵀ       cuBLAS gemm (row-major through Cᵀ = Bᵀ·Aᵀ)
-//	BiasAdd(x·W, b)             fused into the softmax-cross-entropy kernel that
-//	                            reads x·W when only it does; else bias_add in place (bias.cu)
-//	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent.cu):
-//	                            for T ≤ 4096 the row in the registers of 1–8
-//	                            warps (xent_t<Tmax>); else a block per row (xent)
-//	ColSum of the B×T gradient  colsum_part + colsum_fin (bias.cu): db
-//	Σ[0] of per-row losses      xent_reduce (xent.cu)
-//	Reshape, Repeat of the      no device work (views and launch parameters)
-//	constant seed, SizeOf
-//
-// A node it cannot lower makes Open fail with an error wrapping
-// backend.ErrNotImplemented that names the node; the backend never does a
-// node's work on the CPU. (The host only validates the batch with
-// backend.CheckBatch and graph.CheckTargets, as every backend does, so that
-// bad input gets the same error everywhere.)
+// It runs the layer graph that package graph builds, not a separate model.
+// Everything that decides what runs is pure Go and tested without a GPU:
+// package lower turns the graph into a launch plan (which node becomes which
+// cuBLAS product or kernel, what fuses, which buffers exist), package run is
+// the layer at run time over a small Device interface, and package
+// cudakernels holds the kernels' PTX and their typed argument structs. This
+// package is only the Device on a real GPU: the CUDA context and kernel
+// modules (cuda.go), buffers, typed kernel launches and products
+// (device.go), and the cuBLAS calls through a small cgo shim (cublas.go).
+// Package emu is the same Device emulated on the host, on which `make test`
+// runs the conformance suite and the tests of package cudatest.
 //
 // Options (backend.Config): MatMode fp32, tf32 (cublasSetMathMode) or bf16
 // (cublasGemmEx on bfloat16 copies made by to_bf16, float32 products); Xent
-// fused or unfused (unfused.cu: log_softmax, nll, nll_grad, log_softmax_grad,
-// PyTorch eager's kernels); ChunkRows / MemoryBudget: the plan's steps have a
-// phase (before the chunks, per chunk, after), so a batch runs in chunks of
-// rows whose logits exist one chunk at a time, the fused kernel writing the
-// gradient in place, dW accumulated by the product (beta = 1, float32) and db
-// by colsum, with the mean's denominator computed over the whole batch first.
-// Layers implement backend.Stats (memory by kind, the products' floor) and
-// backend.Resident (a batch kept on the device).
+// fused or unfused (PyTorch eager's kernels, for comparison); ChunkRows /
+// MemoryBudget: a batch runs in chunks of rows whose logits exist one chunk
+// at a time. Layers implement backend.Stats (memory by kind, the products'
+// floor) and backend.Resident (a batch kept on the device).
 //
-// Parameters and optimizer state stay on the device; the optimizers run as
-// kernels (optim.cu). Buffers for the largest batch B are allocated once by
-// Open; a step copies the batch in and the scalar loss out, and allocates no
-// device memory. Close frees it all. Too little device memory is an error
-// wrapping backend.ErrOutOfMemory that says how much was asked and how much
-// is free.
+// Too little device memory is an error wrapping backend.ErrOutOfMemory that
+// says how much was asked and how much is free.
 //
 // All work goes to the context's default stream, in order: gorgonia.org/cu's
 // cuBLAS wrapper has no way to set a handle's stream, so kernels share the

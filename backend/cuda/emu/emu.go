@@ -1,0 +1,159 @@
+package emu
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"dsx/backend"
+	"dsx/backend/cuda/lower"
+	"dsx/backend/cuda/run"
+	k "dsx/cudakernels"
+)
+
+// Name is the backend's registry name.
+const Name = "cuda-emu"
+
+func init() { backend.Register(Backend{}, -10) }
+
+// Backend runs the CUDA backend's plans on the host emulator. Its priority
+// is below the CPU backend's, so "auto" never picks it.
+type Backend struct{}
+
+func (Backend) Name() string     { return Name }
+func (Backend) Available() error { return nil }
+func (Backend) Devices() ([]backend.Device, error) {
+	return []backend.Device{{Name: "CUDA kernel emulator (host, for tests)", MemoryBytes: uint64(DeviceBytes)}}, nil
+}
+
+// Open lowers cfg exactly as the cuda backend does and runs it on the
+// emulator.
+func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
+	return run.Open(&Device{}, Name, cfg)
+}
+
+// DeviceBytes is the memory the emulated device has; more is an error
+// wrapping backend.ErrOutOfMemory.
+var DeviceBytes int64 = 4 << 30
+
+// Device is a run.Device on the host: buffers are host memory at fake
+// addresses ((ID+1)·2⁴⁰ + offset), and each step runs an emulation of its
+// kernel written from the kernel's documented semantics (cudakernels/*.cu).
+// Every pointer a kernel receives is checked against its buffer's bounds.
+// A Device serves one layer (Backend.Open makes one per layer): its steps
+// run on the memory Alloc made.
+type Device struct {
+	used int64
+	mem  *memory
+}
+
+func (d *Device) Name() string             { return "emulator" }
+func (d *Device) Do(f func() error) error  { return f() }
+func (d *Device) Sync() error              { return nil }
+func (d *Device) FreeBytes() (int64, bool) { return DeviceBytes - d.used, true }
+
+// Alloc makes every buffer, or none when they do not fit DeviceBytes.
+func (d *Device) Alloc(bufs []*lower.Buffer, what string) (run.Memory, error) {
+	need := int64(0)
+	for _, b := range bufs {
+		need += b.Bytes
+	}
+	if free := DeviceBytes - d.used; need > free {
+		return nil, fmt.Errorf("%s: %s: %w: asked for %d bytes, %d free", Name, what, backend.ErrOutOfMemory, need, free)
+	}
+	m := &memory{d: d, bufs: make([][]byte, len(bufs)), total: need}
+	for i, b := range bufs {
+		if b.ID != i {
+			return nil, fmt.Errorf("%s: buffer %q has ID %d at index %d", Name, b.What, b.ID, i)
+		}
+		words := make([]uint64, (b.Bytes+7)/8) // 8-byte aligned
+		m.bufs[i] = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), b.Bytes)
+		// Fresh device memory is garbage: NaN bytes, so that a kernel that
+		// reads what nothing wrote shows it.
+		for j := range m.bufs[i] {
+			m.bufs[i][j] = 0xff
+		}
+	}
+	d.used += need
+	d.mem = m
+	return m, nil
+}
+
+type memory struct {
+	d     *Device
+	bufs  [][]byte
+	total int64
+}
+
+const span = 1 << 40
+
+func (m *memory) Addr(b *lower.Buffer) k.Ptr { return k.Ptr(uint64(b.ID+1) * span) }
+
+// view is the bytes [p, p+n) of one buffer, or an error when they are not
+// inside one.
+func (m *memory) view(p k.Ptr, n int64) ([]byte, error) {
+	id, off := int64(p/span)-1, int64(p%span)
+	if p == 0 || id < 0 || id >= int64(len(m.bufs)) || m.bufs[id] == nil {
+		return nil, fmt.Errorf("address %#x is not in a buffer", uint64(p))
+	}
+	b := m.bufs[id]
+	if off < 0 || n < 0 || off+n > int64(len(b)) {
+		return nil, fmt.Errorf("bytes [%d, %d) of a %d-byte buffer", off, off+n, len(b))
+	}
+	return b[off : off+n], nil
+}
+
+func (m *memory) ToDevice(dst k.Ptr, src []byte) error {
+	b, err := m.view(dst, int64(len(src)))
+	if err != nil {
+		return err
+	}
+	copy(b, src)
+	return nil
+}
+
+func (m *memory) ToHost(dst []byte, src k.Ptr) error {
+	b, err := m.view(src, int64(len(dst)))
+	if err != nil {
+		return err
+	}
+	copy(dst, b)
+	return nil
+}
+
+func (m *memory) Zero(b *lower.Buffer) error {
+	clear(m.bufs[b.ID])
+	return nil
+}
+
+func (m *memory) Free() error {
+	if m.bufs != nil {
+		m.d.used -= m.total
+		m.bufs = nil
+	}
+	return nil
+}
+
+// Bind returns the step's emulation.
+func (d *Device) Bind(s *lower.Step) (run.Runner, error) {
+	switch op := s.Op.(type) {
+	case *lower.Gemm:
+		return &gemmRunner{op: op, m: d.mem}, nil
+	case lower.Kernel:
+		name := op.Kernel()
+		known := false
+		for _, kk := range k.Kernels {
+			if kk.Name == name {
+				known = true
+				if fmt.Sprintf("%T", kk.Args) != strings.TrimPrefix(fmt.Sprintf("%T", op.NewArgs()), "*") {
+					return nil, fmt.Errorf("kernel %s takes %T, the step fills %T", name, kk.Args, op.NewArgs())
+				}
+			}
+		}
+		if !known {
+			return nil, fmt.Errorf("no kernel %s in cudakernels.Kernels", name)
+		}
+		return &kernelRunner{op: op, args: op.NewArgs(), m: d.mem}, nil
+	}
+	return nil, fmt.Errorf("%s: step %T is neither a product nor a kernel", Name, s.Op)
+}

@@ -1,0 +1,19 @@
+package emu
+
+import (
+	"testing"
+
+	"dsx/backend/cuda/cudatest"
+	_ "dsx/cpu"
+)
+
+// The CUDA backend's interface-level tests, on the emulated device.
+func TestParity(t *testing.T)           { cudatest.Parity(t, Name) }
+func TestStepParity(t *testing.T)       { cudatest.StepParity(t, Name) }
+func TestTrainAccuracy(t *testing.T)    { cudatest.TrainAccuracy(t, Name) }
+func TestResidentAndStats(t *testing.T) { cudatest.ResidentAndStats(t, Name) }
+
+// The variants at T = 12000 rather than 50257: the same launch (a block per
+// row whose float32 row, 47 KiB, is too long to cache) in a quarter of the
+// emulator's time.
+func TestVariants(t *testing.T) { cudatest.Variants(t, Name, 3, 1000, 12000) }

@@ -1,0 +1,373 @@
+package emu
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+
+	"dsx/backend/cuda/lower"
+	k "dsx/cudakernels"
+	"dsx/graph"
+)
+
+// kernelRunner emulates one kernel step: it fills the kernel's argument
+// struct exactly as the GPU runtime does, checks the launch geometry, and
+// runs the kernel's documented arithmetic on the host.
+type kernelRunner struct {
+	op   lower.Kernel
+	args any
+	m    *memory
+}
+
+func (r *kernelRunner) Run(a lower.Addr, c lower.Ctx) error {
+	r.op.Fill(r.args, a, c)
+	name := r.op.Kernel()
+	esize := int64(4)
+	if strings.HasSuffix(name, "_f64") {
+		esize = 8
+	}
+	if err := checkDims(name, esize, r.args, r.op.Dims(c)); err != nil {
+		return fmt.Errorf("%s: launch of %s: %w", Name, name, err)
+	}
+	var err error
+	if strings.HasSuffix(name, "_f64") {
+		err = emulate[float64](r.m, r.args)
+	} else {
+		err = emulate[float32](r.m, r.args)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", Name, name, err)
+	}
+	return nil
+}
+
+// checkDims checks a launch the way the kernel needs it: blocks within the
+// hardware's limits, and a grid that covers what the kernel does not stride
+// over.
+func checkDims(name string, esize int64, args any, d lower.Dims) error {
+	if d.GridX < 1 || d.GridY < 1 || d.BlockX < 1 || d.BlockY < 1 || d.GridX > math.MaxInt32 || d.GridY > 65535 ||
+		d.BlockX*d.BlockY > 1024 || d.Shmem < 0 || d.Shmem > 48<<10 {
+		return fmt.Errorf("bad geometry %+v", d)
+	}
+	switch a := args.(type) {
+	case *k.Xent:
+		if strings.HasPrefix(name, "xent_t") {
+			var tmax int
+			fmt.Sscanf(strings.TrimPrefix(name, "xent_t"), "%d", &tmax)
+			want, threads, block := lower.XentTile(int(a.T))
+			if want != tmax || d.BlockX != block || d.BlockX%threads != 0 || d.Shmem != 0 {
+				return fmt.Errorf("xent_t%d for T = %d with %+v (want Tmax %d, block %d)", tmax, a.T, d, want, block)
+			}
+			return nil
+		}
+		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
+			return fmt.Errorf("a block per row: grid %d for %d rows, block %d", d.GridX, a.Rows, d.BlockX)
+		}
+		if a.Flags&k.XentCache != 0 && int64(d.Shmem) < a.T*esize {
+			return fmt.Errorf("XENT_CACHE with %d bytes of shared memory for %d classes", d.Shmem, a.T)
+		}
+	case *k.XentScale, *k.XentReduce:
+		if d.GridX != 1 || d.BlockX%32 != 0 {
+			return fmt.Errorf("one block of whole warps, not %+v", d)
+		}
+	case *k.LogSoftmax:
+		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
+			return fmt.Errorf("a block per row: grid %d for %d rows", d.GridX, a.Rows)
+		}
+	case *k.LogSoftmaxGrad:
+		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
+			return fmt.Errorf("a block per row: grid %d for %d rows", d.GridX, a.Rows)
+		}
+	case *k.ColSumPart:
+		if d.BlockX != 32 || d.BlockY != 8 || int64(d.GridY) != a.S || int64(d.GridX)*32 < a.T {
+			return fmt.Errorf("colsum_part wants blocks (32, 8) and grid (≥ T/32, S = %d), not %+v", a.S, d)
+		}
+	}
+	return nil
+}
+
+// floats views n elements of F at p (nil for p = 0).
+func floats[F float32 | float64](m *memory, p k.Ptr, n int64) ([]F, error) {
+	if p == 0 {
+		return nil, nil
+	}
+	var zero F
+	b, err := m.view(p, n*int64(unsafe.Sizeof(zero)))
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	return unsafe.Slice((*F)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
+}
+
+// need is floats for a pointer that must not be NULL.
+func need[F float32 | float64](m *memory, what string, p k.Ptr, n int64) ([]F, error) {
+	if p == 0 {
+		return nil, fmt.Errorf("%s is NULL", what)
+	}
+	v, err := floats[F](m, p, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+// emulate runs one kernel whose element type is F.
+func emulate[F float32 | float64](m *memory, args any) error {
+	switch a := args.(type) {
+	case *k.Xent:
+		return xent[F](m, a)
+	case *k.XentScale:
+		return xentScale[F](m, a)
+	case *k.XentReduce:
+		rl, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+		if err != nil {
+			return err
+		}
+		sc, err := need[float64](m, "scale", a.ScaleP, 1)
+		if err != nil {
+			return err
+		}
+		out, err := need[float64](m, "out", a.Out, 1)
+		if err != nil {
+			return err
+		}
+		s := 0.0
+		for _, v := range rl {
+			s += v
+		}
+		out[0] = s * sc[0]
+		return nil
+	case *k.BiasAdd:
+		z, err := need[F](m, "z", a.Z, (a.Rows-1)*a.Ld+a.T)
+		if err != nil {
+			return err
+		}
+		b, err := need[F](m, "b", a.B, a.T)
+		if err != nil {
+			return err
+		}
+		for r := int64(0); r < a.Rows; r++ {
+			for c := int64(0); c < a.T; c++ {
+				z[r*a.Ld+c] += b[c]
+			}
+		}
+		return nil
+	case *k.ColSumPart:
+		return colSumPart[F](m, a)
+	case *k.ColSumFin:
+		part, err := need[float64](m, "part", a.Part, a.S*a.T)
+		if err != nil {
+			return err
+		}
+		db, err := need[F](m, "db", a.DB, a.T)
+		if err != nil {
+			return err
+		}
+		for c := int64(0); c < a.T; c++ {
+			s := 0.0
+			if a.Acc != 0 {
+				s = float64(db[c])
+			}
+			for i := int64(0); i < a.S; i++ {
+				s += part[i*a.T+c]
+			}
+			db[c] = F(s)
+		}
+		return nil
+	case *k.ToBF16:
+		return toBF16(m, a)
+	case *k.SGD:
+		return sgd[F](m, a)
+	case *k.Adam:
+		return adam[F](m, a)
+	case *k.LogSoftmax:
+		return logSoftmax[F](m, a)
+	case *k.NLL:
+		return nll[F](m, a)
+	case *k.NLLGrad:
+		return nllGrad[F](m, a)
+	case *k.LogSoftmaxGrad:
+		return logSoftmaxGrad[F](m, a)
+	}
+	return fmt.Errorf("no emulation for %T", args)
+}
+
+// lossOptions are the options a xent kernel's arguments encode.
+func lossOptions(m *memory, flags, ignore int64, eps float64, w k.Ptr, T int64) (graph.LossOptions, error) {
+	o := graph.LossOptions{SoftTargets: flags&k.XentSoft != 0, UseIgnoreIndex: flags&k.XentIgnore != 0, IgnoreIndex: int(ignore), LabelSmoothing: eps}
+	if w != 0 {
+		ws, err := floats[float64](m, w, T)
+		if err != nil {
+			return o, fmt.Errorf("class weights: %w", err)
+		}
+		o.ClassWeights = ws
+	}
+	return o, nil
+}
+
+// xent is xent_rows / xent_tile_rows: per row, the loss by graph.RowLoss
+// and, with XENT_GRAD, scale·gscale times graph.RowGrad in place.
+func xent[F float32 | float64](m *memory, a *k.Xent) error {
+	if a.Ld < a.T || a.Rows < 1 {
+		return fmt.Errorf("ld %d for T %d, rows %d", a.Ld, a.T, a.Rows)
+	}
+	o, err := lossOptions(m, a.Flags, a.Ignore, a.Eps, a.W, a.T)
+	if err != nil {
+		return err
+	}
+	wsum := float64(a.T)
+	if o.ClassWeights != nil {
+		wsum = 0
+		for _, w := range o.ClassWeights {
+			wsum += w
+		}
+	}
+	if math.Abs(wsum-a.WSum) > 1e-12*math.Max(1, wsum) {
+		return fmt.Errorf("wsum %v, the class weights sum to %v", a.WSum, wsum)
+	}
+	z, err := need[F](m, "z", a.Z, (a.Rows-1)*a.Ld+a.T)
+	if err != nil {
+		return err
+	}
+	tn := a.Rows
+	if o.SoftTargets {
+		tn = (a.Rows-1)*a.Ldt + a.T
+	}
+	tg, err := need[F](m, "tg", a.Tg, tn)
+	if err != nil {
+		return err
+	}
+	rowloss, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	if err != nil {
+		return err
+	}
+	losses, err := floats[F](m, a.Losses, a.Rows)
+	if err != nil {
+		return fmt.Errorf("losses: %w", err)
+	}
+	bias, err := floats[F](m, a.Bias, a.T)
+	if err != nil {
+		return fmt.Errorf("bias: %w", err)
+	}
+	var scale float64
+	if a.Flags&k.XentGrad != 0 {
+		sc, err := need[float64](m, "scale", a.ScaleP, 1)
+		if err != nil {
+			return err
+		}
+		scale = sc[0] * a.GScale
+	}
+	T := int(a.T)
+	row := make([]F, T)
+	for r := 0; r < int(a.Rows); r++ {
+		zr := z[r*int(a.Ld) : r*int(a.Ld)+T]
+		for c := range row {
+			row[c] = zr[c]
+			if bias != nil {
+				row[c] = zr[c] + bias[c]
+			}
+		}
+		y, soft := -1, []F(nil)
+		if o.SoftTargets {
+			soft = tg[r*int(a.Ldt) : r*int(a.Ldt)+T]
+		} else {
+			y = int(tg[r])
+		}
+		loss, lse := graph.RowLoss(row, y, soft, &o)
+		rowloss[r] = loss
+		if losses != nil {
+			losses[r] = F(loss)
+		}
+		if a.Flags&k.XentGrad != 0 {
+			graph.RowGrad(zr, row, lse, y, soft, &o, scale)
+		}
+	}
+	return nil
+}
+
+// xentScale is xent_scale: the reduction's scale.
+func xentScale[F float32 | float64](m *memory, a *k.XentScale) error {
+	sc, err := need[float64](m, "scale", a.ScaleP, 1)
+	if err != nil {
+		return err
+	}
+	if a.Flags&k.XentMean == 0 {
+		sc[0] = 1
+		return nil
+	}
+	d := 0.0
+	if a.Flags&k.XentSoft != 0 {
+		d = float64(a.Rows)
+	} else {
+		tg, err := need[F](m, "tg", a.Tg, a.Rows)
+		if err != nil {
+			return err
+		}
+		o, err := lossOptions(m, a.Flags, a.Ignore, 0, a.W, a.T)
+		if err != nil {
+			return err
+		}
+		for _, v := range tg {
+			y := int(v)
+			if o.Ignored(y) || y < 0 || y >= int(a.T) {
+				continue
+			}
+			d += o.Weight(y)
+		}
+	}
+	sc[0] = 0
+	if d != 0 {
+		sc[0] = 1 / d
+	}
+	return nil
+}
+
+func colSumPart[F float32 | float64](m *memory, a *k.ColSumPart) error {
+	g, err := need[F](m, "g", a.G, (a.Rows-1)*a.Ld+a.T)
+	if err != nil {
+		return err
+	}
+	part, err := need[float64](m, "part", a.Part, a.S*a.T)
+	if err != nil {
+		return err
+	}
+	R := (a.Rows + a.S - 1) / a.S
+	for s := int64(0); s < a.S; s++ {
+		for c := int64(0); c < a.T; c++ {
+			v := 0.0
+			for r := s * R; r < min(a.Rows, (s+1)*R); r++ {
+				v += float64(g[r*a.Ld+c])
+			}
+			part[s*a.T+c] = v
+		}
+	}
+	return nil
+}
+
+func toBF16(m *memory, a *k.ToBF16) error {
+	src, err := need[float32](m, "src", a.Src, a.N)
+	if err != nil {
+		return err
+	}
+	b, err := m.view(a.Dst, 2*a.N)
+	if err != nil {
+		return fmt.Errorf("dst: %w", err)
+	}
+	dst := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), a.N)
+	for i, v := range src {
+		dst[i] = BF16(v)
+	}
+	return nil
+}
+
+// BF16 rounds to bfloat16 as to_bf16 does: nearest, ties to even; NaN
+// stays NaN.
+func BF16(v float32) uint16 {
+	u := math.Float32bits(v)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	u += 0x7fff + (u>>16)&1
+	return uint16(u >> 16)
+}

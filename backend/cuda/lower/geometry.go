@@ -1,0 +1,59 @@
+package lower
+
+import "fmt"
+
+// CacheBytes is the longest row the block-per-row xent kernel caches in
+// shared memory (with its ~1 KiB of static shared memory it stays under the
+// 48 KiB default).
+const CacheBytes = 40 << 10
+
+// XentTile is the tiled kernel for rows of T classes: xent_t<tmax> holds a
+// row in the registers of threads threads (one warp to eight), with a block
+// of block threads; tmax = 0 when T > 4096: then the block-per-row kernel
+// xent runs.
+func XentTile(T int) (tmax, threads, block int) {
+	for tmax = 32; tmax <= 4096; tmax *= 2 {
+		if T <= tmax {
+			threads = max(32, tmax/16) // 16 columns a thread from 512 up
+			if threads == 32 {
+				return tmax, 32, 64 // two rows (warps) a block
+			}
+			return tmax, threads, threads
+		}
+	}
+	return 0, 0, 0
+}
+
+// XentKernel names the fused kernel for rows of T classes and its launch
+// for rows rows; rowCache is set when the block-per-row kernel caches the row
+// in shared memory (T·esize ≤ CacheBytes; the tiled kernels ignore it).
+func XentKernel(T int, f32, rowCache bool, esize int64, rows int) (name string, d Dims) {
+	if tmax, threads, block := XentTile(T); tmax > 0 {
+		perBlock := block / threads
+		return fmt.Sprintf("xent_t%d%s", tmax, suffix(f32)), Dims{GridX: ceilDiv(rows, perBlock), GridY: 1, BlockX: block, BlockY: 1}
+	}
+	d = Dims{GridX: rows, GridY: 1, BlockX: rowThreads(T), BlockY: 1}
+	if rowCache {
+		d.Shmem = T * int(esize)
+	}
+	return "xent" + suffix(f32), d
+}
+
+// rowThreads is the block of a block-per-row kernel: a warp per 32 columns,
+// 32 to 512 threads.
+func rowThreads(T int) int { return min(512, max(32, ceilDiv(T, 32)*32)) }
+
+// colSumSlabs is the number of row slabs colsum_part sums in parallel:
+// enough blocks to fill the GPU, at least 8 rows a slab, at most 64 slabs.
+func colSumSlabs(T, rows int) int {
+	return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8)))
+}
+
+func suffix(f32 bool) string {
+	if f32 {
+		return "_f32"
+	}
+	return "_f64"
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -1,0 +1,240 @@
+package lower
+
+import (
+	"fmt"
+
+	k "dsx/cudakernels"
+)
+
+// The kernel steps of a plan. Each names its kernel, holds the buffers and
+// constants the lowering chose, and fills the kernel's typed argument struct
+// (package cudakernels) for one chunk: buffers indexed by batch row are
+// offset to the chunk's first row (Buffer.RowBytes), and Rows is the chunk's.
+
+// MatMode is how a product multiplies (backend.Config.MatMode).
+type MatMode int
+
+const (
+	FP32 MatMode = iota // float32 or float64 as stored
+	TF32                // float32 on TF32 tensor cores
+	BF16                // bfloat16 operands, float32 product
+)
+
+func (m MatMode) String() string {
+	switch m {
+	case FP32:
+		return "fp32"
+	case TF32:
+		return "tf32"
+	case BF16:
+		return "bf16"
+	}
+	return fmt.Sprintf("MatMode(%d)", int(m))
+}
+
+// Gemm is a cuBLAS product, in row-major terms C (M×N) = op(A)·op(B) +
+// beta·C with op(A) M×K, A stored with Lda columns and B with Ldb. A
+// dimension on the batch axis takes the chunk's row count. When K is the
+// batch axis (dW = xᵀ·dz) the chunks accumulate: beta is 1 after the first.
+type Gemm struct {
+	What       string
+	TA, TB     bool
+	M, N, K    Dim
+	A, B, C    *Buffer
+	Lda, Ldb   int
+	Mode       MatMode
+	F32        bool
+	Accumulate bool // beta = 1 after the first chunk
+}
+
+// GemmCall is one cuBLAS call of a Gemm for a chunk.
+type GemmCall struct {
+	TA, TB   bool
+	M, N, K  int
+	A        k.Ptr
+	Lda      int
+	B        k.Ptr
+	Ldb      int
+	Beta     float64
+	C        k.Ptr
+	Mode     MatMode
+	F32      bool
+	Describe string
+}
+
+// Call is the product for chunk c.
+func (g *Gemm) Call(a Addr, c Ctx) GemmCall {
+	beta := 0.0
+	if g.Accumulate && !c.First {
+		beta = 1
+	}
+	return GemmCall{TA: g.TA, TB: g.TB, M: g.M.at(c.Rows), N: g.N.at(c.Rows), K: g.K.at(c.Rows),
+		A: at(a, g.A, c.R0), Lda: g.Lda, B: at(a, g.B, c.R0), Ldb: g.Ldb, Beta: beta, C: at(a, g.C, c.R0),
+		Mode: g.Mode, F32: g.F32, Describe: g.What}
+}
+
+func (g *Gemm) Describe() string {
+	t := func(b bool) string {
+		if b {
+			return "ᵀ"
+		}
+		return ""
+	}
+	acc := ""
+	if g.Accumulate {
+		acc = ", accumulated over chunks"
+	}
+	mode := g.Mode.String()
+	if !g.F32 {
+		mode = "fp64"
+	}
+	return fmt.Sprintf("gemm %s: %s%s × %s%s → %s (%v×%v×%v, %s%s)", g.What, g.A.What, t(g.TA), g.B.What, t(g.TB), g.C.What, g.M, g.N, g.K, mode, acc)
+}
+
+// xentScale computes the reduction's scale over the whole batch.
+type xentScale struct {
+	f32           bool
+	tg, w, scale  *Buffer
+	T             int
+	flags, ignore int64
+}
+
+func (s *xentScale) Kernel() string   { return "xent_scale" + suffix(s.f32) }
+func (s *xentScale) NewArgs() any     { return new(k.XentScale) }
+func (s *xentScale) Describe() string { return s.Kernel() + " → " + s.scale.What }
+func (s *xentScale) Dims(Ctx) Dims    { return Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1} }
+func (s *xentScale) Fill(args any, a Addr, c Ctx) {
+	*args.(*k.XentScale) = k.XentScale{Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0), ScaleP: a(s.scale),
+		Rows: int64(c.Rows), T: int64(s.T), Flags: s.flags, Ignore: s.ignore}
+}
+
+// xentFused is the fused softmax-cross-entropy (and gradient in place).
+type xentFused struct {
+	f32                                    bool
+	esize                                  int64
+	z, tg, w, rowloss, losses, scale, bias *Buffer
+	T                                      int
+	flags, ignore                          int64
+	eps, wsum, gscale                      float64
+}
+
+func (x *xentFused) Kernel() string {
+	name, _ := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.esize, 1)
+	return name
+}
+func (x *xentFused) NewArgs() any { return new(k.Xent) }
+func (x *xentFused) Describe() string {
+	s := fmt.Sprintf("%s: %s", x.Kernel(), x.z.What)
+	if x.bias != nil {
+		s += " + " + x.bias.What
+	}
+	if x.flags&k.XentGrad != 0 {
+		s += ", gradient in place"
+	}
+	return s
+}
+func (x *xentFused) Dims(c Ctx) Dims {
+	_, d := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.esize, c.Rows)
+	return d
+}
+func (x *xentFused) Fill(args any, a Addr, c Ctx) {
+	*args.(*k.Xent) = k.Xent{Z: at(a, x.z, c.R0), Ld: int64(x.T), Tg: at(a, x.tg, c.R0), Ldt: int64(x.T),
+		W: at(a, x.w, 0), RowLoss: at(a, x.rowloss, c.R0), Losses: at(a, x.losses, c.R0), ScaleP: a(x.scale),
+		Rows: int64(c.Rows), T: int64(x.T), Flags: x.flags, Ignore: x.ignore, Eps: x.eps, WSum: x.wsum,
+		GScale: x.gscale, Bias: at(a, x.bias, 0)}
+}
+
+// xentReduce sums the per-row losses times the scale into the loss.
+type xentReduce struct{ rowloss, scale, loss *Buffer }
+
+func (r *xentReduce) Kernel() string   { return "xent_reduce" }
+func (r *xentReduce) NewArgs() any     { return new(k.XentReduce) }
+func (r *xentReduce) Describe() string { return "xent_reduce → " + r.loss.What }
+func (r *xentReduce) Dims(Ctx) Dims    { return Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1} }
+func (r *xentReduce) Fill(args any, a Addr, c Ctx) {
+	*args.(*k.XentReduce) = k.XentReduce{RowLoss: a(r.rowloss), ScaleP: a(r.scale), Out: a(r.loss), Rows: int64(c.Rows)}
+}
+
+// biasAdd adds b to each row of z in place.
+type biasAdd struct {
+	f32  bool
+	z, b *Buffer
+	T    int
+}
+
+func (s *biasAdd) Kernel() string { return "bias_add" + suffix(s.f32) }
+func (s *biasAdd) NewArgs() any   { return new(k.BiasAdd) }
+func (s *biasAdd) Describe() string {
+	return fmt.Sprintf("%s: %s += %s", s.Kernel(), s.z.What, s.b.What)
+}
+func (s *biasAdd) Dims(c Ctx) Dims {
+	return Dims{GridX: ceilDiv(s.T, 256), GridY: min(c.Rows, 65535), BlockX: 256, BlockY: 1}
+}
+func (s *biasAdd) Fill(args any, a Addr, c Ctx) {
+	*args.(*k.BiasAdd) = k.BiasAdd{Z: at(a, s.z, c.R0), Ld: int64(s.T), B: a(s.b), Rows: int64(c.Rows), T: int64(s.T)}
+}
+
+// colSumPart sums slabs of rows of g into part (float64).
+type colSumPart struct {
+	f32     bool
+	g, part *Buffer
+	T       int
+}
+
+func (s *colSumPart) Kernel() string { return "colsum_part" + suffix(s.f32) }
+func (s *colSumPart) NewArgs() any   { return new(k.ColSumPart) }
+func (s *colSumPart) Describe() string {
+	return fmt.Sprintf("%s: Σ slabs of %s → %s", s.Kernel(), s.g.What, s.part.What)
+}
+func (s *colSumPart) Dims(c Ctx) Dims {
+	return Dims{GridX: ceilDiv(s.T, 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
+}
+func (s *colSumPart) Fill(args any, a Addr, c Ctx) {
+	*args.(*k.ColSumPart) = k.ColSumPart{G: at(a, s.g, c.R0), Ld: int64(s.T), Part: a(s.part), Rows: int64(c.Rows),
+		T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows))}
+}
+
+// colSumFin adds the slabs into out, accumulating after the first chunk.
+type colSumFin struct {
+	f32       bool
+	part, out *Buffer
+	T         int
+}
+
+func (s *colSumFin) Kernel() string { return "colsum_fin" + suffix(s.f32) }
+func (s *colSumFin) NewArgs() any   { return new(k.ColSumFin) }
+func (s *colSumFin) Describe() string {
+	return fmt.Sprintf("%s: %s → %s, accumulated over chunks", s.Kernel(), s.part.What, s.out.What)
+}
+func (s *colSumFin) Dims(Ctx) Dims {
+	return Dims{GridX: ceilDiv(s.T, 64), GridY: 1, BlockX: 64, BlockY: 1}
+}
+func (s *colSumFin) Fill(args any, a Addr, c Ctx) {
+	acc := int64(1)
+	if c.First {
+		acc = 0
+	}
+	*args.(*k.ColSumFin) = k.ColSumFin{Part: a(s.part), DB: a(s.out), T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows)), Acc: acc}
+}
+
+// toBF16 makes the bfloat16 copy of a product operand: the chunk's rows of
+// a batch-indexed one (cols a row), or the whole of another.
+type toBF16 struct {
+	src, dst    *Buffer
+	total, cols int
+	batch       bool
+}
+
+func (s *toBF16) Kernel() string   { return "to_bf16" }
+func (s *toBF16) NewArgs() any     { return new(k.ToBF16) }
+func (s *toBF16) Describe() string { return fmt.Sprintf("to_bf16: %s → %s", s.src.What, s.dst.What) }
+func (s *toBF16) Dims(Ctx) Dims {
+	return Dims{GridX: min(ceilDiv(s.total, 256), 8192), GridY: 1, BlockX: 256, BlockY: 1}
+}
+func (s *toBF16) Fill(args any, a Addr, c Ctx) {
+	if s.batch {
+		*args.(*k.ToBF16) = k.ToBF16{Src: at(a, s.src, c.R0), Dst: a(s.dst), N: int64(c.Rows) * int64(s.cols)}
+		return
+	}
+	*args.(*k.ToBF16) = k.ToBF16{Src: a(s.src), Dst: a(s.dst), N: int64(s.total)}
+}

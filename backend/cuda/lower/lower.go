@@ -1,0 +1,420 @@
+package lower
+
+import (
+	"fmt"
+
+	"dsx/backend"
+	"dsx/graph"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Layer is a layer graph lowered to device work: every buffer the layer
+// needs, the training and forward plans over them, and the optimizer's
+// steps. The runtime allocates Buffers once, binds their addresses and runs
+// the plans; it decides nothing else.
+type Layer struct {
+	Config  backend.Config
+	F32     bool
+	ESize   int64 // bytes per element of the layer's dtype
+	Chunk   int   // rows per chunk (B: unchunked)
+	Buffers []*Buffer
+
+	Train, Forward *Plan
+	// Optim updates W then b after Train (nil without an optimizer, or
+	// without dW and db); OptimState is its state, zeroed on reset.
+	Optim      []*Step
+	OptimState []*Buffer
+
+	X, W, Bias, Targets *Buffer
+	ClassWeights        *Buffer // T float64, nil without class weights
+}
+
+// Bytes is the device memory the layer's buffers take in all.
+func (l *Layer) Bytes() int64 {
+	t := int64(0)
+	for _, b := range l.Buffers {
+		t += b.Bytes
+	}
+	return t
+}
+
+// Lower builds the layer graph of cfg and lowers its training and forward
+// subgraphs. A node it cannot lower is an error wrapping
+// backend.ErrNotImplemented that names the node; nothing is ever done on the
+// host instead.
+func Lower(cfg backend.Config) (*Layer, error) {
+	g, err := graph.Build(cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	l := &Layer{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
+	l.Chunk = cfg.Chunk(int(l.ESize))
+	mode, ok := map[string]MatMode{"": FP32, "fp32": FP32, "tf32": TF32, "bf16": BF16}[cfg.MatMode]
+	if !ok {
+		return nil, fmt.Errorf("cuda: matmul mode %q: %w", cfg.MatMode, backend.ErrNotImplemented)
+	}
+	lw := &lowerer{cfg: cfg, g: g, l: l, esize: l.ESize, f32: l.F32, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
+		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}}
+	if l.Train, err = lw.lower(g.TrainGraph()); err != nil {
+		return nil, err
+	}
+	if err := lw.outputs(l.Train, false); err != nil {
+		return nil, err
+	}
+	if l.Forward, err = lw.lower(g.ForwardGraph()); err != nil {
+		return nil, err
+	}
+	if err := lw.outputs(l.Forward, true); err != nil {
+		return nil, err
+	}
+	l.X, l.W, l.Bias, l.Targets = lw.bufs[g.X], lw.bufs[g.W], lw.bufs[g.Bias], lw.bufs[g.Targets]
+	l.ClassWeights = lw.named["class weights"]
+	if l.X == nil || l.W == nil || l.Bias == nil || l.Targets == nil {
+		return nil, fmt.Errorf("cuda: the lowered graph lacks x, W, b or the targets: %w", backend.ErrNotImplemented)
+	}
+	lw.optimizer(l)
+	return l, nil
+}
+
+// lowerer turns the nodes of one graph.Layer into plans. Buffers are shared
+// between the plans of a layer (node → buffer), so the forward plan reuses
+// the training plan's logits buffer.
+type lowerer struct {
+	cfg   backend.Config
+	g     *graph.Layer
+	l     *Layer
+	esize int64
+	f32   bool
+	bufs  map[*G.Node]*Buffer
+	named map[string]*Buffer
+	fused map[*G.Node]bool // logits whose gradient the fused kernel writes
+	chunk int              // rows per chunk (B when unchunked)
+	mode  MatMode
+	bf16  map[*Buffer]*Buffer // bfloat16 copies of product operands (BF16)
+	// per plan
+	sub       *G.ExprGraph
+	vals      map[*G.Node]val
+	p         *Plan
+	converted map[*Buffer]bool // bf16 copies already made in this plan since their source last changed
+}
+
+// Dim is one axis of a lowered value: batch axes have the batch's row count
+// at run time (n is then the layer's B).
+type Dim struct {
+	N     int
+	Batch bool
+}
+
+func (d Dim) at(rows int) int {
+	if d.Batch {
+		return rows
+	}
+	return d.N
+}
+
+func (d Dim) String() string {
+	if d.Batch {
+		return "rows"
+	}
+	return fmt.Sprint(d.N)
+}
+
+type kind int
+
+const (
+	kBuf     kind = iota // a device buffer of the layer's dtype, row-major
+	kConst               // a constant (scalar, or repeated to a vector)
+	kSize                // SizeOf a batch axis: the batch's row count
+	kLoss                // the scalar loss, one double on the device
+	kRowLoss             // per-row losses: buf (dtype) and rowloss (double)
+)
+
+var kindNames = map[kind]string{kBuf: "buffer", kConst: "constant", kSize: "size", kLoss: "loss", kRowLoss: "per-row loss"}
+
+func (k kind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+type val struct {
+	kind    kind
+	buf     *Buffer
+	rowloss *Buffer
+	dims    []Dim
+	c       float64
+	// bias, when set, is a T-vector still to be added to each row of buf:
+	// the bias add was fused into the softmax-cross-entropy that reads it.
+	bias *Buffer
+}
+
+// request adds a buffer to the layer.
+func (lw *lowerer) request(what string, bytes int64) *Buffer {
+	if bytes < 8 {
+		bytes = 8
+	}
+	b := &Buffer{ID: len(lw.l.Buffers), What: what, Bytes: bytes}
+	lw.l.Buffers = append(lw.l.Buffers, b)
+	return b
+}
+
+// buffer is the buffer of node n, made on first use.
+func (lw *lowerer) buffer(n *G.Node, what string, elems int) *Buffer {
+	if b, ok := lw.bufs[n]; ok {
+		return b
+	}
+	b := lw.request(what, int64(elems)*lw.esize)
+	lw.bufs[n] = b
+	return b
+}
+
+// namedBuf is the buffer called name, made on first use.
+func (lw *lowerer) namedBuf(name string, bytes int64) *Buffer {
+	if b, ok := lw.named[name]; ok {
+		return b
+	}
+	b := lw.request(name, bytes)
+	lw.named[name] = b
+	return b
+}
+
+func (lw *lowerer) add(ph Phase, op Op) { lw.p.Steps = append(lw.p.Steps, &Step{Phase: ph, Op: op}) }
+
+func children(g *G.ExprGraph, n *G.Node) G.Nodes {
+	it := g.From(n.ID())
+	var out G.Nodes
+	for it.Next() {
+		out = append(out, it.Node().(*G.Node))
+	}
+	return out
+}
+
+// consumers lists the nodes of g that read n. A subgraph's To reports the
+// readers in the whole graph, so they are filtered to g's nodes.
+func consumers(g *G.ExprGraph, n *G.Node) G.Nodes {
+	in := map[*G.Node]bool{}
+	for _, m := range g.AllNodes() {
+		in[m] = true
+	}
+	it := g.To(n.ID())
+	var out G.Nodes
+	for it.Next() {
+		if c := it.Node().(*G.Node); in[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func elems(ds []Dim) int {
+	e := 1
+	for _, d := range ds {
+		e *= d.N
+	}
+	return e
+}
+
+func hasBatch(ds []Dim) bool {
+	for _, d := range ds {
+		if d.Batch {
+			return true
+		}
+	}
+	return false
+}
+
+func shapeOf(ds []Dim) tensor.Shape {
+	s := make(tensor.Shape, len(ds))
+	for i, d := range ds {
+		s[i] = d.N
+	}
+	return s
+}
+
+// lower walks sub's nodes in dependency order and lowers each.
+func (lw *lowerer) lower(sub *G.ExprGraph) (*Plan, error) {
+	lw.sub, lw.vals, lw.p, lw.converted = sub, map[*G.Node]val{}, &Plan{}, map[*Buffer]bool{}
+	sorted, err := G.Sort(sub)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: sorting the graph: %w", err)
+	}
+	for i := len(sorted) - 1; i >= 0; i-- { // G.Sort puts roots first
+		if err := lw.node(sorted[i]); err != nil {
+			return nil, err
+		}
+	}
+	return lw.p, nil
+}
+
+// notImpl is the error for a node that cannot be lowered.
+func notImpl(n *G.Node, r recognized, format string, a ...any) error {
+	return fmt.Errorf("cuda: node %v (%s): %s: %w", n, r.op, fmt.Sprintf(format, a...), backend.ErrNotImplemented)
+}
+
+func (lw *lowerer) node(n *G.Node) error {
+	r := recognize(n)
+	kids := children(lw.sub, n)
+	in := make([]val, len(kids))
+	for i, k := range kids {
+		v, ok := lw.vals[k]
+		if !ok {
+			return notImpl(n, r, "input %v was not lowered", k)
+		}
+		in[i] = v
+	}
+	switch r.kind {
+	case nInput:
+		return lw.input(n, r)
+	case nXent:
+		return lw.xent(n, r, in)
+	case nBiasAdd:
+		return lw.biasAdd(n, r, kids[0], in[0], in[1])
+	case nColSum:
+		return lw.colSum(n, r, in[0])
+	case nXentGrad:
+		v, ok := lw.vals[kids[0]]
+		if !ok || !lw.fused[kids[0]] {
+			return notImpl(n, r, "gradient without its fused forward node")
+		}
+		v.bias = nil // the fused kernel wrote the gradient over the logits
+		lw.vals[n] = v
+	case nConst:
+		lw.vals[n] = val{kind: kConst, c: r.c}
+	case nReshape:
+		return lw.reshape(n, r, in[0])
+	case nSizeOf:
+		v := in[0]
+		if (v.kind != kBuf && v.kind != kRowLoss) || len(v.dims) == 0 || !v.dims[0].Batch || v.dims[0].N != r.size {
+			return notImpl(n, r, "size of something other than a batch axis")
+		}
+		lw.vals[n] = val{kind: kSize}
+	case nRepeat:
+		// The upstream gradient of Σ losses (Reduction None): the constant
+		// 1 repeated to one per row.
+		if r.axis != 0 || len(in) != 2 || in[1].kind != kSize || in[0].kind != kConst {
+			return notImpl(n, r, "repeat other than of a constant along the batch axis")
+		}
+		lw.vals[n] = in[0]
+	case nMatMul:
+		return lw.matmul(n, r, in)
+	case nSum:
+		if r.axis != 0 || len(in) != 1 || in[0].kind != kRowLoss {
+			return notImpl(n, r, "sum other than of the per-row losses")
+		}
+		lw.vals[n] = lw.reduce(in[0])
+	default:
+		return notImpl(n, r, "no lowering for %s", r.op)
+	}
+	return nil
+}
+
+// input lowers x, W, b and the targets to their buffers.
+func (lw *lowerer) input(n *G.Node, r recognized) error {
+	g, s := lw.g, lw.cfg.Spec
+	switch n {
+	case g.X:
+		b := lw.buffer(n, "x", s.B*s.N)
+		b.RowBytes, b.Cat = int64(s.N)*lw.esize, Input
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}, {s.N, false}}}
+	case g.W:
+		b := lw.buffer(n, "W", s.N*s.T)
+		b.Cat = State
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.N, false}, {s.T, false}}}
+	case g.Bias:
+		b := lw.buffer(n, "b", s.T)
+		b.Cat = State
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.T, false}}}
+	case g.Targets:
+		if s.Loss.SoftTargets {
+			b := lw.buffer(n, "targets", s.B*s.T)
+			b.RowBytes, b.Cat = int64(s.T)*lw.esize, Input
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}, {s.T, false}}}
+		} else {
+			b := lw.buffer(n, "targets", s.B)
+			b.RowBytes, b.Cat = lw.esize, Input
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}}}
+		}
+	default:
+		return notImpl(n, r, "an input that is not x, W, b or the targets")
+	}
+	return nil
+}
+
+// reshape lowers a Reshape: no device work, a new view.
+func (lw *lowerer) reshape(n *G.Node, r recognized, v val) error {
+	switch v.kind {
+	case kConst:
+	case kBuf:
+		to := n.Shape()
+		if hasBatch(v.dims) {
+			if !to.Eq(shapeOf(v.dims)) {
+				return notImpl(n, r, "reshaping a value with a batch axis")
+			}
+		} else {
+			if to.TotalSize() != elems(v.dims) {
+				return notImpl(n, r, "reshape changes the size")
+			}
+			v.dims = nil
+			for _, d := range to {
+				v.dims = append(v.dims, Dim{d, false})
+			}
+		}
+	default:
+		return notImpl(n, r, "reshape of a %v value", v.kind)
+	}
+	lw.vals[n] = v
+	return nil
+}
+
+// constOf evaluates a node built from constants only (the seed of the
+// gradient: 1, or 1 reshaped and repeated to one per row).
+func (lw *lowerer) constOf(n *G.Node) (float64, bool) {
+	switch r := recognize(n); r.kind {
+	case nConst:
+		return r.c, true
+	case nReshape, nRepeat:
+		if k := children(lw.sub, n); len(k) > 0 {
+			return lw.constOf(k[0])
+		}
+	}
+	return 0, false
+}
+
+// outputs finds a plan's output buffers.
+func (lw *lowerer) outputs(p *Plan, forward bool) error {
+	g := lw.g
+	get := func(n *G.Node, k kind, what string) (*Buffer, error) {
+		if n == nil {
+			return nil, nil
+		}
+		v, ok := lw.vals[n]
+		if !ok || v.kind != k {
+			return nil, fmt.Errorf("cuda: %s (node %v) was not lowered to a %v: %w", what, n, k, backend.ErrNotImplemented)
+		}
+		return v.buf, nil
+	}
+	var err error
+	if forward {
+		p.Logits, err = get(g.Logits, kBuf, "logits")
+		return err
+	}
+	if p.Loss, err = get(g.Loss, kLoss, "loss"); err != nil {
+		return err
+	}
+	if g.Xent != g.Loss {
+		if p.Losses, err = get(g.Xent, kRowLoss, "per-row losses"); err != nil {
+			return err
+		}
+	}
+	if p.DW, err = get(g.DW, kBuf, "dW"); err != nil {
+		return err
+	}
+	if p.DB, err = get(g.DB, kBuf, "db"); err != nil {
+		return err
+	}
+	p.DX, err = get(g.DX, kBuf, "dx")
+	return err
+}

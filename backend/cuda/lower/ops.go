@@ -1,0 +1,250 @@
+package lower
+
+import (
+	"dsx/graph"
+
+	k "dsx/cudakernels"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// The lowering of each op family: products, the bias and its gradient, and
+// the softmax-cross-entropy with its reduction.
+
+// onlyLossReads reports whether every consumer of n in the plan's graph is
+// the loss, its gradient, or a SizeOf (which reads no data).
+func (lw *lowerer) onlyLossReads(n *G.Node) bool {
+	cs := consumers(lw.sub, n)
+	for _, c := range cs {
+		switch recognize(c).kind {
+		case nXent, nXentGrad, nSizeOf:
+		default:
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
+// biasAdd lowers BiasAdd(x·W, b): when only the softmax-cross-entropy reads
+// the logits, the fused kernel adds b as it reads each row (no pass of its
+// own); otherwise one kernel adds b in place over the product's buffer.
+func (lw *lowerer) biasAdd(n *G.Node, r recognized, src *G.Node, m, b val) error {
+	if m.kind != kBuf || len(m.dims) != 2 || !m.dims[0].Batch || b.kind != kBuf || len(b.dims) != 1 || m.dims[1] != b.dims[0] {
+		return notImpl(n, r, "bias add of a %v %v and a %v %v", m.kind, m.dims, b.kind, b.dims)
+	}
+	for _, c := range consumers(lw.sub, src) {
+		if c != n && recognize(c).kind != nSizeOf {
+			return notImpl(n, r, "the bias is added in place, but %v also reads its input", c)
+		}
+	}
+	if lw.onlyLossReads(n) {
+		m.bias = b.buf
+		lw.vals[n] = m
+		return nil
+	}
+	lw.add(PerChunk, &biasAdd{f32: lw.f32, z: m.buf, b: b.buf, T: m.dims[1].N})
+	lw.vals[n] = m
+	return nil
+}
+
+// colSum lowers ColSum(dz), the bias gradient Σ_rows dz: partial sums over
+// slabs of rows in parallel, then a deterministic sum of the slabs
+// (accumulated across chunks).
+func (lw *lowerer) colSum(n *G.Node, r recognized, v val) error {
+	if v.kind != kBuf || len(v.dims) != 2 || !v.dims[0].Batch || v.dims[1].Batch {
+		return notImpl(n, r, "column sum of a %v %v", v.kind, v.dims)
+	}
+	T := v.dims[1].N
+	out := lw.buffer(n, "Σ rows", T)
+	if n == lw.g.DB {
+		out.What, out.Cat = "db", State
+	}
+	part := lw.request("column sums by slab (float64)", int64(colSumSlabs(T, lw.chunk))*int64(T)*8)
+	lw.add(PerChunk, &colSumPart{f32: lw.f32, g: v.buf, part: part, T: T})
+	lw.add(PerChunk, &colSumFin{f32: lw.f32, part: part, out: out, T: T})
+	lw.vals[n] = val{kind: kBuf, buf: out, dims: []Dim{v.dims[1]}}
+	return nil
+}
+
+// matmul lowers a matrix product to a cuBLAS gemm (on bfloat16 copies of
+// the operands in BF16 mode).
+func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
+	a, b := in[0], in[1]
+	if a.kind != kBuf || b.kind != kBuf || len(a.dims) != 2 || len(b.dims) != 2 {
+		return notImpl(n, r, "operands must be matrices in device buffers")
+	}
+	if a.dims[1].Batch || b.dims[1].Batch {
+		return notImpl(n, r, "a batch axis as a row stride")
+	}
+	opA := [2]Dim{a.dims[0], a.dims[1]}
+	if r.tA {
+		opA = [2]Dim{a.dims[1], a.dims[0]}
+	}
+	opB := [2]Dim{b.dims[0], b.dims[1]}
+	if r.tB {
+		opB = [2]Dim{b.dims[1], b.dims[0]}
+	}
+	if opA[1] != opB[0] {
+		return notImpl(n, r, "inner dimensions %v and %v differ", opA[1], opB[0])
+	}
+	out := []Dim{opA[0], opB[1]}
+	if out[1].Batch {
+		return notImpl(n, r, "a batch axis as the product's columns")
+	}
+	what := map[*G.Node]string{lw.g.XW: "x·W (logits, then their gradient)", lw.g.DW: "dW", lw.g.DX: "dx"}[n]
+	if what == "" {
+		what = n.Op().String()
+	}
+	var c *Buffer
+	switch {
+	case n == lw.g.DW:
+		c = lw.buffer(n, what, elems(out))
+		c.Cat = State
+	case out[0].Batch && n != lw.g.DX:
+		// An intermediate with a batch axis holds one chunk.
+		c = lw.buffer(n, what, lw.chunk*out[1].N)
+	default:
+		c = lw.buffer(n, what, elems(out))
+		if out[0].Batch {
+			c.RowBytes = int64(out[1].N) * lw.esize
+		}
+	}
+	ab, bb := a.buf, b.buf
+	if lw.mode == BF16 {
+		ab, bb = lw.toBF16(a), lw.toBF16(b)
+	}
+	delete(lw.converted, c)
+	lw.add(PerChunk, &Gemm{What: what, TA: r.tA, TB: r.tB, M: opA[0], N: opB[1], K: opA[1], A: ab, B: bb, C: c,
+		Lda: a.dims[1].N, Ldb: b.dims[1].N, Mode: lw.mode, F32: lw.f32, Accumulate: opA[1].Batch})
+	lw.vals[n] = val{kind: kBuf, buf: c, dims: out}
+	return nil
+}
+
+// toBF16 returns the bfloat16 copy of a product operand and, the first time
+// in a plan since the operand last changed, adds the step that makes it: per
+// chunk for a value with a batch axis (the copy holds one chunk), once before
+// the chunks otherwise.
+func (lw *lowerer) toBF16(v val) *Buffer {
+	src := v.buf
+	batch := v.dims[0].Batch
+	cp, ok := lw.bf16[src]
+	if !ok {
+		n := elems(v.dims)
+		if batch {
+			n = lw.chunk * v.dims[1].N
+		}
+		cp = lw.request(src.What+" (bfloat16 copy)", int64(n)*2)
+		lw.bf16[src] = cp
+	}
+	if lw.converted[src] {
+		return cp
+	}
+	lw.converted[src] = true
+	ph := Pre
+	if batch {
+		ph = PerChunk
+	}
+	lw.add(ph, &toBF16{src: src, dst: cp, total: elems(v.dims), cols: v.dims[1].N, batch: batch})
+	return cp
+}
+
+// xent lowers the SoftmaxXent node and, when the graph has it, its gradient
+// node into the fused kernel: the gradient overwrites the logits.
+func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
+	o := r.xent
+	s := lw.cfg.Spec
+	if len(in) != 2 || in[0].kind != kBuf || in[1].kind != kBuf || len(in[0].dims) != 2 || !in[0].dims[0].Batch || in[0].dims[1].N != o.T {
+		return notImpl(n, r, "logits must be a rows×%d device buffer", o.T)
+	}
+	opts, T := o.Opts, o.T
+	logits := children(lw.sub, n)[0]
+	gscale, grad := 1.0, false
+	for _, c := range consumers(lw.sub, logits) {
+		switch rc := recognize(c); rc.kind {
+		case nXent:
+			if c != n {
+				return notImpl(n, r, "logits read by a second loss node %v", c)
+			}
+		case nXentGrad:
+			if rc.grad.Fwd != o {
+				return notImpl(n, r, "logits read by the gradient of another loss")
+			}
+			up := children(lw.sub, c)[2]
+			v, ok := lw.constOf(up)
+			if !ok {
+				return notImpl(n, r, "upstream gradient %v is not a constant", up)
+			}
+			gscale, grad = v, true
+		default:
+			return notImpl(n, r, "logits are overwritten by their gradient, but %v also reads them", c)
+		}
+	}
+	flags := int64(0)
+	if opts.SoftTargets {
+		flags |= k.XentSoft
+	}
+	if opts.UseIgnoreIndex {
+		flags |= k.XentIgnore
+	}
+	if grad {
+		flags |= k.XentGrad
+		lw.fused[logits] = true
+	}
+	if opts.Reduction == graph.Mean {
+		flags |= k.XentMean
+	}
+	if int64(T)*lw.esize <= CacheBytes {
+		flags |= k.XentCache
+	}
+	wsum := float64(T)
+	var weights *Buffer
+	if opts.ClassWeights != nil {
+		weights = lw.namedBuf("class weights", int64(T)*8)
+		wsum = 0
+		for _, w := range opts.ClassWeights {
+			wsum += w
+		}
+	}
+	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
+	rowloss.RowBytes = 8
+	scale := lw.namedBuf("reduction scale", 8)
+	var losses *Buffer
+	if opts.Reduction == graph.None {
+		losses = lw.buffer(n, "per-row losses", s.B)
+		losses.RowBytes = lw.esize
+	}
+	z, tg, bias := in[0].buf, in[1].buf, in[0].bias
+	ignore := int64(opts.IgnoreIndex)
+	// The reduction's denominator over the whole batch, before any chunk.
+	lw.add(Pre, &xentScale{f32: lw.f32, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore})
+	if lw.cfg.Xent == "unfused" {
+		if opts.SoftTargets || opts.LabelSmoothing != 0 {
+			return notImpl(n, r, "unfused softmax-cross-entropy takes hard targets without label smoothing")
+		}
+		lp := lw.request("log-softmax (unfused)", int64(lw.chunk)*int64(T)*lw.esize)
+		lw.add(PerChunk, &logSoftmax{f32: lw.f32, z: z, lp: lp, bias: bias, T: T})
+		lw.add(PerChunk, &nll{f32: lw.f32, lp: lp, tg: tg, w: weights, rowloss: rowloss, losses: losses, T: T, flags: flags, ignore: ignore})
+		if grad {
+			lw.add(PerChunk, &nllGrad{f32: lw.f32, g: z, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore, gscale: gscale})
+			lw.add(PerChunk, &logSoftmaxGrad{f32: lw.f32, g: z, lp: lp, T: T})
+		}
+	} else {
+		lw.add(PerChunk, &xentFused{f32: lw.f32, esize: lw.esize, z: z, tg: tg, w: weights, rowloss: rowloss, losses: losses,
+			scale: scale, bias: bias, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, gscale: gscale})
+	}
+	rl := val{kind: kRowLoss, buf: losses, rowloss: rowloss, dims: []Dim{{s.B, true}}}
+	if opts.Reduction == graph.None {
+		lw.vals[n] = rl
+	} else {
+		lw.vals[n] = lw.reduce(rl)
+	}
+	return nil
+}
+
+// reduce sums per-row losses times the reduction scale into the scalar loss.
+func (lw *lowerer) reduce(v val) val {
+	loss := lw.namedBuf("loss", 8)
+	scale := lw.namedBuf("reduction scale", 8)
+	lw.add(Post, &xentReduce{rowloss: v.rowloss, scale: scale, loss: loss})
+	return val{kind: kLoss, buf: loss}
+}

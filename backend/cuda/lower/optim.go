@@ -1,0 +1,87 @@
+package lower
+
+import (
+	"fmt"
+	"math"
+
+	"dsx/backend"
+	k "dsx/cudakernels"
+)
+
+// optimStep updates one parameter (W or b) from its gradient on the device
+// (optim.cu): SGD with momentum, or Adam/AdamW with the bias correction of
+// step Ctx.Iter.
+type optimStep struct {
+	f32      bool
+	o        backend.Optimizer
+	w, g     *Buffer
+	m, v     *Buffer // SGD: m is the velocity (nil without momentum); Adam: the moments
+	elements int
+}
+
+func (s *optimStep) Kernel() string {
+	if s.o.Kind == "sgd" {
+		return "sgd" + suffix(s.f32)
+	}
+	return "adam" + suffix(s.f32)
+}
+
+func (s *optimStep) NewArgs() any {
+	if s.o.Kind == "sgd" {
+		return new(k.SGD)
+	}
+	return new(k.Adam)
+}
+
+func (s *optimStep) Describe() string {
+	return fmt.Sprintf("%s: %s from %s", s.Kernel(), s.w.What, s.g.What)
+}
+
+func (s *optimStep) Dims(Ctx) Dims {
+	return Dims{GridX: min(ceilDiv(s.elements, 256), 4096), GridY: 1, BlockX: 256, BlockY: 1}
+}
+
+func (s *optimStep) Fill(args any, a Addr, c Ctx) {
+	o, n := s.o, int64(s.elements)
+	if o.Kind == "sgd" {
+		*args.(*k.SGD) = k.SGD{W: a(s.w), G: a(s.g), V: at(a, s.m, 0), N: n, LR: o.LR, Momentum: o.Momentum, WD: o.WeightDecay}
+		return
+	}
+	dec := int64(0)
+	if o.Decoupled {
+		dec = 1
+	}
+	*args.(*k.Adam) = k.Adam{W: a(s.w), G: a(s.g), M: a(s.m), V: a(s.v), N: n, LR: o.LR, B1: o.Beta1, B2: o.Beta2,
+		Eps: o.Eps, WD: o.WeightDecay, Decoupled: dec,
+		BC1: 1 - math.Pow(o.Beta1, float64(c.Iter)), BC2: 1 - math.Pow(o.Beta2, float64(c.Iter))}
+}
+
+// optimizer adds the optimizer's state buffers and its two steps (W, then
+// b); none without an optimizer.
+func (lw *lowerer) optimizer(l *Layer) {
+	o := lw.cfg.Optimizer
+	if o.Kind == "" || l.Train.DW == nil || l.Train.DB == nil {
+		return // Step is an error without an optimizer or without dW and db
+	}
+	state := func(what string, n int) *Buffer {
+		b := lw.request(what, int64(n)*lw.esize)
+		b.Cat = State
+		l.OptimState = append(l.OptimState, b)
+		return b
+	}
+	for _, p := range []struct {
+		name string
+		w, g *Buffer
+		n    int
+	}{{"W", l.W, l.Train.DW, lw.cfg.N * lw.cfg.T}, {"b", l.Bias, l.Train.DB, lw.cfg.T}} {
+		st := &optimStep{f32: lw.f32, o: o, w: p.w, g: p.g, elements: p.n}
+		switch {
+		case o.Kind == "sgd" && o.Momentum != 0:
+			st.m = state("SGD velocity of "+p.name, p.n)
+		case o.Kind == "adam":
+			st.m = state("Adam m of "+p.name, p.n)
+			st.v = state("Adam v of "+p.name, p.n)
+		}
+		l.Optim = append(l.Optim, &Step{Phase: Post, Op: st})
+	}
+}

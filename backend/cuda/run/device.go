@@ -1,0 +1,48 @@
+package run
+
+import (
+	"dsx/backend/cuda/lower"
+	"dsx/cudakernels"
+)
+
+// Device is what a lowered layer needs from a GPU (or from the host
+// emulator that stands in for one in tests). Every method but Do is called
+// inside Do.
+type Device interface {
+	// Name names the device in errors ("NVIDIA H100 80GB HBM3").
+	Name() string
+	// Do runs f with the device ready for use by the calling goroutine (on
+	// CUDA: a locked OS thread with the context current, holding the
+	// process's device lock).
+	Do(f func() error) error
+	// Alloc allocates bufs at once: too little memory is one error wrapping
+	// backend.ErrOutOfMemory that says how much was asked and is free. On
+	// failure nothing stays allocated.
+	Alloc(bufs []*lower.Buffer, what string) (Memory, error)
+	// Bind prepares one step of a plan for running (a kernel's function and
+	// argument block, or a product).
+	Bind(s *lower.Step) (Runner, error)
+	// Sync waits for all work queued on the device.
+	Sync() error
+	// FreeBytes is the device memory free now, if the device can tell.
+	FreeBytes() (int64, bool)
+}
+
+// Memory is the device memory of one layer's buffers.
+type Memory interface {
+	// Addr is the device address of b.
+	Addr(b *lower.Buffer) cudakernels.Ptr
+	// ToDevice copies len(src) bytes from the host to dst; ToHost copies
+	// len(dst) bytes from src.
+	ToDevice(dst cudakernels.Ptr, src []byte) error
+	ToHost(dst []byte, src cudakernels.Ptr) error
+	// Zero sets b's bytes to 0.
+	Zero(b *lower.Buffer) error
+	// Free frees every buffer; it is safe to call twice.
+	Free() error
+}
+
+// Runner runs one bound step for a chunk, with buffer addresses from a.
+type Runner interface {
+	Run(a lower.Addr, c lower.Ctx) error
+}

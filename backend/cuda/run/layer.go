@@ -1,0 +1,374 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"dsx/backend"
+	"dsx/backend/cuda/lower"
+	"dsx/graph"
+
+	"gorgonia.org/tensor"
+)
+
+// Open lowers cfg's layer graph and allocates its buffers on dev. name is
+// the backend's name for errors ("cuda").
+func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
+	if err := cfg.Spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Optimizer.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Optimizer = cfg.Optimizer.WithDefaults()
+	if err := backend.CheckOptions(cfg, name, []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true); err != nil {
+		return nil, err
+	}
+	low, err := lower.Lower(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Layer{name: name, dev: dev, low: low, cfg: cfg, loss: make([]float64, 1)}
+	what := fmt.Sprintf("layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
+	err = dev.Do(func() error {
+		l.free0, _ = dev.FreeBytes()
+		if l.mem, err = dev.Alloc(low.Buffers, what); err != nil {
+			return err
+		}
+		l.addr = l.mem.Addr
+		if l.train, err = l.bind(low.Train.Steps); err != nil {
+			return err
+		}
+		if l.fwd, err = l.bind(low.Forward.Steps); err != nil {
+			return err
+		}
+		if l.optim, err = l.bind(low.Optim); err != nil {
+			return err
+		}
+		for _, b := range []*lower.Buffer{low.W, low.Bias} {
+			if err := l.mem.Zero(b); err != nil {
+				return fmt.Errorf("%s: zeroing %s: %w", name, b.What, err)
+			}
+		}
+		if low.ClassWeights != nil {
+			w := append([]float64(nil), cfg.Loss.ClassWeights...)
+			if err := l.mem.ToDevice(l.addr(low.ClassWeights), bytesOf(w)); err != nil {
+				return fmt.Errorf("%s: copying class weights: %w", name, err)
+			}
+		}
+		return l.resetOptim()
+	})
+	if err != nil {
+		if l.mem != nil {
+			dev.Do(l.mem.Free)
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// Layer is a lowered layer on a Device: backend.Layer, backend.Stats and
+// backend.Resident.
+type Layer struct {
+	name   string
+	dev    Device
+	low    *lower.Layer
+	cfg    backend.Config
+	mem    Memory
+	addr   lower.Addr
+	train  []bound
+	fwd    []bound
+	optim  []bound
+	iter   int // optimizer steps taken (Adam's bias correction)
+	closed bool
+	loss   []float64 // one value, its own allocation (cgo may be passed it)
+	free0  int64     // free device memory before the layer allocated
+	loaded int       // rows of the batch Load left on the device (0: none)
+}
+
+// bound is a plan step ready to run.
+type bound struct {
+	s *lower.Step
+	r Runner
+}
+
+func (l *Layer) bind(steps []*lower.Step) ([]bound, error) {
+	out := make([]bound, len(steps))
+	for i, s := range steps {
+		r, err := l.dev.Bind(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", l.name, s.Op.Describe(), err)
+		}
+		out[i] = bound{s, r}
+	}
+	return out, nil
+}
+
+// runPlan runs a bound plan over rows rows (inside Do).
+func (l *Layer) runPlan(p *lower.Plan, steps []bound, rows int, gemmOnly bool, after func(r0, n int) error) error {
+	return p.Run(rows, l.low.Chunk, gemmOnly, func(i int, c lower.Ctx) error {
+		return steps[i].r.Run(l.addr, c)
+	}, after)
+}
+
+func (l *Layer) Config() backend.Config { return l.cfg }
+
+func (l *Layer) check() error {
+	if l.closed {
+		return fmt.Errorf("%s: layer used after Close", l.name)
+	}
+	return nil
+}
+
+// resetOptim zeroes the optimizer state (inside Do).
+func (l *Layer) resetOptim() error {
+	l.iter = 0
+	for _, b := range l.low.OptimState {
+		if err := l.mem.Zero(b); err != nil {
+			return fmt.Errorf("%s: zeroing %s: %w", l.name, b.What, err)
+		}
+	}
+	return nil
+}
+
+func (l *Layer) SetParams(W, b *tensor.Dense) error {
+	if err := l.check(); err != nil {
+		return err
+	}
+	if err := backend.CheckParams(l.cfg, W, b); err != nil {
+		return err
+	}
+	W, b = contiguous(W), contiguous(b)
+	return l.dev.Do(func() error {
+		if err := l.toDevice(l.low.W, W, l.low.W.Bytes); err != nil {
+			return err
+		}
+		if err := l.toDevice(l.low.Bias, b, l.low.Bias.Bytes); err != nil {
+			return err
+		}
+		return l.resetOptim()
+	})
+}
+
+func (l *Layer) Params() (*tensor.Dense, *tensor.Dense, error) {
+	if err := l.check(); err != nil {
+		return nil, nil, err
+	}
+	var W, b *tensor.Dense
+	err := l.dev.Do(func() error {
+		var err error
+		if W, err = l.toHost(l.low.W, l.cfg.N, l.cfg.T); err != nil {
+			return err
+		}
+		b, err = l.toHost(l.low.Bias, l.cfg.T)
+		return err
+	})
+	return W, b, err
+}
+
+// load validates a batch on the host (the checks every backend makes) and
+// copies it to the device (inside Do).
+func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
+	if err := l.check(); err != nil {
+		return 0, err
+	}
+	if targets == nil {
+		return 0, errors.New("batch: targets are nil")
+	}
+	rows, err := backend.CheckBatch(l.cfg, x, targets)
+	if err != nil {
+		return 0, err
+	}
+	x, targets = contiguous(x), contiguous(targets)
+	o := &l.cfg.Loss
+	switch d := targets.Data().(type) {
+	case []float32:
+		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+	case []float64:
+		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", l.name, err)
+	}
+	if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)*l.low.ESize); err != nil {
+		return 0, err
+	}
+	tn := int64(rows)
+	if o.SoftTargets {
+		tn *= int64(l.cfg.T)
+	}
+	if err := l.toDevice(l.low.Targets, targets, tn*l.low.ESize); err != nil {
+		return 0, err
+	}
+	l.loaded = rows
+	return rows, nil
+}
+
+func (l *Layer) readLoss() (float64, error) {
+	if err := l.mem.ToHost(bytesOf(l.loss), l.addr(l.low.Train.Loss)); err != nil {
+		return 0, fmt.Errorf("%s: reading the loss: %w", l.name, err)
+	}
+	return l.loss[0], nil
+}
+
+func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
+	var r *backend.Result
+	err := l.dev.Do(func() error {
+		rows, err := l.load(x, targets)
+		if err != nil {
+			return err
+		}
+		if err := l.runPlan(l.low.Train, l.train, rows, false, nil); err != nil {
+			return err
+		}
+		r = &backend.Result{}
+		if r.Loss, err = l.readLoss(); err != nil {
+			return err
+		}
+		p, c := l.low.Train, l.cfg
+		for _, o := range []struct {
+			buf   *lower.Buffer
+			into  **tensor.Dense
+			shape []int
+		}{{p.Losses, &r.Losses, []int{rows}}, {p.DW, &r.DW, []int{c.N, c.T}}, {p.DB, &r.DB, []int{c.T}}, {p.DX, &r.DX, []int{rows, c.N}}} {
+			if o.buf == nil {
+				continue
+			}
+			if *o.into, err = l.toHost(o.buf, o.shape...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// stepReady checks that Step can run.
+func (l *Layer) stepReady() error {
+	if l.cfg.Optimizer.Kind == "" {
+		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", l.name)
+	}
+	if w := l.cfg.Want; !w.W || !w.B {
+		return fmt.Errorf("%s: Step needs the gradients of W and b (layer computes %v)", l.name, w)
+	}
+	return nil
+}
+
+func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
+	if err := l.stepReady(); err != nil {
+		return 0, err
+	}
+	var loss float64
+	err := l.dev.Do(func() error {
+		rows, err := l.load(x, targets)
+		if err != nil {
+			return err
+		}
+		loss, err = l.step(rows)
+		return err
+	})
+	return loss, err
+}
+
+// step runs the training plan and the optimizer on the loaded batch (inside
+// Do).
+func (l *Layer) step(rows int) (float64, error) {
+	if err := l.runPlan(l.low.Train, l.train, rows, false, nil); err != nil {
+		return 0, err
+	}
+	l.iter++
+	for _, o := range l.optim {
+		if err := o.r.Run(l.addr, lower.Ctx{Rows: rows, First: true, Iter: l.iter}); err != nil {
+			return 0, err
+		}
+	}
+	return l.readLoss()
+}
+
+func (l *Layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	rows, err := backend.CheckBatch(l.cfg, x, nil)
+	if err != nil {
+		return nil, err
+	}
+	x = contiguous(x)
+	var z *tensor.Dense
+	err = l.dev.Do(func() error {
+		l.loaded = 0
+		if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)*l.low.ESize); err != nil {
+			return err
+		}
+		z = tensor.New(tensor.WithShape(rows, l.cfg.T), tensor.Of(l.cfg.DType))
+		host := denseBytes(z)
+		row := int64(l.cfg.T) * l.low.ESize
+		return l.runPlan(l.low.Forward, l.fwd, rows, false, func(r0, n int) error {
+			if err := l.mem.ToHost(host[int64(r0)*row:int64(r0+n)*row], l.addr(l.low.Forward.Logits)); err != nil {
+				return fmt.Errorf("%s: copying logits to the host: %w", l.name, err)
+			}
+			return nil
+		})
+	})
+	return z, err
+}
+
+// Close frees the layer's device memory; it is safe to call twice.
+func (l *Layer) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return l.dev.Do(l.mem.Free)
+}
+
+func contiguous(t *tensor.Dense) *tensor.Dense {
+	if t.RequiresIterator() {
+		return t.Materialize().(*tensor.Dense)
+	}
+	return t
+}
+
+func (l *Layer) toDevice(dst *lower.Buffer, t *tensor.Dense, bytes int64) error {
+	b := denseBytes(t)
+	if b == nil {
+		return fmt.Errorf("%s: %s: unsupported data %T", l.name, dst.What, t.Data())
+	}
+	if err := l.mem.ToDevice(l.addr(dst), b[:bytes]); err != nil {
+		return fmt.Errorf("%s: copying %s to the device: %w", l.name, dst.What, err)
+	}
+	return nil
+}
+
+// toHost copies src into a new tensor of shape.
+func (l *Layer) toHost(src *lower.Buffer, shape ...int) (*tensor.Dense, error) {
+	t := tensor.New(tensor.WithShape(shape...), tensor.Of(l.cfg.DType))
+	if err := l.mem.ToHost(denseBytes(t), l.addr(src)); err != nil {
+		return nil, fmt.Errorf("%s: copying %s to the host: %w", l.name, src.What, err)
+	}
+	return t, nil
+}
+
+// denseBytes is the bytes of a float32 or float64 tensor's data (nil for
+// other types), without copying.
+func denseBytes(t *tensor.Dense) []byte {
+	switch d := t.Data().(type) {
+	case []float32:
+		return bytesOf(d)
+	case []float64:
+		return bytesOf(d)
+	}
+	return nil
+}
+
+// bytesOf views a float slice as bytes.
+func bytesOf[F float32 | float64](s []F) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
