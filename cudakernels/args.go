@@ -32,9 +32,9 @@ type Xent struct {
 	Tg      Ptr     // rows labels stored as F, or rows×Ldt probabilities
 	Ldt     int64   // row stride of probability targets
 	W       Ptr     // T class weights (double), or 0
-	RowLoss Ptr     // rows per-row losses (double), out
-	Losses  Ptr     // rows per-row losses in F, or 0
-	ScaleP  Ptr     // 1 double: the reduction scale (from xent_scale)
+	RowLoss Ptr     // rows per-row losses sc·ce + sz·zl (double), out
+	Losses  Ptr     // rows per-row losses ce + zl in F, or 0
+	ScaleP  Ptr     // 2 doubles: the reduction scales sc and sz (from xent_scale)
 	Rows    int64   // valid rows
 	T       int64   // classes
 	Flags   int64   // Xent* flags
@@ -42,6 +42,8 @@ type Xent struct {
 	Eps     float64 // label smoothing
 	WSum    float64 // Σ_c w_c (T without weights)
 	GScale  float64 // upstream gradient of the loss
+	Softcap float64 // logit soft-cap c (0: none)
+	ZLoss   float64 // z-loss λ (0: none)
 	Bias    Ptr     // T bias added to each row as it is read, or 0
 }
 
@@ -49,17 +51,17 @@ type Xent struct {
 type XentScale struct {
 	Tg     Ptr   // rows labels stored as F (unused for probability targets)
 	W      Ptr   // T class weights (double), or 0
-	ScaleP Ptr   // 1 double, out
+	ScaleP Ptr   // 2 doubles, out: the cross-entropy's and the z-loss's scales
 	Rows   int64 // rows of the whole batch
 	T      int64
 	Flags  int64
 	Ignore int64
 }
 
-// XentReduce: xent_reduce (xent.cu): out = scale · Σ rowloss.
+// XentReduce: xent_reduce (xent.cu): out = Σ rowloss (the row losses carry
+// their reduction scales).
 type XentReduce struct {
 	RowLoss Ptr // rows doubles
-	ScaleP  Ptr // 1 double
 	Out     Ptr // 1 double, out
 	Rows    int64
 }
@@ -143,8 +145,9 @@ type NLL struct {
 	LP      Ptr // rows×T log-probabilities
 	Tg      Ptr // rows labels stored as F
 	W       Ptr // T class weights (double), or 0
-	RowLoss Ptr // rows doubles, out
+	RowLoss Ptr // rows doubles, out: scale·loss
 	Losses  Ptr // rows in F, or 0
+	ScaleP  Ptr // the reduction scale (xent_scale's first)
 	Rows    int64
 	T       int64
 	Flags   int64

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile every .cu here to PTX with CUDA 11.8's nvcc for compute_52 (PTX
 # .version 7.8, which drivers ≥ 520 load and JIT for any newer GPU), and record
-# the SHA-256 of each source in kernels.sha256 so that hash_test.go fails when
+# the SHA-256 of each source (and of the .cuh headers they include) in kernels.sha256 so that hash_test.go fails when
 # a .cu changed without regenerating. Called by `make kernels`.
 #
 # NVCC may name an nvcc 11.8; otherwise ../scripts/nvcc-11.8 fetches one
@@ -19,4 +19,5 @@ for cu in *.cu; do
   sha256sum "$cu" >>kernels.sha256.tmp
   echo "gen.sh: $cu → $ptx ($(grep -m1 '^\.version' "$ptx"))" >&2
 done
+sha256sum *.cuh >>kernels.sha256.tmp   # headers the .cu files include
 mv kernels.sha256.tmp kernels.sha256

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestKernelsUpToDate fails when a .cu source differs from the one the
+// TestKernelsUpToDate fails when a .cu source (or a .cuh header) differs from the one the
 // embedded PTX was generated from: run `make kernels`.
 func TestKernelsUpToDate(t *testing.T) {
 	recorded := map[string]string{}
@@ -24,6 +24,8 @@ func TestKernelsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	headers, _ := filepath.Glob("*.cuh")
+	sources = append(sources, headers...)
 	if len(sources) == 0 {
 		t.Fatal("no .cu sources")
 	}

@@ -78,7 +78,10 @@ func TestSignatures(t *testing.T) {
 			t.Errorf("#define %s %s, Go has %d", f.macro, v, f.want)
 		}
 	}
-	for name := range macros {
+	for name, v := range macros {
+		if _, err := strconv.ParseInt(strings.TrimSuffix(v, "LL"), 0, 64); err != nil {
+			continue // not a flag (XENT_ARGS, ...)
+		}
 		if strings.HasPrefix(name, "XENT_") || strings.HasPrefix(name, "UF_") {
 			switch name {
 			case "XENT_SOFT", "XENT_IGNORE", "XENT_GRAD", "XENT_MEAN", "XENT_CACHE", "UF_IGNORE":
@@ -154,33 +157,47 @@ func parseCU(src string) ([]cuKernel, map[string]string, error) {
 	for _, m := range objectMacro.FindAllStringSubmatch(src, -1) {
 		defs[m[1]] = strings.TrimSpace(m[2])
 	}
-	// Expand each function-like macro at its invocations.
+	// Expand the function-like macros wherever they are invoked (their
+	// bodies may invoke others), until nothing changes.
+	type macro struct {
+		call   *regexp.Regexp
+		params []string
+		body   string
+	}
+	var ms []macro
 	text := src
 	for _, m := range funcMacro.FindAllStringSubmatch(src, -1) {
-		name, body := m[1], m[3]
-		var params []string
+		mc := macro{call: regexp.MustCompile(`\b` + m[1] + `\(([^()]*)\)`), body: m[3]}
 		for _, p := range strings.Split(m[2], ",") {
-			params = append(params, strings.TrimSpace(p))
+			mc.params = append(mc.params, strings.TrimSpace(p))
 		}
+		ms = append(ms, mc)
 		text = strings.Replace(text, m[0], "", 1)
-		call := regexp.MustCompile(`(?m)^\s*` + name + `\(([^)]*)\)`)
-		text = call.ReplaceAllStringFunc(text, func(inv string) string {
-			args := strings.Split(call.FindStringSubmatch(inv)[1], ",")
-			if len(args) != len(params) {
-				return inv
-			}
-			sub := map[string]string{}
-			for i, p := range params {
-				sub[p] = strings.TrimSpace(args[i])
-			}
-			out := identifier.ReplaceAllStringFunc(body, func(id string) string {
-				if v, ok := sub[id]; ok {
-					return v
+	}
+	for pass := 0; pass < 8; pass++ {
+		before := text
+		for _, mc := range ms {
+			text = mc.call.ReplaceAllStringFunc(text, func(inv string) string {
+				args := strings.Split(mc.call.FindStringSubmatch(inv)[1], ",")
+				if len(args) != len(mc.params) {
+					return inv
 				}
-				return id
+				sub := map[string]string{}
+				for i, p := range mc.params {
+					sub[p] = strings.TrimSpace(args[i])
+				}
+				out := identifier.ReplaceAllStringFunc(mc.body, func(id string) string {
+					if v, ok := sub[id]; ok {
+						return v
+					}
+					return id
+				})
+				return " " + regexp.MustCompile(`\s*##\s*`).ReplaceAllString(out, "") + " "
 			})
-			return "\n" + regexp.MustCompile(`\s*##\s*`).ReplaceAllString(out, "") + "\n"
-		})
+		}
+		if text == before {
+			break
+		}
 	}
 	var ks []cuKernel
 	for _, m := range kernelDecl.FindAllStringSubmatch(text, -1) {

@@ -76,11 +76,14 @@ __device__ void log_softmax_t(const F *z, F *lp, long long rows, long long T, co
 #undef ZV
 }
 
-// nll: rowloss[r] = −w[y]·lp[r, y] (0 for an ignored row), losses[r] the same
-// in F when non-NULL. One thread per row.
+// nll: with l = −w[y]·lp[r, y] (0 for an ignored row), rowloss[r] = scale·l
+// (the reduction scale scalep[0], so that xent_reduce only sums) and
+// losses[r] = l in F when non-NULL (Reduction None, where the scale is 1).
+// One thread per row.
 template <typename F>
 __device__ void nll_t(const F *lp, const F *tg, const double *w, double *rowloss, F *losses,
-                      long long rows, long long T, long long flags, long long ignore) {
+                      const double *scalep, long long rows, long long T, long long flags, long long ignore) {
+    const double scale = scalep[0];
     for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows;
          r += (long long)gridDim.x * blockDim.x) {
         double yl = (double)tg[r];
@@ -93,7 +96,7 @@ __device__ void nll_t(const F *lp, const F *tg, const double *w, double *rowloss
         } else {
             l = -(w ? w[y] : 1.0) * (double)lp[r * T + y];
         }
-        rowloss[r] = l;
+        rowloss[r] = scale * l;
         if (losses) losses[r] = (F)l;
     }
 }
@@ -134,9 +137,9 @@ __device__ void log_softmax_grad_t(F *g, const F *lp, long long rows, long long 
         log_softmax_t<F>(z, lp, rows, T, bias);                                                      \
     }                                                                                                \
     extern "C" __global__ void nll_##S(const F *lp, const F *tg, const double *w, double *rowloss,   \
-                                       F *losses, long long rows, long long T, long long flags,      \
-                                       long long ignore) {                                           \
-        nll_t<F>(lp, tg, w, rowloss, losses, rows, T, flags, ignore);                                \
+                                       F *losses, const double *scalep, long long rows, long long T, \
+                                       long long flags, long long ignore) {                          \
+        nll_t<F>(lp, tg, w, rowloss, losses, scalep, rows, T, flags, ignore);                        \
     }                                                                                                \
     extern "C" __global__ void nll_grad_##S(F *g, const F *tg, const double *w, const double *scalep, \
                                             long long rows, long long T, long long flags,            \

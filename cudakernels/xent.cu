@@ -1,26 +1,39 @@
 // xent.cu — fused softmax + cross-entropy, forward and gradient in one pass
 // pair over each row of logits, for every option of graph.LossOptions.
 //
-// Fuses: row maximum, Σ exp(z − max) (online, in one read of the row),
-// log-sum-exp, the target coefficients a_c (hard label with class weights,
-// ignore_index and label smoothing, or probability targets), the row's loss
-// S·lse − Σ a_c·z_c, and the gradient scale·(S·p_c − a_c) written IN PLACE
-// over the logits. The arithmetic is graph.RowLoss / graph.RowGrad.
+// Fuses: the bias add of x·W + b, logit soft-capping (ẑ = c·tanh(z/c)), the
+// row maximum, Σ exp(ẑ − max), the target coefficients a_c (hard label with
+// class weights, ignore_index and label smoothing, or probability targets),
+// the row's cross-entropy Σ a_c·(m − ẑ_c) + S·log Σ exp(ẑ − m) and z-loss
+// λ·lse², both times their reduction scales, and the gradient
+// sc·(S·p_c − a_c) + sz·2λ·lse·p_c (times 1 − tanh² with a cap) written IN
+// PLACE over the logits. The row arithmetic is xent_row.cuh, shared by both
+// kernels and equal to graph.RowTerms / graph.RowGradScaled.
 //
-// Never stores: the B×T probabilities, exp(z), or the row max / lse (they
-// live in registers and one shared-memory slot per warp). Two kernels:
-// xent_t<Tmax> (T ≤ Tmax ≤ 4096) holds a row and its exp(z − max) in the
-// registers of one to eight warps, so global memory is read once and written
-// once; xent runs a row per block of up to 512 threads and caches a row of at
-// most 40 KiB in shared memory so that global memory is read once; a longer
-// row is read a second time for the gradient (from L2).
+// Never stores: the B×T probabilities, exp(ẑ), the capped logits, or the row
+// max / lse (they live in registers and one shared-memory slot per warp).
+// Two kernels: xent_t<Tmax> (T ≤ Tmax ≤ 4096) holds a row and its
+// exp(ẑ − max) in the registers of one to eight warps, so global memory is
+// read once and written once; xent runs a row per block of up to 512 threads
+// and caches a row of at most 40 KiB in shared memory so that global memory
+// is read once; a longer row is read a second time for the gradient (from
+// L2).
+//
+// A row with a logit that is NaN or +Inf (or ±Inf under a soft cap), ignored
+// or not, gets loss NaN, as the CPU's graph.rowExp decides; a lone −Inf logit
+// gets p = 0 (PyTorch's way of masking a class) and makes the loss +Inf only
+// where the target weighs it. The host reads the reduced loss before the
+// optimizer runs and reports the row instead of stepping.
 //
 // Every scalar parameter is 8 bytes wide (long long or double): gorgonia.org/cu
-// copies each kernel argument as 8 bytes.
+// copies each kernel argument as 8 bytes. The Go side of every signature is
+// a struct in args.go (TestSignatures checks them).
 //
 // Names: rows ≤ B valid rows, T classes, ld ≥ T the row stride of z (elements).
 
 #include <math.h>
+
+#include "xent_row.cuh"
 
 #define XENT_SOFT 1LL       // targets are rows×T probabilities
 #define XENT_IGNORE 2LL     // ignore_index is in use
@@ -28,35 +41,45 @@
 #define XENT_MEAN 8LL       // reduction mean (xent_scale only)
 #define XENT_CACHE 16LL     // cache the row in dynamic shared memory (T·sizeof(F) bytes)
 
+// Acc is one thread's (then a block's) part of a row, gathered in one read:
+// the running maximum m of the capped logits (NaN once a raw logit is not
+// finite), s = Σ exp(ẑ − m), d = Σ α_c·(m − ẑ_c) and A = Σ α_c, where α_c is
+// a_c (probability targets) or w_c (hard labels with smoothing). When m
+// grows by δ, every earlier term of d grows by α·δ: d += δ·A, a sum of
+// non-negative terms (no cancellation).
 struct Acc {
-    double m;   // running max
-    double s;   // Σ exp(z − m)
-    double a;   // Σ a_c·z_c (or Σ w_c·z_c for hard targets with smoothing)
-    double S;   // Σ a_c (soft targets)
+    double m;
+    double s;
+    double d;
+    double A;
 };
+
+// acc_part is one side's d moved to the maximum m.
+__device__ __forceinline__ double acc_part(const Acc &x, double m) {
+    return x.A != 0 ? x.d + (m - x.m) * x.A : x.d;
+}
 
 __device__ __forceinline__ void acc_merge(Acc &x, const Acc &y) {
     double m = fmax(x.m, y.m);
-    double s = 0;
-    if (m == -INFINITY) {
-        s = 0;
-    } else {
+    double s = 0, d = 0;
+    if (m != -INFINITY) {
         if (x.s != 0 || isnan(x.s)) s += x.s * exp(x.m - m);
         if (y.s != 0 || isnan(y.s)) s += y.s * exp(y.m - m);
+        d = acc_part(x, m) + acc_part(y, m);
     }
     if (isnan(x.m) || isnan(y.m)) m = NAN;
     x.m = m;
     x.s = s;
-    x.a += y.a;
-    x.S += y.S;
+    x.d = d;
+    x.A += y.A;
 }
 
 __device__ __forceinline__ Acc acc_shfl(const Acc &x, int off) {
     Acc y;
     y.m = __shfl_down_sync(0xffffffffu, x.m, off);
     y.s = __shfl_down_sync(0xffffffffu, x.s, off);
-    y.a = __shfl_down_sync(0xffffffffu, x.a, off);
-    y.S = __shfl_down_sync(0xffffffffu, x.S, off);
+    y.d = __shfl_down_sync(0xffffffffu, x.d, off);
+    y.A = __shfl_down_sync(0xffffffffu, x.A, off);
     return y;
 }
 
@@ -78,7 +101,7 @@ __device__ Acc block_reduce(Acc v) {
         if (lane < nw) {
             x = warp[lane];
         } else {
-            x.m = -INFINITY; x.s = 0; x.a = 0; x.S = 0;
+            x.m = -INFINITY; x.s = 0; x.d = 0; x.A = 0;
         }
         for (int off = 16; off > 0; off >>= 1) {
             Acc o = acc_shfl(x, off);
@@ -96,23 +119,28 @@ __device__ __forceinline__ double weight(const double *w, long long c) {
     return w ? w[c] : 1.0;
 }
 
-// xent_rows: one block per row (gridDim.x = rows), blockDim.x a multiple of 32.
+// XENT_ARGS: the parameters of every xent kernel (args.go: Xent).
 //   z       rows×ld  logits in; the gradient out when XENT_GRAD (may be NaN past T)
 //   tg      rows     hard labels stored as F, or rows×ldt probabilities (XENT_SOFT)
 //   w       T        class weights (double), or NULL for all 1
-//   rowloss rows     per-row loss before the reduction scale (double)
-//   losses  rows     the same in F, or NULL
-//   scalep  1        the reduction scale (from xent_scale), device memory
+//   rowloss rows     per-row loss sc·ce + sz·zl (double): summed by xent_reduce
+//   losses  rows     the same in F (Reduction None, where sc = sz = 1), or NULL
+//   scalep  2        the reduction scales sc (cross-entropy) and sz (z-loss), from xent_scale
 //   bias    T        added to each row of z as it is read (the bias of
 //                    x·W + b, fused here instead of a pass over z), or NULL
 // gscale multiplies the gradient (the upstream gradient of the loss); wsum is
-// Σ_c w_c; eps the label smoothing; ignore the ignore_index.
+// Σ_c w_c; eps the label smoothing; ignore the ignore_index; softcap the cap c
+// (0: none); zloss the z-loss λ (0: none).
+#define XENT_PARAMS(F)                                                                        \
+    F *z, long long ld, const F *tg, long long ldt, const double *w, double *rowloss,        \
+        F *losses, const double *scalep, long long rows, long long T, long long flags,       \
+        long long ignore, double eps, double wsum, double gscale, double softcap,            \
+        double zloss, const F *bias
+#define XENT_ARGS z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, softcap, zloss, bias
+
+// xent_rows: one block per row (gridDim.x = rows), blockDim.x a multiple of 32.
 template <typename F>
-__device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
-                          const double *w, double *rowloss, F *losses,
-                          const double *scalep, long long rows, long long T,
-                          long long flags, long long ignore, double eps,
-                          double wsum, double gscale, const F *bias) {
+__device__ void xent_rows(XENT_PARAMS(F)) {
     extern __shared__ unsigned char smem_raw[];
     long long r = blockIdx.x;
     if (r >= rows) return;
@@ -131,100 +159,73 @@ __device__ void xent_rows(F *z, long long ld, const F *tg, long long ldt,
         bad = !ignored && (label < 0 || label >= T || (double)label != yl);
     }
     const double k = eps / (double)T;
+    const bool hit = !soft && !ignored && !bad;
     // z[label] is read before any thread overwrites the row with its gradient.
-    double zy = (!soft && !ignored && !bad) ? (double)(bias ? zr[label] + bias[label] : zr[label]) : 0.0;
+    double zy = hit ? xent_cap((double)(bias ? zr[label] + bias[label] : zr[label]), softcap) : 0.0;
 
-    // Pass 1: one read of the row: online max / Σexp, and Σ a_c·z_c.
+    // Pass 1: one read of the row: online max / Σexp, and Σ α_c·(m − ẑ_c).
     Acc acc;
-    acc.m = -INFINITY; acc.s = 0; acc.a = 0; acc.S = 0;
+    acc.m = -INFINITY; acc.s = 0; acc.d = 0; acc.A = 0;
+    const bool sums = soft || eps != 0;
     for (long long c = threadIdx.x; c < T; c += blockDim.x) {
         F zv = bias ? zr[c] + bias[c] : zr[c];
         if (cache) row[c] = zv;
-        double v = (double)zv;
+        double raw = (double)zv;
+        double v = xent_cap(raw, softcap);
+        double alpha = 0;
+        if (soft) {
+            alpha = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
+        } else if (eps != 0) {
+            alpha = weight(w, c);
+        }
         if (v > acc.m) {
             acc.s = acc.s * exp(acc.m - v) + 1.0;
+            if (acc.A != 0) acc.d += (v - acc.m) * acc.A;
             acc.m = v;
         } else if (v != -INFINITY || isnan(v)) {
             acc.s += exp(v - acc.m);
+            if (sums) acc.d += alpha * (acc.m - v);
+        } else if (alpha != 0) {
+            acc.d = INFINITY;   // a −Inf logit the target weighs: the loss is +Inf
         }
-        if (isnan(v)) acc.m = NAN;
-        if (soft) {
-            double a = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
-            acc.S += a;
-            acc.a += a * v;
-        } else if (eps != 0) {
-            acc.a += weight(w, c) * v;
-        }
+        acc.A += alpha;
+        // NaN, +Inf, or ±Inf under a cap (tanh hides it) make the row NaN,
+        // ignored or not; a lone −Inf gets p = 0 (as graph.rowExp).
+        if (isnan(raw) || (isinf(raw) && (raw > 0 || softcap > 0))) acc.m = NAN;
     }
     Acc tot = block_reduce(acc);   // also a barrier for the cached row
-    double lse = tot.m + log(tot.s);
-    if (isinf(tot.m) || isnan(tot.m)) lse = NAN;
+    double L = log(tot.s);
+    if (isinf(tot.m) || isnan(tot.m)) L = NAN;
 
-    double S, loss;
-    double wy = 0;
-    if (soft) {
-        S = tot.S;
-        loss = S * lse - tot.a;
-    } else if (ignored) {
-        S = 0;
-        loss = 0;
-    } else if (bad) {
-        S = NAN;
-        loss = NAN;
-    } else {
-        wy = weight(w, label);
-        S = (1.0 - eps) * wy + k * wsum;
-        double az = (1.0 - eps) * wy * zy;
-        if (eps != 0) az += k * tot.a;
-        loss = S * lse - az;
-    }
+    double wy = hit ? weight(w, label) : 0;
+    XentRowLoss rl = xent_row_loss(soft, ignored, bad, tot.m, L, tot.d, tot.A, zy, wy, eps, k, wsum, zloss);
+    const double sc = scalep[0], sz = scalep[1];
     if (threadIdx.x == 0) {
-        rowloss[r] = loss;
-        if (losses) losses[r] = (F)loss;
+        rowloss[r] = sc * rl.ce + sz * rl.zl;
+        if (losses) losses[r] = (F)(rl.ce + rl.zl);
     }
     if (!(flags & XENT_GRAD)) return;
 
     // Pass 2: the gradient, over the row in place.
-    double scale = scalep[0] * gscale;
-    if (!soft) {
-        if (ignored || scale == 0) {
-            for (long long c = threadIdx.x; c < T; c += blockDim.x) zr[c] = (F)0;
-            return;
-        }
-        double ay = scale * (1.0 - eps) * wy;
-        for (long long c = threadIdx.x; c < T; c += blockDim.x) {
-            F zv = (!cache && bias) ? row[c] + bias[c] : row[c];
-            double p = exp((double)zv - lse);
-            double g = scale * (S * p - k * weight(w, c));
-            if (c == label) g -= ay;
-            if (bad) g = NAN;
-            zr[c] = (F)g;
-        }
+    const double gsc = sc * gscale, zf = sz * gscale * 2.0 * zloss * (tot.m + L);
+    if (!soft && (ignored || (gsc == 0 && zf == 0))) {
+        for (long long c = threadIdx.x; c < T; c += blockDim.x) zr[c] = (F)0;
         return;
     }
     for (long long c = threadIdx.x; c < T; c += blockDim.x) {
-        double a = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
         F zv = (!cache && bias) ? row[c] + bias[c] : row[c];
-        double p = exp((double)zv - lse);
-        zr[c] = (F)(scale * (S * p - a));
+        double raw = (double)zv;
+        double p = exp((xent_cap(raw, softcap) - tot.m) - L);
+        double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
+        if (c == label) ac += (1.0 - eps) * wy;
+        double g = xent_grad(p, ac, rl.S, gsc, zf, xent_dcap(raw, softcap));
+        if (bad) g = NAN;
+        zr[c] = (F)g;
     }
 }
 
-extern "C" __global__ void xent_f32(float *z, long long ld, const float *tg, long long ldt,
-                                    const double *w, double *rowloss, float *losses,
-                                    const double *scalep, long long rows, long long T,
-                                    long long flags, long long ignore, double eps,
-                                    double wsum, double gscale, const float *bias) {
-    xent_rows<float>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, bias);
-}
-
-extern "C" __global__ void xent_f64(double *z, long long ld, const double *tg, long long ldt,
-                                    const double *w, double *rowloss, double *losses,
-                                    const double *scalep, long long rows, long long T,
-                                    long long flags, long long ignore, double eps,
-                                    double wsum, double gscale, const double *bias) {
-    xent_rows<double>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, bias);
-}
+extern "C" __global__ void xent_f32(XENT_PARAMS(float)) { xent_rows<float>(XENT_ARGS); }
+extern "C" __global__ void xent_f64(XENT_PARAMS(double)) { xent_rows<double>(XENT_ARGS); }
 
 // exp_nonpos(x) = exp(x) for x ≤ 0 (−∞ included), in float64 without
 // branches, so that the unrolled loops below pipeline: x = k·ln2 + r with
@@ -286,15 +287,13 @@ struct RowSlots {
 // results combined in shared memory, two __syncthreads per row.
 // The maximum is taken first (exact), so Σ exp(z − max) needs no rescaling,
 // and each exp(z_c − max) stays in registers for the gradient: p_c =
-// exp(z_c − max)·(1/Σ), the value exp(z_c − lse) but for an ulp of float64.
-// Warp sums are butterflies (__shfl_xor_sync: every lane gets the same bits),
-// then the warps' sums are added in warp order: fixed order, deterministic.
+// exp(z_c − max)·(1/Σ). No soft-capping here (softcap must be 0: the
+// lowering sends capped rows to xent, whose registers the tanh does not
+// crowd; caps serve large vocabularies, which take xent anyway). Warp sums are butterflies (__shfl_xor_sync: every
+// lane gets the same bits), then the warps' sums are added in warp order:
+// fixed order, deterministic.
 template <typename F, int K, int W>
-__device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
-                               const double *w, double *rowloss, F *losses,
-                               const double *scalep, long long rows, long long T,
-                               long long flags, long long ignore, double eps,
-                               double wsum, double gscale, const F *bias) {
+__device__ void xent_tile_rows(XENT_PARAMS(F)) {
     __shared__ RowSlots<F, W> slot[W > 1 ? 2 : 1];
     const unsigned full = 0xffffffffu;
     const int lane = threadIdx.x & 31;
@@ -305,6 +304,7 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
     const long long stride = W > 1 ? (long long)gridDim.x : (long long)gridDim.x * (blockDim.x >> 5);
     const bool soft = flags & XENT_SOFT;
     const double k = eps / (double)T;
+    const double sc = scalep[0], sz = scalep[1];
     for (; r < rows; r += stride) {
         F *zr = z + r * ld;
         const F *yr = soft ? tg + r * ldt : 0;
@@ -323,11 +323,11 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
         // whole row NaN (bad label) otherwise.
         const int Ti = (int)T;
         const int lab = hit ? (int)label : -1;
-        // The row, once, into registers (−∞ past T); its maximum, NaN if
-        // any logit is NaN; z[label]. The loads are predicated, all issued
-        // before any use (offsets from one row pointer: few registers), and
-        // the bias is added after them (also predicated: −∞ stays −∞, so
-        // columns past T add exp(−∞) = 0 and are never the maximum).
+        // The row, once, into registers (−∞ past T); its raw maximum; NaN if
+        // any logit is NaN or ±Inf; z[label]. The loads are predicated, all
+        // issued before any use (offsets from one row pointer: few
+        // registers), and the bias is added after them (also predicated:
+        // −∞ stays −∞, so columns past T are never the maximum).
         F v[K];
 #pragma unroll
         for (int j = 0; j < K; j++) {
@@ -349,7 +349,7 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
 #pragma unroll
         for (int j = 0; j < K; j++) {
             mx = fmax_t<F>(mx, v[j]);
-            nan |= isnan(v[j]);
+            nan |= tid + tpr * j < Ti && (isnan(v[j]) || v[j] == (F)INFINITY);   // a lone −Inf: p = 0
             if (tid + tpr * j == lab) zl = v[j];
         }
         for (int off = 16; off > 0; off >>= 1) mx = fmax_t<F>(mx, __shfl_xor_sync(full, mx, off));
@@ -375,7 +375,7 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
         const double zy = hit ? (double)zl : 0.0;
         const double m = nan ? (double)NAN : (double)mx;
 
-        // Σ exp(z − m); exp(z − m) stays in registers (0 past T).
+        // Σ exp(ẑ − m); exp(ẑ − m) stays in registers (0 past T).
         double e[K];
         double s = 0;
 #pragma unroll
@@ -383,27 +383,23 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
             e[j] = exp_nonpos((double)v[j] - m);
             s += e[j];
         }
-        // Σ a_c·z_c (and Σ a_c for probability targets): only with label
-        // smoothing or probability targets, from the row in global memory
-        // (not yet overwritten; L1/L2).
-        double a = 0, Sa = 0;
+        // Σ α_c·(m − ẑ_c) (and Σ a_c for probability targets): only with
+        // label smoothing or probability targets, from the row in global
+        // memory (not yet overwritten; L1/L2).
+        double d = 0, Sa = 0;
         const bool sums = soft || eps != 0;
         if (sums) {
             for (long long c = tid; c < T; c += tpr) {
                 double x = (double)(bias ? zr[c] + bias[c] : zr[c]);
-                if (soft) {
-                    double ac = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
-                    Sa += ac;
-                    a += ac * x;
-                } else {
-                    a += weight(w, c) * x;
-                }
+                double alpha = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : weight(w, c);
+                Sa += alpha;
+                if (alpha != 0) d += alpha * (m - x);   // 0·(m − (−Inf)) would be NaN
             }
         }
         for (int off = 16; off > 0; off >>= 1) {
             s += __shfl_xor_sync(full, s, off);
             if (sums) {
-                a += __shfl_xor_sync(full, a, off);
+                d += __shfl_xor_sync(full, d, off);
                 Sa += __shfl_xor_sync(full, Sa, off);
             }
         }
@@ -411,74 +407,55 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
             RowSlots<F, W> &o = slot[W > 1 ? 1 : 0];
             if (lane == 0) {
                 o.s[wid] = s;
-                o.a[wid] = a;
+                o.a[wid] = d;
                 o.S[wid] = Sa;
             }
             __syncthreads();
             s = o.s[0];
-            a = o.a[0];
+            d = o.a[0];
             Sa = o.S[0];
 #pragma unroll
             for (int i = 1; i < W; i++) {
                 s += o.s[i];
-                a += o.a[i];
+                d += o.a[i];
                 Sa += o.S[i];
             }
         }
-        double lse = m + log(s);
+        double L = log(s);
         double inv = 1.0 / s;
-        if (isinf(m) || isnan(m)) lse = inv = NAN;
+        if (isinf(m) || isnan(m)) L = inv = NAN;
 
-        double S, loss;
-        double wy = 0;
-        if (soft) {
-            S = Sa;
-            loss = S * lse - a;
-        } else if (ignored) {
-            S = 0;
-            loss = 0;
-        } else if (bad) {
-            S = NAN;
-            loss = NAN;
-        } else {
-            wy = weight(w, label);
-            S = (1.0 - eps) * wy + k * wsum;
-            double az = (1.0 - eps) * wy * zy;
-            if (eps != 0) az += k * a;
-            loss = S * lse - az;
-        }
+        const double wy = hit ? weight(w, label) : 0;
+        XentRowLoss rl = xent_row_loss(soft, ignored, bad, m, L, d, Sa, zy, wy, eps, k, wsum, zloss);
         if (tid == 0) {
-            rowloss[r] = loss;
-            if (losses) losses[r] = (F)loss;
+            rowloss[r] = sc * rl.ce + sz * rl.zl;
+            if (losses) losses[r] = (F)(rl.ce + rl.zl);
         }
         if (!(flags & XENT_GRAD)) continue;
 
-        // The gradient, over the row in place: scale·(S·p_c − a_c).
-        const double scale = scalep[0] * gscale;
-        if (!soft && (ignored || scale == 0)) {
+        // The gradient, over the row in place.
+        const double gsc = sc * gscale, zf = sz * gscale * 2.0 * zloss * (m + L);
+        if (!soft && (ignored || (gsc == 0 && zf == 0))) {
             for (long long c = tid; c < T; c += tpr) zr[c] = (F)0;
             continue;
         }
         if (!soft && !w) {   // a_c = ε/T, and (1 − ε)·w_y more at the label
-            const double ay = scale * (1.0 - eps) * wy, sk = k;
 #pragma unroll
             for (int j = 0; j < K; j++) {
                 const int c = tid + tpr * j;
-                double g = scale * (S * (e[j] * inv) - sk);
-                if (c == lab) g -= ay;
+                double g = xent_grad(e[j] * inv, c == lab ? k + (1.0 - eps) * wy : k, rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
                 if (c < Ti) zr[c] = (F)g;
             }
             continue;
         }
-        const double ay = soft ? 0.0 : scale * (1.0 - eps) * wy;
 #pragma unroll
         for (int j = 0; j < K; j++) {
             const int c = tid + tpr * j;
             if (c < Ti) {
                 double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
-                double g = scale * (S * (e[j] * inv) - ac);
-                if (c == lab) g -= ay;
+                if (c == lab) ac += (1.0 - eps) * wy;
+                double g = xent_grad(e[j] * inv, ac, rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
                 zr[c] = (F)g;
             }
@@ -492,54 +469,48 @@ __device__ void xent_tile_rows(F *z, long long ld, const F *tg, long long ldt,
 // MB32/MB64: the blocks of NT threads an SM must hold (__launch_bounds__'s
 // minimum), which caps the registers a thread: chosen (ptxas -v, sm_90) as
 // the most blocks that compile without spills, and never fewer than the
-// kernel gets without a minimum; xent_t1024_f32 (T = 1000): 96 registers,
+// kernel gets without a minimum (xent_t128: 3, since the non-finite check
+// and the non-cancelling sums; 4 before); xent_t1024_f32 (T = 1000): 96 registers,
 // 20 warps an SM, against 168 and 12 with unconditional loads and no minimum.
-#define XENT_TILE(TMAX, K, W, NT, MB32, MB64)                                                     \
-    extern "C" __global__ void __launch_bounds__(NT, MB32) xent_t##TMAX##_f32(                    \
-        float *z, long long ld, const float *tg, long long ldt, const double *w, double *rowloss, \
-        float *losses, const double *scalep, long long rows, long long T, long long flags,        \
-        long long ignore, double eps, double wsum, double gscale, const float *bias) {            \
-        xent_tile_rows<float, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,   \
-                                    ignore, eps, wsum, gscale, bias);                             \
-    }                                                                                             \
-    extern "C" __global__ void __launch_bounds__(NT, MB64) xent_t##TMAX##_f64(                    \
-        double *z, long long ld, const double *tg, long long ldt, const double *w,                \
-        double *rowloss, double *losses, const double *scalep, long long rows, long long T,       \
-        long long flags, long long ignore, double eps, double wsum, double gscale,                \
-        const double *bias) {                                                                     \
-        xent_tile_rows<double, K, W>(z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags,  \
-                                     ignore, eps, wsum, gscale, bias);                            \
+#define XENT_TILE(TMAX, K, W, NT, MB32, MB64)                                                    \
+    extern "C" __global__ void __launch_bounds__(NT, MB32) xent_t##TMAX##_f32(XENT_PARAMS(float)) { \
+        xent_tile_rows<float, K, W>(XENT_ARGS);                                                  \
+    }                                                                                            \
+    extern "C" __global__ void __launch_bounds__(NT, MB64) xent_t##TMAX##_f64(XENT_PARAMS(double)) { \
+        xent_tile_rows<double, K, W>(XENT_ARGS);                                                 \
     }
 XENT_TILE(32, 1, 1, 256, 4, 4)
 XENT_TILE(64, 2, 1, 256, 4, 4)
-XENT_TILE(128, 4, 1, 256, 4, 4)
+XENT_TILE(128, 4, 1, 256, 3, 3)
 XENT_TILE(256, 8, 1, 256, 3, 3)
 XENT_TILE(512, 16, 1, 256, 2, 2)
 XENT_TILE(1024, 16, 2, 64, 10, 8)
 XENT_TILE(2048, 16, 4, 128, 5, 4)
 XENT_TILE(4096, 16, 8, 256, 2, 2)
 
-// xent_scale: one block (up to 1024 threads). Writes the reduction scale to scalep[0]: for mean,
-// 1 / (Σ over non-ignored rows of w[label]) for hard targets or 1/rows for
-// probability targets, 0 when that sum is 0; 1 for sum and none.
+// xent_scale: one block (up to 1024 threads). Writes the reduction scales:
+// scalep[0] for the cross-entropy, scalep[1] for the z-loss. For mean,
+// 1 / (Σ over non-ignored rows of w[label]) and 1 / (the number of
+// non-ignored rows) for hard targets, 1/rows for both with probability
+// targets, 0 when the sum is 0; 1 for sum and none.
 //   tg     rows   hard labels stored as F (unused for soft targets)
 //   w      T      class weights, or NULL
-//   scalep 1      out
+//   scalep 2      out
 template <typename F>
 __device__ void xent_scale_t(const F *tg, const double *w, double *scalep, long long rows,
                              long long T, long long flags, long long ignore) {
-    __shared__ double part[32];
+    __shared__ double part[32], kpart[32];
     if (!(flags & XENT_MEAN)) {
-        if (threadIdx.x == 0) scalep[0] = 1.0;
+        if (threadIdx.x == 0) scalep[0] = scalep[1] = 1.0;
         return;
     }
-    double d = 0;
+    double d = 0, kept = 0;
     if (flags & XENT_SOFT) {
-        d = (double)rows;
+        d = kept = (double)rows;
     } else {
         // Rows r = threadIdx.x + i·blockDim.x in order of i, their labels
         // loaded eight at a time.
-        double s = 0;
+        double s = 0, n = 0;
         for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {
             F lab[8];   // unconditional loads (past the rows: the last row, skipped below)
 #pragma unroll
@@ -549,18 +520,31 @@ __device__ void xent_scale_t(const F *tg, const double *w, double *scalep, long 
                 long long y = (long long)(double)lab[u];
                 if (r0 + u * (long long)blockDim.x >= rows) continue;
                 if ((flags & XENT_IGNORE) && y == ignore) continue;
+                n += 1;
                 if (y < 0 || y >= T) continue;
                 s += weight(w, y);
             }
         }
-        for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
-        if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
+        for (int off = 16; off > 0; off >>= 1) {
+            s += __shfl_down_sync(0xffffffffu, s, off);
+            n += __shfl_down_sync(0xffffffffu, n, off);
+        }
+        if ((threadIdx.x & 31) == 0) {
+            part[threadIdx.x >> 5] = s;
+            kpart[threadIdx.x >> 5] = n;
+        }
         __syncthreads();
         if (threadIdx.x == 0) {
-            for (int i = 0; i < (int)(blockDim.x >> 5); i++) d += part[i];
+            for (int i = 0; i < (int)(blockDim.x >> 5); i++) {
+                d += part[i];
+                kept += kpart[i];
+            }
         }
     }
-    if (threadIdx.x == 0) scalep[0] = d == 0 ? 0.0 : 1.0 / d;
+    if (threadIdx.x == 0) {
+        scalep[0] = d == 0 ? 0.0 : 1.0 / d;
+        scalep[1] = kept == 0 ? 0.0 : 1.0 / kept;
+    }
 }
 
 extern "C" __global__ void xent_scale_f32(const float *tg, const double *w, double *scalep,
@@ -575,13 +559,12 @@ extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, dou
     xent_scale_t<double>(tg, w, scalep, rows, T, flags, ignore);
 }
 
-// xent_reduce: one block (up to 1024 threads). out[0] = scalep[0] · Σ_r rowloss[r],
-// summed in a fixed order (deterministic); only this scalar crosses the bus.
+// xent_reduce: one block (up to 1024 threads). out[0] = Σ_r rowloss[r] (the
+// row losses already carry their reduction scales), summed in a fixed order
+// (deterministic); only this scalar crosses the bus.
 //   rowloss rows   per-row losses (double)
-//   scalep  1      the reduction scale
 //   out     1      the loss (double)
-extern "C" __global__ void xent_reduce(const double *rowloss, const double *scalep, double *out,
-                                       long long rows) {
+extern "C" __global__ void xent_reduce(const double *rowloss, double *out, long long rows) {
     __shared__ double part[32];
     double s = 0;   // rows threadIdx.x + i·blockDim.x in order of i, loaded eight at a time
     for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {
@@ -599,6 +582,6 @@ extern "C" __global__ void xent_reduce(const double *rowloss, const double *scal
     if (threadIdx.x == 0) {
         double t = 0;
         for (int i = 0; i < (int)(blockDim.x >> 5); i++) t += part[i];
-        out[0] = t * scalep[0];
+        out[0] = t;
     }
 }

@@ -44,6 +44,15 @@ func (e *NonFiniteError) Error() string {
 // Unwrap makes errors.Is(err, ErrNonFinite) true.
 func (e *NonFiniteError) Unwrap() error { return ErrNonFinite }
 
+// FindNonFinite is the error for the first row of z (rows×T) whose loss in
+// losses is not finite, naming its first non-finite logit (Col −1 when they
+// are all finite), or for row −1 when every row's loss is finite (only
+// their sum overflowed). Backends that compute the loss elsewhere (the
+// CUDA backend) use it on the host to name what is to blame.
+func FindNonFinite[F Float](z []F, losses []float64, T int) *NonFiniteError {
+	return nonFinite(z, losses, T)
+}
+
 // nonFinite returns the error for the first row of z (rows×T) whose loss in
 // losses is not finite, naming its first non-finite logit.
 func nonFinite[F Float](z []F, losses []float64, T int) *NonFiniteError {

@@ -167,7 +167,9 @@ func rowTermsAt[F Float](z []F, m, L float64, hardLabel int, soft []F, o *LossOp
 		if eps != 0 {
 			wd := 0.0
 			for k, v := range z {
-				wd += o.Weight(k) * (m - capped(float64(v), c))
+				if w := o.Weight(k); w != 0 { // 0·(m − (−Inf)) is NaN: a class of weight 0 counts for nothing
+					wd += w * (m - capped(float64(v), c))
+				}
 			}
 			ce += eps / float64(T) * wd
 		}
@@ -177,7 +179,9 @@ func rowTermsAt[F Float](z []F, m, L float64, hardLabel int, soft []F, o *LossOp
 	for k, v := range z {
 		a := o.Weight(k) * ((1-eps)*float64(soft[k]) + eps/float64(T))
 		S += a
-		ad += a * (m - capped(float64(v), c))
+		if a != 0 { // a −Inf logit the target does not weigh has p = 0 and costs nothing (0·Inf is NaN)
+			ad += a * (m - capped(float64(v), c))
+		}
 	}
 	return ad + S*L, zl
 }

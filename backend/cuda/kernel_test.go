@@ -19,14 +19,14 @@ import (
 	"gorgonia.org/cu"
 )
 
-// The kernel test: the fused xent kernels against graph.RowLoss and
-// graph.RowGrad on the same inputs, within conformance.TolKernelF64 /
+// The kernel test: the fused xent kernels against graph.RowTerms and
+// graph.RowGradScaled on the same inputs, within conformance.TolKernelF64 /
 // TolKernelF32 (float64 arithmetic, one rounding to the dtype).
 
 // TestXentKernel runs the fused kernels (block per row, and the tiled one
 // where T ≤ 4096) on logits whose rows have a stride ld > T, with NaN in the
 // padding past the T valid columns and in a whole row past the batch, and
-// compares them with the float64 reference graph.RowLoss / graph.RowGrad on
+// compares them with the float64 reference graph.RowTerms / graph.RowGradScaled on
 // the same inputs.
 func TestXentKernel(t *testing.T) {
 	requireGPU(t)
@@ -34,8 +34,8 @@ func TestXentKernel(t *testing.T) {
 		for name, o := range cudatest.LossCases(T) {
 			for _, f32 := range []bool{true, false} {
 				for _, warp := range []bool{false, true} {
-					if tmax, _, _ := lower.XentTile(T); warp && tmax == 0 {
-						continue
+					if tmax, _, _ := lower.XentTile(T); warp && (tmax == 0 || o.Softcap != 0) {
+						continue // no tiled kernel (it has no soft cap)
 					}
 					t.Run(fmt.Sprintf("T=%d/%s/f32=%v/warp=%v", T, name, f32, warp), func(t *testing.T) {
 						var err error
@@ -85,8 +85,9 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	for i := 0; i < rows; i++ {
 		copy(dense[i*T:(i+1)*T], z[i*ld:i*ld+T])
 	}
-	scale := graph.Scale(&o, graph.Denominator(tg, rows, &o))
-	wantLoss := make([]float64, rows)
+	sc, sz := graph.Scale(&o, graph.Denominator(tg, rows, &o)), graph.Scale(&o, graph.KeptRows(tg, rows, &o))
+	wantLoss := make([]float64, rows)    // ce + zl
+	wantRowLoss := make([]float64, rows) // sc·ce + sz·zl
 	wantGrad := make([]F, rows*T)
 	for i := 0; i < rows; i++ {
 		y, soft := -1, []F(nil)
@@ -95,19 +96,18 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		} else {
 			y = int(tg[i])
 		}
-		l, lse := graph.RowLoss(dense[i*T:(i+1)*T], y, soft, &o)
-		wantLoss[i] = l
-		graph.RowGrad(wantGrad[i*T:(i+1)*T], dense[i*T:(i+1)*T], lse, y, soft, &o, scale)
+		ce, zl, _ := graph.RowTerms(dense[i*T:(i+1)*T], y, soft, &o)
+		wantLoss[i], wantRowLoss[i] = ce+zl, sc*ce+sz*zl
+		graph.RowGradScaled(wantGrad[i*T:(i+1)*T], dense[i*T:(i+1)*T], y, soft, &o, sc, sz)
 	}
 	wantTotal := 0.0
-	for _, l := range wantLoss {
+	for _, l := range wantRowLoss {
 		wantTotal += l
 	}
-	wantTotal *= scale
 
 	bufs := []*lower.Buffer{{What: "z", Bytes: int64(len(z)) * esize}, {What: "targets", Bytes: int64(len(tg)) * esize},
 		{What: "weights", Bytes: int64(T) * 8}, {What: "rowloss", Bytes: rows * 8}, {What: "losses", Bytes: rows * esize},
-		{What: "scale", Bytes: 8}, {What: "loss", Bytes: 8}}
+		{What: "scales", Bytes: 16}, {What: "loss", Bytes: 8}}
 	for i, b := range bufs {
 		b.ID = i
 	}
@@ -115,7 +115,8 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	got := make([]F, len(z))
 	gotLoss := make([]float64, rows)
 	gotLosses := make([]F, rows)
-	var gotTotal, gotScale [1]float64
+	var gotTotal [1]float64
+	var gotScale [2]float64
 	err := onDevice(func() error {
 		mem, err := gpu{}.Alloc(bufs, "kernel test")
 		if err != nil {
@@ -167,7 +168,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 			// Fewer threads than rows, so that the kernel strides over the
 			// rows (the layer launches a row per warp or block): one block
 			// of two warps, or two blocks of one row.
-			xname, d = lower.XentKernel(T, f32, cache, esize, rows)
+			xname, d = lower.XentKernel(T, f32, cache, false, esize, rows)
 			d.GridX = 2
 			if _, threads, _ := lower.XentTile(T); threads == 32 {
 				d.GridX = 1
@@ -175,11 +176,11 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		}
 		err = launch(xname, &cudakernels.Xent{Z: at(bz), Ld: int64(ld), Tg: at(btg), Ldt: int64(T), W: wp, RowLoss: at(brl),
 			Losses: at(bl), ScaleP: at(bs), Rows: rows, T: int64(T), Flags: flags, Ignore: int64(o.IgnoreIndex),
-			Eps: o.LabelSmoothing, WSum: wsum, GScale: 1}, d)
+			Eps: o.LabelSmoothing, WSum: wsum, GScale: 1, Softcap: o.Softcap, ZLoss: o.ZLoss}, d)
 		if err != nil {
 			return err
 		}
-		err = launch("xent_reduce", &cudakernels.XentReduce{RowLoss: at(brl), ScaleP: at(bs), Out: at(bloss), Rows: rows},
+		err = launch("xent_reduce", &cudakernels.XentReduce{RowLoss: at(brl), Out: at(bloss), Rows: rows},
 			lower.Dims{GridX: 1, GridY: 1, BlockX: 256, BlockY: 1})
 		if err != nil {
 			return err
@@ -201,10 +202,10 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	if f32 {
 		tolF = conformance.TolKernelF32
 	}
-	if err := conformance.Close(gotScale[:], []float64{scale}, conformance.TolKernelF64); err != nil {
-		return fmt.Errorf("scale: %v", err)
+	if err := conformance.Close(gotScale[:], []float64{sc, sz}, conformance.TolKernelF64); err != nil {
+		return fmt.Errorf("scales: %v", err)
 	}
-	if err := conformance.Close(gotLoss, wantLoss, conformance.TolKernelF64); err != nil {
+	if err := conformance.Close(gotLoss, wantRowLoss, conformance.TolKernelF64); err != nil {
 		return fmt.Errorf("row losses: %v", err)
 	}
 	if err := conformance.Close(cudatest.F64s(gotLosses), wantLoss, tolF); err != nil {

@@ -236,7 +236,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 					vc := cfg
 					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode
 					lg, err := get(t, dev).Open(vc)
-					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0) {
+					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {
 							t.Fatalf("unfused with %s: got %v, want ErrNotImplemented", name, err)
 						}
@@ -246,6 +246,16 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						t.Fatal(err)
 					}
 					defer lg.Close()
+					if v.MatMode == "tf32" && o.Softcap != 0 {
+						// TolTF32 bounds the products' rounding passed on
+						// linearly; the cap's factor 1 − tanh²(z/c) turns a
+						// logit's error δ into a relative error of about
+						// 2·|ẑ|·δ/c² in the gradient, beyond that bound for
+						// logits of hundreds under a cap of 3. The fp32 and
+						// chunked variants check the cap; TF32 keeps its
+						// plain cases.
+						t.Skip("skipped: soft-capping under TF32 needs an error bound that includes the cap's derivative (TolTF32 does not)")
+					}
 					if st, ok := lg.(backend.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
 						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
 					}

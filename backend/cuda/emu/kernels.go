@@ -59,6 +59,9 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 			if want != tmax || d.BlockX != block || d.BlockX%threads != 0 || d.Shmem != 0 {
 				return fmt.Errorf("xent_t%d for T = %d with %+v (want Tmax %d, block %d)", tmax, a.T, d, want, block)
 			}
+			if a.Softcap != 0 {
+				return fmt.Errorf("xent_t%d with soft-capping (the tiled kernels have no tanh)", tmax)
+			}
 			return nil
 		}
 		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
@@ -124,10 +127,6 @@ func emulate[F float32 | float64](m *memory, args any) error {
 		if err != nil {
 			return err
 		}
-		sc, err := need[float64](m, "scale", a.ScaleP, 1)
-		if err != nil {
-			return err
-		}
 		out, err := need[float64](m, "out", a.Out, 1)
 		if err != nil {
 			return err
@@ -136,7 +135,7 @@ func emulate[F float32 | float64](m *memory, args any) error {
 		for _, v := range rl {
 			s += v
 		}
-		out[0] = s * sc[0]
+		out[0] = s
 		return nil
 	case *k.BiasAdd:
 		z, err := need[F](m, "z", a.Z, (a.Rows-1)*a.Ld+a.T)
@@ -206,8 +205,11 @@ func lossOptions(m *memory, flags, ignore int64, eps float64, w k.Ptr, T int64) 
 	return o, nil
 }
 
-// xent is xent_rows / xent_tile_rows: per row, the loss by graph.RowLoss
-// and, with XENT_GRAD, scale·gscale times graph.RowGrad in place.
+// xent is xent_rows / xent_tile_rows: per row, graph.RowTerms for the
+// cross-entropy ce and the z-loss zl, rowloss = sc·ce + sz·zl with the scales
+// xent_scale wrote and losses = ce + zl; with XENT_GRAD, gscale times
+// graph.RowGradScaled(sc, sz) in place. A row the kernel marks NaN (a NaN or
+// +Inf logit, ±Inf under a cap, a label out of range) is NaN here too.
 func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if a.Ld < a.T || a.Rows < 1 {
 		return fmt.Errorf("ld %d for T %d, rows %d", a.Ld, a.T, a.Rows)
@@ -216,6 +218,7 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if err != nil {
 		return err
 	}
+	o.Softcap, o.ZLoss = a.Softcap, a.ZLoss
 	wsum := float64(a.T)
 	if o.ClassWeights != nil {
 		wsum = 0
@@ -250,55 +253,71 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if err != nil {
 		return fmt.Errorf("bias: %w", err)
 	}
-	var scale float64
-	if a.Flags&k.XentGrad != 0 {
-		sc, err := need[float64](m, "scale", a.ScaleP, 1)
-		if err != nil {
-			return err
-		}
-		scale = sc[0] * a.GScale
+	scales, err := need[float64](m, "scales", a.ScaleP, 2)
+	if err != nil {
+		return err
 	}
+	sc, sz := scales[0], scales[1]
 	T := int(a.T)
 	row := make([]F, T)
 	for r := 0; r < int(a.Rows); r++ {
 		zr := z[r*int(a.Ld) : r*int(a.Ld)+T]
+		poisoned := false
 		for c := range row {
 			row[c] = zr[c]
 			if bias != nil {
 				row[c] = zr[c] + bias[c]
 			}
+			v := float64(row[c])
+			poisoned = poisoned || math.IsNaN(v) || math.IsInf(v, 1) || (o.Softcap > 0 && math.IsInf(v, -1))
 		}
 		y, soft := -1, []F(nil)
 		if o.SoftTargets {
 			soft = tg[r*int(a.Ldt) : r*int(a.Ldt)+T]
 		} else {
 			y = int(tg[r])
+			if float64(y) != float64(tg[r]) || !o.Ignored(y) && (y < 0 || y >= T) {
+				poisoned = true // a bad label: xent_row_loss's "bad"
+			}
 		}
-		loss, lse := graph.RowLoss(row, y, soft, &o)
-		rowloss[r] = loss
+		if poisoned {
+			rowloss[r] = math.NaN()
+			if losses != nil {
+				losses[r] = F(math.NaN())
+			}
+			if a.Flags&k.XentGrad != 0 {
+				for c := range zr {
+					zr[c] = F(math.NaN())
+				}
+			}
+			continue
+		}
+		ce, zl, _ := graph.RowTerms(row, y, soft, &o)
+		rowloss[r] = sc*ce + sz*zl
 		if losses != nil {
-			losses[r] = F(loss)
+			losses[r] = F(ce + zl)
 		}
 		if a.Flags&k.XentGrad != 0 {
-			graph.RowGrad(zr, row, lse, y, soft, &o, scale)
+			graph.RowGradScaled(zr, row, y, soft, &o, sc*a.GScale, sz*a.GScale)
 		}
 	}
 	return nil
 }
 
-// xentScale is xent_scale: the reduction's scale.
+// xentScale is xent_scale: the reduction's scales, the cross-entropy's
+// (1/Σ w_y over kept rows for mean) and the z-loss's (1/kept rows).
 func xentScale[F float32 | float64](m *memory, a *k.XentScale) error {
-	sc, err := need[float64](m, "scale", a.ScaleP, 1)
+	sc, err := need[float64](m, "scales", a.ScaleP, 2)
 	if err != nil {
 		return err
 	}
 	if a.Flags&k.XentMean == 0 {
-		sc[0] = 1
+		sc[0], sc[1] = 1, 1
 		return nil
 	}
-	d := 0.0
+	d, kept := 0.0, 0.0
 	if a.Flags&k.XentSoft != 0 {
-		d = float64(a.Rows)
+		d, kept = float64(a.Rows), float64(a.Rows)
 	} else {
 		tg, err := need[F](m, "tg", a.Tg, a.Rows)
 		if err != nil {
@@ -310,15 +329,21 @@ func xentScale[F float32 | float64](m *memory, a *k.XentScale) error {
 		}
 		for _, v := range tg {
 			y := int(v)
-			if o.Ignored(y) || y < 0 || y >= int(a.T) {
+			if o.Ignored(y) {
 				continue
 			}
-			d += o.Weight(y)
+			kept++
+			if y >= 0 && y < int(a.T) {
+				d += o.Weight(y)
+			}
 		}
 	}
-	sc[0] = 0
+	sc[0], sc[1] = 0, 0
 	if d != 0 {
 		sc[0] = 1 / d
+	}
+	if kept != 0 {
+		sc[1] = 1 / kept
 	}
 	return nil
 }

@@ -255,6 +255,10 @@ func nll[F float32 | float64](m *memory, a *k.NLL) error {
 	if err != nil {
 		return err
 	}
+	sc, err := need[float64](m, "scale", a.ScaleP, 1)
+	if err != nil {
+		return err
+	}
 	for r := range rl {
 		y := int(tg[r])
 		l := 0.0
@@ -265,7 +269,7 @@ func nll[F float32 | float64](m *memory, a *k.NLL) error {
 		default:
 			l = -o.Weight(y) * float64(lp[r*int(a.T)+y])
 		}
-		rl[r] = l
+		rl[r] = sc[0] * l
 		if losses != nil {
 			losses[r] = F(l)
 		}

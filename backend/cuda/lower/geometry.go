@@ -27,8 +27,11 @@ func XentTile(T int) (tmax, threads, block int) {
 // XentKernel names the fused kernel for rows of T classes and its launch
 // for rows rows; rowCache is set when the block-per-row kernel caches the row
 // in shared memory (T·esize ≤ CacheBytes; the tiled kernels ignore it).
-func XentKernel(T int, f32, rowCache bool, esize int64, rows int) (name string, d Dims) {
-	if tmax, threads, block := XentTile(T); tmax > 0 {
+// Soft-capped logits always take the block-per-row kernel: the tiled ones
+// have no tanh (their registers are spoken for; caps serve large
+// vocabularies, which take xent anyway).
+func XentKernel(T int, f32, rowCache, softcap bool, esize int64, rows int) (name string, d Dims) {
+	if tmax, threads, block := XentTile(T); tmax > 0 && !softcap {
 		perBlock := block / threads
 		return fmt.Sprintf("xent_t%d%s", tmax, suffix(f32)), Dims{GridX: ceilDiv(rows, perBlock), GridY: 1, BlockX: block, BlockY: 1}
 	}

@@ -91,7 +91,8 @@ func (g *Gemm) Describe() string {
 	return fmt.Sprintf("gemm %s: %s%s × %s%s → %s (%v×%v×%v, %s%s)", g.What, g.A.What, t(g.TA), g.B.What, t(g.TB), g.C.What, g.M, g.N, g.K, mode, acc)
 }
 
-// xentScale computes the reduction's scale over the whole batch.
+// xentScale computes the reduction's two scales over the whole batch: the
+// cross-entropy's (1/Σ w_y for mean) and the z-loss's (1/kept rows).
 type xentScale struct {
 	f32           bool
 	tg, w, scale  *Buffer
@@ -115,11 +116,11 @@ type xentFused struct {
 	z, tg, w, rowloss, losses, scale, bias *Buffer
 	T                                      int
 	flags, ignore                          int64
-	eps, wsum, gscale                      float64
+	eps, wsum, gscale, softcap, zloss      float64
 }
 
 func (x *xentFused) Kernel() string {
-	name, _ := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.esize, 1)
+	name, _ := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.softcap != 0, x.esize, 1)
 	return name
 }
 func (x *xentFused) NewArgs() any { return new(k.Xent) }
@@ -134,25 +135,26 @@ func (x *xentFused) Describe() string {
 	return s
 }
 func (x *xentFused) Dims(c Ctx) Dims {
-	_, d := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.esize, c.Rows)
+	_, d := XentKernel(x.T, x.f32, x.flags&k.XentCache != 0, x.softcap != 0, x.esize, c.Rows)
 	return d
 }
 func (x *xentFused) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.Xent) = k.Xent{Z: at(a, x.z, c.R0), Ld: int64(x.T), Tg: at(a, x.tg, c.R0), Ldt: int64(x.T),
 		W: at(a, x.w, 0), RowLoss: at(a, x.rowloss, c.R0), Losses: at(a, x.losses, c.R0), ScaleP: a(x.scale),
 		Rows: int64(c.Rows), T: int64(x.T), Flags: x.flags, Ignore: x.ignore, Eps: x.eps, WSum: x.wsum,
-		GScale: x.gscale, Bias: at(a, x.bias, 0)}
+		GScale: x.gscale, Softcap: x.softcap, ZLoss: x.zloss, Bias: at(a, x.bias, 0)}
 }
 
-// xentReduce sums the per-row losses times the scale into the loss.
-type xentReduce struct{ rowloss, scale, loss *Buffer }
+// xentReduce sums the per-row losses (which carry their scales) into the
+// loss.
+type xentReduce struct{ rowloss, loss *Buffer }
 
 func (r *xentReduce) Kernel() string   { return "xent_reduce" }
 func (r *xentReduce) NewArgs() any     { return new(k.XentReduce) }
 func (r *xentReduce) Describe() string { return "xent_reduce → " + r.loss.What }
 func (r *xentReduce) Dims(Ctx) Dims    { return Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1} }
 func (r *xentReduce) Fill(args any, a Addr, c Ctx) {
-	*args.(*k.XentReduce) = k.XentReduce{RowLoss: a(r.rowloss), ScaleP: a(r.scale), Out: a(r.loss), Rows: int64(c.Rows)}
+	*args.(*k.XentReduce) = k.XentReduce{RowLoss: a(r.rowloss), Out: a(r.loss), Rows: int64(c.Rows)}
 }
 
 // biasAdd adds b to each row of z in place.

@@ -98,6 +98,7 @@ type lowerer struct {
 	vals      map[*G.Node]val
 	p         *Plan
 	converted map[*Buffer]bool // bf16 copies already made in this plan since their source last changed
+	rowloss   *Buffer          // the loss node's float64 per-row losses
 }
 
 // Dim is one axis of a lowered value: batch axes have the batch's row count
@@ -404,6 +405,7 @@ func (lw *lowerer) outputs(p *Plan, forward bool) error {
 	if p.Loss, err = get(g.Loss, kLoss, "loss"); err != nil {
 		return err
 	}
+	p.RowLoss = lw.rowloss
 	if g.Xent != g.Loss {
 		if p.Losses, err = get(g.Xent, kRowLoss, "per-row losses"); err != nil {
 			return err

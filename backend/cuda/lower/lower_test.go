@@ -153,7 +153,7 @@ var goldenPlans = []struct {
 	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
 		Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp32)
-pre: xent_scale_f32 → reduction scale
+pre: xent_scale_f32 → reduction scales
 per-chunk: xent_t32_f32: x·W (logits, then their gradient) + b, gradient in place
 post: xent_reduce → loss
 per-chunk: colsum_part_f32: Σ slabs of x·W (logits, then their gradient) → column sums by slab (float64)
@@ -168,7 +168,7 @@ per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 	train: `per-chunk: to_bf16: x → x (bfloat16 copy)
 pre: to_bf16: W → W (bfloat16 copy)
 per-chunk: gemm x·W (logits, then their gradient): x (bfloat16 copy) × W (bfloat16 copy) → x·W (logits, then their gradient) (rows×5000×4, bf16)
-pre: xent_scale_f32 → reduction scale
+pre: xent_scale_f32 → reduction scales
 per-chunk: xent_f32: x·W (logits, then their gradient) + b, gradient in place
 post: xent_reduce → loss
 per-chunk: colsum_part_f32: Σ slabs of x·W (logits, then their gradient) → column sums by slab (float64)
@@ -184,7 +184,7 @@ per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 	name: "float64 unfused dx",
 	cfg:  backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float64, Want: graph.Want{X: true}}, Xent: "unfused"},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp64)
-pre: xent_scale_f64 → reduction scale
+pre: xent_scale_f64 → reduction scales
 per-chunk: log_softmax_f64: x·W (logits, then their gradient) → log-softmax (unfused)
 per-chunk: nll_f64: log-softmax (unfused) → per-row losses (float64)
 per-chunk: nll_grad_f64 → x·W (logits, then their gradient)

@@ -207,7 +207,7 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	}
 	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
 	rowloss.RowBytes = 8
-	scale := lw.namedBuf("reduction scale", 8)
+	scale := lw.namedBuf("reduction scales", 16)
 	var losses *Buffer
 	if opts.Reduction == graph.None {
 		losses = lw.buffer(n, "per-row losses", s.B)
@@ -218,20 +218,22 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	// The reduction's denominator over the whole batch, before any chunk.
 	lw.add(Pre, &xentScale{f32: lw.f32, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore})
 	if lw.cfg.Xent == "unfused" {
-		if opts.SoftTargets || opts.LabelSmoothing != 0 {
-			return notImpl(n, r, "unfused softmax-cross-entropy takes hard targets without label smoothing")
+		if opts.SoftTargets || opts.LabelSmoothing != 0 || opts.Softcap != 0 || opts.ZLoss != 0 {
+			return notImpl(n, r, "unfused softmax-cross-entropy takes hard targets without label smoothing, soft-capping or z-loss")
 		}
 		lp := lw.request("log-softmax (unfused)", int64(lw.chunk)*int64(T)*lw.esize)
 		lw.add(PerChunk, &logSoftmax{f32: lw.f32, z: z, lp: lp, bias: bias, T: T})
-		lw.add(PerChunk, &nll{f32: lw.f32, lp: lp, tg: tg, w: weights, rowloss: rowloss, losses: losses, T: T, flags: flags, ignore: ignore})
+		lw.add(PerChunk, &nll{f32: lw.f32, lp: lp, tg: tg, w: weights, rowloss: rowloss, losses: losses, scale: scale, T: T, flags: flags, ignore: ignore})
 		if grad {
 			lw.add(PerChunk, &nllGrad{f32: lw.f32, g: z, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore, gscale: gscale})
 			lw.add(PerChunk, &logSoftmaxGrad{f32: lw.f32, g: z, lp: lp, T: T})
 		}
 	} else {
 		lw.add(PerChunk, &xentFused{f32: lw.f32, esize: lw.esize, z: z, tg: tg, w: weights, rowloss: rowloss, losses: losses,
-			scale: scale, bias: bias, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, gscale: gscale})
+			scale: scale, bias: bias, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, gscale: gscale,
+			softcap: opts.Softcap, zloss: opts.ZLoss})
 	}
+	lw.rowloss = rowloss
 	rl := val{kind: kRowLoss, buf: losses, rowloss: rowloss, dims: []Dim{{s.B, true}}}
 	if opts.Reduction == graph.None {
 		lw.vals[n] = rl
@@ -244,7 +246,6 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 // reduce sums per-row losses times the reduction scale into the scalar loss.
 func (lw *lowerer) reduce(v val) val {
 	loss := lw.namedBuf("loss", 8)
-	scale := lw.namedBuf("reduction scale", 8)
-	lw.add(Post, &xentReduce{rowloss: v.rowloss, scale: scale, loss: loss})
+	lw.add(Post, &xentReduce{rowloss: v.rowloss, loss: loss})
 	return val{kind: kLoss, buf: loss}
 }

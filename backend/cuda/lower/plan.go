@@ -116,6 +116,10 @@ type Step struct {
 type Plan struct {
 	Steps                            []*Step
 	Loss, Losses, DW, DB, DX, Logits *Buffer
+	// RowLoss is the per-row losses in float64, each times its reduction
+	// scale (nil in a forward plan): where the host looks for the row to
+	// blame when the loss is not finite.
+	RowLoss *Buffer
 }
 
 // Run runs the plan over rows rows in chunks of chunk rows: the Pre steps

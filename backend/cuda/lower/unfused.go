@@ -29,10 +29,10 @@ func (s *logSoftmax) Fill(args any, a Addr, c Ctx) {
 }
 
 type nll struct {
-	f32                        bool
-	lp, tg, w, rowloss, losses *Buffer
-	T                          int
-	flags, ignore              int64
+	f32                               bool
+	lp, tg, w, rowloss, losses, scale *Buffer
+	T                                 int
+	flags, ignore                     int64
 }
 
 func (s *nll) Kernel() string { return "nll" + suffix(s.f32) }
@@ -45,7 +45,7 @@ func (s *nll) Dims(c Ctx) Dims {
 }
 func (s *nll) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.NLL) = k.NLL{LP: at(a, s.lp, c.R0), Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0), RowLoss: at(a, s.rowloss, c.R0),
-		Losses: at(a, s.losses, c.R0), Rows: int64(c.Rows), T: int64(s.T), Flags: s.flags, Ignore: s.ignore}
+		Losses: at(a, s.losses, c.R0), ScaleP: a(s.scale), Rows: int64(c.Rows), T: int64(s.T), Flags: s.flags, Ignore: s.ignore}
 }
 
 type nllGrad struct {

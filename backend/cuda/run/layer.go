@@ -7,6 +7,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/cudakernels"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -223,7 +224,7 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 			return err
 		}
 		r = &backend.Result{}
-		if r.Loss, err = l.readLoss(); err != nil {
+		if r.Loss, err = l.checkedLoss(rows); err != nil {
 			return err
 		}
 		p, c := l.low.Train, l.cfg
@@ -275,9 +276,16 @@ func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
 }
 
 // step runs the training plan and the optimizer on the loaded batch (inside
-// Do).
+// Do). The loss is read before the optimizer runs (one 8-byte copy and a
+// wait for the device between the two): a batch whose loss is not finite is
+// an error, and the parameters, the optimizer's state and its step count
+// stay as they were.
 func (l *Layer) step(rows int) (float64, error) {
 	if err := l.runPlan(l.low.Train, l.train, rows, false, nil); err != nil {
+		return 0, err
+	}
+	loss, err := l.checkedLoss(rows)
+	if err != nil {
 		return 0, err
 	}
 	l.iter++
@@ -286,7 +294,68 @@ func (l *Layer) step(rows int) (float64, error) {
 			return 0, err
 		}
 	}
-	return l.readLoss()
+	return loss, nil
+}
+
+// checkedLoss reads the loss of the training plan just run over rows rows.
+// When it is not finite the error is a *graph.NonFiniteError that names the
+// row and what is to blame, as the CPU backend's: the host reads the float64
+// per-row losses, recomputes the first bad row's logits x·W + b in the
+// layer's dtype from x's row and the parameters (copied back for this), and
+// backend.ExplainNonFinite looks at them. All of it is on the error path.
+func (l *Layer) checkedLoss(rows int) (float64, error) {
+	loss, err := l.readLoss()
+	if err != nil || loss-loss == 0 {
+		return loss, err
+	}
+	rl := make([]float64, rows)
+	if err := l.mem.ToHost(bytesOf(rl), l.addr(l.low.Train.RowLoss)); err != nil {
+		return 0, fmt.Errorf("%s: reading the per-row losses: %w", l.name, err)
+	}
+	W, err := l.toHost(l.low.W, l.cfg.N, l.cfg.T)
+	if err != nil {
+		return 0, err
+	}
+	b, err := l.toHost(l.low.Bias, l.cfg.T)
+	if err != nil {
+		return 0, err
+	}
+	r := 0
+	for r < rows && rl[r]-rl[r] == 0 {
+		r++
+	}
+	if r == rows { // every row finite: only their sum overflowed
+		return 0, &graph.NonFiniteError{Row: -1, Col: -1}
+	}
+	x := tensor.New(tensor.WithShape(1, l.cfg.N), tensor.Of(l.cfg.DType))
+	xb := denseBytes(x)
+	if err := l.mem.ToHost(xb, l.addr(l.low.X)+cudakernels.Ptr(int64(r)*int64(len(xb)))); err != nil {
+		return 0, fmt.Errorf("%s: reading x's row %d: %w", l.name, r, err)
+	}
+	var nf *graph.NonFiniteError
+	switch xd := x.Data().(type) {
+	case []float32:
+		nf = rowNonFinite(xd, W.Data().([]float32), b.Data().([]float32), rl[r])
+	case []float64:
+		nf = rowNonFinite(xd, W.Data().([]float64), b.Data().([]float64), rl[r])
+	}
+	return 0, backend.ExplainNonFinite(nf, r, x, W, b)
+}
+
+// rowNonFinite recomputes one row's logits z = x·W + b (x N, W N×T, b T)
+// in F and names its first non-finite logit (graph.FindNonFinite; row 0).
+func rowNonFinite[F float32 | float64](x, W, b []F, loss float64) *graph.NonFiniteError {
+	T := len(b)
+	z := make([]F, T)
+	for k, xv := range x {
+		for c, w := range W[k*T : (k+1)*T] {
+			z[c] += xv * w
+		}
+	}
+	for c := range z {
+		z[c] += b[c]
+	}
+	return graph.FindNonFinite(z, []float64{loss}, T)
 }
 
 func (l *Layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {

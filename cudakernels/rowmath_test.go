@@ -1,0 +1,282 @@
+package cudakernels_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"dsx/backend/conformance"
+	"dsx/graph"
+)
+
+// TestRowMath checks the per-row arithmetic both xent kernels share
+// (xent_row.cuh: the loss from a row's gathered statistics, the gradient of
+// one element, the soft cap) against the Go reference graph.RowTerms and
+// graph.RowGradScaled, without a GPU: testdata/rowmath.cc compiles the
+// header for the host with g++. The gathering itself (max, Σ exp, the
+// smoothing sums over threads) is the kernels' and is checked on the GPU
+// (backend/cuda TestKernel*) and, as the emulator runs it, by the
+// conformance suite.
+func TestRowMath(t *testing.T) {
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("skipped: no g++ to compile xent_row.cuh for the host (Debian: apt-get install g++)")
+	}
+	bin := filepath.Join(t.TempDir(), "rowmath")
+	if out, err := exec.Command(gxx, "-O1", "-std=c++11", "-o", bin, "testdata/rowmath.cc", "-lm").CombinedOutput(); err != nil {
+		t.Fatalf("g++ testdata/rowmath.cc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	h := &host{in: stdin, out: bufio.NewScanner(stdout)}
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	row := func(T int, offset, spread float64) []float64 {
+		z := make([]float64, T)
+		for i := range z {
+			z[i] = offset + spread*rng.NormFloat64()
+		}
+		return z
+	}
+	// The float64 part of a kernel and of the reference: the same formulas
+	// with sums in another order.
+	tol := conformance.TolKernelF64
+	for _, c := range []struct {
+		name      string
+		T         int
+		offset    float64 // added to every logit: cancellation shows here
+		spread    float64
+		o         graph.LossOptions
+		soft      bool
+		label     int
+		sc, sz, g float64 // the reduction's scales and the upstream gradient
+	}{
+		{"plain", 10, 0, 1, graph.LossOptions{}, false, 3, 1, 1, 1},
+		{"T=1", 1, 0, 1, graph.LossOptions{}, false, 0, 1, 1, 1},
+		{"offset 1e15", 37, 1e15, 3, graph.LossOptions{}, false, 5, 0.25, 0.25, 1},
+		{"offset 3e60", 100, 3e60, 0, graph.LossOptions{}, false, 0, 1, 1, 1},
+		{"outliers", 1000, 0, 40, graph.LossOptions{}, false, 999, 1e-3, 1e-3, 2},
+		{"smoothing+weights", 33, 5, 2, graph.LossOptions{LabelSmoothing: 0.1, ClassWeights: weights(rng, 33)}, false, 7, 0.03, 0.1, 1},
+		{"soft targets", 50, -3, 2, graph.LossOptions{SoftTargets: true, LabelSmoothing: 0.2, ClassWeights: weights(rng, 50)}, true, -1, 0.5, 0.5, 1},
+		{"softcap", 64, 0, 60, graph.LossOptions{Softcap: 30}, false, 11, 1, 1, 1},
+		{"softcap+zloss+smoothing", 129, 10, 20, graph.LossOptions{Softcap: 15, ZLoss: 1e-4, LabelSmoothing: 0.05}, false, 128, 0.1, 0.2, 1},
+		{"zloss large lse", 500, 1e4, 1, graph.LossOptions{ZLoss: 1e-4}, false, 2, 1, 1, 1},
+		{"ignored", 20, 0, 1, graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100, ZLoss: 1e-3}, false, -100, 1, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := c.o
+			z := row(c.T, c.offset, c.spread)
+			var soft []float64
+			if c.soft {
+				soft = probs(rng, c.T)
+			}
+			wantCE, wantZL, _ := graph.RowTerms(z, c.label, soft, &o)
+			st := gather(z, c.label, soft, &o)
+			S, _, ce, zl := h.loss(t, st)
+			if err := conformance.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tol); err != nil {
+				t.Errorf("ce, zl: %v (got %v, %v; want %v, %v)", err, ce, zl, wantCE, wantZL)
+			}
+			want := make([]float64, c.T)
+			graph.RowGradScaled(want, z, c.label, soft, &o, c.sc*c.g, c.sz*c.g)
+			got := make([]float64, c.T)
+			ignored := !c.soft && o.Ignored(c.label)
+			zf := c.sz * c.g * 2 * o.ZLoss * (st.m + st.L)
+			for k, v := range z {
+				if ignored { // the kernels write 0 without calling xent_grad
+					break
+				}
+				capped, dcap := h.cap(t, v, o.Softcap)
+				p := math.Exp((capped - st.m) - st.L)
+				got[k] = h.grad(t, p, coef(k, c.label, c.T, soft, &o), S, c.sc*c.g, zf, dcap)
+			}
+			if err := conformance.Close(got, want, tol); err != nil {
+				t.Errorf("gradient: %v", err)
+			}
+		})
+	}
+
+	// What makes a row NaN: a NaN statistic (a non-finite logit), a bad
+	// label; an ignored row is 0 unless its logits are not finite.
+	nan := math.NaN()
+	for _, c := range []struct {
+		name               string
+		soft, ignored, bad bool
+		m, L               float64
+		wantNaN            bool
+	}{
+		{"NaN logit", false, false, false, nan, nan, true},
+		{"NaN logit, ignored row", false, true, false, nan, nan, true},
+		{"all −Inf (L NaN)", false, false, false, 0, nan, true},
+		{"bad label", false, false, true, 1, 0.5, true},
+		{"ignored", false, true, false, 1, 0.5, false},
+	} {
+		_, _, ce, _ := h.loss(t, stats{soft: c.soft, ignored: c.ignored, bad: c.bad, m: c.m, L: c.L, wsum: 1})
+		if math.IsNaN(ce) != c.wantNaN {
+			t.Errorf("%s: ce = %v, want NaN: %v", c.name, ce, c.wantNaN)
+		}
+	}
+}
+
+// stats is what a kernel gathers over a row before xent_row_loss.
+type stats struct {
+	soft, ignored, bad          bool
+	m, L, d, Sa, zy, wy, eps, k float64
+	wsum, lambda                float64
+}
+
+// gather computes, in the kernel's definitions, what a kernel gathers over
+// the row z (in float64, one pass at a time).
+func gather(z []float64, label int, soft []float64, o *graph.LossOptions) stats {
+	T := len(z)
+	st := stats{soft: soft != nil, eps: o.LabelSmoothing, k: o.LabelSmoothing / float64(T), lambda: o.ZLoss, m: math.Inf(-1)}
+	st.ignored = soft == nil && o.Ignored(label)
+	for c := 0; c < T; c++ {
+		st.wsum += o.Weight(c)
+	}
+	zc := make([]float64, T)
+	for i, v := range z {
+		zc[i] = capOf(v, o.Softcap)
+		st.m = math.Max(st.m, zc[i])
+	}
+	s := 0.0
+	for _, v := range zc {
+		s += math.Exp(v - st.m)
+	}
+	st.L = math.Log(s)
+	for c, v := range zc {
+		alpha := 0.0
+		switch {
+		case soft != nil:
+			alpha = coef(c, label, T, soft, o)
+		case st.eps != 0:
+			alpha = o.Weight(c)
+		}
+		st.Sa += alpha
+		st.d += alpha * (st.m - v)
+	}
+	if soft == nil && !st.ignored {
+		st.zy = zc[label]
+		st.wy = o.Weight(label)
+	}
+	return st
+}
+
+func capOf(v, c float64) float64 {
+	if c > 0 {
+		return c * math.Tanh(v/c)
+	}
+	return v
+}
+
+// coef is a_c, the target's coefficient of class c of T:
+// w_c·((1−ε)·y_c + ε/T) for probabilities, (1−ε)·w_y·[c = y] + (ε/T)·w_c
+// for a hard label.
+func coef(c, label, T int, soft []float64, o *graph.LossOptions) float64 {
+	eps := o.LabelSmoothing
+	if soft != nil {
+		return o.Weight(c) * ((1-eps)*soft[c] + eps/float64(T))
+	}
+	a := eps / float64(T) * o.Weight(c)
+	if c == label {
+		a += (1 - eps) * o.Weight(c)
+	}
+	return a
+}
+
+func weights(rng *rand.Rand, T int) []float64 {
+	w := make([]float64, T)
+	for i := range w {
+		w[i] = 0.25 + 2*rng.Float64()
+	}
+	w[T/2] = 0 // a class that counts for nothing
+	return w
+}
+
+func probs(rng *rand.Rand, T int) []float64 {
+	p := make([]float64, T)
+	s := 0.0
+	for i := range p {
+		p[i] = rng.Float64()
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
+
+// host talks to the compiled rowmath.
+type host struct {
+	in  io.Writer
+	out *bufio.Scanner
+}
+
+func (h *host) ask(t *testing.T, n int, format string, a ...any) []float64 {
+	t.Helper()
+	fmt.Fprintf(h.in, format+"\n", a...)
+	if !h.out.Scan() {
+		t.Fatalf("rowmath stopped answering: %v", h.out.Err())
+	}
+	f := strings.Fields(h.out.Text())
+	if len(f) != n {
+		t.Fatalf("rowmath answered %q", h.out.Text())
+	}
+	v := make([]float64, n)
+	for i, s := range f {
+		var err error
+		if v[i], err = strconv.ParseFloat(s, 64); err != nil {
+			// C prints nan, inf, -inf; Go parses NaN, Inf, -Inf.
+			switch strings.ToLower(strings.TrimPrefix(s, "-")) {
+			case "nan":
+				v[i] = math.NaN()
+			case "inf":
+				v[i] = math.Inf(1)
+				if s[0] == '-' {
+					v[i] = math.Inf(-1)
+				}
+			default:
+				t.Fatalf("rowmath answered %q", h.out.Text())
+			}
+		}
+	}
+	return v
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// g formats a float64 so that scanf reads the same bits (%lf reads nan/inf).
+func g(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func (h *host) loss(t *testing.T, s stats) (S, wy, ce, zl float64) {
+	v := h.ask(t, 4, "L %d %d %d %s %s %s %s %s %s %s %s %s %s", b2i(s.soft), b2i(s.ignored), b2i(s.bad), g(s.m), g(s.L), g(s.d), g(s.Sa),
+		g(s.zy), g(s.wy), g(s.eps), g(s.k), g(s.wsum), g(s.lambda))
+	return v[0], v[1], v[2], v[3]
+}
+
+func (h *host) grad(t *testing.T, p, ac, S, sc, zf, dcap float64) float64 {
+	return h.ask(t, 1, "G %s %s %s %s %s %s", g(p), g(ac), g(S), g(sc), g(zf), g(dcap))[0]
+}
+
+func (h *host) cap(t *testing.T, v, c float64) (capped, dcap float64) {
+	r := h.ask(t, 2, "C %s %s", g(v), g(c))
+	return r[0], r[1]
+}
