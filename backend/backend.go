@@ -111,6 +111,15 @@ type Config struct {
 	// MemoryBudget is the bytes the logits may take before ChunkRows = 0
 	// chunks; 0 means DefaultMemoryBudget.
 	MemoryBudget int64
+	// Storage is how a float32 layer keeps x, dx and the products' operands
+	// on the device: "" in float32; "bf16" in the usual mixed-precision
+	// arrangement (CUDA only; MatMode "" or "bf16"): x and dx in bfloat16,
+	// W as float32 master weights with a bfloat16 copy that the optimizer
+	// step refreshes, products on bfloat16 operands accumulating in float32,
+	// and the logits, loss, softmax statistics, b, dW and db in float32. The
+	// API stays float32: x is rounded to bfloat16 once, as it is loaded, and
+	// dx is widened on the way back.
+	Storage string
 }
 
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
@@ -142,9 +151,9 @@ func (c Config) Chunk(esize int) int {
 }
 
 // CheckOptions returns an error wrapping ErrNotImplemented when cfg asks for
-// a MatMode or Xent that the backend named name does not list, or for
-// chunking (ChunkRows > 0) when chunks is false.
-func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool) error {
+// a MatMode, Xent or Storage that the backend named name does not list, or
+// for chunking (ChunkRows > 0) when chunks is false.
+func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool, storages ...string) error {
 	in := func(v string, list []string, def string) bool {
 		if v == "" {
 			v = def
@@ -177,6 +186,21 @@ func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool) e
 	}
 	if cfg.ChunkRows > 0 && !chunks {
 		return fmt.Errorf("%s: chunked batches: %w", name, ErrNotImplemented)
+	}
+	switch cfg.Storage {
+	case "":
+	case "bf16":
+		if !in(cfg.Storage, storages, "") {
+			return fmt.Errorf("%s: bfloat16 storage: %w", name, ErrNotImplemented)
+		}
+		if cfg.DType != tensor.Float32 {
+			return fmt.Errorf("%s: bfloat16 storage needs a float32 layer, not %v: %w", name, cfg.DType, ErrNotImplemented)
+		}
+		if cfg.MatMode != "" && cfg.MatMode != "bf16" {
+			return fmt.Errorf("%s: bfloat16 storage multiplies bfloat16 operands; matmul mode %s does not go with it", name, cfg.MatMode)
+		}
+	default:
+		return fmt.Errorf("%s: storage %q: want bf16 or none", name, cfg.Storage)
 	}
 	return nil
 }

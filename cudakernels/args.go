@@ -45,6 +45,7 @@ type Xent struct {
 	Softcap float64 // logit soft-cap c (0: none)
 	ZLoss   float64 // z-loss λ (0: none)
 	Bias    Ptr     // T bias added to each row as it is read, or 0
+	G16     Ptr     // rows×T the gradient rounded to bfloat16 (row stride T), or 0
 }
 
 // XentScale: xent_scale_f32/_f64 (xent.cu).
@@ -112,6 +113,7 @@ type SGD struct {
 	LR       float64
 	Momentum float64
 	WD       float64
+	W16      Ptr // n bfloat16 copy of W, out (bfloat16 storage), or 0
 }
 
 // Adam: adam_f32/_f64 (optim.cu); Decoupled ≠ 0 is AdamW.
@@ -129,6 +131,7 @@ type Adam struct {
 	Decoupled int64
 	BC1       float64 // 1 − β1^t
 	BC2       float64 // 1 − β2^t
+	W16       Ptr     // n bfloat16 copy of W, out (bfloat16 storage), or 0
 }
 
 // LogSoftmax: log_softmax_f32/_f64 (unfused.cu).

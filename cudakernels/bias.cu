@@ -9,6 +9,8 @@
 // Every scalar parameter is 8 bytes wide (gorgonia.org/cu copies each kernel
 // argument as 8 bytes). rows ≤ B valid rows, T columns, ld ≥ T row stride.
 
+#include "bf16.cuh"
+
 // bias_add: z[r, c] += b[c] for r < rows, c < T. 2-D grid-stride loop.
 //   z  rows×ld
 //   b  T
@@ -94,14 +96,6 @@ extern "C" __global__ void colsum_fin_f64(const double *part, double *db, long l
 extern "C" __global__ void to_bf16(const float *src, unsigned short *dst, long long n) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
-        unsigned int u = __float_as_uint(src[i]);
-        unsigned short h;
-        if ((u & 0x7fffffffu) > 0x7f800000u) {
-            h = (unsigned short)((u >> 16) | 0x40u);
-        } else {
-            u += 0x7fffu + ((u >> 16) & 1u);
-            h = (unsigned short)(u >> 16);
-        }
-        dst[i] = h;
+        dst[i] = bf16_round(src[i]);
     }
 }

@@ -33,6 +33,7 @@
 
 #include <math.h>
 
+#include "bf16.cuh"
 #include "xent_row.cuh"
 
 #define XENT_SOFT 1LL       // targets are rows×T probabilities
@@ -128,6 +129,10 @@ __device__ __forceinline__ double weight(const double *w, long long c) {
 //   scalep  2        the reduction scales sc (cross-entropy) and sz (z-loss), from xent_scale
 //   bias    T        added to each row of z as it is read (the bias of
 //                    x·W + b, fused here instead of a pass over z), or NULL
+//   g16     rows×T   the gradient again, rounded to bfloat16 (dense, row
+//                    stride T), for the bfloat16-storage layer's products
+//                    dW = xᵀ·dz and dx = dz·Wᵀ; or NULL. Written where the
+//                    gradient is written, so no pass converts it.
 // gscale multiplies the gradient (the upstream gradient of the loss); wsum is
 // Σ_c w_c; eps the label smoothing; ignore the ignore_index; softcap the cap c
 // (0: none); zloss the z-loss λ (0: none).
@@ -135,8 +140,8 @@ __device__ __forceinline__ double weight(const double *w, long long c) {
     F *z, long long ld, const F *tg, long long ldt, const double *w, double *rowloss,        \
         F *losses, const double *scalep, long long rows, long long T, long long flags,       \
         long long ignore, double eps, double wsum, double gscale, double softcap,            \
-        double zloss, const F *bias
-#define XENT_ARGS z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, softcap, zloss, bias
+        double zloss, const F *bias, unsigned short *g16
+#define XENT_ARGS z, ld, tg, ldt, w, rowloss, losses, scalep, rows, T, flags, ignore, eps, wsum, gscale, softcap, zloss, bias, g16
 
 // xent_rows: one block per row (gridDim.x = rows), blockDim.x a multiple of 32.
 template <typename F>
@@ -209,7 +214,10 @@ __device__ void xent_rows(XENT_PARAMS(F)) {
     // Pass 2: the gradient, over the row in place.
     const double gsc = sc * gscale, zf = sz * gscale * 2.0 * zloss * (tot.m + L);
     if (!soft && (ignored || (gsc == 0 && zf == 0))) {
-        for (long long c = threadIdx.x; c < T; c += blockDim.x) zr[c] = (F)0;
+        for (long long c = threadIdx.x; c < T; c += blockDim.x) {
+            zr[c] = (F)0;
+            if (g16) g16[r * T + c] = 0;
+        }
         return;
     }
     for (long long c = threadIdx.x; c < T; c += blockDim.x) {
@@ -221,6 +229,7 @@ __device__ void xent_rows(XENT_PARAMS(F)) {
         double g = xent_grad(p, ac, rl.S, gsc, zf, xent_dcap(raw, softcap));
         if (bad) g = NAN;
         zr[c] = (F)g;
+        if (g16) g16[r * T + c] = bf16_round((float)g);
     }
 }
 
@@ -436,7 +445,10 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
         // The gradient, over the row in place.
         const double gsc = sc * gscale, zf = sz * gscale * 2.0 * zloss * (m + L);
         if (!soft && (ignored || (gsc == 0 && zf == 0))) {
-            for (long long c = tid; c < T; c += tpr) zr[c] = (F)0;
+            for (long long c = tid; c < T; c += tpr) {
+                zr[c] = (F)0;
+                if (g16) g16[r * T + c] = 0;
+            }
             continue;
         }
         if (!soft && !w) {   // a_c = ε/T, and (1 − ε)·w_y more at the label
@@ -445,7 +457,10 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
                 const int c = tid + tpr * j;
                 double g = xent_grad(e[j] * inv, c == lab ? k + (1.0 - eps) * wy : k, rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
-                if (c < Ti) zr[c] = (F)g;
+                if (c < Ti) {
+                    zr[c] = (F)g;
+                    if (g16) g16[r * T + c] = bf16_round((float)g);
+                }
             }
             continue;
         }
@@ -458,6 +473,7 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
                 double g = xent_grad(e[j] * inv, ac, rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
                 zr[c] = (F)g;
+                if (g16) g16[r * T + c] = bf16_round((float)g);
             }
         }
     }

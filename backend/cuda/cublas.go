@@ -35,11 +35,12 @@ static int dsx_dgemm(int ta, int tb, int m, int n, int k, double alpha, uintptr_
 	                        (const double *)b, ldb, &beta, (double *)c, ldc);
 }
 
-// bfloat16 A and B, float32 C, float32 accumulation.
+// bfloat16 A and B, float32 accumulation, C in float32 (c16 = 0) or
+// bfloat16 (c16 = 1: dx under bfloat16 storage).
 static int dsx_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, uintptr_t a, int lda,
-                         uintptr_t b, int ldb, float beta, uintptr_t c, int ldc) {
+                         uintptr_t b, int ldb, float beta, uintptr_t c, int ldc, int c16) {
 	return (int)cublasGemmEx(dsx_handle, op(ta), op(tb), m, n, k, &alpha, (const void *)a, CUDA_R_16BF, lda,
-	                         (const void *)b, CUDA_R_16BF, ldb, &beta, (void *)c, CUDA_R_32F, ldc,
+	                         (const void *)b, CUDA_R_16BF, ldb, &beta, (void *)c, c16 ? CUDA_R_16BF : CUDA_R_32F, ldc,
 	                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 }
 */
@@ -63,7 +64,8 @@ var curMode = -1
 // gemm computes, in row-major terms, C (m×n) = op(A)·op(B) + beta·C with
 // op(A) m×k and op(B) k×n, A stored with lda columns, B with ldb: cuBLAS is
 // column-major, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ on the same memory. In
-// BF16 mode, a and b hold bfloat16 and c float32. Called on the device thread.
+// BF16 mode, a and b hold bfloat16 and c float32, or bfloat16 when C16.
+// Called on the device thread.
 func gemm(g lower.GemmCall) error {
 	bi := func(x bool) C.int {
 		if x {
@@ -86,7 +88,7 @@ func gemm(g lower.GemmCall) error {
 	a, b, c := C.uintptr_t(g.A), C.uintptr_t(g.B), C.uintptr_t(g.C)
 	switch {
 	case g.Mode == lower.BF16:
-		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n)
+		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n, bi(g.C16))
 	case g.F32:
 		s = C.dsx_sgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n)
 	default:

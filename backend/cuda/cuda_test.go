@@ -35,6 +35,8 @@ func TestStepParity(t *testing.T)       { requireGPU(t); cudatest.StepParity(t, 
 func TestTrainAccuracy(t *testing.T)    { requireGPU(t); cudatest.TrainAccuracy(t, "cuda") }
 func TestVariants(t *testing.T)         { requireGPU(t); cudatest.Variants(t, "cuda") }
 func TestResidentAndStats(t *testing.T) { requireGPU(t); cudatest.ResidentAndStats(t, "cuda") }
+func TestBF16Storage(t *testing.T)      { requireGPU(t); cudatest.BF16Storage(t, "cuda") }
+func TestDeterministic(t *testing.T)    { requireGPU(t); cudatest.Deterministic(t, "cuda") }
 
 // TestOutOfMemory: asking for more than the device has is a clear error
 // (memory.alloc is what Open uses; graph.Build would need the same W on the

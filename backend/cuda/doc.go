@@ -20,7 +20,22 @@
 // (cublasGemmEx on bfloat16 copies made by to_bf16, float32 products); Xent
 // fused or unfused (PyTorch eager's kernels, for comparison); ChunkRows /
 // MemoryBudget: a batch runs in chunks of rows whose logits exist one chunk
-// at a time. Layers implement backend.Stats (memory by kind, the products'
+// at a time.
+//
+// Storage "bf16" is the mixed-precision arrangement of large-vocabulary
+// training: x and dx live on the device in bfloat16, W as float32 master
+// weights with a bfloat16 copy that the optimizer kernel rewrites as it
+// updates W (and a to_bf16 pass remakes after SetParams), and the loss
+// kernel writes the logits' gradient in float32 (db's column sum) and in
+// bfloat16 (the operand of dW = xᵀ·dz and dx = dz·Wᵀ); products accumulate
+// in float32 and store float32 (logits, dW) or bfloat16 (dx); the loss and
+// the softmax statistics are float32 and float64. No step converts anything.
+// The API stays float32: the host rounds x to bfloat16 (nearest, ties to
+// even) as it copies a batch in, so half the bytes cross the bus, and widens
+// dx as it copies it out; a caller whose data is bfloat16 already passes the
+// widened float32 values, which round back to the same bits.
+//
+// Layers implement backend.Stats (memory by kind, the products'
 // floor) and backend.Resident (a batch kept on the device).
 //
 // Too little device memory is an error wrapping backend.ErrOutOfMemory that

@@ -207,7 +207,10 @@ func TrainAccuracy(t *testing.T, dev string) {
 // float32 parity tolerance, TF32 conformance.TolTF32; BF16 runs on inputs
 // exactly representable in bfloat16, so everything but dW and dx is held to
 // the float32 parity bound and those two to conformance.TolBF16, the bound
-// of dz's one rounding.
+// of dz's one rounding. bfloat16 storage (Storage "bf16": x, dx and W's copy
+// in bfloat16, dz written in bfloat16 by the loss kernel) is held to the same
+// bounds, and dx, which it stores in bfloat16, to one more rounding
+// (u = 2⁻⁸ of its largest element).
 //
 // sizes are the class counts T to run (3, 1000 and 50257 when none are
 // given).
@@ -224,6 +227,8 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 		"unfused+chunk=2":  {Xent: "unfused", ChunkRows: 2},
 		"tf32":             {MatMode: "tf32"},
 		"bf16":             {MatMode: "bf16"},
+		"bf16-storage":     {Storage: "bf16"},
+		"bf16-storage+c=4": {Storage: "bf16", ChunkRows: 4},
 		"bf16+chunk=4":     {MatMode: "bf16", ChunkRows: 4},
 		"tf32+unfused+c=5": {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
 	}
@@ -234,7 +239,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 				t.Run(fmt.Sprintf("T=%d/%s/%s", T, name, vname), func(t *testing.T) {
 					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
 					vc := cfg
-					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode
+					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage
 					lg, err := get(t, dev).Open(vc)
 					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {
@@ -270,11 +275,16 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						// the forward product is exact and only dz's rounding
 						// to bfloat16 for dW = xᵀ·dz and dx = dz·Wᵀ remains.
 						tolW, tolX := tol, tol
-						if v.MatMode == "bf16" {
+						if v.MatMode == "bf16" || v.Storage == "bf16" {
 							p.X, p.W = roundBF16(p.X), roundBF16(p.W)
 							ref := cpu.Reference(p.X, p.W, f32s(p.B), f32s(p.Tg), rows, N, T, o)
 							tolW = conformance.TolBF16(ref.DZ, p.X, rows, T, N, true)
 							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
+						}
+						if v.Storage == "bf16" {
+							// dx stored in bfloat16: one rounding, u = 2⁻⁸.
+							tolX.Rel += 1.0 / 256
+							tolX.Why += "; dx stored in bfloat16 (u = 2⁻⁸)"
 						}
 						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tolW, tolX)
 					}

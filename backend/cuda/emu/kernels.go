@@ -258,6 +258,19 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 		return err
 	}
 	sc, sz := scales[0], scales[1]
+	g16, err := halves(m, a.G16, a.Rows*a.T)
+	if err != nil {
+		return fmt.Errorf("g16: %w", err)
+	}
+	// The bfloat16 copy of row r's gradient (dense rows of T), as written.
+	put16 := func(r int, zr []F) {
+		if g16 == nil {
+			return
+		}
+		for c, v := range zr[:a.T] {
+			g16[int64(r)*a.T+int64(c)] = BF16(float32(v))
+		}
+	}
 	T := int(a.T)
 	row := make([]F, T)
 	for r := 0; r < int(a.Rows); r++ {
@@ -289,6 +302,7 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 				for c := range zr {
 					zr[c] = F(math.NaN())
 				}
+				put16(r, zr)
 			}
 			continue
 		}
@@ -299,6 +313,7 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 		}
 		if a.Flags&k.XentGrad != 0 {
 			graph.RowGradScaled(zr, row, y, soft, &o, sc*a.GScale, sz*a.GScale)
+			put16(r, zr)
 		}
 	}
 	return nil
@@ -388,6 +403,18 @@ func toBF16(m *memory, a *k.ToBF16) error {
 
 // BF16 rounds to bfloat16 as to_bf16 does: nearest, ties to even; NaN
 // stays NaN.
+// halves views n bfloat16 values at p (nil for p = 0).
+func halves(m *memory, p k.Ptr, n int64) ([]uint16, error) {
+	if p == 0 {
+		return nil, nil
+	}
+	b, err := m.view(p, 2*n)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
+}
+
 func BF16(v float32) uint16 {
 	u := math.Float32bits(v)
 	if u&0x7fffffff > 0x7f800000 {

@@ -63,6 +63,22 @@ func (g *gemmRunner) run(c lower.GemmCall) error {
 			}
 		}
 	}
+	if c.C16 {
+		if c.Mode != lower.BF16 {
+			return fmt.Errorf("a bfloat16 C in %v mode", c.Mode)
+		}
+		if c.Beta != 0 {
+			return fmt.Errorf("a bfloat16 C accumulated (beta %v)", c.Beta)
+		}
+		C, err := halves(g.m, c.C, int64(c.M*c.N))
+		if err != nil {
+			return fmt.Errorf("C: %w", err)
+		}
+		for i, v := range out {
+			C[i] = BF16(float32(v))
+		}
+		return nil
+	}
 	if c.F32 || c.Mode == lower.BF16 {
 		C, err := need[float32](g.m, "C", c.C, int64(c.M*c.N))
 		if err != nil {
@@ -167,6 +183,19 @@ func sgd[F float32 | float64](m *memory, a *k.SGD) error {
 		}
 		w[i] = F(wi - a.LR*gi)
 	}
+	return copy16(m, a.W16, w)
+}
+
+// copy16 writes w rounded to bfloat16 at p (the optimizers' W16), unless p
+// is 0.
+func copy16[F float32 | float64](m *memory, p k.Ptr, w []F) error {
+	h, err := halves(m, p, int64(len(w)))
+	if err != nil {
+		return fmt.Errorf("w16: %w", err)
+	}
+	for i := range h {
+		h[i] = BF16(float32(w[i]))
+	}
 	return nil
 }
 
@@ -195,7 +224,7 @@ func adam[F float32 | float64](m *memory, a *k.Adam) error {
 		mm[i], vv[i] = F(mi), F(vi)
 		w[i] = F(wi - a.LR*(mi/a.BC1)/(math.Sqrt(vi/a.BC2)+a.Eps))
 	}
-	return nil
+	return copy16(m, a.W16, w)
 }
 
 func logSoftmax[F float32 | float64](m *memory, a *k.LogSoftmax) error {

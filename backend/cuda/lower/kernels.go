@@ -45,6 +45,7 @@ type Gemm struct {
 	Mode       MatMode
 	F32        bool
 	Accumulate bool // beta = 1 after the first chunk
+	C16        bool // C is stored in bfloat16 (BF16 mode; dx under bfloat16 storage)
 }
 
 // GemmCall is one cuBLAS call of a Gemm for a chunk.
@@ -59,6 +60,7 @@ type GemmCall struct {
 	C        k.Ptr
 	Mode     MatMode
 	F32      bool
+	C16      bool // C in bfloat16 (Mode BF16 only)
 	Describe string
 }
 
@@ -70,7 +72,7 @@ func (g *Gemm) Call(a Addr, c Ctx) GemmCall {
 	}
 	return GemmCall{TA: g.TA, TB: g.TB, M: g.M.at(c.Rows), N: g.N.at(c.Rows), K: g.K.at(c.Rows),
 		A: at(a, g.A, c.R0), Lda: g.Lda, B: at(a, g.B, c.R0), Ldb: g.Ldb, Beta: beta, C: at(a, g.C, c.R0),
-		Mode: g.Mode, F32: g.F32, Describe: g.What}
+		Mode: g.Mode, F32: g.F32, C16: g.C16, Describe: g.What}
 }
 
 func (g *Gemm) Describe() string {
@@ -114,6 +116,7 @@ type xentFused struct {
 	f32                                    bool
 	esize                                  int64
 	z, tg, w, rowloss, losses, scale, bias *Buffer
+	g16                                    *Buffer // the gradient in bfloat16 too (bfloat16 storage), or nil
 	T                                      int
 	flags, ignore                          int64
 	eps, wsum, gscale, softcap, zloss      float64
@@ -132,6 +135,9 @@ func (x *xentFused) Describe() string {
 	if x.flags&k.XentGrad != 0 {
 		s += ", gradient in place"
 	}
+	if x.g16 != nil {
+		s += " and to " + x.g16.What
+	}
 	return s
 }
 func (x *xentFused) Dims(c Ctx) Dims {
@@ -142,7 +148,7 @@ func (x *xentFused) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.Xent) = k.Xent{Z: at(a, x.z, c.R0), Ld: int64(x.T), Tg: at(a, x.tg, c.R0), Ldt: int64(x.T),
 		W: at(a, x.w, 0), RowLoss: at(a, x.rowloss, c.R0), Losses: at(a, x.losses, c.R0), ScaleP: a(x.scale),
 		Rows: int64(c.Rows), T: int64(x.T), Flags: x.flags, Ignore: x.ignore, Eps: x.eps, WSum: x.wsum,
-		GScale: x.gscale, Softcap: x.softcap, ZLoss: x.zloss, Bias: at(a, x.bias, 0)}
+		GScale: x.gscale, Softcap: x.softcap, ZLoss: x.zloss, Bias: at(a, x.bias, 0), G16: at(a, x.g16, 0)}
 }
 
 // xentReduce sums the per-row losses (which carry their scales) into the

@@ -29,6 +29,13 @@ type Layer struct {
 
 	X, W, Bias, Targets *Buffer
 	ClassWeights        *Buffer // T float64, nil without class weights
+
+	// Under bfloat16 storage (Config.Storage "bf16"): W16 is W's bfloat16
+	// copy, which the optimizer's W step rewrites as it updates W, and
+	// Refresh the steps that remake it from W after the host sets W
+	// (SetParams, Open). Both nil otherwise.
+	W16     *Buffer
+	Refresh []*Step
 }
 
 // Bytes is the device memory the layer's buffers take in all.
@@ -55,8 +62,19 @@ func Lower(cfg backend.Config) (*Layer, error) {
 	if !ok {
 		return nil, fmt.Errorf("cuda: matmul mode %q: %w", cfg.MatMode, backend.ErrNotImplemented)
 	}
+	storage := false
+	switch cfg.Storage {
+	case "":
+	case "bf16":
+		if !l.F32 || mode == TF32 {
+			return nil, fmt.Errorf("cuda: bfloat16 storage of a %v layer with matmul mode %v: %w", cfg.DType, mode, backend.ErrNotImplemented)
+		}
+		storage, mode = true, BF16
+	default:
+		return nil, fmt.Errorf("cuda: storage %q: %w", cfg.Storage, backend.ErrNotImplemented)
+	}
 	lw := &lowerer{cfg: cfg, g: g, l: l, esize: l.ESize, f32: l.F32, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
-		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}}
+		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}, storage: storage, stored: map[*Buffer]*Buffer{}}
 	if l.Train, err = lw.lower(g.TrainGraph()); err != nil {
 		return nil, err
 	}
@@ -75,6 +93,9 @@ func Lower(cfg backend.Config) (*Layer, error) {
 		return nil, fmt.Errorf("cuda: the lowered graph lacks x, W, b or the targets: %w", backend.ErrNotImplemented)
 	}
 	lw.optimizer(l)
+	if l.W16 != nil {
+		l.Refresh = []*Step{{Phase: Pre, Op: &toBF16{src: l.W, dst: l.W16, total: cfg.N * cfg.T}}}
+	}
 	return l, nil
 }
 
@@ -99,6 +120,11 @@ type lowerer struct {
 	p         *Plan
 	converted map[*Buffer]bool // bf16 copies already made in this plan since their source last changed
 	rowloss   *Buffer          // the loss node's float64 per-row losses
+	// bfloat16 storage: storage is set, and stored maps a buffer to its
+	// bfloat16 twin that is always current (W → W16, the logits' gradient
+	// → the loss kernel's bfloat16 copy of it): no step converts them.
+	storage bool
+	stored  map[*Buffer]*Buffer
 }
 
 // Dim is one axis of a lowered value: batch axes have the batch's row count
@@ -319,10 +345,19 @@ func (lw *lowerer) input(n *G.Node, r recognized) error {
 	case g.X:
 		b := lw.buffer(n, "x", s.B*s.N)
 		b.RowBytes, b.Cat = int64(s.N)*lw.esize, Input
+		if lw.storage {
+			b.What, b.BF16, b.Bytes, b.RowBytes = "x (bfloat16)", true, int64(s.B)*int64(s.N)*2, int64(s.N)*2
+		}
 		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}, {s.N, false}}}
 	case g.W:
 		b := lw.buffer(n, "W", s.N*s.T)
 		b.Cat = State
+		if lw.storage && lw.l.W16 == nil {
+			b.What = "W (float32 master)"
+			w16 := lw.request("W (bfloat16 copy, refreshed by the optimizer step)", int64(s.N)*int64(s.T)*2)
+			w16.BF16, w16.Cat = true, State
+			lw.l.W16, lw.stored[b] = w16, w16
+		}
 		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.N, false}, {s.T, false}}}
 	case g.Bias:
 		b := lw.buffer(n, "b", s.T)

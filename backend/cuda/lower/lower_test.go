@@ -30,13 +30,14 @@ func configs() map[string]backend.Config {
 		"weights+ignore": {ClassWeights: w, UseIgnoreIndex: true, IgnoreIndex: -100},
 		"smoothing":      {LabelSmoothing: 0.1},
 		"soft+none":      {SoftTargets: true, Reduction: graph.None},
+		"softcap+zloss":  {Softcap: 30, ZLoss: 1e-4},
 	}
 	wants := map[string]graph.Want{"none": {}, "W": {W: true}, "b": {B: true}, "x": {X: true}, "W,b": {W: true, B: true}, "W,b,x": {W: true, B: true, X: true}}
 	out := map[string]backend.Config{}
 	for ln, lo := range losses {
 		for wn, want := range wants {
 			for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
-				for _, mode := range []string{"", "tf32", "bf16"} {
+				for _, mode := range []string{"", "tf32", "bf16", "bf16-storage"} {
 					if mode != "" && dt != tensor.Float32 {
 						continue
 					}
@@ -44,6 +45,9 @@ func configs() map[string]backend.Config {
 						for _, chunk := range []int{-1, 3} {
 							cfg := backend.Config{Spec: graph.Spec{B: 8, N: 5, T: T, DType: dt, Loss: lo, Want: want},
 								MatMode: mode, Xent: xent, ChunkRows: chunk, Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
+							if mode == "bf16-storage" {
+								cfg.MatMode, cfg.Storage = "", "bf16"
+							}
 							out[fmt.Sprintf("%s/%s/%v/%s/%s/chunk=%d", ln, wn, dt, mode, xent, chunk)] = cfg
 						}
 					}
@@ -94,7 +98,7 @@ func TestLowerEveryConfig(t *testing.T) {
 	for name, cfg := range configs() {
 		l, err := Lower(cfg)
 		o := cfg.Loss
-		if cfg.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0) {
+		if cfg.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 			if !errors.Is(err, backend.ErrNotImplemented) {
 				t.Errorf("%s: got %v, want ErrNotImplemented", name, err)
 			}
@@ -104,7 +108,20 @@ func TestLowerEveryConfig(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		for _, p := range []*Plan{l.Train, l.Forward, {Steps: l.Optim}} {
+		if cfg.Storage == "bf16" && cfg.Xent == "" {
+			// Nothing is converted per step under bfloat16 storage.
+			for _, p := range []*Plan{l.Train, l.Forward} {
+				for _, s := range p.Steps {
+					if _, conv := s.Op.(*toBF16); conv {
+						t.Errorf("%s: a step converts: %s", name, s.Op.Describe())
+					}
+				}
+			}
+			if l.W16 == nil || len(l.Refresh) != 1 {
+				t.Errorf("%s: W16 %v, refresh %d steps", name, l.W16, len(l.Refresh))
+			}
+		}
+		for _, p := range []*Plan{l.Train, l.Forward, {Steps: l.Optim}, {Steps: l.Refresh}} {
 			for _, s := range p.Steps {
 				kn, ok := s.Op.(Kernel)
 				if !ok {
@@ -148,6 +165,7 @@ var goldenPlans = []struct {
 	name           string
 	cfg            backend.Config
 	train, forward string
+	optim          string // the optimizer's steps then the refresh steps, when set
 }{{
 	name: "float32 dW,db adam",
 	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
@@ -181,6 +199,25 @@ pre: to_bf16: W → W (bfloat16 copy)
 per-chunk: gemm x·W (logits, then their gradient): x (bfloat16 copy) × W (bfloat16 copy) → x·W (logits, then their gradient) (rows×5000×4, bf16)
 per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 }, {
+	// bfloat16 storage: no step converts anything; the loss kernel writes
+	// dz in bfloat16 too and the optimizer rewrites W's bfloat16 copy.
+	name: "float32 bf16 storage dW,db,dx adam chunked",
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
+		ChunkRows: 3, Storage: "bf16", Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
+	train: `per-chunk: gemm x·W (logits, then their gradient): x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → x·W (logits, then their gradient) (rows×5000×4, bf16)
+pre: xent_scale_f32 → reduction scales
+per-chunk: xent_f32: x·W (logits, then their gradient) + b, gradient in place and to gradient of the logits (bfloat16, from the loss kernel)
+post: xent_reduce → loss
+per-chunk: colsum_part_f32: Σ slabs of x·W (logits, then their gradient) → column sums by slab (float64)
+per-chunk: colsum_fin_f32: column sums by slab (float64) → db, accumulated over chunks
+per-chunk: gemm dx (bfloat16): gradient of the logits (bfloat16, from the loss kernel) × W (bfloat16 copy, refreshed by the optimizer step)ᵀ → dx (bfloat16) (rows×4×5000, bf16)
+per-chunk: gemm dW: x (bfloat16)ᵀ × gradient of the logits (bfloat16, from the loss kernel) → dW (4×5000×rows, bf16, accumulated over chunks)`,
+	forward: `per-chunk: gemm x·W (logits, then their gradient): x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → x·W (logits, then their gradient) (rows×5000×4, bf16)
+per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
+	optim: `post: adam_f32: W (float32 master) from dW, and W (bfloat16 copy, refreshed by the optimizer step)
+post: adam_f32: b from db
+pre: to_bf16: W (float32 master) → W (bfloat16 copy, refreshed by the optimizer step)`,
+}, {
 	name: "float64 unfused dx",
 	cfg:  backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float64, Want: graph.Want{X: true}}, Xent: "unfused"},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp64)
@@ -206,6 +243,13 @@ func TestGoldenPlans(t *testing.T) {
 		}
 		if got := strings.Join(l.Forward.Describe(), "\n"); got != g.forward {
 			t.Errorf("%s: forward plan\n%s\nwant\n%s", g.name, got, g.forward)
+		}
+		if g.optim == "" {
+			continue
+		}
+		steps := &Plan{Steps: append(append([]*Step(nil), l.Optim...), l.Refresh...)}
+		if got := strings.Join(steps.Describe(), "\n"); got != g.optim {
+			t.Errorf("%s: optimizer and refresh steps\n%s\nwant\n%s", g.name, got, g.optim)
 		}
 	}
 }

@@ -109,13 +109,20 @@ func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
 			c.RowBytes = int64(out[1].N) * lw.esize
 		}
 	}
+	if lw.storage && n == lw.g.DX {
+		// dx stays on the device in bfloat16 (cuBLAS rounds the float32
+		// accumulation once as it stores it).
+		c.BF16, c.Bytes, c.RowBytes = true, int64(elems(out))*2, int64(out[1].N)*2
+		c.What = "dx (bfloat16)"
+		what = c.What
+	}
 	ab, bb := a.buf, b.buf
 	if lw.mode == BF16 {
 		ab, bb = lw.toBF16(a), lw.toBF16(b)
 	}
 	delete(lw.converted, c)
 	lw.add(PerChunk, &Gemm{What: what, TA: r.tA, TB: r.tB, M: opA[0], N: opB[1], K: opA[1], A: ab, B: bb, C: c,
-		Lda: a.dims[1].N, Ldb: b.dims[1].N, Mode: lw.mode, F32: lw.f32, Accumulate: opA[1].Batch})
+		Lda: a.dims[1].N, Ldb: b.dims[1].N, Mode: lw.mode, F32: lw.f32, Accumulate: opA[1].Batch, C16: c.BF16})
 	lw.vals[n] = val{kind: kBuf, buf: c, dims: out}
 	return nil
 }
@@ -126,6 +133,12 @@ func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
 // the chunks otherwise.
 func (lw *lowerer) toBF16(v val) *Buffer {
 	src := v.buf
+	if src.BF16 {
+		return src // stored in bfloat16 (x under bfloat16 storage)
+	}
+	if cp, ok := lw.stored[src]; ok {
+		return cp // kept current by the kernel that writes src
+	}
 	batch := v.dims[0].Batch
 	cp, ok := lw.bf16[src]
 	if !ok {
@@ -229,7 +242,16 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 			lw.add(PerChunk, &logSoftmaxGrad{f32: lw.f32, g: z, lp: lp, T: T})
 		}
 	} else {
-		lw.add(PerChunk, &xentFused{f32: lw.f32, esize: lw.esize, z: z, tg: tg, w: weights, rowloss: rowloss, losses: losses,
+		var g16 *Buffer
+		if lw.storage && grad {
+			// The loss kernel writes the gradient twice: over the float32
+			// logits (for db) and rounded to bfloat16 here, the operand of
+			// dW = xᵀ·dz and dx = dz·Wᵀ.
+			g16 = lw.request("gradient of the logits (bfloat16, from the loss kernel)", int64(lw.chunk)*int64(T)*2)
+			g16.BF16 = true
+			lw.stored[z] = g16
+		}
+		lw.add(PerChunk, &xentFused{f32: lw.f32, esize: lw.esize, g16: g16, z: z, tg: tg, w: weights, rowloss: rowloss, losses: losses,
 			scale: scale, bias: bias, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, gscale: gscale,
 			softcap: opts.Softcap, zloss: opts.ZLoss})
 	}

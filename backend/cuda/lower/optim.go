@@ -16,6 +16,7 @@ type optimStep struct {
 	o        backend.Optimizer
 	w, g     *Buffer
 	m, v     *Buffer // SGD: m is the velocity (nil without momentum); Adam: the moments
+	w16      *Buffer // W's bfloat16 copy the step rewrites (bfloat16 storage), or nil
 	elements int
 }
 
@@ -34,7 +35,11 @@ func (s *optimStep) NewArgs() any {
 }
 
 func (s *optimStep) Describe() string {
-	return fmt.Sprintf("%s: %s from %s", s.Kernel(), s.w.What, s.g.What)
+	d := fmt.Sprintf("%s: %s from %s", s.Kernel(), s.w.What, s.g.What)
+	if s.w16 != nil {
+		d += ", and " + s.w16.What
+	}
+	return d
 }
 
 func (s *optimStep) Dims(Ctx) Dims {
@@ -44,7 +49,8 @@ func (s *optimStep) Dims(Ctx) Dims {
 func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 	o, n := s.o, int64(s.elements)
 	if o.Kind == "sgd" {
-		*args.(*k.SGD) = k.SGD{W: a(s.w), G: a(s.g), V: at(a, s.m, 0), N: n, LR: o.LR, Momentum: o.Momentum, WD: o.WeightDecay}
+		*args.(*k.SGD) = k.SGD{W: a(s.w), G: a(s.g), V: at(a, s.m, 0), N: n, LR: o.LR, Momentum: o.Momentum, WD: o.WeightDecay,
+			W16: at(a, s.w16, 0)}
 		return
 	}
 	dec := int64(0)
@@ -53,7 +59,7 @@ func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 	}
 	*args.(*k.Adam) = k.Adam{W: a(s.w), G: a(s.g), M: a(s.m), V: a(s.v), N: n, LR: o.LR, B1: o.Beta1, B2: o.Beta2,
 		Eps: o.Eps, WD: o.WeightDecay, Decoupled: dec,
-		BC1: 1 - math.Pow(o.Beta1, float64(c.Iter)), BC2: 1 - math.Pow(o.Beta2, float64(c.Iter))}
+		BC1: 1 - math.Pow(o.Beta1, float64(c.Iter)), BC2: 1 - math.Pow(o.Beta2, float64(c.Iter)), W16: at(a, s.w16, 0)}
 }
 
 // optimizer adds the optimizer's state buffers and its two steps (W, then
@@ -75,6 +81,9 @@ func (lw *lowerer) optimizer(l *Layer) {
 		n    int
 	}{{"W", l.W, l.Train.DW, lw.cfg.N * lw.cfg.T}, {"b", l.Bias, l.Train.DB, lw.cfg.T}} {
 		st := &optimStep{f32: lw.f32, o: o, w: p.w, g: p.g, elements: p.n}
+		if p.name == "W" {
+			st.w16 = l.W16
+		}
 		switch {
 		case o.Kind == "sgd" && o.Momentum != 0:
 			st.m = state("SGD velocity of "+p.name, p.n)

@@ -40,6 +40,11 @@ type Buffer struct {
 	// chunk-local ones (logits), which hold one chunk from their start.
 	RowBytes int64
 	Cat      Category
+	// BF16 marks a buffer of bfloat16 elements (2 bytes, as 16-bit
+	// integers) rather than the layer's dtype: operand copies, and under
+	// bfloat16 storage x, dx, the bfloat16 gradient of the logits and W's
+	// copy. The runtime converts x and dx on the host side of their copies.
+	BF16 bool
 }
 
 // Addr is the device address of a buffer, bound by the runtime (or a fake

@@ -3,6 +3,8 @@ package run
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"unsafe"
 
 	"dsx/backend"
@@ -23,7 +25,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := backend.CheckOptions(cfg, name, []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true); err != nil {
+	if err := backend.CheckOptions(cfg, name, []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true, "bf16"); err != nil {
 		return nil, err
 	}
 	low, err := lower.Lower(cfg)
@@ -47,7 +49,13 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 		if l.optim, err = l.bind(low.Optim); err != nil {
 			return err
 		}
-		for _, b := range []*lower.Buffer{low.W, low.Bias} {
+		if l.refresh, err = l.bind(low.Refresh); err != nil {
+			return err
+		}
+		for _, b := range []*lower.Buffer{low.W, low.Bias, low.W16} {
+			if b == nil {
+				continue
+			}
 			if err := l.mem.Zero(b); err != nil {
 				return fmt.Errorf("%s: zeroing %s: %w", name, b.What, err)
 			}
@@ -72,20 +80,24 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 // Layer is a lowered layer on a Device: backend.Layer, backend.Stats and
 // backend.Resident.
 type Layer struct {
-	name   string
-	dev    Device
-	low    *lower.Layer
-	cfg    backend.Config
-	mem    Memory
-	addr   lower.Addr
-	train  []bound
-	fwd    []bound
-	optim  []bound
-	iter   int // optimizer steps taken (Adam's bias correction)
-	closed bool
-	loss   []float64 // one value, its own allocation (cgo may be passed it)
-	free0  int64     // free device memory before the layer allocated
-	loaded int       // rows of the batch Load left on the device (0: none)
+	name  string
+	dev   Device
+	low   *lower.Layer
+	cfg   backend.Config
+	mem   Memory
+	addr  lower.Addr
+	train []bound
+	fwd   []bound
+	optim []bound
+	// refresh remakes W's bfloat16 copy after the host sets W (bfloat16
+	// storage; none otherwise).
+	refresh []bound
+	iter    int // optimizer steps taken (Adam's bias correction)
+	closed  bool
+	loss    []float64 // one value, its own allocation (cgo may be passed it)
+	free0   int64     // free device memory before the layer allocated
+	loaded  int       // rows of the batch Load left on the device (0: none)
+	half    []uint16  // host staging of bfloat16 copies (x in, dx out)
 }
 
 // bound is a plan step ready to run.
@@ -142,11 +154,16 @@ func (l *Layer) SetParams(W, b *tensor.Dense) error {
 	}
 	W, b = contiguous(W), contiguous(b)
 	return l.dev.Do(func() error {
-		if err := l.toDevice(l.low.W, W, l.low.W.Bytes); err != nil {
+		if err := l.toDevice(l.low.W, W, int64(l.cfg.N*l.cfg.T)); err != nil {
 			return err
 		}
-		if err := l.toDevice(l.low.Bias, b, l.low.Bias.Bytes); err != nil {
+		if err := l.toDevice(l.low.Bias, b, int64(l.cfg.T)); err != nil {
 			return err
+		}
+		for _, s := range l.refresh {
+			if err := s.r.Run(l.addr, lower.Ctx{Rows: 1, First: true}); err != nil {
+				return err
+			}
 		}
 		return l.resetOptim()
 	})
@@ -192,14 +209,14 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", l.name, err)
 	}
-	if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)*l.low.ESize); err != nil {
+	if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)); err != nil {
 		return 0, err
 	}
 	tn := int64(rows)
 	if o.SoftTargets {
 		tn *= int64(l.cfg.T)
 	}
-	if err := l.toDevice(l.low.Targets, targets, tn*l.low.ESize); err != nil {
+	if err := l.toDevice(l.low.Targets, targets, tn); err != nil {
 		return 0, err
 	}
 	l.loaded = rows
@@ -328,9 +345,16 @@ func (l *Layer) checkedLoss(rows int) (float64, error) {
 		return 0, &graph.NonFiniteError{Row: -1, Col: -1}
 	}
 	x := tensor.New(tensor.WithShape(1, l.cfg.N), tensor.Of(l.cfg.DType))
-	xb := denseBytes(x)
+	xb, h := denseBytes(x), []uint16(nil)
+	if l.low.X.BF16 { // x's row in bfloat16, widened below
+		h = make([]uint16, l.cfg.N)
+		xb = bytesOf(h)
+	}
 	if err := l.mem.ToHost(xb, l.addr(l.low.X)+cudakernels.Ptr(int64(r)*int64(len(xb)))); err != nil {
 		return 0, fmt.Errorf("%s: reading x's row %d: %w", l.name, r, err)
+	}
+	for i, v := range h {
+		x.Data().([]float32)[i] = math.Float32frombits(uint32(v) << 16)
 	}
 	var nf *graph.NonFiniteError
 	switch xd := x.Data().(type) {
@@ -370,7 +394,7 @@ func (l *Layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	var z *tensor.Dense
 	err = l.dev.Do(func() error {
 		l.loaded = 0
-		if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)*l.low.ESize); err != nil {
+		if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)); err != nil {
 			return err
 		}
 		z = tensor.New(tensor.WithShape(rows, l.cfg.T), tensor.Of(l.cfg.DType))
@@ -402,24 +426,66 @@ func contiguous(t *tensor.Dense) *tensor.Dense {
 	return t
 }
 
-func (l *Layer) toDevice(dst *lower.Buffer, t *tensor.Dense, bytes int64) error {
-	b := denseBytes(t)
+// toDevice copies the first n elements of t to dst. A bfloat16 buffer (x
+// under bfloat16 storage) gets t's float32 values rounded to bfloat16 on the
+// host, as they are copied: half the bytes cross the bus, and the device
+// never holds x in float32.
+func (l *Layer) toDevice(dst *lower.Buffer, t *tensor.Dense, n int64) error {
+	var b []byte
+	if dst.BF16 {
+		f, ok := t.Data().([]float32)
+		if !ok {
+			return fmt.Errorf("%s: %s: bfloat16 storage takes float32 data, not %T", l.name, dst.What, t.Data())
+		}
+		l.half = toBF16(l.half, f[:n])
+		b = bytesOf(l.half)
+	} else if b = denseBytes(t); b != nil {
+		b = b[:n*int64(len(b)/max(1, t.Len()))]
+	}
 	if b == nil {
 		return fmt.Errorf("%s: %s: unsupported data %T", l.name, dst.What, t.Data())
 	}
-	if err := l.mem.ToDevice(l.addr(dst), b[:bytes]); err != nil {
+	if err := l.mem.ToDevice(l.addr(dst), b); err != nil {
 		return fmt.Errorf("%s: copying %s to the device: %w", l.name, dst.What, err)
 	}
 	return nil
 }
 
-// toHost copies src into a new tensor of shape.
+// toHost copies src into a new tensor of shape (widening a bfloat16 buffer,
+// dx under bfloat16 storage, to float32).
 func (l *Layer) toHost(src *lower.Buffer, shape ...int) (*tensor.Dense, error) {
 	t := tensor.New(tensor.WithShape(shape...), tensor.Of(l.cfg.DType))
+	if src.BF16 {
+		f := t.Data().([]float32)
+		l.half = slices.Grow(l.half[:0], len(f))[:len(f)]
+		if err := l.mem.ToHost(bytesOf(l.half), l.addr(src)); err != nil {
+			return nil, fmt.Errorf("%s: copying %s to the host: %w", l.name, src.What, err)
+		}
+		for i, h := range l.half {
+			f[i] = math.Float32frombits(uint32(h) << 16)
+		}
+		return t, nil
+	}
 	if err := l.mem.ToHost(denseBytes(t), l.addr(src)); err != nil {
 		return nil, fmt.Errorf("%s: copying %s to the host: %w", l.name, src.What, err)
 	}
 	return t, nil
+}
+
+// toBF16 rounds f to bfloat16 (nearest, ties to even; NaN stays NaN) into
+// dst, grown as needed: the host side of loading x under bfloat16 storage.
+func toBF16(dst []uint16, f []float32) []uint16 {
+	dst = slices.Grow(dst[:0], len(f))[:len(f)]
+	for i, v := range f {
+		u := math.Float32bits(v)
+		if u&0x7fffffff > 0x7f800000 {
+			dst[i] = uint16(u>>16) | 0x40
+			continue
+		}
+		u += 0x7fff + (u>>16)&1
+		dst[i] = uint16(u >> 16)
+	}
+	return dst
 }
 
 // denseBytes is the bytes of a float32 or float64 tensor's data (nil for
@@ -435,7 +501,7 @@ func denseBytes(t *tensor.Dense) []byte {
 }
 
 // bytesOf views a float slice as bytes.
-func bytesOf[F float32 | float64](s []F) []byte {
+func bytesOf[F float32 | float64 | uint16](s []F) []byte {
 	if len(s) == 0 {
 		return nil
 	}

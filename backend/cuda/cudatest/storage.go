@@ -1,0 +1,134 @@
+package cudatest
+
+import (
+	"math"
+	"testing"
+
+	"dsx/backend"
+	"dsx/backend/conformance"
+	"dsx/graph"
+
+	"gorgonia.org/tensor"
+)
+
+// BF16Storage checks what bfloat16 storage keeps between calls: W's
+// bfloat16 copy follows the float32 master weights through SetParams and
+// through every optimizer step (the layer's logits are those of bfloat16(x)
+// and bfloat16(W), whatever W has become), the master weights are float32
+// (not rounded), and x and dx take half the bytes. The products themselves
+// are checked against the CPU backend by Variants.
+func BF16Storage(t *testing.T, dev string) {
+	const B, N, T = 16, 8, 300
+	for _, opt := range []backend.Optimizer{{Kind: "adam", LR: 0.05}, {Kind: "sgd", LR: 0.5, Momentum: 0.9}} {
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
+			Optimizer: opt, Storage: "bf16"}
+		p := NewProblem(5, B, N, T, graph.LossOptions{}, "storage")
+		l := open(t, dev, cfg)
+		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		// logitsOf is bfloat16(x)·bfloat16(W) + b in float64 from the
+		// layer's own float32 parameters.
+		logitsOf := func() []float64 {
+			W, b, err := l.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			xs, ws, bs := roundBF16(p.X), roundBF16(Vals(W)), Vals(b)
+			z := make([]float64, B*T)
+			for i := 0; i < B; i++ {
+				for c := 0; c < T; c++ {
+					s := bs[c]
+					for k := 0; k < N; k++ {
+						s += xs[i*N+k] * ws[k*T+c]
+					}
+					z[i*T+c] = s
+				}
+			}
+			return z
+		}
+		check := func(when string) {
+			t.Helper()
+			got, err := l.Logits(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Exact bfloat16 products summed in float32 (N terms) and
+			// stored in float32: the float32 parity bound.
+			if err := conformance.Close(Vals(got), logitsOf(), conformance.TolParityF32); err != nil {
+				t.Errorf("%s %s: logits are not those of bfloat16(W): %v", opt.Kind, when, err)
+			}
+		}
+		if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+			t.Fatal(err)
+		}
+		check("after SetParams")
+		for i := 0; i < 3; i++ {
+			if _, err := l.Step(x, tg); err != nil {
+				t.Fatal(err)
+			}
+			check("after a step")
+		}
+		// The master weights moved by less than bfloat16 resolves somewhere:
+		// they are float32, not rounded copies.
+		W, _, _ := l.Params()
+		rounded := 0
+		for _, v := range Vals(W) {
+			if r := roundBF16([]float64{v})[0]; r == v {
+				rounded++
+			}
+		}
+		if rounded == N*T {
+			t.Errorf("%s: every master weight is a bfloat16 value: W is not kept in float32", opt.Kind)
+		}
+		r, err := l.Compute(x, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range Vals(r.DX) {
+			if u := math.Float32bits(float32(v)); u&0xffff != 0 {
+				t.Fatalf("dx[%d] = %v is not a bfloat16 value: dx is not stored in bfloat16", i, v)
+			}
+		}
+		if st, ok := l.(backend.Stats); ok {
+			if ms := st.MemStats(); ms.InputBytes != B*N*2+B*4 {
+				t.Errorf("input bytes %d, want %d (x in bfloat16, float32 labels)", ms.InputBytes, B*N*2+B*4)
+			}
+		}
+	}
+}
+
+// Deterministic: the fused path gives a bit-identical model run after run:
+// two fresh layers, the same batches, the same parameters to the bit.
+func Deterministic(t *testing.T, dev string) {
+	const B, N, T = 256, 32, 1000
+	for _, cfg := range []backend.Config{
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: 100},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, Storage: "bf16"},
+	} {
+		p := NewProblem(9, B, N, T, graph.LossOptions{}, "det")
+		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		var runs [2][]float64
+		for run := range runs {
+			l := open(t, dev, cfg)
+			if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 4; i++ {
+				if _, err := l.Step(x, tg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			W, b, err := l.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs[run] = append(Vals(W), Vals(b)...)
+			l.Close()
+		}
+		for i := range runs[0] {
+			if math.Float64bits(runs[0][i]) != math.Float64bits(runs[1][i]) {
+				t.Fatalf("chunk %d storage %q: parameter %d is %v, then %v: not bit-identical", cfg.ChunkRows, cfg.Storage, i, runs[0][i], runs[1][i])
+			}
+		}
+	}
+}
