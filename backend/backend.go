@@ -120,6 +120,13 @@ type Config struct {
 	// API stays float32: x is rounded to bfloat16 once, as it is loaded, and
 	// dx is widened on the way back.
 	Storage string
+	// VocabTile > 0 runs the softmax-cross-entropy of each row chunk over
+	// vocabulary tiles of that many classes (CUDA, fused Xent): the chunk's
+	// logits exist one rows×VocabTile tile at a time, its row statistics
+	// carry from tile to tile, and a second pass recomputes each tile's
+	// logits for the gradient (one more x·W product). 0: whole rows; a tile
+	// of T or more is whole rows too.
+	VocabTile int
 }
 
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
@@ -150,10 +157,20 @@ func (c Config) Chunk(esize int) int {
 	return max(1, min(r, c.B))
 }
 
+// Support is what a backend runs beyond the defaults (CheckOptions): the
+// MatMode, Xent and Storage values it lists, chunked batches, vocabulary
+// tiles.
+type Support struct {
+	Modes, Xents, Storages []string
+	Chunks, VocabTiles     bool
+}
+
 // CheckOptions returns an error wrapping ErrNotImplemented when cfg asks for
-// a MatMode, Xent or Storage that the backend named name does not list, or
-// for chunking (ChunkRows > 0) when chunks is false.
-func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool, storages ...string) error {
+// a MatMode, Xent or Storage that the backend named name does not list in s,
+// for chunking (ChunkRows > 0) or vocabulary tiles it does not run, and a
+// plain error for values that mean nothing.
+func CheckOptions(cfg Config, name string, s Support) error {
+	modes, xents, chunks, storages := s.Modes, s.Xents, s.Chunks, s.Storages
 	in := func(v string, list []string, def string) bool {
 		if v == "" {
 			v = def
@@ -201,6 +218,14 @@ func CheckOptions(cfg Config, name string, modes, xents []string, chunks bool, s
 		}
 	default:
 		return fmt.Errorf("%s: storage %q: want bf16 or none", name, cfg.Storage)
+	}
+	switch {
+	case cfg.VocabTile < 0:
+		return fmt.Errorf("%s: vocabulary tile %d: want > 0 classes, or 0 for whole rows", name, cfg.VocabTile)
+	case cfg.VocabTile > 0 && cfg.VocabTile < cfg.T && !s.VocabTiles:
+		return fmt.Errorf("%s: vocabulary tiles: %w", name, ErrNotImplemented)
+	case cfg.VocabTile > 0 && cfg.VocabTile < cfg.T && cfg.Xent == "unfused":
+		return fmt.Errorf("%s: vocabulary tiles with the unfused softmax-cross-entropy: %w", name, ErrNotImplemented)
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	// float32 products only and the fused op only; row chunks are supported.
-	if err := backend.CheckOptions(cfg, "cpu", []string{"fp32"}, []string{"fused"}, true); err != nil {
+	if err := backend.CheckOptions(cfg, "cpu", backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused"}, Chunks: true}); err != nil {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()

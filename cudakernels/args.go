@@ -67,6 +67,69 @@ type XentReduce struct {
 	Rows    int64
 }
 
+// XVocabStats: xvocab_stats_f32/_f64 (xvocab.cu): one vocabulary tile's
+// softmax statistics merged into each row's running Acc. Flags are XentSoft
+// and XentIgnore.
+type XVocabStats struct {
+	Z       Ptr   // rows×Vt the tile's logits x·W (dense)
+	C0      int64 // the tile's first column
+	Vt      int64 // its columns
+	Tg      Ptr   // rows labels stored as F, or rows×T probabilities
+	W       Ptr   // T class weights (double), or 0
+	Bias    Ptr   // T bias, or 0
+	Acc     Ptr   // rows×4 doubles {m, s, d, A}, in/out
+	Zy      Ptr   // rows doubles: ẑ at the label, out
+	Rows    int64
+	T       int64
+	Flags   int64
+	Ignore  int64
+	Eps     float64
+	Softcap float64 // soft cap (0: none)
+	First   int64   // 1 for the first tile: Acc is set, not merged
+}
+
+// XVocabFinish: xvocab_finish_f32/_f64 (xvocab.cu): the row losses from the
+// statistics of every tile, and each row's m, L, S for xvocab_grad.
+type XVocabFinish struct {
+	Acc     Ptr // rows×4 doubles
+	Zy      Ptr // rows doubles
+	Tg      Ptr // rows labels stored as F (unused for probabilities)
+	W       Ptr // T class weights (double), or 0
+	RowLoss Ptr // rows doubles sc·ce + sz·zl, out
+	Losses  Ptr // rows in F: ce + zl, or 0
+	ScaleP  Ptr // 2 doubles (xent_scale)
+	St      Ptr // rows×3 doubles {m, L, S}, out
+	Rows    int64
+	T       int64
+	Flags   int64
+	Ignore  int64
+	Eps     float64
+	WSum    float64
+	ZLoss   float64
+}
+
+// XVocabGrad: xvocab_grad_f32/_f64 (xvocab.cu): the gradient over one tile
+// in place (and in bfloat16 to G16 when not 0).
+type XVocabGrad struct {
+	Z       Ptr // rows×Vt logits in, gradient out
+	C0      int64
+	Vt      int64
+	Tg      Ptr
+	W       Ptr
+	Bias    Ptr
+	St      Ptr // rows×3 doubles from xvocab_finish
+	ScaleP  Ptr // 2 doubles
+	G16     Ptr // rows×Vt bfloat16, or 0
+	Rows    int64
+	T       int64
+	Flags   int64
+	Ignore  int64
+	Eps     float64
+	GScale  float64
+	Softcap float64
+	ZLoss   float64
+}
+
 // BiasAdd: bias_add_f32/_f64 (bias.cu): z[r, c] += b[c].
 type BiasAdd struct {
 	Z    Ptr // rows×Ld
@@ -207,6 +270,9 @@ var Kernels = func() []Kernel {
 	ks = append(ks, Kernel{"to_bf16", "bias", ToBF16{}})
 	both("optim", "sgd", SGD{})
 	both("optim", "adam", Adam{})
+	both("xvocab", "xvocab_stats", XVocabStats{})
+	both("xvocab", "xvocab_finish", XVocabFinish{})
+	both("xvocab", "xvocab_grad", XVocabGrad{})
 	both("unfused", "log_softmax", LogSoftmax{})
 	both("unfused", "nll", NLL{})
 	both("unfused", "nll_grad", NLLGrad{})

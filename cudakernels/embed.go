@@ -9,7 +9,7 @@ import (
 var files embed.FS
 
 // Modules lists the kernel modules: each has a NAME.cu source and NAME.ptx.
-var Modules = []string{"bias", "optim", "unfused", "xent"}
+var Modules = []string{"bias", "optim", "unfused", "xent", "xvocab"}
 
 // PTX returns the embedded PTX of module name ("xent", "bias", "optim").
 func PTX(name string) (string, error) {

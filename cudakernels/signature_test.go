@@ -68,6 +68,7 @@ func TestSignatures(t *testing.T) {
 	}{
 		{"XENT_SOFT", XentSoft}, {"XENT_IGNORE", XentIgnore}, {"XENT_GRAD", XentGrad},
 		{"XENT_MEAN", XentMean}, {"XENT_CACHE", XentCache}, {"UF_IGNORE", XentIgnore},
+		{"XV_SOFT", XentSoft}, {"XV_IGNORE", XentIgnore},
 	} {
 		v, ok := macros[f.macro]
 		if !ok {
@@ -82,9 +83,9 @@ func TestSignatures(t *testing.T) {
 		if _, err := strconv.ParseInt(strings.TrimSuffix(v, "LL"), 0, 64); err != nil {
 			continue // not a flag (XENT_ARGS, ...)
 		}
-		if strings.HasPrefix(name, "XENT_") || strings.HasPrefix(name, "UF_") {
+		if strings.HasPrefix(name, "XENT_") || strings.HasPrefix(name, "UF_") || strings.HasPrefix(name, "XV_") {
 			switch name {
-			case "XENT_SOFT", "XENT_IGNORE", "XENT_GRAD", "XENT_MEAN", "XENT_CACHE", "UF_IGNORE":
+			case "XENT_SOFT", "XENT_IGNORE", "XENT_GRAD", "XENT_MEAN", "XENT_CACHE", "UF_IGNORE", "XV_SOFT", "XV_IGNORE":
 			default:
 				t.Errorf("flag macro %s has no Go constant checked here", name)
 			}

@@ -86,13 +86,17 @@ func gemm(g lower.GemmCall) error {
 	var s C.int
 	m, n, k := C.int(g.M), C.int(g.N), C.int(g.K)
 	a, b, c := C.uintptr_t(g.A), C.uintptr_t(g.B), C.uintptr_t(g.C)
+	ldc := n
+	if g.Ldc > 0 {
+		ldc = C.int(g.Ldc)
+	}
 	switch {
 	case g.Mode == lower.BF16:
-		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n, bi(g.C16))
+		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, ldc, bi(g.C16))
 	case g.F32:
-		s = C.dsx_sgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, n)
+		s = C.dsx_sgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, ldc)
 	default:
-		s = C.dsx_dgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.double(g.Beta), c, n)
+		s = C.dsx_dgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.double(g.Beta), c, ldc)
 	}
 	if s != 0 {
 		return fmt.Errorf("cuda: cuBLAS gemm %s (%d×%d×%d): status %d", g.Describe, g.M, g.N, g.K, int(s))

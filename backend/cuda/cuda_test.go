@@ -37,6 +37,7 @@ func TestVariants(t *testing.T)         { requireGPU(t); cudatest.Variants(t, "c
 func TestResidentAndStats(t *testing.T) { requireGPU(t); cudatest.ResidentAndStats(t, "cuda") }
 func TestBF16Storage(t *testing.T)      { requireGPU(t); cudatest.BF16Storage(t, "cuda") }
 func TestDeterministic(t *testing.T)    { requireGPU(t); cudatest.Deterministic(t, "cuda") }
+func TestVocabTiles(t *testing.T)       { requireGPU(t); cudatest.VocabTiles(t, "cuda") }
 
 // TestOutOfMemory: asking for more than the device has is a clear error
 // (memory.alloc is what Open uses; graph.Build would need the same W on the

@@ -35,6 +35,14 @@
 // dx as it copies it out; a caller whose data is bfloat16 already passes the
 // widened float32 values, which round back to the same bits.
 //
+// VocabTile > 0 runs each row chunk's softmax-cross-entropy over vocabulary
+// tiles (package lower's vocab.go, kernels in xvocab.cu): tile by tile, x·W
+// for the tile, then its softmax statistics merged into each row's running
+// maximum, Σ exp and smoothing sums; after the last tile the row losses;
+// then the tiles again, each recomputed, for its gradient and its share of
+// db, dW and dx. One rows×VocabTile tile of logits exists at a time, for
+// one more x·W product per step (Cut Cross-Entropy's trade).
+//
 // Layers implement backend.Stats (memory by kind, the products'
 // floor) and backend.Resident (a batch kept on the device).
 //

@@ -104,6 +104,7 @@ func Deterministic(t *testing.T, dev string) {
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}},
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: 100},
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, Storage: "bf16"},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, VocabTile: 300},
 	} {
 		p := NewProblem(9, B, N, T, graph.LossOptions{}, "det")
 		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
@@ -127,8 +128,58 @@ func Deterministic(t *testing.T, dev string) {
 		}
 		for i := range runs[0] {
 			if math.Float64bits(runs[0][i]) != math.Float64bits(runs[1][i]) {
-				t.Fatalf("chunk %d storage %q: parameter %d is %v, then %v: not bit-identical", cfg.ChunkRows, cfg.Storage, i, runs[0][i], runs[1][i])
+				t.Fatalf("chunk %d storage %q tiles %d: parameter %d is %v, then %v: not bit-identical", cfg.ChunkRows, cfg.Storage, cfg.VocabTile, i, runs[0][i], runs[1][i])
 			}
 		}
 	}
+}
+
+// VocabTiles: a layer run over vocabulary tiles holds one rows×VocabTile
+// tile of logits (and the forward plan's rows of a tile's size), not the
+// rows×T logits, and computes what the whole-row layer does (Variants
+// checks the numbers against the CPU backend on every loss option).
+func VocabTiles(t *testing.T, dev string) {
+	const B, N, T, Vt = 64, 16, 5000, 512
+	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
+		Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: -1}
+	tiled := cfg
+	tiled.VocabTile = Vt
+	whole, lt := open(t, dev, cfg), open(t, dev, tiled)
+	p := NewProblem(11, B, N, T, graph.LossOptions{}, "vocab")
+	x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+	for _, l := range []backend.Layer{whole, lt} {
+		if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		a, err := whole.Step(x, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := lt.Step(x, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conformance.Close([]float64{b}, []float64{a}, conformance.TolParityF32); err != nil {
+			t.Errorf("step %d: tiled loss %v, whole rows %v: %v", i, b, a, err)
+		}
+	}
+	Wa, _, _ := whole.Params()
+	Wb, _, _ := lt.Params()
+	if err := conformance.Close(Vals(Wb), Vals(Wa), conformance.TolParityF32); err != nil {
+		t.Errorf("W after 3 steps, tiled against whole rows: %v", err)
+	}
+	st, ok := lt.(backend.Stats)
+	if !ok {
+		return
+	}
+	ms, mw := st.MemStats(), whole.(backend.Stats).MemStats()
+	// One tile of logits for the training plan, about one more for the
+	// forward plan's rows, 8 doubles a row and the column sums' slabs.
+	tileBytes := int64(B * Vt * 4)
+	if ms.ExtraBytes > 2*tileBytes+int64(B*N*4)+int64(64*Vt*8)+int64(B*64)+4096 || ms.ExtraBytes >= mw.ExtraBytes/4 {
+		t.Errorf("extra bytes %d with tiles of %d (whole rows: %d); want about 2×%d", ms.ExtraBytes, Vt, mw.ExtraBytes, tileBytes)
+	}
+	t.Logf("extra bytes: %d tiled, %d whole rows", ms.ExtraBytes, mw.ExtraBytes)
 }

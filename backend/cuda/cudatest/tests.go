@@ -210,7 +210,9 @@ func TrainAccuracy(t *testing.T, dev string) {
 // of dz's one rounding. bfloat16 storage (Storage "bf16": x, dx and W's copy
 // in bfloat16, dz written in bfloat16 by the loss kernel) is held to the same
 // bounds, and dx, which it stores in bfloat16, to one more rounding
-// (u = 2⁻⁸ of its largest element).
+// (u = 2⁻⁸ of its largest element). Vocabulary tiles (VocabTile 300: one
+// tile at T = 3, four with a short last one at T = 1000) change only the
+// order of float64 sums and are held to the same bounds as whole rows.
 //
 // sizes are the class counts T to run (3, 1000 and 50257 when none are
 // given).
@@ -220,17 +222,21 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 	}
 	const B, N = 7, 6
 	variants := map[string]backend.Config{
-		"chunk=3":          {ChunkRows: 3},
-		"chunk=1":          {ChunkRows: 1},
-		"chunk=auto(2)":    {MemoryBudget: 2 * 1000 * 4},
-		"unfused":          {Xent: "unfused"},
-		"unfused+chunk=2":  {Xent: "unfused", ChunkRows: 2},
-		"tf32":             {MatMode: "tf32"},
-		"bf16":             {MatMode: "bf16"},
-		"bf16-storage":     {Storage: "bf16"},
-		"bf16-storage+c=4": {Storage: "bf16", ChunkRows: 4},
-		"bf16+chunk=4":     {MatMode: "bf16", ChunkRows: 4},
-		"tf32+unfused+c=5": {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
+		"chunk=3":                {ChunkRows: 3},
+		"chunk=1":                {ChunkRows: 1},
+		"chunk=auto(2)":          {MemoryBudget: 2 * 1000 * 4},
+		"unfused":                {Xent: "unfused"},
+		"unfused+chunk=2":        {Xent: "unfused", ChunkRows: 2},
+		"tf32":                   {MatMode: "tf32"},
+		"bf16":                   {MatMode: "bf16"},
+		"bf16-storage":           {Storage: "bf16"},
+		"bf16-storage+c=4":       {Storage: "bf16", ChunkRows: 4},
+		"vocab=300":              {VocabTile: 300},
+		"vocab=300+chunk=3":      {VocabTile: 300, ChunkRows: 3},
+		"vocab=300+bf16":         {VocabTile: 300, MatMode: "bf16"},
+		"vocab=300+bf16-storage": {VocabTile: 300, Storage: "bf16", ChunkRows: 5},
+		"bf16+chunk=4":           {MatMode: "bf16", ChunkRows: 4},
+		"tf32+unfused+c=5":       {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
 	}
 	for _, T := range sizes {
 		for name, o := range LossCases(T) {
@@ -239,7 +245,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 				t.Run(fmt.Sprintf("T=%d/%s/%s", T, name, vname), func(t *testing.T) {
 					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
 					vc := cfg
-					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage
+					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage, vc.VocabTile = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage, v.VocabTile
 					lg, err := get(t, dev).Open(vc)
 					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {

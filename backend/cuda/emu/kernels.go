@@ -176,6 +176,12 @@ func emulate[F float32 | float64](m *memory, args any) error {
 		return nil
 	case *k.ToBF16:
 		return toBF16(m, a)
+	case *k.XVocabStats:
+		return xvStats[F](m, a)
+	case *k.XVocabFinish:
+		return xvFinish[F](m, a)
+	case *k.XVocabGrad:
+		return xvGrad[F](m, a)
 	case *k.SGD:
 		return sgd[F](m, a)
 	case *k.Adam:

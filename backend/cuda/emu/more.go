@@ -41,6 +41,15 @@ func (g *gemmRunner) run(c lower.GemmCall) error {
 	if c.Lda < ac || c.Ldb < bc {
 		return fmt.Errorf("lda %d / ldb %d below the stored columns %d / %d", c.Lda, c.Ldb, ac, bc)
 	}
+	ldc := c.Ldc
+	if ldc == 0 {
+		ldc = c.N
+	}
+	if ldc < c.N {
+		return fmt.Errorf("ldc %d below the %d columns of C", ldc, c.N)
+	}
+	cn := int64((c.M-1)*ldc + c.N) // elements of C spanned
+	ci := func(i int) int { return (i/c.N)*ldc + i%c.N }
 	A, err := g.operand(c.A, c, int64((ar-1)*c.Lda+ac))
 	if err != nil {
 		return fmt.Errorf("A: %w", err)
@@ -70,37 +79,37 @@ func (g *gemmRunner) run(c lower.GemmCall) error {
 		if c.Beta != 0 {
 			return fmt.Errorf("a bfloat16 C accumulated (beta %v)", c.Beta)
 		}
-		C, err := halves(g.m, c.C, int64(c.M*c.N))
+		C, err := halves(g.m, c.C, cn)
 		if err != nil {
 			return fmt.Errorf("C: %w", err)
 		}
 		for i, v := range out {
-			C[i] = BF16(float32(v))
+			C[ci(i)] = BF16(float32(v))
 		}
 		return nil
 	}
 	if c.F32 || c.Mode == lower.BF16 {
-		C, err := need[float32](g.m, "C", c.C, int64(c.M*c.N))
+		C, err := need[float32](g.m, "C", c.C, cn)
 		if err != nil {
 			return err
 		}
 		for i, v := range out {
 			if c.Beta != 0 {
-				v += c.Beta * float64(C[i])
+				v += c.Beta * float64(C[ci(i)])
 			}
-			C[i] = float32(v)
+			C[ci(i)] = float32(v)
 		}
 		return nil
 	}
-	C, err := need[float64](g.m, "C", c.C, int64(c.M*c.N))
+	C, err := need[float64](g.m, "C", c.C, cn)
 	if err != nil {
 		return err
 	}
 	for i, v := range out {
 		if c.Beta != 0 {
-			v += c.Beta * C[i]
+			v += c.Beta * C[ci(i)]
 		}
-		C[i] = v
+		C[ci(i)] = v
 	}
 	return nil
 }

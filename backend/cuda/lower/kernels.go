@@ -46,6 +46,16 @@ type Gemm struct {
 	F32        bool
 	Accumulate bool // beta = 1 after the first chunk
 	C16        bool // C is stored in bfloat16 (BF16 mode; dx under bfloat16 storage)
+	// Vocabulary tiles (a step of a tile loop): ColB / ColC offset B / C by
+	// the tile's first column (B = W, C = dW: columns of a wider matrix,
+	// Ldb / Ldc apart), AccTiles sets beta = 1 after the first tile (dx
+	// summed over the tiles).
+	ColB, ColC bool
+	Ldc        int // 0: N
+	AccTiles   bool
+	// LdaTile / LdbTile: A / B is a dense tile (the gradient's), whose rows
+	// are Ctx.Cols apart.
+	LdaTile, LdbTile bool
 }
 
 // GemmCall is one cuBLAS call of a Gemm for a chunk.
@@ -58,21 +68,52 @@ type GemmCall struct {
 	Ldb      int
 	Beta     float64
 	C        k.Ptr
+	Ldc      int
 	Mode     MatMode
 	F32      bool
 	C16      bool // C in bfloat16 (Mode BF16 only)
 	Describe string
 }
 
-// Call is the product for chunk c.
+// Call is the product for chunk (and tile) c.
 func (g *Gemm) Call(a Addr, c Ctx) GemmCall {
 	beta := 0.0
-	if g.Accumulate && !c.First {
+	if g.Accumulate && !c.First || g.AccTiles && !c.FirstTile {
 		beta = 1
 	}
-	return GemmCall{TA: g.TA, TB: g.TB, M: g.M.at(c.Rows), N: g.N.at(c.Rows), K: g.K.at(c.Rows),
-		A: at(a, g.A, c.R0), Lda: g.Lda, B: at(a, g.B, c.R0), Ldb: g.Ldb, Beta: beta, C: at(a, g.C, c.R0),
+	n := g.N.at(c)
+	ldc := g.Ldc
+	if ldc == 0 {
+		ldc = n
+	}
+	B, C := at(a, g.B, c.R0), at(a, g.C, c.R0)
+	if g.ColB {
+		B += k.Ptr(int64(c.C0) * g.elemSize(g.B))
+	}
+	if g.ColC {
+		C += k.Ptr(int64(c.C0) * g.elemSize(g.C))
+	}
+	lda, ldb := g.Lda, g.Ldb
+	if g.LdaTile {
+		lda = c.Cols
+	}
+	if g.LdbTile {
+		ldb = c.Cols
+	}
+	return GemmCall{TA: g.TA, TB: g.TB, M: g.M.at(c), N: n, K: g.K.at(c),
+		A: at(a, g.A, c.R0), Lda: lda, B: B, Ldb: ldb, Beta: beta, C: C, Ldc: ldc,
 		Mode: g.Mode, F32: g.F32, C16: g.C16, Describe: g.What}
+}
+
+// elemSize is the bytes of an element of b as this product reads it.
+func (g *Gemm) elemSize(b *Buffer) int64 {
+	switch {
+	case b.BF16:
+		return 2
+	case g.F32:
+		return 4
+	}
+	return 8
 }
 
 func (g *Gemm) Describe() string {
@@ -85,6 +126,12 @@ func (g *Gemm) Describe() string {
 	acc := ""
 	if g.Accumulate {
 		acc = ", accumulated over chunks"
+	}
+	if g.AccTiles {
+		acc += ", summed over tiles"
+	}
+	if g.ColB || g.ColC {
+		acc += ", tile columns"
 	}
 	mode := g.Mode.String()
 	if !g.F32 {
@@ -187,6 +234,14 @@ type colSumPart struct {
 	f32     bool
 	g, part *Buffer
 	T       int
+	tile    bool // over a vocabulary tile: Ctx.Cols columns, T = the tile width
+}
+
+func (s *colSumPart) cols(c Ctx) int {
+	if s.tile {
+		return c.Cols
+	}
+	return s.T
 }
 
 func (s *colSumPart) Kernel() string { return "colsum_part" + suffix(s.f32) }
@@ -195,18 +250,24 @@ func (s *colSumPart) Describe() string {
 	return fmt.Sprintf("%s: Σ slabs of %s → %s", s.Kernel(), s.g.What, s.part.What)
 }
 func (s *colSumPart) Dims(c Ctx) Dims {
-	return Dims{GridX: ceilDiv(s.T, 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
+	return Dims{GridX: ceilDiv(s.cols(c), 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
 }
 func (s *colSumPart) Fill(args any, a Addr, c Ctx) {
-	*args.(*k.ColSumPart) = k.ColSumPart{G: at(a, s.g, c.R0), Ld: int64(s.T), Part: a(s.part), Rows: int64(c.Rows),
-		T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows))}
+	g := at(a, s.g, c.R0)
+	if s.tile {
+		g = a(s.g) // the tile holds the chunk's rows from its start
+	}
+	*args.(*k.ColSumPart) = k.ColSumPart{G: g, Ld: int64(s.cols(c)), Part: a(s.part), Rows: int64(c.Rows),
+		T: int64(s.cols(c)), S: int64(colSumSlabs(s.T, c.Rows))}
 }
 
-// colSumFin adds the slabs into out, accumulating after the first chunk.
+// colSumFin adds the slabs into out, accumulating after the first chunk
+// (into out's columns of the tile, with tile).
 type colSumFin struct {
 	f32       bool
 	part, out *Buffer
 	T         int
+	tile      bool
 }
 
 func (s *colSumFin) Kernel() string { return "colsum_fin" + suffix(s.f32) }
@@ -214,15 +275,31 @@ func (s *colSumFin) NewArgs() any   { return new(k.ColSumFin) }
 func (s *colSumFin) Describe() string {
 	return fmt.Sprintf("%s: %s → %s, accumulated over chunks", s.Kernel(), s.part.What, s.out.What)
 }
-func (s *colSumFin) Dims(Ctx) Dims {
-	return Dims{GridX: ceilDiv(s.T, 64), GridY: 1, BlockX: 64, BlockY: 1}
+func (s *colSumFin) Dims(c Ctx) Dims {
+	cols := s.T
+	if s.tile {
+		cols = c.Cols
+	}
+	return Dims{GridX: ceilDiv(cols, 64), GridY: 1, BlockX: 64, BlockY: 1}
 }
 func (s *colSumFin) Fill(args any, a Addr, c Ctx) {
 	acc := int64(1)
 	if c.First {
 		acc = 0
 	}
-	*args.(*k.ColSumFin) = k.ColSumFin{Part: a(s.part), DB: a(s.out), T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows)), Acc: acc}
+	cols, out := s.T, a(s.out)
+	if s.tile {
+		cols = c.Cols
+		out += k.Ptr(int64(c.C0) * esizeOf(s.f32))
+	}
+	*args.(*k.ColSumFin) = k.ColSumFin{Part: a(s.part), DB: out, T: int64(cols), S: int64(colSumSlabs(s.T, c.Rows)), Acc: acc}
+}
+
+func esizeOf(f32 bool) int64 {
+	if f32 {
+		return 4
+	}
+	return 8
 }
 
 // toBF16 makes the bfloat16 copy of a product operand: the chunk's rows of
@@ -231,15 +308,32 @@ type toBF16 struct {
 	src, dst    *Buffer
 	total, cols int
 	batch       bool
+	toBatch     bool // the chunk's rows from a chunk-local src into the batch-indexed dst (dx)
+	tileRows    bool // a dense rows×Ctx.Cols tile
 }
 
 func (s *toBF16) Kernel() string   { return "to_bf16" }
 func (s *toBF16) NewArgs() any     { return new(k.ToBF16) }
 func (s *toBF16) Describe() string { return fmt.Sprintf("to_bf16: %s → %s", s.src.What, s.dst.What) }
-func (s *toBF16) Dims(Ctx) Dims {
-	return Dims{GridX: min(ceilDiv(s.total, 256), 8192), GridY: 1, BlockX: 256, BlockY: 1}
+func (s *toBF16) Dims(c Ctx) Dims {
+	n := s.total
+	switch {
+	case s.tileRows:
+		n = c.Rows * c.Cols
+	case s.toBatch || s.batch:
+		n = c.Rows * s.cols
+	}
+	return Dims{GridX: min(ceilDiv(n, 256), 8192), GridY: 1, BlockX: 256, BlockY: 1}
 }
 func (s *toBF16) Fill(args any, a Addr, c Ctx) {
+	if s.tileRows {
+		*args.(*k.ToBF16) = k.ToBF16{Src: a(s.src), Dst: a(s.dst), N: int64(c.Rows) * int64(c.Cols)}
+		return
+	}
+	if s.toBatch {
+		*args.(*k.ToBF16) = k.ToBF16{Src: a(s.src), Dst: at(a, s.dst, c.R0), N: int64(c.Rows) * int64(s.cols)}
+		return
+	}
 	if s.batch {
 		*args.(*k.ToBF16) = k.ToBF16{Src: at(a, s.src, c.R0), Dst: a(s.dst), N: int64(c.Rows) * int64(s.cols)}
 		return

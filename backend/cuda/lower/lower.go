@@ -75,15 +75,30 @@ func Lower(cfg backend.Config) (*Layer, error) {
 	}
 	lw := &lowerer{cfg: cfg, g: g, l: l, esize: l.ESize, f32: l.F32, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
 		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}, storage: storage, stored: map[*Buffer]*Buffer{}}
-	if l.Train, err = lw.lower(g.TrainGraph()); err != nil {
-		return nil, err
-	}
-	if err := lw.outputs(l.Train, false); err != nil {
-		return nil, err
+	if vocabTiled(lw) {
+		// The chunk's rows: as many as fit the logits budget in tiles of
+		// VocabTile columns. The forward plan (whole logits rows, for
+		// Logits) runs in chunks of as many rows as one tile's worth.
+		tc := cfg
+		tc.T = cfg.VocabTile
+		l.Chunk = tc.Chunk(int(l.ESize))
+		lw.chunk = l.Chunk
+		if l.Train, err = lw.vocabTrain(g.TrainGraph()); err != nil {
+			return nil, err
+		}
+		lw.chunk = max(1, l.Chunk*cfg.VocabTile/cfg.T)
+	} else {
+		if l.Train, err = lw.lower(g.TrainGraph()); err != nil {
+			return nil, err
+		}
+		if err := lw.outputs(l.Train, false); err != nil {
+			return nil, err
+		}
 	}
 	if l.Forward, err = lw.lower(g.ForwardGraph()); err != nil {
 		return nil, err
 	}
+	l.Forward.Chunk = lw.chunk
 	if err := lw.outputs(l.Forward, true); err != nil {
 		return nil, err
 	}
@@ -132,18 +147,25 @@ type lowerer struct {
 type Dim struct {
 	N     int
 	Batch bool
+	Tile  bool // the columns of a vocabulary tile (Ctx.Cols)
 }
 
-func (d Dim) at(rows int) int {
-	if d.Batch {
-		return rows
+func (d Dim) at(c Ctx) int {
+	switch {
+	case d.Batch:
+		return c.Rows
+	case d.Tile:
+		return c.Cols
 	}
 	return d.N
 }
 
 func (d Dim) String() string {
-	if d.Batch {
+	switch {
+	case d.Batch:
 		return "rows"
+	case d.Tile:
+		return "tile"
 	}
 	return fmt.Sprint(d.N)
 }
@@ -348,7 +370,7 @@ func (lw *lowerer) input(n *G.Node, r recognized) error {
 		if lw.storage {
 			b.What, b.BF16, b.Bytes, b.RowBytes = "x (bfloat16)", true, int64(s.B)*int64(s.N)*2, int64(s.N)*2
 		}
-		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}, {s.N, false}}}
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{N: s.B, Batch: true}, {N: s.N, Batch: false}}}
 	case g.W:
 		b := lw.buffer(n, "W", s.N*s.T)
 		b.Cat = State
@@ -358,20 +380,20 @@ func (lw *lowerer) input(n *G.Node, r recognized) error {
 			w16.BF16, w16.Cat = true, State
 			lw.l.W16, lw.stored[b] = w16, w16
 		}
-		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.N, false}, {s.T, false}}}
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{N: s.N, Batch: false}, {N: s.T, Batch: false}}}
 	case g.Bias:
 		b := lw.buffer(n, "b", s.T)
 		b.Cat = State
-		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.T, false}}}
+		lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{N: s.T, Batch: false}}}
 	case g.Targets:
 		if s.Loss.SoftTargets {
 			b := lw.buffer(n, "targets", s.B*s.T)
 			b.RowBytes, b.Cat = int64(s.T)*lw.esize, Input
-			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}, {s.T, false}}}
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{N: s.B, Batch: true}, {N: s.T, Batch: false}}}
 		} else {
 			b := lw.buffer(n, "targets", s.B)
 			b.RowBytes, b.Cat = lw.esize, Input
-			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{s.B, true}}}
+			lw.vals[n] = val{kind: kBuf, buf: b, dims: []Dim{{N: s.B, Batch: true}}}
 		}
 	default:
 		return notImpl(n, r, "an input that is not x, W, b or the targets")
@@ -395,7 +417,7 @@ func (lw *lowerer) reshape(n *G.Node, r recognized, v val) error {
 			}
 			v.dims = nil
 			for _, d := range to {
-				v.dims = append(v.dims, Dim{d, false})
+				v.dims = append(v.dims, Dim{N: d})
 			}
 		}
 	default:

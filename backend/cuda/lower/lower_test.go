@@ -41,12 +41,15 @@ func configs() map[string]backend.Config {
 					if mode != "" && dt != tensor.Float32 {
 						continue
 					}
-					for _, xent := range []string{"", "unfused"} {
+					for _, xent := range []string{"", "unfused", "tiles"} {
 						for _, chunk := range []int{-1, 3} {
 							cfg := backend.Config{Spec: graph.Spec{B: 8, N: 5, T: T, DType: dt, Loss: lo, Want: want},
 								MatMode: mode, Xent: xent, ChunkRows: chunk, Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
 							if mode == "bf16-storage" {
 								cfg.MatMode, cfg.Storage = "", "bf16"
+							}
+							if xent == "tiles" {
+								cfg.Xent, cfg.VocabTile = "", 3 // tiles of 3, 3 and 1 classes
 							}
 							out[fmt.Sprintf("%s/%s/%v/%s/%s/chunk=%d", ln, wn, dt, mode, xent, chunk)] = cfg
 						}
@@ -109,10 +112,12 @@ func TestLowerEveryConfig(t *testing.T) {
 			continue
 		}
 		if cfg.Storage == "bf16" && cfg.Xent == "" {
-			// Nothing is converted per step under bfloat16 storage.
+			// Nothing is converted per step under bfloat16 storage, but
+			// for dx over vocabulary tiles: summed over the tiles in
+			// float32, it is stored in bfloat16 once per chunk.
 			for _, p := range []*Plan{l.Train, l.Forward} {
 				for _, s := range p.Steps {
-					if _, conv := s.Op.(*toBF16); conv {
+					if c, conv := s.Op.(*toBF16); conv && !c.toBatch {
 						t.Errorf("%s: a step converts: %s", name, s.Op.Describe())
 					}
 				}
@@ -218,6 +223,27 @@ per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 post: adam_f32: b from db
 pre: to_bf16: W (float32 master) → W (bfloat16 copy, refreshed by the optimizer step)`,
 }, {
+	// Vocabulary tiles: two tile loops per chunk (statistics; then the
+	// recomputed logits, their gradient and its share of db, dW and dx);
+	// the chunk's rows×T logits never exist.
+	name: "float32 vocabulary tiles bf16 storage dW,db,dx adam",
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
+		VocabTile: 2048, Storage: "bf16", Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
+	train: `pre: xent_scale_f32 → reduction scales
+per-chunk, tile loop 1: gemm x·W tile: x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → logits tile (rows×2048) (rows×tile×4, bf16, tile columns)
+per-chunk, tile loop 1: xvocab_stats_f32: logits tile (rows×2048) + b → row statistics over the tiles (4 float64 a row)
+per-chunk: xvocab_finish_f32: row statistics over the tiles (4 float64 a row) → per-row losses (float64), row m, L, S (3 float64 a row)
+per-chunk, tile loop 2: gemm x·W tile: x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → logits tile (rows×2048) (rows×tile×4, bf16, tile columns)
+per-chunk, tile loop 2: xvocab_grad_f32: logits tile (rows×2048) + b, gradient in place and to gradient tile (rows×2048, bfloat16)
+per-chunk, tile loop 2: colsum_part_f32: Σ slabs of logits tile (rows×2048) → column sums by slab (float64)
+per-chunk, tile loop 2: colsum_fin_f32: column sums by slab (float64) → db, accumulated over chunks
+per-chunk, tile loop 2: gemm dW tile: x (bfloat16)ᵀ × gradient tile (rows×2048, bfloat16) → dW (4×tile×rows, bf16, accumulated over chunks, tile columns)
+per-chunk, tile loop 2: gemm dx tile: gradient tile (rows×2048, bfloat16) × W (bfloat16 copy, refreshed by the optimizer step)ᵀ → dx of a chunk (float32, summed over the tiles) (rows×4×tile, bf16, summed over tiles, tile columns)
+per-chunk: to_bf16: dx of a chunk (float32, summed over the tiles) → dx (bfloat16)
+post: xent_reduce → loss`,
+	forward: `per-chunk: gemm x·W (logits, then their gradient): x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → x·W (logits, then their gradient) (rows×5000×4, bf16)
+per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
+}, {
 	name: "float64 unfused dx",
 	cfg:  backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float64, Want: graph.Want{X: true}}, Xent: "unfused"},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp64)
@@ -258,7 +284,7 @@ func TestGoldenPlans(t *testing.T) {
 // the first), Post once; gemmOnly keeps the products only.
 func TestRunSchedule(t *testing.T) {
 	g := &Gemm{What: "p"}
-	p := &Plan{Steps: []*Step{{PerChunk, g}, {Pre, &xentReduce{}}, {Post, &xentReduce{}}}}
+	p := &Plan{Steps: []*Step{{Phase: PerChunk, Op: g}, {Phase: Pre, Op: &xentReduce{}}, {Phase: Post, Op: &xentReduce{}}}}
 	var got []string
 	err := p.Run(5, 2, false, func(i int, c Ctx) error {
 		got = append(got, fmt.Sprintf("%d:%d+%d:%v", i, c.R0, c.Rows, c.First))
@@ -278,6 +304,33 @@ func TestRunSchedule(t *testing.T) {
 	}
 	if err := p.Run(0, 3, false, func(int, Ctx) error { return nil }, nil); err == nil {
 		t.Error("Run over 0 rows succeeded")
+	}
+}
+
+// TestRunTiles: a tile loop runs its consecutive steps once per vocabulary
+// tile (the last one short), in order, within each chunk; steps between
+// two loops run once per chunk.
+func TestRunTiles(t *testing.T) {
+	k := &xentReduce{}
+	p := &Plan{VocabTile: 4, T: 10, Steps: []*Step{
+		{Phase: Pre, Op: k}, {Phase: PerChunk, Op: k, Tiles: 1}, {Phase: PerChunk, Op: k, Tiles: 1},
+		{Phase: PerChunk, Op: k}, {Phase: PerChunk, Op: k, Tiles: 2}, {Phase: Post, Op: k}}}
+	var got []string
+	err := p.Run(3, 2, false, func(i int, c Ctx) error {
+		s := fmt.Sprintf("%d@%d", i, c.R0)
+		if p.Steps[i].Tiles != 0 {
+			s += fmt.Sprintf("[%d+%d,%v]", c.C0, c.Cols, c.FirstTile)
+		}
+		got = append(got, s)
+		return nil
+	}, nil)
+	want := "0@0 " +
+		"1@0[0+4,true] 2@0[0+4,true] 1@0[4+4,false] 2@0[4+4,false] 1@0[8+2,false] 2@0[8+2,false] 3@0 " +
+		"4@0[0+4,true] 4@0[4+4,false] 4@0[8+2,false] " +
+		"1@2[0+4,true] 2@2[0+4,true] 1@2[4+4,false] 2@2[4+4,false] 1@2[8+2,false] 2@2[8+2,false] 3@2 " +
+		"4@2[0+4,true] 4@2[4+4,false] 4@2[8+2,false] 5@0"
+	if err != nil || strings.Join(got, " ") != want {
+		t.Errorf("schedule\n%s (%v)\nwant\n%s", strings.Join(got, " "), err, want)
 	}
 }
 

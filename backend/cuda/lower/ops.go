@@ -147,6 +147,7 @@ func (lw *lowerer) toBF16(v val) *Buffer {
 			n = lw.chunk * v.dims[1].N
 		}
 		cp = lw.request(src.What+" (bfloat16 copy)", int64(n)*2)
+		cp.BF16 = true
 		lw.bf16[src] = cp
 	}
 	if lw.converted[src] {
@@ -256,7 +257,7 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 			softcap: opts.Softcap, zloss: opts.ZLoss})
 	}
 	lw.rowloss = rowloss
-	rl := val{kind: kRowLoss, buf: losses, rowloss: rowloss, dims: []Dim{{s.B, true}}}
+	rl := val{kind: kRowLoss, buf: losses, rowloss: rowloss, dims: []Dim{{N: s.B, Batch: true}}}
 	if opts.Reduction == graph.None {
 		lw.vals[n] = rl
 	} else {

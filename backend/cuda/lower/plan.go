@@ -87,6 +87,10 @@ type Ctx struct {
 	R0, Rows int
 	First    bool
 	Iter     int
+	// C0 and Cols are the vocabulary tile's columns [C0, C0+Cols) for a
+	// step of a tile loop (Step.Tiles), FirstTile for its first tile.
+	C0, Cols  int
+	FirstTile bool
 }
 
 // Dims is a kernel launch's geometry.
@@ -109,10 +113,14 @@ type Kernel interface {
 	Dims(c Ctx) Dims
 }
 
-// Step is one unit of a plan.
+// Step is one unit of a plan. Tiles, when not 0, makes a PerChunk step
+// part of a vocabulary-tile loop: the consecutive steps with the same Tiles
+// run, in order, once per tile of Plan.VocabTile columns before the chunk's
+// next step.
 type Step struct {
 	Phase Phase
 	Op    Op
+	Tiles int
 }
 
 // Plan is the ordered device work of one graph (training or forward) and
@@ -121,6 +129,12 @@ type Step struct {
 type Plan struct {
 	Steps                            []*Step
 	Loss, Losses, DW, DB, DX, Logits *Buffer
+	// VocabTile is the columns of a vocabulary tile and T the classes, for
+	// plans with tile loops (0 otherwise).
+	VocabTile, T int
+	// Chunk, when not 0, is this plan's rows per chunk (the forward plan of
+	// a vocabulary-tiled layer); 0 means the layer's.
+	Chunk int
 	// RowLoss is the per-row losses in float64, each times its reduction
 	// scale (nil in a forward plan): where the host looks for the row to
 	// blame when the loss is not finite.
@@ -135,13 +149,45 @@ func (p *Plan) Run(rows, chunk int, gemmOnly bool, do func(i int, c Ctx) error, 
 	if rows < 1 || chunk < 1 {
 		return fmt.Errorf("cuda: running a plan over %d rows in chunks of %d", rows, chunk)
 	}
+	runs := func(s *Step, ph Phase) bool {
+		_, gemm := s.Op.(*Gemm)
+		return s.Phase == ph && (gemm || !gemmOnly)
+	}
 	phase := func(ph Phase, c Ctx) error {
-		for i, s := range p.Steps {
-			if _, gemm := s.Op.(*Gemm); s.Phase == ph && (gemm || !gemmOnly) {
-				if err := do(i, c); err != nil {
-					return err
+		for i := 0; i < len(p.Steps); i++ {
+			s := p.Steps[i]
+			if s.Phase != ph {
+				continue
+			}
+			if s.Tiles == 0 || ph != PerChunk {
+				if runs(s, ph) {
+					if err := do(i, c); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			// A tile loop: steps i..j-1 (those of this phase with the same
+			// Tiles), once per tile.
+			j := i
+			for j < len(p.Steps) && (p.Steps[j].Phase != ph || p.Steps[j].Tiles == s.Tiles) {
+				j++
+			}
+			if p.VocabTile < 1 || p.T < 1 {
+				return fmt.Errorf("cuda: a tile loop in a plan without tiles (VocabTile %d, T %d)", p.VocabTile, p.T)
+			}
+			for c0 := 0; c0 < p.T; c0 += p.VocabTile {
+				tc := c
+				tc.C0, tc.Cols, tc.FirstTile = c0, min(p.VocabTile, p.T-c0), c0 == 0
+				for k := i; k < j; k++ {
+					if runs(p.Steps[k], ph) {
+						if err := do(k, tc); err != nil {
+							return err
+						}
+					}
 				}
 			}
+			i = j - 1
 		}
 		return nil
 	}
@@ -167,7 +213,11 @@ func (p *Plan) Run(rows, chunk int, gemmOnly bool, do func(i int, c Ctx) error, 
 func (p *Plan) Describe() []string {
 	out := make([]string, len(p.Steps))
 	for i, s := range p.Steps {
-		out[i] = s.Phase.String() + ": " + s.Op.Describe()
+		ph := s.Phase.String()
+		if s.Tiles != 0 {
+			ph += fmt.Sprintf(", tile loop %d", s.Tiles)
+		}
+		out[i] = ph + ": " + s.Op.Describe()
 	}
 	return out
 }

@@ -25,7 +25,8 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := backend.CheckOptions(cfg, name, []string{"fp32", "tf32", "bf16"}, []string{"fused", "unfused"}, true, "bf16"); err != nil {
+	if err := backend.CheckOptions(cfg, name, backend.Support{Modes: []string{"fp32", "tf32", "bf16"}, Xents: []string{"fused", "unfused"},
+		Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}); err != nil {
 		return nil, err
 	}
 	low, err := lower.Lower(cfg)
@@ -120,7 +121,11 @@ func (l *Layer) bind(steps []*lower.Step) ([]bound, error) {
 
 // runPlan runs a bound plan over rows rows (inside Do).
 func (l *Layer) runPlan(p *lower.Plan, steps []bound, rows int, gemmOnly bool, after func(r0, n int) error) error {
-	return p.Run(rows, l.low.Chunk, gemmOnly, func(i int, c lower.Ctx) error {
+	chunk := l.low.Chunk
+	if p.Chunk > 0 {
+		chunk = p.Chunk
+	}
+	return p.Run(rows, chunk, gemmOnly, func(i int, c lower.Ctx) error {
 		return steps[i].r.Run(l.addr, c)
 	}, after)
 }
