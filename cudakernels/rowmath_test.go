@@ -280,3 +280,116 @@ func (h *host) cap(t *testing.T, v, c float64) (capped, dcap float64) {
 	r := h.ask(t, 2, "C %s %s", g(v), g(c))
 	return r[0], r[1]
 }
+
+// acc asks rowmath to gather a row with xent_acc.cuh's acc_add over parts
+// contiguous pieces and acc_merge across them, as the kernels gather over
+// threads and warps and xvocab over vocabulary tiles.
+func (h *host) acc(t *testing.T, raw, alpha []float64, parts int, softcap float64) (m, s, d, A float64) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "A %d %d %s", len(raw), parts, g(softcap))
+	for i := range raw {
+		fmt.Fprintf(&b, " %s %s", g(raw[i]), g(alpha[i]))
+	}
+	v := h.ask(t, 4, "%s", b.String())
+	return v[0], v[1], v[2], v[3]
+}
+
+// TestAccMerge: the running statistics of xent_acc.cuh (m = max ẑ,
+// s = Σ exp(ẑ − m), d = Σ α·(m − ẑ), A = Σ α), gathered in pieces and
+// merged in any split, equal their definitions computed in one pass; a NaN
+// or +Inf poisons m, a −Inf logit counts for nothing unless α > 0 (then d
+// is +Inf). Compiled for the host from the CUDA header itself.
+func TestAccMerge(t *testing.T) {
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("skipped: no g++ to compile xent_acc.cuh for the host (Debian: apt-get install g++)")
+	}
+	bin := filepath.Join(t.TempDir(), "rowmath")
+	if out, err := exec.Command(gxx, "-O1", "-std=c++11", "-o", bin, "testdata/rowmath.cc", "-lm").CombinedOutput(); err != nil {
+		t.Fatalf("g++ testdata/rowmath.cc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	h := &host{in: stdin, out: bufio.NewScanner(stdout)}
+	h.out.Buffer(nil, 1<<20)
+
+	rng := rand.New(rand.NewPCG(3, 5))
+	inf, nan := math.Inf(1), math.NaN()
+	for _, c := range []struct {
+		name             string
+		T                int
+		offset, spread   float64
+		softcap          float64
+		alphas           bool
+		set              map[int]float64 // raw values placed at columns
+		zeroAlpha        map[int]bool    // columns whose α is 0
+		wantNaN, wantInf bool            // m NaN; d +Inf
+	}{
+		{name: "plain", T: 50, spread: 3},
+		{name: "soft targets", T: 333, offset: 7, spread: 10, alphas: true},
+		{name: "offset 1e15", T: 64, offset: 1e15, spread: 5, alphas: true},
+		{name: "softcap", T: 100, spread: 80, softcap: 20, alphas: true},
+		{name: "growing max", T: 40, spread: 1, set: map[int]float64{0: -50, 39: 50}, alphas: true},
+		{name: "lone -Inf, α 0", T: 20, spread: 1, alphas: true, set: map[int]float64{7: -inf}, zeroAlpha: map[int]bool{7: true}},
+		{name: "lone -Inf first, α 0", T: 20, spread: 1, alphas: true, set: map[int]float64{0: -inf}, zeroAlpha: map[int]bool{0: true}},
+		{name: "-Inf the target weighs", T: 20, spread: 1, alphas: true, set: map[int]float64{7: -inf}, wantInf: true},
+		{name: "NaN", T: 20, spread: 1, set: map[int]float64{11: nan}, wantNaN: true},
+		{name: "+Inf", T: 20, spread: 1, set: map[int]float64{3: inf}, wantNaN: true},
+		{name: "-Inf under a cap", T: 20, spread: 1, softcap: 5, set: map[int]float64{3: -inf}, wantNaN: true},
+	} {
+		raw, alpha := make([]float64, c.T), make([]float64, c.T)
+		for i := range raw {
+			raw[i] = c.offset + c.spread*rng.NormFloat64()
+			if c.alphas && !c.zeroAlpha[i] {
+				alpha[i] = rng.Float64()
+			}
+		}
+		for i, v := range c.set {
+			raw[i] = v
+		}
+		// The definitions, in one pass.
+		m, s, d, A := math.Inf(-1), 0.0, 0.0, 0.0
+		for _, v := range raw {
+			m = math.Max(m, capOf(v, c.softcap))
+		}
+		for i, v := range raw {
+			z := capOf(v, c.softcap)
+			s += math.Exp(z - m)
+			if alpha[i] != 0 {
+				d += alpha[i] * (m - z)
+			}
+			A += alpha[i]
+		}
+		for _, parts := range []int{1, 2, 3, 7, c.T} {
+			gm, gs, gd, gA := h.acc(t, raw, alpha, parts, c.softcap)
+			what := fmt.Sprintf("%s, %d pieces", c.name, parts)
+			switch {
+			case c.wantNaN:
+				if !math.IsNaN(gm) {
+					t.Errorf("%s: m = %v, want NaN", what, gm)
+				}
+				continue
+			case c.wantInf:
+				if !math.IsInf(gd, 1) {
+					t.Errorf("%s: d = %v, want +Inf", what, gd)
+				}
+				continue
+			}
+			// Each statistic on its own scale (m's magnitude says nothing
+			// about s's or d's).
+			for _, q := range []struct {
+				name      string
+				got, want float64
+			}{{"m", gm, m}, {"s", gs, s}, {"d", gd, d}, {"A", gA, A}} {
+				if err := conformance.Close([]float64{q.got}, []float64{q.want}, conformance.TolKernelF64); err != nil {
+					t.Errorf("%s: %s = %v, want %v: %v", what, q.name, q.got, q.want, err)
+				}
+			}
+		}
+	}
+}

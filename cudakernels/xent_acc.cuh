@@ -39,6 +39,7 @@ __device__ __forceinline__ void acc_merge(Acc &x, const Acc &y) {
     x.A += y.A;
 }
 
+#ifdef __CUDACC__   // the warp and block reductions (the host build of TestRowMath leaves them out)
 __device__ __forceinline__ Acc acc_shfl(const Acc &x, int off) {
     Acc y;
     y.m = __shfl_down_sync(0xffffffffu, x.m, off);
@@ -79,6 +80,8 @@ __device__ Acc block_reduce(Acc v) {
     __syncthreads();   // total and warp[] may be reused by the caller
     return r;
 }
+
+#endif
 
 // acc_add adds one logit to a thread's Acc: raw as read (bias added), v
 // its capped value, alpha its α (0 unless sums). NaN, +Inf, or ±Inf under a
