@@ -120,6 +120,7 @@ type XVocabGrad struct {
 	St      Ptr // rows×3 doubles from xvocab_finish
 	ScaleP  Ptr // 2 doubles
 	G16     Ptr // rows×Vt bfloat16, or 0
+	Part    Ptr // gridDim.y×Vt doubles: column sums by row slab (db's share), or 0
 	Rows    int64
 	T       int64
 	Flags   int64

@@ -10,8 +10,9 @@
 //                      (xent_row_loss, as xent.cu) and the row's m, L, S
 //   pass 2, per tile:  z_t again (cuBLAS: the logits are recomputed, not kept)
 //                      xvocab_grad: the gradient over z_t in place (and in
-//                      bfloat16), then cuBLAS adds its share of dW and dx
-//                      and colsum_* its share of db.
+//                      bfloat16) and its column sums by row slab (db's
+//                      share, finished by colsum_fin), then cuBLAS adds its
+//                      share of dW and dx.
 //
 // Fuses the bias add, soft-capping, the online log-sum-exp and the target
 // coefficients, as xent.cu does, with the same row arithmetic
@@ -157,13 +158,16 @@ extern "C" __global__ void xvocab_finish_f64(const double *acc, const double *zy
 // xvocab_grad: blockIdx.y strides over the rows, blockIdx.x·blockDim.x +
 // threadIdx.x over the tile's columns. The gradient of sc·ce + sz·zl times
 // gscale over the tile, in place, and in bfloat16 to g16 (rows×Vt, dense)
-// when not NULL.
+// when not NULL; with part, each thread's column sum over its rows
+// (r ≡ blockIdx.y mod gridDim.y, in order) to part[blockIdx.y·Vt + j]: the
+// slabs colsum_fin adds into db (so db costs no second read of the tile).
 //   z    rows×Vt  the tile's logits x·W (in), the gradient (out)
 //   st   rows×3   m, L, S from xvocab_finish
+//   part gridDim.y×Vt  column sums by slab (double, out), or NULL
 // the other arguments as xvocab_stats and xvocab_finish.
 template <typename F>
 __device__ void xvocab_grad_t(F *z, long long c0, long long Vt, const F *tg, const double *w, const F *bias,
-                              const double *st, const double *scalep, unsigned short *g16, long long rows,
+                              const double *st, const double *scalep, unsigned short *g16, double *part, long long rows,
                               long long T, long long flags, long long ignore, double eps, double gscale,
                               double softcap, double zloss) {
     const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -172,6 +176,7 @@ __device__ void xvocab_grad_t(F *z, long long c0, long long Vt, const F *tg, con
     const bool soft = flags & XV_SOFT;
     const double k = eps / (double)T;
     const double gsc = scalep[0] * gscale;
+    double colsum = 0;
     for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
         bool ignored = false, bad = false;
         long long label = soft ? -1 : xv_label(tg, r, T, flags, ignore, ignored, bad);
@@ -187,18 +192,20 @@ __device__ void xvocab_grad_t(F *z, long long c0, long long Vt, const F *tg, con
         }
         z[r * Vt + j] = (F)g;
         if (g16) g16[r * Vt + j] = bf16_round((float)g);
+        colsum += (double)(F)g;   // db sums the gradient as stored
     }
+    if (part) part[blockIdx.y * Vt + j] = colsum;
 }
 
 extern "C" __global__ void xvocab_grad_f32(float *z, long long c0, long long Vt, const float *tg, const double *w,
                                            const float *bias, const double *st, const double *scalep,
-                                           unsigned short *g16, long long rows, long long T, long long flags,
+                                           unsigned short *g16, double *part, long long rows, long long T, long long flags,
                                            long long ignore, double eps, double gscale, double softcap, double zloss) {
-    xvocab_grad_t<float>(z, c0, Vt, tg, w, bias, st, scalep, g16, rows, T, flags, ignore, eps, gscale, softcap, zloss);
+    xvocab_grad_t<float>(z, c0, Vt, tg, w, bias, st, scalep, g16, part, rows, T, flags, ignore, eps, gscale, softcap, zloss);
 }
 extern "C" __global__ void xvocab_grad_f64(double *z, long long c0, long long Vt, const double *tg, const double *w,
                                            const double *bias, const double *st, const double *scalep,
-                                           unsigned short *g16, long long rows, long long T, long long flags,
+                                           unsigned short *g16, double *part, long long rows, long long T, long long flags,
                                            long long ignore, double eps, double gscale, double softcap, double zloss) {
-    xvocab_grad_t<double>(z, c0, Vt, tg, w, bias, st, scalep, g16, rows, T, flags, ignore, eps, gscale, softcap, zloss);
+    xvocab_grad_t<double>(z, c0, Vt, tg, w, bias, st, scalep, g16, part, rows, T, flags, ignore, eps, gscale, softcap, zloss);
 }

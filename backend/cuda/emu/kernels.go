@@ -27,11 +27,19 @@ func (r *kernelRunner) Run(a lower.Addr, c lower.Ctx) error {
 	if strings.HasSuffix(name, "_f64") {
 		esize = 8
 	}
-	if err := checkDims(name, esize, r.args, r.op.Dims(c)); err != nil {
+	d := r.op.Dims(c)
+	if err := checkDims(name, esize, r.args, d); err != nil {
 		return fmt.Errorf("%s: launch of %s: %w", Name, name, err)
 	}
 	var err error
-	if strings.HasSuffix(name, "_f64") {
+	if g, ok := r.args.(*k.XVocabGrad); ok {
+		// Its column sums go to one slab per block row (gridDim.y).
+		if esize == 8 {
+			err = xvGrad[float64](r.m, g, d.GridY)
+		} else {
+			err = xvGrad[float32](r.m, g, d.GridY)
+		}
+	} else if strings.HasSuffix(name, "_f64") {
 		err = emulate[float64](r.m, r.args)
 	} else {
 		err = emulate[float32](r.m, r.args)
@@ -181,7 +189,7 @@ func emulate[F float32 | float64](m *memory, args any) error {
 	case *k.XVocabFinish:
 		return xvFinish[F](m, a)
 	case *k.XVocabGrad:
-		return xvGrad[F](m, a)
+		return fmt.Errorf("xvocab_grad needs its grid (kernelRunner.Run)")
 	case *k.SGD:
 		return sgd[F](m, a)
 	case *k.Adam:

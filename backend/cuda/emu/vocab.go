@@ -244,7 +244,9 @@ func xvFinish[F float32 | float64](m *memory, a *k.XVocabFinish) error {
 	return nil
 }
 
-func xvGrad[F float32 | float64](m *memory, a *k.XVocabGrad) error {
+// xvGrad is xvocab_grad launched with slabs block rows: row r's gradient
+// goes into slab r mod slabs of the column sums, rows in order.
+func xvGrad[F float32 | float64](m *memory, a *k.XVocabGrad, slabs int) error {
 	if a.C0 < 0 || a.Vt < 1 || a.C0+a.Vt > a.T {
 		return fmt.Errorf("tile [%d, %d) of %d classes", a.C0, a.C0+a.Vt, a.T)
 	}
@@ -267,6 +269,13 @@ func xvGrad[F float32 | float64](m *memory, a *k.XVocabGrad) error {
 	g16, err := halves(m, a.G16, a.Rows*a.Vt)
 	if err != nil {
 		return fmt.Errorf("g16: %w", err)
+	}
+	part, err := floats[float64](m, a.Part, int64(slabs)*a.Vt)
+	if err != nil {
+		return fmt.Errorf("part: %w", err)
+	}
+	if part != nil {
+		clear(part)
 	}
 	soft := a.Flags&k.XentSoft != 0
 	kk := a.Eps / float64(a.T)
@@ -305,6 +314,9 @@ func xvGrad[F float32 | float64](m *memory, a *k.XVocabGrad) error {
 			z[r*a.Vt+j] = F(g)
 			if g16 != nil {
 				g16[r*a.Vt+j] = BF16(float32(g))
+			}
+			if part != nil {
+				part[(r%int64(slabs))*a.Vt+j] += float64(F(g))
 			}
 		}
 	}

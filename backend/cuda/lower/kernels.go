@@ -234,14 +234,6 @@ type colSumPart struct {
 	f32     bool
 	g, part *Buffer
 	T       int
-	tile    bool // over a vocabulary tile: Ctx.Cols columns, T = the tile width
-}
-
-func (s *colSumPart) cols(c Ctx) int {
-	if s.tile {
-		return c.Cols
-	}
-	return s.T
 }
 
 func (s *colSumPart) Kernel() string { return "colsum_part" + suffix(s.f32) }
@@ -250,15 +242,11 @@ func (s *colSumPart) Describe() string {
 	return fmt.Sprintf("%s: Σ slabs of %s → %s", s.Kernel(), s.g.What, s.part.What)
 }
 func (s *colSumPart) Dims(c Ctx) Dims {
-	return Dims{GridX: ceilDiv(s.cols(c), 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
+	return Dims{GridX: ceilDiv(s.T, 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
 }
 func (s *colSumPart) Fill(args any, a Addr, c Ctx) {
-	g := at(a, s.g, c.R0)
-	if s.tile {
-		g = a(s.g) // the tile holds the chunk's rows from its start
-	}
-	*args.(*k.ColSumPart) = k.ColSumPart{G: g, Ld: int64(s.cols(c)), Part: a(s.part), Rows: int64(c.Rows),
-		T: int64(s.cols(c)), S: int64(colSumSlabs(s.T, c.Rows))}
+	*args.(*k.ColSumPart) = k.ColSumPart{G: at(a, s.g, c.R0), Ld: int64(s.T), Part: a(s.part), Rows: int64(c.Rows),
+		T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows))}
 }
 
 // colSumFin adds the slabs into out, accumulating after the first chunk

@@ -234,8 +234,7 @@ per-chunk, tile loop 1: gemm x·W tile: x (bfloat16) × W (bfloat16 copy, refres
 per-chunk, tile loop 1: xvocab_stats_f32: logits tile (rows×2048) + b → row statistics over the tiles (4 float64 a row)
 per-chunk: xvocab_finish_f32: row statistics over the tiles (4 float64 a row) → per-row losses (float64), row m, L, S (3 float64 a row)
 per-chunk, tile loop 2: gemm x·W tile: x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → logits tile (rows×2048) (rows×tile×4, bf16, tile columns)
-per-chunk, tile loop 2: xvocab_grad_f32: logits tile (rows×2048) + b, gradient in place and to gradient tile (rows×2048, bfloat16)
-per-chunk, tile loop 2: colsum_part_f32: Σ slabs of logits tile (rows×2048) → column sums by slab (float64)
+per-chunk, tile loop 2: xvocab_grad_f32: logits tile (rows×2048) + b, gradient in place and to gradient tile (rows×2048, bfloat16), Σ slabs → column sums by slab (float64)
 per-chunk, tile loop 2: colsum_fin_f32: column sums by slab (float64) → db, accumulated over chunks
 per-chunk, tile loop 2: gemm dW tile: x (bfloat16)ᵀ × gradient tile (rows×2048, bfloat16) → dW (4×tile×rows, bf16, accumulated over chunks, tile columns)
 per-chunk, tile loop 2: gemm dx tile: gradient tile (rows×2048, bfloat16) × W (bfloat16 copy, refreshed by the optimizer step)ᵀ → dx of a chunk (float32, summed over the tiles) (rows×4×tile, bf16, summed over tiles, tile columns)

@@ -119,8 +119,9 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	want := s.Want
 	if want.W || want.B || want.X {
 		logits(2)
-		tiled(2, &xvGrad{f32: lw.f32, z: tile, tg: tg, w: weights, bias: b, st: st, scale: scale, g16: g16, T: T, Vt: Vt,
-			flags: flags, ignore: ignore, eps: opts.LabelSmoothing, gscale: 1, softcap: opts.Softcap, zloss: opts.ZLoss})
+		grad := &xvGrad{f32: lw.f32, z: tile, tg: tg, w: weights, bias: b, st: st, scale: scale, g16: g16, T: T, Vt: Vt,
+			flags: flags, ignore: ignore, eps: opts.LabelSmoothing, gscale: 1, softcap: opts.Softcap, zloss: opts.ZLoss}
+		tiled(2, grad)
 		dz := tile // the products' operand: the tile's gradient, or its bfloat16 copy
 		if g16 != nil {
 			dz = g16
@@ -136,9 +137,10 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		if want.B {
 			db := lw.buffer(g.DB, "db", T)
 			db.Cat = State
-			part := lw.request("column sums by slab (float64)", int64(colSumSlabs(Vt, lw.chunk))*int64(Vt)*8)
-			tiled(2, &colSumPart{f32: lw.f32, g: tile, part: part, T: Vt, tile: true})
-			tiled(2, &colSumFin{f32: lw.f32, part: part, out: db, T: Vt, tile: true})
+			// xvocab_grad sums the columns by row slab as it writes them;
+			// colsum_fin adds the slabs into db's columns of the tile.
+			grad.part = lw.request("column sums by slab (float64)", int64(colSumSlabs(Vt, lw.chunk))*int64(Vt)*8)
+			tiled(2, &colSumFin{f32: lw.f32, part: grad.part, out: db, T: Vt, tile: true})
 			p.DB = db
 		}
 		if want.W {
@@ -231,6 +233,7 @@ func (s *xvFinish) Fill(args any, a Addr, c Ctx) {
 type xvGrad struct {
 	f32                            bool
 	z, tg, w, bias, st, scale, g16 *Buffer
+	part                           *Buffer // column sums by slab (db), or nil
 	T, Vt                          int
 	flags, ignore                  int64
 	eps, gscale, softcap, zloss    float64
@@ -243,13 +246,20 @@ func (s *xvGrad) Describe() string {
 	if s.g16 != nil {
 		d += " and to " + s.g16.What
 	}
+	if s.part != nil {
+		d += ", Σ slabs → " + s.part.What
+	}
 	return d
 }
 func (s *xvGrad) Dims(c Ctx) Dims {
-	return Dims{GridX: ceilDiv(c.Cols, 256), GridY: min(c.Rows, 65535), BlockX: 256, BlockY: 1}
+	slabs := min(c.Rows, 65535)
+	if s.part != nil {
+		slabs = colSumSlabs(s.Vt, c.Rows) // colsum_fin's S
+	}
+	return Dims{GridX: ceilDiv(c.Cols, 256), GridY: slabs, BlockX: 256, BlockY: 1}
 }
 func (s *xvGrad) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.XVocabGrad) = k.XVocabGrad{Z: a(s.z), C0: int64(c.C0), Vt: int64(c.Cols), Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0),
-		Bias: at(a, s.bias, 0), St: a(s.st), ScaleP: a(s.scale), G16: at(a, s.g16, 0), Rows: int64(c.Rows), T: int64(s.T),
+		Bias: at(a, s.bias, 0), St: a(s.st), ScaleP: a(s.scale), G16: at(a, s.g16, 0), Part: at(a, s.part, 0), Rows: int64(c.Rows), T: int64(s.T),
 		Flags: s.flags, Ignore: s.ignore, Eps: s.eps, GScale: s.gscale, Softcap: s.softcap, ZLoss: s.zloss}
 }
