@@ -234,7 +234,8 @@ func CheckOptions(cfg Config, name string, s Support) error {
 type MemStats struct {
 	// State: parameters, their gradients and the optimizer state.
 	StateBytes int64 `json:"state_bytes"`
-	// Input: the batch buffers (x, targets) for B rows.
+	// Input: the batch buffers (x, targets, and dx when computed) for B
+	// rows.
 	InputBytes int64 `json:"input_bytes"`
 	// Extra: everything else the step needs: logits, per-row values,
 	// operand copies and scratch (activations and workspace).

@@ -20,6 +20,7 @@ commands:
   predict   predict the class (--top K classes, --proba probabilities) of each row, labelled or not
   devices   list the backends and devices, or why a device is unusable
   bench     time training steps for a list of shapes
+  plan      show the CUDA backend's launch plan and device memory for a layer (no GPU needed)
 
 Every command takes --help. --device auto|cpu|cuda (or DSX_DEVICE) picks the
 backend; auto uses the GPU when one is usable and says which and why.
@@ -45,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"predict": cmdPredict,
 		"devices": cmdDevices,
 		"bench":   cmdBench,
+		"plan":    cmdPlan,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

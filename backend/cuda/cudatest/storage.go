@@ -89,8 +89,8 @@ func BF16Storage(t *testing.T, dev string) {
 			}
 		}
 		if st, ok := l.(backend.Stats); ok {
-			if ms := st.MemStats(); ms.InputBytes != B*N*2+B*4 {
-				t.Errorf("input bytes %d, want %d (x in bfloat16, float32 labels)", ms.InputBytes, B*N*2+B*4)
+			if ms := st.MemStats(); ms.InputBytes != 2*B*N*2+B*4 {
+				t.Errorf("input bytes %d, want %d (x and dx in bfloat16, float32 labels)", ms.InputBytes, 2*B*N*2+B*4)
 			}
 		}
 	}

@@ -108,6 +108,9 @@ func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
 		if out[0].Batch {
 			c.RowBytes = int64(out[1].N) * lw.esize
 		}
+		if n == lw.g.DX {
+			c.Cat = Input // the batch's gradient, as big as x
+		}
 	}
 	if lw.storage && n == lw.g.DX {
 		// dx stays on the device in bfloat16 (cuBLAS rounds the float32

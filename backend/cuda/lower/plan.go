@@ -12,7 +12,7 @@ type Category int
 const (
 	Extra Category = iota // activations, logits, per-row values, operand copies, scratch
 	State                 // parameters, their gradients, optimizer state
-	Input                 // the batch: x and the targets
+	Input                 // the batch: x, the targets and dx
 )
 
 func (c Category) String() string {

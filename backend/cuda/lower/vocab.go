@@ -152,7 +152,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		}
 		if want.X {
 			dx := lw.buffer(g.DX, "dx", s.B*N)
-			dx.RowBytes = int64(N) * lw.esize
+			dx.RowBytes, dx.Cat = int64(N)*lw.esize, Input
 			out := dx
 			if lw.storage {
 				// dx is summed over the tiles in float32, then stored in

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"dsx/backend"
+	"dsx/backend/cuda/lower"
+	"dsx/graph"
+)
+
+// planRecord is dsx plan's JSON: what the CUDA backend would allocate and
+// run for one layer, from its lowering alone (no GPU involved).
+type planRecord struct {
+	Shape      string         `json:"shape"`
+	Config     string         `json:"config"`
+	ChunkRows  int            `json:"chunk_rows"`
+	StateBytes int64          `json:"state_bytes"`
+	InputBytes int64          `json:"input_bytes"`
+	ExtraBytes int64          `json:"extra_bytes"`
+	Buffers    []planBuffer   `json:"buffers"`
+	Steps      map[string]int `json:"steps"` // launches per training step, by kernel or "gemm"
+	Train      []string       `json:"train_plan"`
+}
+
+type planBuffer struct {
+	What     string `json:"what"`
+	Bytes    int64  `json:"bytes"`
+	Category string `json:"category"`
+}
+
+func cmdPlan(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plan", `Show what the CUDA backend would run and allocate for one layer, from its
+lowering alone (pure Go: no GPU needed): the training plan step by step,
+the launches per step, and every device buffer by category (state:
+parameters, their gradients, optimizer state; input: the batch; extra:
+everything else). cuBLAS's workspace and the allocator's rounding are not
+included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
+	shp := fs.String("shape", "8192x4096x128256", "BxNxT")
+	dtype := fs.String("dtype", "float32", "float32 or float64")
+	mode := fs.String("matmul", "", "fp32, tf32 or bf16 (default fp32)")
+	storage := fs.String("storage", "", "bf16: x, dx and W's copy in bfloat16 (float32 master weights)")
+	vocab := fs.Int("vocab-tile", 0, "classes per vocabulary tile (0: whole rows)")
+	chunk := fs.Int("chunk-rows", 0, "rows per chunk (0: from --memory-budget; -1: never)")
+	budget := fs.Int64("memory-budget", 0, "bytes the logits (or a tile of them) may take (0: 1 GiB)")
+	xent := fs.String("xent", "", "fused (default) or unfused")
+	grads := fs.String("grads", "W,b,x", "gradients computed: comma-separated W, b, x")
+	opt := fs.String("optimizer", "adam", "adam, sgd, or none")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	shs, err := parseShapes(*shp)
+	if err != nil || len(shs) != 1 {
+		return usageErr("--shape: want one BxNxT")
+	}
+	dt, err := parseDType(*dtype)
+	if err != nil {
+		return err
+	}
+	var want graph.Want
+	for _, g := range splitList(*grads) {
+		switch strings.ToLower(g) {
+		case "w":
+			want.W = true
+		case "b":
+			want.B = true
+		case "x":
+			want.X = true
+		case "none":
+		default:
+			return usageErr("--grads: %q is not W, b, x or none", g)
+		}
+	}
+	s := shs[0]
+	cfg := backend.Config{Spec: graph.Spec{B: s.B, N: s.N, T: s.T, DType: dt, Want: want}, MatMode: *mode, Xent: *xent,
+		Storage: *storage, VocabTile: *vocab, ChunkRows: *chunk, MemoryBudget: *budget}
+	if *opt != "none" {
+		cfg.Optimizer = backend.Optimizer{Kind: *opt, LR: 1e-3}
+	}
+	if err := cfg.Spec.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	if err := backend.CheckOptions(cfg, "cuda", backend.Support{Modes: []string{"fp32", "tf32", "bf16"},
+		Xents: []string{"fused", "unfused"}, Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}); err != nil {
+		return usageErr("%v", err)
+	}
+	l, err := lower.Lower(cfg)
+	if err != nil {
+		return err
+	}
+	r := planRecord{Shape: fmt.Sprintf("%dx%dx%d", s.B, s.N, s.T), ChunkRows: l.Chunk, Steps: map[string]int{},
+		Train: l.Train.Describe(), Config: describeConfig(cfg)}
+	for _, b := range l.Buffers {
+		r.Buffers = append(r.Buffers, planBuffer{b.What, b.Bytes, b.Cat.String()})
+		switch b.Cat {
+		case lower.State:
+			r.StateBytes += b.Bytes
+		case lower.Input:
+			r.InputBytes += b.Bytes
+		default:
+			r.ExtraBytes += b.Bytes
+		}
+	}
+	sort.SliceStable(r.Buffers, func(i, j int) bool { return r.Buffers[i].Bytes > r.Buffers[j].Bytes })
+	// Launches per training step: run the plan's schedule without a device.
+	err = l.Train.Run(s.B, planChunk(l), false, func(i int, c lower.Ctx) error {
+		name := "gemm"
+		if k, ok := l.Train.Steps[i].Op.(lower.Kernel); ok {
+			name = k.Kernel()
+		}
+		r.Steps[name]++
+		return nil
+	}, nil)
+	if err != nil {
+		return err
+	}
+	for _, s := range l.Optim {
+		if k, ok := s.Op.(lower.Kernel); ok {
+			r.Steps[k.Kernel()]++
+		}
+	}
+	if *asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(r)
+	}
+	fmt.Fprintf(stdout, "layer %s %v, %s; %d rows per chunk\n\ntraining plan:\n", r.Shape, dt, r.Config, r.ChunkRows)
+	for _, line := range r.Train {
+		fmt.Fprintf(stdout, "  %s\n", line)
+	}
+	var names []string
+	for n := range r.Steps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stdout, "\nlaunches per training step (optimizer included):")
+	for _, n := range names {
+		fmt.Fprintf(stdout, " %s×%d", n, r.Steps[n])
+	}
+	fmt.Fprintf(stdout, "\n\ndevice memory: state %s, input %s, extra %s\n", mib(r.StateBytes), mib(r.InputBytes), mib(r.ExtraBytes))
+	for _, b := range r.Buffers {
+		fmt.Fprintf(stdout, "  %-8s %12s  %s\n", b.Category, mib(b.Bytes), b.What)
+	}
+	return nil
+}
+
+// planChunk is the rows per chunk the training plan runs with.
+func planChunk(l *lower.Layer) int {
+	if l.Train.Chunk > 0 {
+		return l.Train.Chunk
+	}
+	return l.Chunk
+}
+
+func describeConfig(c backend.Config) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+" "+v)
+		}
+	}
+	add("matmul", c.MatMode)
+	add("xent", c.Xent)
+	add("storage", c.Storage)
+	if c.VocabTile > 0 {
+		add("vocabulary tiles of", fmt.Sprint(c.VocabTile))
+	}
+	if len(parts) == 0 {
+		return "defaults"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
