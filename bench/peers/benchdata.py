@@ -7,6 +7,7 @@ in int64 without overflow, then single float32 operations.
 
     python3 bench/peers/benchdata.py --kind lm --shapes 8x16x50,1x37x129   # digests (numpy)
     python3 bench/peers/benchdata.py --kind lm --shapes 8x16x50 --torch
+    python3 bench/peers/benchdata.py --kind lm --shapes 8192x4096x128256 --stats   # what a fused loss sees
 
 make_inputs(kind, B, N, T, seed, torch_device=None) returns (x B×N float32,
 W N×T float32, y B int64); on PyTorch, W is made in row blocks to bound the
@@ -177,16 +178,49 @@ def digests(x, W, y):
             "y": hashlib.sha256(b(y, "<i4")).hexdigest()}
 
 
+def stats(x, W, y, rows=256, eps=2.0 ** -12, block=(128, 256)):
+    """What the inputs look like to a fused loss, from the first rows in
+    float64 (numpy): the mean loss and softmax entropy (nats) at b = 0, the
+    share of softmax entries above CCE's filter threshold eps (2⁻¹², bfloat16's
+    resolution / 32), and the share of rows×classes blocks holding any such
+    entry, with the classes in id order and sorted by their mean logit (as
+    CCE's vocabulary sorting does)."""
+    import numpy as np
+    if hasattr(x, "cpu"):
+        x, W, y = x.cpu().numpy(), W.cpu().numpy(), y.cpu().numpy()
+    r = min(rows, x.shape[0])
+    z = x[:r].astype(np.float64) @ W.astype(np.float64)
+    m = z.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    lp = z - lse
+    p = np.exp(lp)
+    keep = p > eps
+    out = {"rows": r, "loss0": float((lse[:, 0] - z[np.arange(r), y[:r]]).mean()),
+           "entropy0": float(-(p * lp).sum(axis=1).mean()), "above_eps": float(keep.mean())}
+    bb, bv = min(block[0], r), block[1]
+    for name, order in (("blocks_kept_id_order", np.arange(z.shape[1])),
+                        ("blocks_kept_sorted", np.argsort(-z.mean(axis=0), kind="stable"))):
+        k = keep[:, order]
+        nb, nv = r // bb, -(-k.shape[1] // bv)
+        k = np.pad(k[:nb * bb], ((0, 0), (0, nv * bv - k.shape[1])))
+        out[name] = float(k.reshape(nb, bb, nv, bv).any(axis=(1, 3)).mean())
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", default="lm", help="random or lm")
     ap.add_argument("--shapes", default="8x16x50", help="comma-separated BxNxT: one JSON line of digests each")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--torch", action="store_true", help="draw with PyTorch on the CPU instead of numpy")
+    ap.add_argument("--stats", action="store_true", help="print stats() of each shape instead of digests")
     args = ap.parse_args()
     for shape in args.shapes.split(","):
         B, N, T = (int(v) for v in shape.split("x"))
         x, W, y = make_inputs(args.kind, B, N, T, args.seed, torch_device="cpu" if args.torch else None)
+        if args.stats:
+            print(json.dumps({"shape": shape, "kind": args.kind, **stats(x, W, y)}))
+            continue
         d = digests(x, W, y)
         if hasattr(x, "cpu"):
             x, W, y = x.numpy(), W.numpy(), y.numpy()
