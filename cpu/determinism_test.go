@@ -82,11 +82,11 @@ func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b
 // however the worker pool splits the rows, the column sums split by columns
 // and keep the row order, and the matrix products give each output element
 // to one worker that sums over the inner dimension in order. Exact equality
-// is the claim, so no tolerance. In the pure-Go build that holds whatever
-// the number of threads; the openblas build splits each product into
-// GOMAXPROCS row blocks, and OpenBLAS's kernels round the edge of a block
-// differently, so there the model is the same run after run at one
-// GOMAXPROCS only (checked at 4, twice).
+// is the claim, so no tolerance. With gonum's GEMM (DSX_BLAS=off, or no
+// system BLAS) that holds whatever the number of threads; a system BLAS
+// (sysgemm.go) gets each product in GOMAXPROCS row blocks, and its kernels
+// round the edge of a block differently, so there the model is the same run
+// after run at one GOMAXPROCS only (checked at 4, twice).
 func TestDeterministic(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, c := range []struct {

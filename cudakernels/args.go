@@ -15,8 +15,8 @@ import "strconv"
 // Ptr is a device address (CUdeviceptr); 0 is NULL.
 type Ptr uint64
 
-// Flags of the xent kernels (the XENT_* macros of xent.cu; unfused.cu's
-// UF_IGNORE equals XentIgnore). TestSignatures checks the values.
+// Flags of the loss kernels (xent.cu, xvocab.cu, unfused.cu): the XENT_*
+// macros of xent_row.cuh. TestSignatures checks the values.
 const (
 	XentSoft   int64 = 1  // targets are rows×T probabilities
 	XentIgnore int64 = 2  // ignore_index is in use

@@ -1,10 +1,14 @@
 // bias.cu — the bias of logits = x·W + b and its gradient db = Σ_rows G.
 //
-// bias_add fuses Gorgonia's Reshape(1,T) → Repeat0(rows) → elementwise + into
-// one in-place add over the product x·W: it never stores the rows×T repeated
-// bias that the graph describes.
-// colsum (Σ[0] of the rows×T gradient) sums each column in double in a fixed
-// order: slabs of rows in parallel, then the slabs' sums (S×T doubles).
+// bias_add is graph.BiasAdd(x·W, b) where something other than the loss
+// reads the logits (the forward pass that returns them): one in-place add
+// over the product x·W that never stores a rows×T repeated bias. When only
+// the loss reads x·W, its first kernel (xent, xent_t<Tmax>, xvocab_stats or
+// log_softmax) adds b as it reads each row and bias_add is not launched.
+// colsum (graph.ColSum of the rows×T gradient: db) sums each column in
+// double in a fixed order: slabs of rows in parallel, then the slabs' sums
+// (S×T doubles).
+// to_bf16 makes the bfloat16 copies of product operands.
 //
 // Every scalar parameter is 8 bytes wide (gorgonia.org/cu copies each kernel
 // argument as 8 bytes). rows ≤ B valid rows, T columns, ld ≥ T row stride.

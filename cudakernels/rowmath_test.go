@@ -14,21 +14,17 @@ import (
 	"testing"
 
 	"dsx/backend/conformance"
+	"dsx/cudakernels"
 	"dsx/graph"
 )
 
-// TestRowMath checks the per-row arithmetic both xent kernels share
-// (xent_row.cuh: the loss from a row's gathered statistics, the gradient of
-// one element, the soft cap) against the Go reference graph.RowTerms and
-// graph.RowGradScaled, without a GPU: testdata/rowmath.cc compiles the
-// header for the host with g++. The gathering itself (max, Σ exp, the
-// smoothing sums over threads) is the kernels' and is checked on the GPU
-// (backend/cuda TestKernel*) and, as the emulator runs it, by the
-// conformance suite.
-func TestRowMath(t *testing.T) {
+// startRowmath compiles testdata/rowmath.cc (the kernels' headers for the
+// host) with g++ and starts it; the test is skipped without g++.
+func startRowmath(t *testing.T) *host {
+	t.Helper()
 	gxx, err := exec.LookPath("g++")
 	if err != nil {
-		t.Skip("skipped: no g++ to compile xent_row.cuh for the host (Debian: apt-get install g++)")
+		t.Skip("skipped: no g++ to compile xent_row.cuh and xent_acc.cuh for the host (Debian: apt-get install g++)")
 	}
 	bin := filepath.Join(t.TempDir(), "rowmath")
 	if out, err := exec.Command(gxx, "-O1", "-std=c++11", "-o", bin, "testdata/rowmath.cc", "-lm").CombinedOutput(); err != nil {
@@ -41,8 +37,23 @@ func TestRowMath(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	h := &host{in: stdin, out: bufio.NewScanner(stdout)}
+	h.out.Buffer(nil, 1<<20)
+	return h
+}
+
+// TestRowMath checks the per-row arithmetic the loss kernels share
+// (xent_row.cuh: the target coefficients a_c and α_c, the loss from a row's
+// gathered statistics, the gradient of one element, the soft cap) against
+// the Go reference graph.RowTerms and graph.RowGradScaled, and the label
+// decode against its definition, without a GPU: testdata/rowmath.cc
+// compiles the header for the host with g++. The gathering itself (max,
+// Σ exp, the smoothing sums over threads) is the kernels' and is checked on
+// the GPU (backend/cuda TestKernel*) and, as the emulator runs it, by the
+// conformance suite.
+func TestRowMath(t *testing.T) {
+	h := startRowmath(t)
 
 	rng := rand.New(rand.NewPCG(7, 11))
 	row := func(T int, offset, spread float64) []float64 {
@@ -85,7 +96,8 @@ func TestRowMath(t *testing.T) {
 				soft = probs(rng, c.T)
 			}
 			wantCE, wantZL, _ := graph.RowTerms(z, c.label, soft, &o)
-			st := gather(z, c.label, soft, &o)
+			a, alpha := h.coefs(t, c.label, soft, &o, c.T)
+			st := gather(z, c.label, soft, &o, alpha)
 			S, _, ce, zl := h.loss(t, st)
 			if err := conformance.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tol); err != nil {
 				t.Errorf("ce, zl: %v (got %v, %v; want %v, %v)", err, ce, zl, wantCE, wantZL)
@@ -101,7 +113,7 @@ func TestRowMath(t *testing.T) {
 				}
 				capped, dcap := h.cap(t, v, o.Softcap)
 				p := math.Exp((capped - st.m) - st.L)
-				got[k] = h.grad(t, p, coef(k, c.label, c.T, soft, &o), S, c.sc*c.g, zf, dcap)
+				got[k] = h.grad(t, p, a[k], S, c.sc*c.g, zf, dcap)
 			}
 			if err := conformance.Close(got, want, tol); err != nil {
 				t.Errorf("gradient: %v", err)
@@ -129,6 +141,48 @@ func TestRowMath(t *testing.T) {
 			t.Errorf("%s: ce = %v, want NaN: %v", c.name, ce, c.wantNaN)
 		}
 	}
+
+	// xent_label: the label as stored in F, ignored (XENT_IGNORE and equal
+	// to ignore), or bad (any other value that is not an integer in [0, T)).
+	const ign = cudakernels.XentIgnore
+	for _, c := range []struct {
+		yl                   float64
+		T, flags, ignore     int64
+		label                int64
+		wantIgnored, wantBad bool
+	}{
+		{3, 10, 0, 0, 3, false, false},
+		{0, 10, 0, 0, 0, false, false},
+		{9, 10, 0, 0, 9, false, false},
+		{10, 10, 0, 0, 10, false, true},
+		{-1, 10, 0, 0, -1, false, true},
+		{3.5, 10, 0, 0, 3, false, true},
+		{-100, 10, ign, -100, -100, true, false},
+		{-100, 10, 0, -100, -100, false, true}, // ignore_index not in use
+		{5, 10, ign, 5, 5, true, false},        // an ignore_index inside [0, T)
+		{5, 10, ign, -100, 5, false, false},
+	} {
+		v := h.ask(t, 3, "Y %s %d %d %d", g(c.yl), c.T, c.flags, c.ignore)
+		if v[1] != float64(b2i(c.wantIgnored)) || v[2] != float64(b2i(c.wantBad)) || v[0] != float64(c.label) {
+			t.Errorf("xent_label(%v, T %d, flags %d, ignore %d) = %v, %v, %v; want %d, %v, %v",
+				c.yl, c.T, c.flags, c.ignore, v[0], v[1] != 0, v[2] != 0, c.label, c.wantIgnored, c.wantBad)
+		}
+	}
+}
+
+// coefs asks rowmath for xent_coef's a_c and xent_alpha's α_c over a row of
+// T classes.
+func (h *host) coefs(t *testing.T, label int, soft []float64, o *graph.LossOptions, T int) (a, alpha []float64) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "K %d %d %s %d %d", b2i(soft != nil), label, g(o.LabelSmoothing), T, b2i(o.ClassWeights != nil))
+	for _, w := range o.ClassWeights {
+		fmt.Fprintf(&b, " %s", g(w))
+	}
+	for _, y := range soft {
+		fmt.Fprintf(&b, " %s", g(y))
+	}
+	v := h.ask(t, 2*T, "%s", b.String())
+	return v[:T], v[T:]
 }
 
 // stats is what a kernel gathers over a row before xent_row_loss.
@@ -139,8 +193,8 @@ type stats struct {
 }
 
 // gather computes, in the kernel's definitions, what a kernel gathers over
-// the row z (in float64, one pass at a time).
-func gather(z []float64, label int, soft []float64, o *graph.LossOptions) stats {
+// the row z (in float64, one pass at a time), with α_c from xent_alpha.
+func gather(z []float64, label int, soft []float64, o *graph.LossOptions, alphas []float64) stats {
 	T := len(z)
 	st := stats{soft: soft != nil, eps: o.LabelSmoothing, k: o.LabelSmoothing / float64(T), lambda: o.ZLoss, m: math.Inf(-1)}
 	st.ignored = soft == nil && o.Ignored(label)
@@ -159,11 +213,8 @@ func gather(z []float64, label int, soft []float64, o *graph.LossOptions) stats 
 	st.L = math.Log(s)
 	for c, v := range zc {
 		alpha := 0.0
-		switch {
-		case soft != nil:
-			alpha = coef(c, label, T, soft, o)
-		case st.eps != 0:
-			alpha = o.Weight(c)
+		if soft != nil || st.eps != 0 {
+			alpha = alphas[c]
 		}
 		st.Sa += alpha
 		st.d += alpha * (st.m - v)
@@ -180,21 +231,6 @@ func capOf(v, c float64) float64 {
 		return c * math.Tanh(v/c)
 	}
 	return v
-}
-
-// coef is a_c, the target's coefficient of class c of T:
-// w_c·((1−ε)·y_c + ε/T) for probabilities, (1−ε)·w_y·[c = y] + (ε/T)·w_c
-// for a hard label.
-func coef(c, label, T int, soft []float64, o *graph.LossOptions) float64 {
-	eps := o.LabelSmoothing
-	if soft != nil {
-		return o.Weight(c) * ((1-eps)*soft[c] + eps/float64(T))
-	}
-	a := eps / float64(T) * o.Weight(c)
-	if c == label {
-		a += (1 - eps) * o.Weight(c)
-	}
-	return a
 }
 
 func weights(rng *rand.Rand, T int) []float64 {
@@ -300,23 +336,7 @@ func (h *host) acc(t *testing.T, raw, alpha []float64, parts int, softcap float6
 // or +Inf poisons m, a −Inf logit counts for nothing unless α > 0 (then d
 // is +Inf). Compiled for the host from the CUDA header itself.
 func TestAccMerge(t *testing.T) {
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("skipped: no g++ to compile xent_acc.cuh for the host (Debian: apt-get install g++)")
-	}
-	bin := filepath.Join(t.TempDir(), "rowmath")
-	if out, err := exec.Command(gxx, "-O1", "-std=c++11", "-o", bin, "testdata/rowmath.cc", "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("g++ testdata/rowmath.cc: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	h := &host{in: stdin, out: bufio.NewScanner(stdout)}
-	h.out.Buffer(nil, 1<<20)
+	h := startRowmath(t)
 
 	rng := rand.New(rand.NewPCG(3, 5))
 	inf, nan := math.Inf(1), math.NaN()

@@ -16,7 +16,7 @@
 
 #include <math.h>
 
-#define UF_IGNORE 2LL
+#include "xent_row.cuh"   // XENT_IGNORE, xent_label, weight
 
 template <typename F>
 __device__ double block_sum(double v) {
@@ -86,15 +86,15 @@ __device__ void nll_t(const F *lp, const F *tg, const double *w, double *rowloss
     const double scale = scalep[0];
     for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows;
          r += (long long)gridDim.x * blockDim.x) {
-        double yl = (double)tg[r];
-        long long y = (long long)yl;
+        bool ignored, bad;
+        const long long y = xent_label(tg, r, T, flags, ignore, ignored, bad);
         double l;
-        if ((flags & UF_IGNORE) && y == ignore) {
+        if (ignored) {
             l = 0;
-        } else if (y < 0 || y >= T || (double)y != yl) {
+        } else if (bad) {
             l = NAN;
         } else {
-            l = -(w ? w[y] : 1.0) * (double)lp[r * T + y];
+            l = -weight(w, y) * (double)lp[r * T + y];
         }
         rowloss[r] = scale * l;
         if (losses) losses[r] = (F)l;
@@ -111,9 +111,10 @@ __device__ void nll_grad_t(F *g, const F *tg, const double *w, const double *sca
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
         long long r = i / T, c = i - r * T;
-        long long y = (long long)(double)tg[r];
+        bool ignored, bad;
+        const long long y = xent_label(tg, r, T, flags, ignore, ignored, bad);
         double v = 0;
-        if (c == y && !((flags & UF_IGNORE) && y == ignore)) v = -scale * (w ? w[y] : 1.0);
+        if (c == y && !ignored) v = -scale * weight(w, y);
         g[i] = (F)v;
     }
 }

@@ -37,11 +37,8 @@
 #include "xent_acc.cuh"
 #include "xent_row.cuh"
 
-#define XENT_SOFT 1LL       // targets are rows×T probabilities
-#define XENT_IGNORE 2LL     // ignore_index is in use
-#define XENT_GRAD 4LL       // write the gradient over z
-#define XENT_MEAN 8LL       // reduction mean (xent_scale only)
-#define XENT_CACHE 16LL     // cache the row in dynamic shared memory (T·sizeof(F) bytes)
+// The flags (XENT_SOFT, XENT_IGNORE, XENT_GRAD, XENT_MEAN, XENT_CACHE), the
+// label decode and the target coefficients are xent_row.cuh's.
 
 // XENT_ARGS: the parameters of every xent kernel (args.go: Xent).
 //   z       rows×ld  logits in; the gradient out when XENT_GRAD (may be NaN past T)
@@ -78,14 +75,8 @@ __device__ void xent_rows(XENT_PARAMS(F)) {
     const bool cache = flags & XENT_CACHE;
     F *row = cache ? (F *)smem_raw : zr;
 
-    long long label = -1;
     bool ignored = false, bad = false;
-    if (!soft) {
-        double yl = (double)tg[r];
-        label = (long long)yl;
-        ignored = (flags & XENT_IGNORE) && label == ignore;
-        bad = !ignored && (label < 0 || label >= T || (double)label != yl);
-    }
+    const long long label = soft ? -1 : xent_label(tg, r, T, flags, ignore, ignored, bad);
     const double k = eps / (double)T;
     const bool hit = !soft && !ignored && !bad;
     // z[label] is read before any thread overwrites the row with its gradient.
@@ -100,12 +91,7 @@ __device__ void xent_rows(XENT_PARAMS(F)) {
         if (cache) row[c] = zv;
         double raw = (double)zv;
         double v = xent_cap(raw, softcap);
-        double alpha = 0;
-        if (soft) {
-            alpha = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
-        } else if (eps != 0) {
-            alpha = weight(w, c);
-        }
+        double alpha = sums ? xent_alpha(soft, w, yr, c, eps, k) : 0.0;
         acc_add(acc, raw, v, alpha, sums, softcap);
     }
     Acc tot = block_reduce(acc);   // also a barrier for the cached row
@@ -134,9 +120,7 @@ __device__ void xent_rows(XENT_PARAMS(F)) {
         F zv = (!cache && bias) ? row[c] + bias[c] : row[c];
         double raw = (double)zv;
         double p = exp((xent_cap(raw, softcap) - tot.m) - L);
-        double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
-        if (c == label) ac += (1.0 - eps) * wy;
-        double g = xent_grad(p, ac, rl.S, gsc, zf, xent_dcap(raw, softcap));
+        double g = xent_grad(p, xent_coef(soft, w, yr, c, label, eps, k), rl.S, gsc, zf, xent_dcap(raw, softcap));
         if (bad) g = NAN;
         zr[c] = (F)g;
         if (g16) g16[r * T + c] = bf16_round((float)g);
@@ -227,14 +211,8 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
     for (; r < rows; r += stride) {
         F *zr = z + r * ld;
         const F *yr = soft ? tg + r * ldt : 0;
-        long long label = -1;
         bool ignored = false, bad = false;
-        if (!soft) {
-            double yl = (double)tg[r];
-            label = (long long)yl;
-            ignored = (flags & XENT_IGNORE) && label == ignore;
-            bad = !ignored && (label < 0 || label >= T || (double)label != yl);
-        }
+        const long long label = soft ? -1 : xent_label(tg, r, T, flags, ignore, ignored, bad);
         const bool hit = !soft && !ignored && !bad;
         // Column indices fit an int (T ≤ 32·W·K ≤ 4096); lab is the label's
         // column when hit, else −1 (no column): only hit rows use z[label],
@@ -310,7 +288,7 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
         if (sums) {
             for (long long c = tid; c < T; c += tpr) {
                 double x = (double)(bias ? zr[c] + bias[c] : zr[c]);
-                double alpha = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : weight(w, c);
+                double alpha = xent_alpha(soft, w, yr, c, eps, k);
                 Sa += alpha;
                 if (alpha != 0) d += alpha * (m - x);   // 0·(m − (−Inf)) would be NaN
             }
@@ -361,11 +339,11 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
             }
             continue;
         }
-        if (!soft && !w) {   // a_c = ε/T, and (1 − ε)·w_y more at the label
+        if (!soft && !w) {   // a_c = ε/T, and 1 − ε more at the label; every column computed, then stores predicated
 #pragma unroll
             for (int j = 0; j < K; j++) {
                 const int c = tid + tpr * j;
-                double g = xent_grad(e[j] * inv, c == lab ? k + (1.0 - eps) * wy : k, rl.S, gsc, zf, 1.0);
+                double g = xent_grad(e[j] * inv, xent_coef(false, w, yr, c, lab, eps, k), rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
                 if (c < Ti) {
                     zr[c] = (F)g;
@@ -378,9 +356,7 @@ __device__ void xent_tile_rows(XENT_PARAMS(F)) {
         for (int j = 0; j < K; j++) {
             const int c = tid + tpr * j;
             if (c < Ti) {
-                double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : k * weight(w, c);
-                if (c == lab) ac += (1.0 - eps) * wy;
-                double g = xent_grad(e[j] * inv, ac, rl.S, gsc, zf, 1.0);
+                double g = xent_grad(e[j] * inv, xent_coef(soft, w, yr, c, lab, eps, k), rl.S, gsc, zf, 1.0);
                 if (bad) g = NAN;
                 zr[c] = (F)g;
                 if (g16) g16[r * T + c] = bf16_round((float)g);

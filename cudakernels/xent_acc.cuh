@@ -102,8 +102,4 @@ __device__ __forceinline__ void acc_add(Acc &acc, double raw, double v, double a
     if (isnan(raw) || (isinf(raw) && (raw > 0 || softcap > 0))) acc.m = NAN;
 }
 
-__device__ __forceinline__ double weight(const double *w, long long c) {
-    return w ? w[c] : 1.0;
-}
-
 #endif

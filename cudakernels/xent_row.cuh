@@ -1,8 +1,10 @@
-// xent_row.cuh — the per-row arithmetic of the fused softmax + cross-entropy
-// (xent.cu), written once for both of its kernels: graph.RowTerms and
-// graph.RowGradScaled in float64. Everything here is __host__ __device__ and
-// scalar, so that cudakernels' TestRowMath compiles it for the host with g++
-// and checks it against the Go reference without a GPU.
+// xent_row.cuh — the per-row arithmetic of the fused softmax + cross-entropy,
+// written once for xent.cu's two kernels and xvocab.cu's tiles:
+// graph.RowTerms and graph.RowGradScaled in float64; with the loss kernels'
+// flags, the label decode and the target coefficients (unfused.cu uses
+// these too). Everything here is __host__ __device__ and scalar, so that
+// cudakernels' TestRowMath compiles it for the host with g++ and checks it
+// against the Go reference without a GPU.
 //
 // Names: ẑ_c = c·tanh(z_c/c) are the soft-capped logits (ẑ = z without a
 // cap), m = max_c ẑ_c, L = log Σ_c exp(ẑ_c − m), lse = m + L; a_c are the
@@ -19,6 +21,54 @@
 #define XENT_ROW_CUH
 
 #include <math.h>
+
+// Flags of the loss kernels (xent.cu, xvocab.cu, unfused.cu): one set, the
+// Xent* constants of args.go (TestSignatures checks the values).
+#define XENT_SOFT 1LL       // targets are rows×T probabilities
+#define XENT_IGNORE 2LL     // ignore_index is in use
+#define XENT_GRAD 4LL       // write the gradient over z (xent.cu)
+#define XENT_MEAN 8LL       // reduction mean (xent_scale only)
+#define XENT_CACHE 16LL     // cache the row in dynamic shared memory (T·sizeof(F) bytes; xent_f32/_f64)
+
+// weight is w_c, or 1 without class weights (w NULL).
+__host__ __device__ __forceinline__ double weight(const double *w, long long c) {
+    return w ? w[c] : 1.0;
+}
+
+// xent_label reads row r's hard label from tg (labels stored as F): the
+// label, whether it is ignored (XENT_IGNORE and label = ignore), and whether
+// it is bad (not ignored and not an integer in [0, T)).
+template <typename F>
+__host__ __device__ __forceinline__ long long xent_label(const F *tg, long long r, long long T, long long flags,
+                                                         long long ignore, bool &ignored, bool &bad) {
+    double yl = (double)tg[r];
+    long long label = (long long)yl;
+    ignored = (flags & XENT_IGNORE) && label == ignore;
+    bad = !ignored && (label < 0 || label >= T || (double)label != yl);
+    return label;
+}
+
+// xent_alpha is α_c, the weight of class c in the sums d = Σ α_c·(m − ẑ_c)
+// and A = Σ α_c that the kernels gather: a_c for probability targets (yr the
+// row's probabilities), w_c for a hard label (with smoothing; yr unread).
+// k = ε/T.
+template <typename F>
+__host__ __device__ __forceinline__ double xent_alpha(bool soft, const double *w, const F *yr, long long c, double eps,
+                                                      double k) {
+    return soft ? weight(w, c) * ((1.0 - eps) * (double)yr[c] + k) : weight(w, c);
+}
+
+// xent_coef is a_c, the target's coefficient of class c (above): as
+// xent_alpha for probability targets; (ε/T)·w_c, plus (1−ε)·w_c at the
+// label, for a hard label.
+template <typename F>
+__host__ __device__ __forceinline__ double xent_coef(bool soft, const double *w, const F *yr, long long c,
+                                                     long long label, double eps, double k) {
+    if (soft) return xent_alpha(soft, w, yr, c, eps, k);
+    double a = k * weight(w, c);
+    if (c == label) a += (1.0 - eps) * weight(w, c);
+    return a;
+}
 
 // xent_cap is the soft-capped logit c·tanh(v/c), or v when c is 0.
 __host__ __device__ __forceinline__ double xent_cap(double v, double c) {

@@ -32,20 +32,9 @@
 #include "xent_acc.cuh"
 #include "xent_row.cuh"
 
-#define XV_SOFT 1LL     // targets are rows×T probabilities (as XENT_SOFT)
-#define XV_IGNORE 2LL   // ignore_index is in use (as XENT_IGNORE)
-
-// xv_label reads row r's hard label: label, and whether it is ignored or
-// bad (not an integer in [0, T)).
-template <typename F>
-__device__ __forceinline__ long long xv_label(const F *tg, long long r, long long T, long long flags,
-                                              long long ignore, bool &ignored, bool &bad) {
-    double yl = (double)tg[r];
-    long long label = (long long)yl;
-    ignored = (flags & XV_IGNORE) && label == ignore;
-    bad = !ignored && (label < 0 || label >= T || (double)label != yl);
-    return label;
-}
+// Flags: XENT_SOFT and XENT_IGNORE (xent_row.cuh), which also decodes the
+// labels (xent_label) and gives the target coefficients (xent_alpha,
+// xent_coef).
 
 // xvocab_stats: one block per row (gridDim.x = rows), blockDim.x a multiple
 // of 32.
@@ -63,10 +52,10 @@ __device__ void xvocab_stats_t(const F *z, long long c0, long long Vt, const F *
     long long r = blockIdx.x;
     if (r >= rows) return;
     const F *zr = z + r * Vt;
-    const bool soft = flags & XV_SOFT;
+    const bool soft = flags & XENT_SOFT;
     const F *yr = soft ? tg + r * T : 0;
     bool ignored = false, bad = false;
-    long long label = soft ? -1 : xv_label(tg, r, T, flags, ignore, ignored, bad);
+    long long label = soft ? -1 : xent_label(tg, r, T, flags, ignore, ignored, bad);
     const double k = eps / (double)T;
     const bool sums = soft || eps != 0;
     Acc a;
@@ -75,12 +64,7 @@ __device__ void xvocab_stats_t(const F *z, long long c0, long long Vt, const F *
         long long c = c0 + j;
         F zv = bias ? zr[j] + bias[c] : zr[j];
         double raw = (double)zv;
-        double alpha = 0;
-        if (soft) {
-            alpha = weight(w, c) * ((1.0 - eps) * (double)yr[c] + k);
-        } else if (eps != 0) {
-            alpha = weight(w, c);
-        }
+        double alpha = sums ? xent_alpha(soft, w, yr, c, eps, k) : 0.0;
         acc_add(a, raw, xent_cap(raw, softcap), alpha, sums, softcap);
         if (!soft && !ignored && !bad && c == label) zy[r] = xent_cap(raw, softcap);
     }
@@ -124,9 +108,9 @@ __device__ void xvocab_finish_t(const double *acc, const double *zy, const F *tg
                                 long long flags, long long ignore, double eps, double wsum, double zloss) {
     for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows;
          r += (long long)gridDim.x * blockDim.x) {
-        const bool soft = flags & XV_SOFT;
+        const bool soft = flags & XENT_SOFT;
         bool ignored = false, bad = false;
-        long long label = soft ? -1 : xv_label(tg, r, T, flags, ignore, ignored, bad);
+        long long label = soft ? -1 : xent_label(tg, r, T, flags, ignore, ignored, bad);
         const double m = acc[4 * r], s = acc[4 * r + 1], d = acc[4 * r + 2], A = acc[4 * r + 3];
         double L = log(s);
         if (isinf(m) || isnan(m)) L = NAN;
@@ -173,21 +157,20 @@ __device__ void xvocab_grad_t(F *z, long long c0, long long Vt, const F *tg, con
     const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (j >= Vt) return;
     const long long c = c0 + j;
-    const bool soft = flags & XV_SOFT;
+    const bool soft = flags & XENT_SOFT;
     const double k = eps / (double)T;
     const double gsc = scalep[0] * gscale;
     double colsum = 0;
     for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
         bool ignored = false, bad = false;
-        long long label = soft ? -1 : xv_label(tg, r, T, flags, ignore, ignored, bad);
+        long long label = soft ? -1 : xent_label(tg, r, T, flags, ignore, ignored, bad);
         double g = 0;
         if (soft || !ignored) {
             const double m = st[3 * r], L = st[3 * r + 1], S = st[3 * r + 2];
             const double zf = scalep[1] * gscale * 2.0 * zloss * (m + L);
             double raw = (double)(bias ? z[r * Vt + j] + bias[c] : z[r * Vt + j]);
             double p = exp((xent_cap(raw, softcap) - m) - L);
-            double ac = soft ? weight(w, c) * ((1.0 - eps) * (double)tg[r * T + c] + k) : k * weight(w, c);
-            if (c == label) ac += (1.0 - eps) * weight(w, c);
+            const double ac = xent_coef(soft, w, soft ? tg + r * T : tg, c, label, eps, k);
             g = bad ? NAN : xent_grad(p, ac, S, gsc, zf, xent_dcap(raw, softcap));
         }
         z[r * Vt + j] = (F)g;

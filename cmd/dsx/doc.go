@@ -15,5 +15,5 @@
 // is dsx-gpu, which links CUDA. The pure-Go dsx probes dsx-gpu in a child
 // process and re-executes it when a GPU is usable, so --device auto works on
 // machines without a driver, with a driver but no device, and without
-// dsx-gpu at all.
+// dsx-gpu at all. `dsx help` lists the commands and their flags.
 package main

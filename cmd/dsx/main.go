@@ -1,5 +1,3 @@
-// Command dsx trains, evaluates and benchmarks the softmax classifier head on
-// the best device available. See `dsx help`.
 package main
 
 import (

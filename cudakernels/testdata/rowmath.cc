@@ -4,12 +4,18 @@
 //   C v c
 //   A n parts softcap  then n pairs "raw alpha": acc_add over each of parts
 //                      contiguous pieces, acc_merge left to right
-// and prints, per line, xent_row_loss's S wy ce zl, xent_grad's value, or
-// xent_cap and xent_dcap, with 17 significant digits.
+//   Y yl T flags ignore               xent_label of a label stored as yl
+//   K soft label eps T hasw  then T weights (if hasw) and T probabilities
+//                      (if soft)
+// and prints, per line, xent_row_loss's S wy ce zl, xent_grad's value,
+// xent_cap and xent_dcap, the merged m s d A, xent_label's label ignored bad,
+// or xent_coef's a_0 … a_{T−1} then xent_alpha's α_0 … α_{T−1}, with 17
+// significant digits.
 #define __host__
 #define __device__
 #define __forceinline__ inline
 #include <stdio.h>
+#include <stdlib.h>
 #include <math.h>
 #include "../xent_acc.cuh"
 #include "../xent_row.cuh"
@@ -51,6 +57,30 @@ int main() {
                 acc_merge(tot, a);
             }
             printf("%.17g %.17g %.17g %.17g\n", tot.m, tot.s, tot.d, tot.A);
+        } else if (op == 'Y') {
+            double yl;
+            long long T, flags, ignore;
+            if (scanf("%lf %lld %lld %lld", &yl, &T, &flags, &ignore) != 4) return 2;
+            bool ignored = false, bad = false;
+            long long label = xent_label(&yl, 0, T, flags, ignore, ignored, bad);
+            printf("%lld %d %d\n", label, (int)ignored, (int)bad);
+        } else if (op == 'K') {
+            int soft, hasw;
+            long long label, T;
+            double eps;
+            if (scanf("%d %lld %lf %lld %d", &soft, &label, &eps, &T, &hasw) != 5 || T < 1) return 2;
+            double *w = (double *)calloc(T, sizeof(double)), *y = (double *)calloc(T, sizeof(double));
+            for (long long c = 0; hasw && c < T; c++)
+                if (scanf("%lf", &w[c]) != 1) return 2;
+            for (long long c = 0; soft && c < T; c++)
+                if (scanf("%lf", &y[c]) != 1) return 2;
+            const double k = eps / (double)T;
+            for (long long c = 0; c < T; c++)
+                printf("%s%.17g", c ? " " : "", xent_coef(soft, hasw ? w : 0, y, c, label, eps, k));
+            for (long long c = 0; c < T; c++) printf(" %.17g", xent_alpha(soft, hasw ? w : 0, y, c, eps, k));
+            printf("\n");
+            free(w);
+            free(y);
         } else {
             return 2;
         }

@@ -80,7 +80,7 @@ func dcapOf(v, c float64) float64 {
 	return 1 - t*t
 }
 
-// label is xv_label.
+// label is xent_label (cudakernels/xent_row.cuh).
 func label[F float32 | float64](tg []F, r int, T, flags, ignore int64) (y int64, ignored, bad bool) {
 	yl := float64(tg[r])
 	y = int64(yl)
