@@ -17,11 +17,11 @@ import (
 )
 
 // forBatches runs the layer forward over every row of s, in batches of the
-// layer's B, and hands fn each batch's logits (n×T, float64) and labels
-// (nil without labels).
-func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64, labels []int32) error) error {
+// layer's B scaled by scale (nil: none), and hands fn each batch's logits
+// (n×T, float64) and labels (nil without labels).
+func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn func(start, n int, z []float64, labels []int32) error) error {
 	B := l.Config().B
-	bt := newBatcher(s, B, l.Config().DType)
+	bt := newBatcher(s, B, l.Config().DType, scale)
 	idx := make([]int, B)
 	var z []float64
 	for start := 0; start < s.Rows; start += B {
@@ -46,11 +46,11 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 }
 
 // evaluate returns the mean plain cross-entropy and the accuracy of the
-// layer on a labelled set.
-func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
+// layer on a labelled set, scaled by scale.
+func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, acc float64, err error) {
 	plain := graph.LossOptions{}
 	correct, sum := 0, 0.0
-	err = forBatches(l, s, func(_, n int, z []float64, labels []int32) error {
+	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
 		T := len(z) / n
 		for i := 0; i < n; i++ {
 			row := z[i*T : (i+1)*T]
@@ -118,7 +118,8 @@ func (mf *modelFlags) check() error {
 	return mf.df.check()
 }
 
-// modelRun is a loaded model, its device and its scaled input data.
+// modelRun is a loaded model, its device and its input data (raw: forward
+// passes scale their batches with m.ScaleInputs).
 type modelRun struct {
 	be   backend.Backend
 	m    *model.Model
@@ -127,10 +128,17 @@ type modelRun struct {
 	l    backend.Layer
 }
 
-// open chooses the device, reads the model and then the data, checked
-// against the model's features from the data's header before its body is
-// read, and scales the data.
-func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error) {
+// close releases the layer and the data.
+func (r *modelRun) close() {
+	r.l.Close()
+	r.test.Close()
+}
+
+// open chooses the device, reads the model, passes it to checkModel (when
+// not nil: checks of the command line against the model), and then reads
+// the data, checked against the model's features from the data's header
+// before its body is read.
+func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error, stderr io.Writer) (*modelRun, error) {
 	be, err := chooseDevice(*mf.device, stderr)
 	if err != nil {
 		return nil, err
@@ -140,6 +148,11 @@ func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error)
 	if err != nil {
 		return nil, err
 	}
+	if checkModel != nil {
+		if err := checkModel(m); err != nil {
+			return nil, err
+		}
+	}
 	_, test, err := mf.df.load(loadOpts{classes: m.T, features: m.N, unlabelled: unlabelled}, stderr)
 	if errors.Is(err, data.ErrFeatureCount) {
 		return nil, fmt.Errorf("model %s expects %d features: %w", path, m.N, err)
@@ -148,11 +161,12 @@ func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error)
 		return nil, err
 	}
 	if err := m.CheckInput(test.N); err != nil {
+		test.Close()
 		return nil, fmt.Errorf("%s on %s: %w", filepath.Base(path), test.Source, err)
 	}
-	m.ScaleInputs(test.X, test.Rows)
 	l, err := openModel(be, m, test.Rows)
 	if err != nil {
+		test.Close()
 		return nil, err
 	}
 	return &modelRun{be: be, m: m, test: test, path: path, l: l}, nil
@@ -182,12 +196,12 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if err := mf.check(); err != nil {
 		return err
 	}
-	r, err := mf.open(false, stderr)
+	r, err := mf.open(false, nil, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.l.Close()
-	loss, acc, err := evaluate(r.l, r.test)
+	defer r.close()
+	loss, acc, err := evaluate(r.l, r.test, r.m.ScaleInputs)
 	if err != nil {
 		return err
 	}
