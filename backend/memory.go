@@ -40,10 +40,10 @@ func Footprint(cfg Config) (MemStats, error) {
 		copies += 2
 	}
 	state := z.Mul(esize, copies, params)
-	if cfg.Want.W {
+	if cfg.Want.DW {
 		state = z.Add(state, z.Mul(esize, N, T))
 	}
-	if cfg.Want.B {
+	if cfg.Want.DB {
 		state = z.Add(state, z.Mul(esize, T))
 	}
 	targets := B
@@ -52,7 +52,7 @@ func Footprint(cfg Config) (MemStats, error) {
 	}
 	input := z.Mul(esize, z.Add(z.Mul(B, N), targets))
 	extra := z.Add(z.Mul(2, esize, chunk, T), z.Mul(16, B))
-	if cfg.Want.X {
+	if cfg.Want.DX {
 		extra = z.Add(extra, z.Mul(esize, chunk, N))
 	}
 	if cfg.MatMode == "bf16" {

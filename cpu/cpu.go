@@ -78,7 +78,7 @@ func checkMemory(cfg backend.Config) error {
 }
 
 type machine struct {
-	g  *graph.Layer
+	g  *graph.Head
 	vm G.VM
 	pc *int // the tape machine's program counter, when it could be found
 }
@@ -94,7 +94,7 @@ type machine struct {
 // written with β = 0 and the other ops recomputed). The counter is found by
 // name through reflect; should a later Gorgonia rename it, rewind falls back
 // to Reset (TestRewind fails to say so).
-func newMachine(g *graph.Layer, sub *G.ExprGraph) *machine {
+func newMachine(g *graph.Head, sub *G.ExprGraph) *machine {
 	vm := G.NewTapeMachine(sub)
 	m := &machine{g: g, vm: vm}
 	if v := reflect.ValueOf(vm); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
@@ -333,13 +333,13 @@ type accum struct{ dw, db, dx, losses *tensor.Dense }
 
 func newAccum(cfg backend.Config) *accum {
 	a := &accum{}
-	if cfg.Want.W {
+	if cfg.Want.DW {
 		a.dw = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	}
-	if cfg.Want.B {
+	if cfg.Want.DB {
 		a.db = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	}
-	if cfg.Want.X {
+	if cfg.Want.DX {
 		a.dx = tensor.New(tensor.WithShape(cfg.B, cfg.N), tensor.Of(cfg.DType))
 	}
 	if cfg.Loss.Reduction == graph.None {
@@ -439,7 +439,7 @@ func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if l.cfg.Optimizer.Kind == "" {
 		return 0, errors.New("cpu: Step needs an optimizer in the layer's Config")
 	}
-	if m0 := l.cfg.Want; !m0.W || !m0.B {
+	if m0 := l.cfg.Want; !m0.DW || !m0.DB {
 		return 0, fmt.Errorf("cpu: Step needs the gradients of W and b (layer computes %v)", m0)
 	}
 	r, err := l.run(x, targets)

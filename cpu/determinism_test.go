@@ -100,7 +100,7 @@ func TestDeterministic(t *testing.T) {
 		{4096, 784, 10, 0, tensor.Float32, graph.LossOptions{Reduction: graph.Sum}},
 	} {
 		t.Run(fmt.Sprintf("%d×%d×%d,%v,chunk=%d", c.B, c.N, c.T, c.dt, c.chunk), func(t *testing.T) {
-			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{W: true, B: true}},
+			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{DW: true, DB: true}},
 				Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}, ChunkRows: c.chunk}
 			runtime.GOMAXPROCS(4)
 			rows := c.B

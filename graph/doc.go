@@ -20,7 +20,7 @@
 // arithmetic for one row lives in RowLoss and RowGrad so that every device
 // implements the same formulas.
 //
-// Only the gradients asked for are compiled: Layer.Graph returns the subgraph
+// Only the gradients asked for are compiled: Head.TrainGraph returns the subgraph
 // that reaches the requested outputs, so a layer that does not want dx never
 // computes the B×N×T product behind it.
 package graph

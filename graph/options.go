@@ -133,7 +133,7 @@ func (o *LossOptions) Ignored(label int) bool {
 }
 
 // Want lists the gradients a layer computes.
-type Want struct{ W, B, X bool }
+type Want struct{ DW, DB, DX bool }
 
 // String is for error messages and benchmark names.
 func (w Want) String() string {
@@ -141,7 +141,7 @@ func (w Want) String() string {
 	for _, p := range []struct {
 		on   bool
 		name string
-	}{{w.W, "dW"}, {w.B, "db"}, {w.X, "dx"}} {
+	}{{w.DW, "dW"}, {w.DB, "db"}, {w.DX, "dx"}} {
 		if p.on {
 			if s != "" {
 				s += ","

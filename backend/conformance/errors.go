@@ -56,7 +56,7 @@ func (s *suite) badInput(t *testing.T) {
 // that does not overflow is an error wrapping ErrOutOfMemory, before
 // anything is allocated (a 2⁴⁶-element W would crash the process).
 func (s *suite) hugeShapes(t *testing.T) {
-	want := graph.Want{W: true, B: true}
+	want := graph.Want{DW: true, DB: true}
 	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 1, N: 1<<62 + 1, T: 4, DType: s.dt, Want: want}})
 	if err == nil || !strings.Contains(err.Error(), "overflow") {
 		t.Errorf("Open with N = 2⁶²+1, T = 4: %v, want an overflow error", err)

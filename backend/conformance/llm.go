@@ -19,7 +19,7 @@ func (s *suite) oneRow(t *testing.T, z []float64, y int, o graph.LossOptions) (f
 	t.Helper()
 	T := len(z)
 	p := problem{B: 1, N: 1, T: T, opts: o, x: []float64{1}, W: z, bias: make([]float64, T), targets: []float64{float64(y)}}
-	l := s.open(t, p, graph.Want{W: true, B: true}, backend.Optimizer{})
+	l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
 	res, err := l.Compute(s.dense(p.x, 1, 1), s.dense(p.targets, 1))
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func (s *suite) nonFinite(t *testing.T) {
 	o := graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100}
 	p := random(41, 6, 3, 5, o) // row 3 is ignored
 	opt := backend.Optimizer{Kind: "adam", LR: 0.01}
-	l := s.open(t, p, graph.Want{W: true, B: true}, opt)
+	l := s.open(t, p, graph.Want{DW: true, DB: true}, opt)
 	x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
 	if _, err := l.Step(x, y); err != nil { // the optimizer has state now
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func (s *suite) nonFinite(t *testing.T) {
 	if _, err := l.Step(x, y); err != nil {
 		t.Fatal(err)
 	}
-	f := s.open(t, p, graph.Want{W: true, B: true}, opt)
+	f := s.open(t, p, graph.Want{DW: true, DB: true}, opt)
 	for i := 0; i < 2; i++ {
 		if _, err := f.Step(x, y); err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func (s *suite) hugeLogits(t *testing.T) {
 					p.targets = append(p.targets, float64(r.label))
 				}
 			}
-			l := s.open(t, p, graph.Want{W: true, B: true}, backend.Optimizer{})
+			l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
 			res, err := l.Compute(s.dense(p.x, B, B), s.dense(p.targets, p.targetShape()...))
 			if err != nil {
 				t.Fatal(err)

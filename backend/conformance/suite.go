@@ -193,7 +193,7 @@ func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optim
 	return l
 }
 
-var all = graph.Want{W: true, B: true, X: true}
+var all = graph.Want{DW: true, DB: true, DX: true}
 
 // llm reports whether o uses soft-capping or z-loss, which a backend may not
 // implement yet (its tests then skip, saying so).
@@ -240,7 +240,7 @@ func (s *suite) softmaxOf(t *testing.T, z []float64, y int) (p []float64, loss f
 	t.Helper()
 	T := len(z)
 	prob := problem{B: 1, N: 1, T: T, W: z, bias: make([]float64, T), x: []float64{1}, targets: []float64{float64(y)}}
-	l := s.open(t, prob, graph.Want{W: true, B: true}, backend.Optimizer{})
+	l := s.open(t, prob, graph.Want{DW: true, DB: true}, backend.Optimizer{})
 	res, err := l.Compute(s.dense(prob.x, 1, 1), s.dense(prob.targets, 1))
 	if err != nil {
 		t.Fatalf("compute softmax(%v): %v", z, err)

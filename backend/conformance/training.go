@@ -54,7 +54,7 @@ func (s *suite) optimizers(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s,m=%g,wd=%g,decoupled=%v", o.Kind, o.Momentum, o.WeightDecay, o.Decoupled), func(t *testing.T) {
 			p := random(21, 6, 4, 5, graph.LossOptions{})
-			l := s.open(t, p, graph.Want{W: true, B: true}, o)
+			l := s.open(t, p, graph.Want{DW: true, DB: true}, o)
 			x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
 			w, b := s.rounded(p.W), s.rounded(p.bias)
 			o := o.WithDefaults()

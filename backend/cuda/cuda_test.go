@@ -73,7 +73,7 @@ func TestMemory(t *testing.T) {
 		return f
 	}
 	const B, N, T = 256, 784, 8003
-	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
+	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
 		Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
 	b, _ := backend.Get("cuda")
 	p := cudatest.NewProblem(1, B, N, T, graph.LossOptions{}, "mem")

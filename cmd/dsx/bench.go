@@ -297,7 +297,7 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 func benchRow(be backend.Backend, sh shape, d benchData, variant, mode string, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
 	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode}
 	cfg := backend.Config{
-		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{W: true, B: true}},
+		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{DW: true, DB: true}},
 		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
 		MatMode:   mode,
 		ChunkRows: -1,

@@ -65,11 +65,11 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	for _, g := range splitList(*grads) {
 		switch strings.ToLower(g) {
 		case "w":
-			want.W = true
+			want.DW = true
 		case "b":
-			want.B = true
+			want.DB = true
 		case "x":
-			want.X = true
+			want.DX = true
 		case "none":
 		default:
 			return usageErr("--grads: %q is not W, b, x or none", g)
@@ -149,7 +149,7 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 }
 
 // planChunk is the rows per chunk the training plan runs with.
-func planChunk(l *lower.Layer) int {
+func planChunk(l *lower.Program) int {
 	if l.Train.Chunk > 0 {
 		return l.Train.Chunk
 	}

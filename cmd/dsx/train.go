@@ -220,7 +220,7 @@ names as safetensors.
 	}
 	B := min(*batch, train.Rows)
 	layer, err := be.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{W: true, B: true}},
+		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{DW: true, DB: true}},
 		Optimizer: opt,
 	})
 	if err != nil {

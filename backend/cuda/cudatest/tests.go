@@ -25,7 +25,7 @@ func Parity(t *testing.T, dev string) {
 		for name, o := range LossCases(T) {
 			for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 				t.Run(fmt.Sprintf("T=%d/%s/%v", T, name, dt), func(t *testing.T) {
-					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
+					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
 					tol := parityTol(dt)
 					for _, rows := range []int{B, 3} {
@@ -99,7 +99,7 @@ func StepParity(t *testing.T, dev string) {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 			t.Run(name+"/"+dt.String(), func(t *testing.T) {
 				o := graph.LossOptions{LabelSmoothing: 0.05}
-				cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true}}, Optimizer: opt}
+				cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true}}, Optimizer: opt}
 				lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
 				p := NewProblem(3, B, N, T, o, name)
 				for _, l := range []backend.Layer{lc, lg} {
@@ -164,7 +164,7 @@ func TrainAccuracy(t *testing.T, dev string) {
 	xte, yte := gen(test)
 	acc := map[string]float64{}
 	for _, d := range []string{"cpu", dev} {
-		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
 			Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}}
 		l := open(t, d, cfg)
 		for epoch := 0; epoch < 3; epoch++ {
@@ -243,7 +243,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 			for vname, v := range variants {
 				dt := tensor.Float32
 				t.Run(fmt.Sprintf("T=%d/%s/%s", T, name, vname), func(t *testing.T) {
-					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
+					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					vc := cfg
 					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage, vc.VocabTile = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage, v.VocabTile
 					lg, err := get(t, dev).Open(vc)
@@ -304,7 +304,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 func ResidentAndStats(t *testing.T, dev string) {
 	const B, N, T = 64, 32, 1000
 	for _, chunk := range []int{-1, 16} {
-		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
 			Optimizer: backend.Optimizer{Kind: "sgd", LR: 0.1}, ChunkRows: chunk}
 		p := NewProblem(3, B, N, T, graph.LossOptions{}, "res")
 		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)

@@ -4,7 +4,7 @@
 // GPU; package dsx/backend/cuda (build tag gpu) only allocates the buffers a
 // plan lists, binds their addresses and launches its steps.
 //
-// Lower walks the sorted nodes of Layer.TrainGraph() and Layer.ForwardGraph()
+// Lower walks the sorted nodes of Head.TrainGraph() and Head.ForwardGraph()
 // and lowers each one (recognize is the one function that knows Gorgonia's
 // own op types):
 //

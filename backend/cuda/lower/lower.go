@@ -10,11 +10,11 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Layer is a layer graph lowered to device work: every buffer the layer
+// Program is a layer graph lowered to device work: every buffer the layer
 // needs, the training and forward plans over them, and the optimizer's
 // steps. The runtime allocates Buffers once, binds their addresses and runs
 // the plans; it decides nothing else.
-type Layer struct {
+type Program struct {
 	Config  backend.Config
 	F32     bool
 	ESize   int64 // bytes per element of the layer's dtype
@@ -39,7 +39,7 @@ type Layer struct {
 }
 
 // Bytes is the device memory the layer's buffers take in all.
-func (l *Layer) Bytes() int64 {
+func (l *Program) Bytes() int64 {
 	t := int64(0)
 	for _, b := range l.Buffers {
 		t += b.Bytes
@@ -51,12 +51,12 @@ func (l *Layer) Bytes() int64 {
 // subgraphs. A node it cannot lower is an error wrapping
 // backend.ErrNotImplemented that names the node; nothing is ever done on the
 // host instead.
-func Lower(cfg backend.Config) (*Layer, error) {
+func Lower(cfg backend.Config) (*Program, error) {
 	g, err := graph.Build(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
-	l := &Layer{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
+	l := &Program{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
 	l.Chunk = cfg.Chunk(int(l.ESize))
 	mode, ok := map[string]MatMode{"": FP32, "fp32": FP32, "tf32": TF32, "bf16": BF16}[cfg.MatMode]
 	if !ok {
@@ -114,13 +114,13 @@ func Lower(cfg backend.Config) (*Layer, error) {
 	return l, nil
 }
 
-// lowerer turns the nodes of one graph.Layer into plans. Buffers are shared
+// lowerer turns the nodes of one graph.Head into plans. Buffers are shared
 // between the plans of a layer (node → buffer), so the forward plan reuses
 // the training plan's logits buffer.
 type lowerer struct {
 	cfg   backend.Config
-	g     *graph.Layer
-	l     *Layer
+	g     *graph.Head
+	l     *Program
 	esize int64
 	f32   bool
 	bufs  map[*G.Node]*Buffer

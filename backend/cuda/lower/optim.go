@@ -64,7 +64,7 @@ func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 
 // optimizer adds the optimizer's state buffers and its two steps (W, then
 // b); none without an optimizer.
-func (lw *lowerer) optimizer(l *Layer) {
+func (lw *lowerer) optimizer(l *Program) {
 	o := lw.cfg.Optimizer
 	if o.Kind == "" || l.Train.DW == nil || l.Train.DB == nil {
 		return // Step is an error without an optimizer or without dW and db

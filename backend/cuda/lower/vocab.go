@@ -117,7 +117,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		scale: scale, st: st, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, zloss: opts.ZLoss})
 
 	want := s.Want
-	if want.W || want.B || want.X {
+	if want.DW || want.DB || want.DX {
 		logits(2)
 		grad := &xvGrad{f32: lw.f32, z: tile, tg: tg, w: weights, bias: b, st: st, scale: scale, g16: g16, T: T, Vt: Vt,
 			flags: flags, ignore: ignore, eps: opts.LabelSmoothing, gscale: 1, softcap: opts.Softcap, zloss: opts.ZLoss}
@@ -134,7 +134,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		if lw.mode == BF16 {
 			A, Wb = lw.toBF16(xv), lw.toBF16(wv)
 		}
-		if want.B {
+		if want.DB {
 			db := lw.buffer(g.DB, "db", T)
 			db.Cat = State
 			// xvocab_grad sums the columns by row slab as it writes them;
@@ -143,14 +143,14 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 			tiled(2, &colSumFin{f32: lw.f32, part: grad.part, out: db, T: Vt, tile: true})
 			p.DB = db
 		}
-		if want.W {
+		if want.DW {
 			dW := lw.buffer(g.DW, "dW", N*T)
 			dW.Cat = State
 			tiled(2, &Gemm{What: "dW tile", TA: true, M: Dim{N: N}, N: Dim{Tile: true}, K: Dim{N: s.B, Batch: true},
 				A: A, B: dz, C: dW, Lda: N, LdbTile: true, Ldc: T, ColC: true, Mode: lw.mode, F32: lw.f32, Accumulate: true})
 			p.DW = dW
 		}
-		if want.X {
+		if want.DX {
 			dx := lw.buffer(g.DX, "dx", s.B*N)
 			dx.RowBytes, dx.Cat = int64(N)*lw.esize, Input
 			out := dx

@@ -145,4 +145,3 @@ func rowNonFinite[F float32 | float64](x, W, b []F, loss float64) *graph.NonFini
 	}
 	return graph.FindNonFinite(z, []float64{loss}, T)
 }
-

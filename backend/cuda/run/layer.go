@@ -80,7 +80,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 type Layer struct {
 	name  string
 	dev   Device
-	low   *lower.Layer
+	low   *lower.Program
 	cfg   backend.Config
 	mem   Memory
 	addr  lower.Addr
@@ -272,7 +272,7 @@ func (l *Layer) stepReady() error {
 	if l.cfg.Optimizer.Kind == "" {
 		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", l.name)
 	}
-	if w := l.cfg.Want; !w.W || !w.B {
+	if w := l.cfg.Want; !w.DW || !w.DB {
 		return fmt.Errorf("%s: Step needs the gradients of W and b (layer computes %v)", l.name, w)
 	}
 	return nil
