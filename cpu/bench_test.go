@@ -17,7 +17,7 @@ func stepFixture(tb testing.TB, B, N, T int) (backend.Layer, *tensor.Dense, *ten
 	tb.Helper()
 	l, err := Backend{}.Open(backend.Config{
 		Spec:      graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -25,17 +25,28 @@ func (Backend) Devices() ([]backend.Device, error) {
 	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s, Gorgonia TapeMachine)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
 }
 
+// Capabilities: float32 and float64 layers, products in the layer's dtype
+// only, the graph's fused op with every loss option, and row chunks; no
+// bfloat16 storage, no vocabulary tiles.
+func (Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{
+		DTypes:    []tensor.Dtype{tensor.Float32, tensor.Float64},
+		Xents:     map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
+		Chunks:    true,
+		FusedName: "graph",
+	}
+}
+
 // Open compiles nothing yet: a graph is compiled the first time a batch size
 // is seen.
-func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
+func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := cfg.Spec.Validate(); err != nil {
 		return nil, err
 	}
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, err
 	}
-	// float32 products only and the fused op only; row chunks are supported.
-	if err := backend.CheckOptions(cfg, "cpu", backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused"}, Chunks: true}); err != nil {
+	if err := b.Capabilities().Check("cpu", cfg); err != nil {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
@@ -436,7 +447,7 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 }
 
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if l.cfg.Optimizer.Kind == "" {
+	if l.cfg.Optimizer.Kind == backend.NoOptimizer {
 		return 0, errors.New("cpu: Step needs an optimizer in the layer's Config")
 	}
 	if m0 := l.cfg.Want; !m0.DW || !m0.DB {

@@ -101,7 +101,7 @@ func TestDeterministic(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%d×%d×%d,%v,chunk=%d", c.B, c.N, c.T, c.dt, c.chunk), func(t *testing.T) {
 			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{DW: true, DB: true}},
-				Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}, ChunkRows: c.chunk}
+				Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-2}, ChunkRows: c.chunk}
 			runtime.GOMAXPROCS(4)
 			rows := c.B
 			if c.chunk > 0 {

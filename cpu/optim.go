@@ -44,7 +44,7 @@ func (p *optim[F]) update(k int, w, g []F) {
 	o := p.o
 	lr, wd := o.LR, o.WeightDecay
 	switch o.Kind {
-	case "sgd":
+	case backend.SGD:
 		if o.Momentum == 0 {
 			for i := range w {
 				gi := float64(g[i]) + wd*float64(w[i])
@@ -67,7 +67,7 @@ func (p *optim[F]) update(k int, w, g []F) {
 			v[i] = F(o.Momentum*float64(v[i]) + gi)
 			w[i] = F(float64(w[i]) - lr*float64(v[i]))
 		}
-	case "adam":
+	case backend.Adam:
 		if p.m[k] == nil {
 			p.m[k] = make([]F, len(w))
 			p.v[k] = make([]F, len(w))

@@ -40,7 +40,7 @@ func checkNonFinite(t *testing.T, what string, err error, row int, want string) 
 func (s *suite) nonFinite(t *testing.T) {
 	o := graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100}
 	p := random(41, 6, 3, 5, o) // row 3 is ignored
-	opt := backend.Optimizer{Kind: "adam", LR: 0.01}
+	opt := backend.Optimizer{Kind: backend.Adam, LR: 0.01}
 	l := s.open(t, p, graph.Want{DW: true, DB: true}, opt)
 	x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
 	if _, err := l.Step(x, y); err != nil { // the optimizer has state now

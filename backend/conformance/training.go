@@ -47,10 +47,10 @@ func (s *suite) repeatAndSmallerBatch(t *testing.T) {
 // applied in float64 to the gradients of the reference.
 func (s *suite) optimizers(t *testing.T) {
 	for _, o := range []backend.Optimizer{
-		{Kind: "sgd", LR: 0.1},
-		{Kind: "sgd", LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
-		{Kind: "adam", LR: 0.01, WeightDecay: 0.01},
-		{Kind: "adam", LR: 0.01, WeightDecay: 0.1, Decoupled: true},
+		{Kind: backend.SGD, LR: 0.1},
+		{Kind: backend.SGD, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
+		{Kind: backend.Adam, LR: 0.01, WeightDecay: 0.01},
+		{Kind: backend.Adam, LR: 0.01, WeightDecay: 0.1, Decoupled: true},
 	} {
 		t.Run(fmt.Sprintf("%s,m=%g,wd=%g,decoupled=%v", o.Kind, o.Momentum, o.WeightDecay, o.Decoupled), func(t *testing.T) {
 			p := random(21, 6, 4, 5, graph.LossOptions{})
@@ -87,7 +87,7 @@ func refUpdate(o backend.Optimizer, step int, w, g, m, v []float64) ([]float64, 
 	for i := range w {
 		gi := g[i]
 		switch o.Kind {
-		case "sgd":
+		case backend.SGD:
 			gi += o.WeightDecay * w[i]
 			if o.Momentum != 0 {
 				if step == 1 {
@@ -98,7 +98,7 @@ func refUpdate(o backend.Optimizer, step int, w, g, m, v []float64) ([]float64, 
 				gi = m[i]
 			}
 			w[i] -= o.LR * gi
-		case "adam":
+		case backend.Adam:
 			if o.Decoupled {
 				w[i] *= 1 - o.LR*o.WeightDecay
 			} else {

@@ -74,7 +74,7 @@ func TestMemory(t *testing.T) {
 	}
 	const B, N, T = 256, 784, 8003
 	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
-		Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-3}}
 	b, _ := backend.Get("cuda")
 	p := cudatest.NewProblem(1, B, N, T, graph.LossOptions{}, "mem")
 	x, tg := cudatest.Dense(tensor.Float32, p.X, B, N), cudatest.Dense(tensor.Float32, p.Tg, B)

@@ -144,11 +144,13 @@ Memory: see bench/RESULTS.md.`, stdout)
 			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
 		}
 	}
-	ms := splitList(*modes)
-	for _, m := range ms {
-		if m != "fp32" && m != "tf32" && m != "bf16" {
-			return usageErr("--modes: %q: want fp32, tf32 or bf16", m)
+	var ms []backend.MatMode
+	for _, m := range splitList(*modes) {
+		mm, err := backend.ParseMatMode(m)
+		if err != nil {
+			return usageErr("--modes: %v", err)
 		}
+		ms = append(ms, mm)
 	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
@@ -199,7 +201,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 						bar.clear()
 						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
 					}
-					if res != nil && ref == nil && m == "fp32" && (v == "fused" || v == "graph") {
+					if res != nil && ref == nil && m == backend.FP32 && (v == "fused" || v == "graph") {
 						ref = res
 					}
 					if !bar.tty {
@@ -294,17 +296,17 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 // benchRow opens one layer and times it. ref, when not nil, is the fp32
 // fused result of the same shape for --check; the row's own Compute result
 // is returned (with --check) so the first row can become the reference.
-func benchRow(be backend.Backend, sh shape, d benchData, variant, mode string, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
-	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode}
+func benchRow(be backend.Backend, sh shape, d benchData, variant string, mode backend.MatMode, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
+	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode.String()}
 	cfg := backend.Config{
 		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{DW: true, DB: true}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 		MatMode:   mode,
 		ChunkRows: -1,
 	}
 	switch variant {
 	case "unfused":
-		cfg.Xent = "unfused"
+		cfg.Xent = backend.Unfused
 	case "chunked":
 		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
 		if o.chunkRows == 0 && cfg.Chunk(4) == sh.B {

@@ -176,8 +176,12 @@ names as safetensors.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
-	opt := backend.Optimizer{Kind: *optName, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
-	if *optName == "sgd" {
+	kind, err := backend.ParseOptimizerKind(*optName)
+	if err != nil || kind == backend.NoOptimizer { // training needs one
+		return usageErr("optimizer %q: want sgd or adam", *optName)
+	}
+	opt := backend.Optimizer{Kind: kind, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
+	if kind == backend.SGD {
 		opt.Momentum = *momentum
 	}
 	if err := opt.Validate(); err != nil {

@@ -19,9 +19,9 @@ import (
 // are checked against the CPU backend by Variants.
 func BF16Storage(t *testing.T, dev string) {
 	const B, N, T = 16, 8, 300
-	for _, opt := range []backend.Optimizer{{Kind: "adam", LR: 0.05}, {Kind: "sgd", LR: 0.5, Momentum: 0.9}} {
+	for _, opt := range []backend.Optimizer{{Kind: backend.Adam, LR: 0.05}, {Kind: backend.SGD, LR: 0.5, Momentum: 0.9}} {
 		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
-			Optimizer: opt, Storage: "bf16"}
+			Optimizer: opt, Storage: backend.StorageBF16}
 		p := NewProblem(5, B, N, T, graph.LossOptions{}, "storage")
 		l := open(t, dev, cfg)
 		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
@@ -101,10 +101,10 @@ func BF16Storage(t *testing.T, dev string) {
 func Deterministic(t *testing.T, dev string) {
 	const B, N, T = 256, 32, 1000
 	for _, cfg := range []backend.Config{
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: 100},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, Storage: "bf16"},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, VocabTile: 300},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, ChunkRows: 100},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, Storage: backend.StorageBF16},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, VocabTile: 300},
 	} {
 		p := NewProblem(9, B, N, T, graph.LossOptions{}, "det")
 		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
@@ -141,7 +141,7 @@ func Deterministic(t *testing.T, dev string) {
 func VocabTiles(t *testing.T, dev string) {
 	const B, N, T, Vt = 64, 16, 5000, 512
 	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
-		Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: -1}
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, ChunkRows: -1}
 	tiled := cfg
 	tiled.VocabTile = Vt
 	whole, lt := open(t, dev, cfg), open(t, dev, tiled)

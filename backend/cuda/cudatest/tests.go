@@ -90,10 +90,10 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 func StepParity(t *testing.T, dev string) {
 	const B, N, T = 16, 12, 10
 	opts := map[string]backend.Optimizer{
-		"sgd":          {Kind: "sgd", LR: 0.1},
-		"sgd-momentum": {Kind: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3},
-		"adam":         {Kind: "adam", LR: 1e-2, WeightDecay: 1e-2},
-		"adamw":        {Kind: "adam", LR: 1e-2, WeightDecay: 1e-2, Decoupled: true, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6},
+		"sgd":          {Kind: backend.SGD, LR: 0.1},
+		"sgd-momentum": {Kind: backend.SGD, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3},
+		"adam":         {Kind: backend.Adam, LR: 1e-2, WeightDecay: 1e-2},
+		"adamw":        {Kind: backend.Adam, LR: 1e-2, WeightDecay: 1e-2, Decoupled: true, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6},
 	}
 	for name, opt := range opts {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
@@ -165,7 +165,7 @@ func TrainAccuracy(t *testing.T, dev string) {
 	acc := map[string]float64{}
 	for _, d := range []string{"cpu", dev} {
 		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
-			Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}}
+			Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-2}}
 		l := open(t, d, cfg)
 		for epoch := 0; epoch < 3; epoch++ {
 			for i := 0; i+B <= train; i += B {
@@ -207,7 +207,7 @@ func TrainAccuracy(t *testing.T, dev string) {
 // float32 parity tolerance, TF32 conformance.TolTF32; BF16 runs on inputs
 // exactly representable in bfloat16, so everything but dW and dx is held to
 // the float32 parity bound and those two to conformance.TolBF16, the bound
-// of dz's one rounding. bfloat16 storage (Storage "bf16": x, dx and W's copy
+// of dz's one rounding. bfloat16 storage (StorageBF16: x, dx and W's copy
 // in bfloat16, dz written in bfloat16 by the loss kernel) is held to the same
 // bounds, and dx, which it stores in bfloat16, to one more rounding
 // (u = 2⁻⁸ of its largest element). Vocabulary tiles (VocabTile 300: one
@@ -225,18 +225,18 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 		"chunk=3":                {ChunkRows: 3},
 		"chunk=1":                {ChunkRows: 1},
 		"chunk=auto(2)":          {MemoryBudget: 2 * 1000 * 4},
-		"unfused":                {Xent: "unfused"},
-		"unfused+chunk=2":        {Xent: "unfused", ChunkRows: 2},
-		"tf32":                   {MatMode: "tf32"},
-		"bf16":                   {MatMode: "bf16"},
-		"bf16-storage":           {Storage: "bf16"},
-		"bf16-storage+c=4":       {Storage: "bf16", ChunkRows: 4},
+		"unfused":                {Xent: backend.Unfused},
+		"unfused+chunk=2":        {Xent: backend.Unfused, ChunkRows: 2},
+		"tf32":                   {MatMode: backend.TF32},
+		"bf16":                   {MatMode: backend.BF16},
+		"bf16-storage":           {Storage: backend.StorageBF16},
+		"bf16-storage+c=4":       {Storage: backend.StorageBF16, ChunkRows: 4},
 		"vocab=300":              {VocabTile: 300},
 		"vocab=300+chunk=3":      {VocabTile: 300, ChunkRows: 3},
-		"vocab=300+bf16":         {VocabTile: 300, MatMode: "bf16"},
-		"vocab=300+bf16-storage": {VocabTile: 300, Storage: "bf16", ChunkRows: 5},
-		"bf16+chunk=4":           {MatMode: "bf16", ChunkRows: 4},
-		"tf32+unfused+c=5":       {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
+		"vocab=300+bf16":         {VocabTile: 300, MatMode: backend.BF16},
+		"vocab=300+bf16-storage": {VocabTile: 300, Storage: backend.StorageBF16, ChunkRows: 5},
+		"bf16+chunk=4":           {MatMode: backend.BF16, ChunkRows: 4},
+		"tf32+unfused+c=5":       {MatMode: backend.TF32, Xent: backend.Unfused, ChunkRows: 5},
 	}
 	for _, T := range sizes {
 		for name, o := range LossCases(T) {
@@ -247,7 +247,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 					vc := cfg
 					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage, vc.VocabTile = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage, v.VocabTile
 					lg, err := get(t, dev).Open(vc)
-					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
+					if v.Xent == backend.Unfused && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {
 							t.Fatalf("unfused with %s: got %v, want ErrNotImplemented", name, err)
 						}
@@ -257,7 +257,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						t.Fatal(err)
 					}
 					defer lg.Close()
-					if v.MatMode == "tf32" && o.Softcap != 0 {
+					if v.MatMode == backend.TF32 && o.Softcap != 0 {
 						// TolTF32 bounds the products' rounding passed on
 						// linearly; the cap's factor 1 − tanh²(z/c) turns a
 						// logit's error δ into a relative error of about
@@ -272,7 +272,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 					}
 					lc := open(t, "cpu", cfg)
 					tol := parityTol(dt)
-					if v.MatMode == "tf32" {
+					if v.MatMode == backend.TF32 {
 						tol = conformance.TolTF32
 					}
 					for _, rows := range []int{B, 3} {
@@ -281,13 +281,13 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						// the forward product is exact and only dz's rounding
 						// to bfloat16 for dW = xᵀ·dz and dx = dz·Wᵀ remains.
 						tolW, tolX := tol, tol
-						if v.MatMode == "bf16" || v.Storage == "bf16" {
+						if v.MatMode == backend.BF16 || v.Storage == backend.StorageBF16 {
 							p.X, p.W = roundBF16(p.X), roundBF16(p.W)
 							ref := cpu.Reference(p.X, p.W, f32s(p.B), f32s(p.Tg), rows, N, T, o)
 							tolW = conformance.TolBF16(ref.DZ, p.X, rows, T, N, true)
 							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
 						}
-						if v.Storage == "bf16" {
+						if v.Storage == backend.StorageBF16 {
 							// dx stored in bfloat16: one rounding, u = 2⁻⁸.
 							tolX.Rel += 1.0 / 256
 							tolX.Why += "; dx stored in bfloat16 (u = 2⁻⁸)"
@@ -305,7 +305,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 	const B, N, T = 64, 32, 1000
 	for _, chunk := range []int{-1, 16} {
 		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
-			Optimizer: backend.Optimizer{Kind: "sgd", LR: 0.1}, ChunkRows: chunk}
+			Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.1}, ChunkRows: chunk}
 		p := NewProblem(3, B, N, T, graph.LossOptions{}, "res")
 		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
 		a, b := open(t, dev, cfg), open(t, dev, cfg)

@@ -26,6 +26,9 @@ func (Backend) Devices() ([]backend.Device, error) {
 	return []backend.Device{{Name: "CUDA kernel emulator (host, for tests)", MemoryBytes: uint64(DeviceBytes)}}, nil
 }
 
+// Capabilities are the cuda backend's (lower.Capabilities).
+func (Backend) Capabilities() backend.Capabilities { return lower.Capabilities() }
+
 // Open lowers cfg exactly as the cuda backend does and runs it on the
 // emulator.
 func (Backend) Open(cfg backend.Config) (backend.Layer, error) {

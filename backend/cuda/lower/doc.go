@@ -13,7 +13,7 @@
 //	                            reads x·W when only it does; else bias_add in place
 //	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent_t<Tmax>
 //	                            for T ≤ 4096, else xent: see XentKernel); or, with
-//	                            Config.Xent = "unfused", PyTorch eager's four kernels
+//	                            Config.Xent = Unfused, PyTorch eager's four kernels
 //	ColSum of the B×T gradient  colsum_part + colsum_fin: db
 //	Σ[0] of per-row losses      xent_reduce
 //	Reshape, Repeat of the      no device work (views and launch parameters)

@@ -30,7 +30,7 @@ type Program struct {
 	X, W, Bias, Targets *Buffer
 	ClassWeights        *Buffer // T float64, nil without class weights
 
-	// Under bfloat16 storage (Config.Storage "bf16"): W16 is W's bfloat16
+	// Under bfloat16 storage (Config.Storage StorageBF16): W16 is W's bfloat16
 	// copy, which the optimizer's W step rewrites as it updates W, and
 	// Refresh the steps that remake it from W after the host sets W
 	// (SetParams, Open). Both nil otherwise.
@@ -58,20 +58,12 @@ func Lower(cfg backend.Config) (*Program, error) {
 	}
 	l := &Program{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
 	l.Chunk = cfg.Chunk(int(l.ESize))
-	mode, ok := map[string]MatMode{"": FP32, "fp32": FP32, "tf32": TF32, "bf16": BF16}[cfg.MatMode]
-	if !ok {
-		return nil, fmt.Errorf("cuda: matmul mode %q: %w", cfg.MatMode, backend.ErrNotImplemented)
+	if err := Capabilities().Check("cuda", cfg); err != nil {
+		return nil, err
 	}
-	storage := false
-	switch cfg.Storage {
-	case "":
-	case "bf16":
-		if !l.F32 || mode == TF32 {
-			return nil, fmt.Errorf("cuda: bfloat16 storage of a %v layer with matmul mode %v: %w", cfg.DType, mode, backend.ErrNotImplemented)
-		}
-		storage, mode = true, BF16
-	default:
-		return nil, fmt.Errorf("cuda: storage %q: %w", cfg.Storage, backend.ErrNotImplemented)
+	mode, storage := cfg.MatMode, cfg.Storage == backend.StorageBF16
+	if storage {
+		mode = backend.BF16 // bfloat16 storage multiplies its bfloat16 operands
 	}
 	lw := &lowerer{cfg: cfg, g: g, l: l, esize: l.ESize, f32: l.F32, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
 		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}, storage: storage, stored: map[*Buffer]*Buffer{}}
@@ -127,7 +119,7 @@ type lowerer struct {
 	named map[string]*Buffer
 	fused map[*G.Node]bool // logits whose gradient the fused kernel writes
 	chunk int              // rows per chunk (B when unchunked)
-	mode  MatMode
+	mode  backend.MatMode
 	bf16  map[*Buffer]*Buffer // bfloat16 copies of product operands (BF16)
 	// per plan
 	sub       *G.ExprGraph

@@ -1,6 +1,7 @@
 package lower
 
 import (
+	"dsx/backend"
 	"dsx/graph"
 
 	k "dsx/cudakernels"
@@ -120,7 +121,7 @@ func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
 		what = c.What
 	}
 	ab, bb := a.buf, b.buf
-	if lw.mode == BF16 {
+	if lw.mode == backend.BF16 {
 		ab, bb = lw.toBF16(a), lw.toBF16(b)
 	}
 	delete(lw.converted, c)
@@ -234,10 +235,7 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	ignore := int64(opts.IgnoreIndex)
 	// The reduction's denominator over the whole batch, before any chunk.
 	lw.add(Pre, &xentScale{f32: lw.f32, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore})
-	if lw.cfg.Xent == "unfused" {
-		if opts.SoftTargets || opts.LabelSmoothing != 0 || opts.Softcap != 0 || opts.ZLoss != 0 {
-			return notImpl(n, r, "unfused softmax-cross-entropy takes hard targets without label smoothing, soft-capping or z-loss")
-		}
+	if lw.cfg.Xent == backend.Unfused { // hard targets only, no smoothing, soft-capping or z-loss (Capabilities)
 		lp := lw.request("log-softmax (unfused)", int64(lw.chunk)*int64(T)*lw.esize)
 		lw.add(PerChunk, &logSoftmax{f32: lw.f32, z: z, lp: lp, bias: bias, T: T})
 		lw.add(PerChunk, &nll{f32: lw.f32, lp: lp, tg: tg, w: weights, rowloss: rowloss, losses: losses, scale: scale, T: T, flags: flags, ignore: ignore})

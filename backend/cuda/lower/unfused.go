@@ -6,7 +6,7 @@ import (
 	k "dsx/cudakernels"
 )
 
-// The unfused softmax-cross-entropy (backend.Config.Xent = "unfused"), as
+// The unfused softmax-cross-entropy (backend.Config.Xent = backend.Unfused), as
 // PyTorch eager runs it: log_softmax into a second rows×T buffer, nll, then
 // for the gradient nll_grad over the logits and log_softmax_grad in place.
 

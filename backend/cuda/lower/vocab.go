@@ -41,9 +41,6 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	T, N, Vt := s.T, s.N, lw.cfg.VocabTile
 	p := lw.p
 	p.VocabTile, p.T = Vt, T
-	if lw.cfg.Xent == "unfused" {
-		return nil, fmt.Errorf("cuda: vocabulary tiles with the unfused softmax-cross-entropy: %w", backend.ErrNotImplemented)
-	}
 	for _, n := range []*G.Node{g.X, g.W, g.Bias, g.Targets} {
 		if err := lw.input(n, recognize(n)); err != nil {
 			return nil, err
@@ -99,7 +96,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	wv := val{kind: kBuf, buf: W, dims: []Dim{{N: N}, {N: T}}}
 	logits := func(loop int) {
 		A, B := x, W
-		if lw.mode == BF16 {
+		if lw.mode == backend.BF16 {
 			// x's and W's bfloat16 copies (none under bfloat16 storage):
 			// their steps, if any, go into the plan once, per chunk (x) or
 			// before the chunks (W), outside the tile loops.
@@ -125,13 +122,13 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		dz := tile // the products' operand: the tile's gradient, or its bfloat16 copy
 		if g16 != nil {
 			dz = g16
-		} else if lw.mode == BF16 {
+		} else if lw.mode == backend.BF16 {
 			dz = lw.request(fmt.Sprintf("gradient tile (rows×%d, bfloat16 copy)", Vt), rows*int64(Vt)*2)
 			dz.BF16 = true
 			tiled(2, &toBF16{src: tile, dst: dz, cols: Vt, tileRows: true})
 		}
 		A, Wb := x, W
-		if lw.mode == BF16 {
+		if lw.mode == backend.BF16 {
 			A, Wb = lw.toBF16(xv), lw.toBF16(wv)
 		}
 		if want.DB {

@@ -22,8 +22,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := backend.CheckOptions(cfg, name, backend.Support{Modes: []string{"fp32", "tf32", "bf16"}, Xents: []string{"fused", "unfused"},
-		Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}); err != nil {
+	if err := lower.Capabilities().Check(name, cfg); err != nil {
 		return nil, err
 	}
 	low, err := lower.Lower(cfg)
@@ -269,7 +268,7 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 
 // stepReady checks that Step can run.
 func (l *Layer) stepReady() error {
-	if l.cfg.Optimizer.Kind == "" {
+	if l.cfg.Optimizer.Kind == backend.NoOptimizer {
 		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", l.name)
 	}
 	if w := l.cfg.Want; !w.DW || !w.DB {
