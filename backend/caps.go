@@ -93,24 +93,15 @@ func (c Capabilities) HasXent(x XentImpl) bool {
 	return ok
 }
 
-// XentImpls lists the declared implementations in order (Fused first).
-func (c Capabilities) XentImpls() []XentImpl {
-	var out []XentImpl
-	for x := range xentEnd {
-		if c.HasXent(x) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-// AllMatModes lists the declared matmul modes in order (FP32 first).
-func (c Capabilities) AllMatModes() []MatMode {
-	var out []MatMode
-	for m := range matModeEnd {
-		if c.HasMatMode(m) {
-			out = append(out, m)
-		}
+// MatModes, XentImpls and Storages list every value of each, in order
+// (the default first), whatever a backend declares.
+func MatModes() []MatMode   { return values[MatMode](int(matModeEnd)) }
+func XentImpls() []XentImpl { return values[XentImpl](int(xentEnd)) }
+func Storages() []Storage   { return values[Storage](int(storageEnd)) }
+func values[E ~int](n int) []E {
+	out := make([]E, n)
+	for i := range out {
+		out[i] = E(i)
 	}
 	return out
 }

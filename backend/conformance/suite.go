@@ -14,7 +14,11 @@ import (
 )
 
 // Run runs the whole suite on the backend registered as name, or skips with
-// the reason it cannot run here.
+// the reason it cannot run here. What runs follows the backend's
+// declaration (Backend.Capabilities): a dtype, an implementation, a loss
+// option or chunking it does not declare is skipped, saying so, and
+// Declared checks that Open refuses each of them with ErrNotImplemented
+// and opens everything declared.
 func Run(t *testing.T, name string) {
 	b, err := backend.Get(name)
 	if err != nil {
@@ -23,9 +27,14 @@ func Run(t *testing.T, name string) {
 	if err := b.Available(); err != nil {
 		t.Skipf("%s: %v", name, err)
 	}
+	caps := b.Capabilities()
+	t.Run("Declared", func(t *testing.T) { declared(t, b, caps) })
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
-		s := &suite{b: b, dt: dt}
+		s := &suite{b: b, dt: dt, caps: caps}
 		t.Run(dt.String(), func(t *testing.T) {
+			if !caps.HasDType(dt) {
+				t.Skipf("%s declares no %v layers", name, dt)
+			}
 			t.Run("WorkedExamples", s.workedExamples)
 			t.Run("RowsOfDifferentScale", s.rowsOfDifferentScale)
 			t.Run("HugeLogits", s.hugeLogits)
@@ -44,16 +53,11 @@ func Run(t *testing.T, name string) {
 			t.Run("Overflow", s.overflow)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
-				// (Config.ChunkRows), where the backend supports it.
-				c := &suite{b: b, dt: dt, chunk: 2}
-				l, err := b.Open(backend.Config{Spec: graph.Spec{B: 4, N: 1, T: 2, DType: dt}, ChunkRows: 2})
-				if errors.Is(err, backend.ErrNotImplemented) {
-					t.Skipf("%s: %v", name, err)
+				// (Config.ChunkRows), where the backend declares it.
+				if !caps.Chunks {
+					t.Skipf("%s declares no chunked batches", name)
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				l.Close()
+				c := &suite{b: b, dt: dt, caps: caps, chunk: 2}
 				t.Run("Options", c.options)
 				t.Run("AllIgnored", c.allIgnored)
 				t.Run("AllWeightZero", c.allWeightZero)
@@ -62,6 +66,28 @@ func Run(t *testing.T, name string) {
 				t.Run("BadInput", c.badInput)
 				t.Run("NonFinite", c.nonFinite)
 			})
+			// The checks that hold for any implementation, with each
+			// declared one beyond Fused (its loss options as declared:
+			// the rest skip, saying so).
+			for _, x := range backend.XentImpls()[1:] {
+				t.Run("Xent="+x.String(), func(t *testing.T) {
+					if !caps.HasXent(x) {
+						t.Skipf("%s declares no %v softmax-cross-entropy", name, x)
+					}
+					c := &suite{b: b, dt: dt, caps: caps, xent: x}
+					t.Run("WorkedExamples", c.workedExamples)
+					t.Run("Options", c.options)
+					t.Run("AwkwardSizes", c.awkwardSizes)
+					t.Run("AllIgnored", c.allIgnored)
+					t.Run("AllWeightZero", c.allWeightZero)
+					t.Run("RepeatAndSmallerBatch", c.repeatAndSmallerBatch)
+					t.Run("BadInput", c.badInput)
+					if caps.Chunks {
+						c := &suite{b: b, dt: dt, caps: caps, xent: x, chunk: 2}
+						t.Run("Chunked/Options", c.options)
+					}
+				})
+			}
 			if dt == tensor.Float64 {
 				t.Run("SoftmaxJacobian", s.softmaxJacobian)
 				t.Run("FiniteDifferences", s.finiteDifferences)
@@ -73,7 +99,9 @@ func Run(t *testing.T, name string) {
 type suite struct {
 	b     backend.Backend
 	dt    tensor.Dtype
-	chunk int // Config.ChunkRows of the layers the suite opens
+	caps  backend.Capabilities
+	chunk int              // Config.ChunkRows of the layers the suite opens
+	xent  backend.XentImpl // Config.Xent of the layers the suite opens
 }
 
 // dense makes a tensor of the suite's dtype from float64 values.
@@ -175,9 +203,14 @@ func (p problem) targetShape() []int {
 // open makes a layer for p with params set.
 func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optimizer) backend.Layer {
 	t.Helper()
-	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk})
-	if errors.Is(err, backend.ErrNotImplemented) && llm(p.opts) {
-		t.Skipf("%s: %v", s.b.Name(), err)
+	cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk, Xent: s.xent}
+	l, err := s.b.Open(cfg)
+	if m := s.caps.Xents[s.xent].Loss.Missing(p.opts); m != "" {
+		// Not declared: Open must refuse it, and the check is skipped.
+		if !errors.Is(err, backend.ErrNotImplemented) {
+			t.Fatalf("open with %s, which %s does not declare for %v: %v, want ErrNotImplemented", m, s.b.Name(), s.xent, err)
+		}
+		t.Skipf("%s declares no %s with the %v softmax-cross-entropy", s.b.Name(), m, s.xent)
 	}
 	if err != nil {
 		t.Fatalf("open %d×%d×%d: %v", p.B, p.N, p.T, err)
@@ -195,8 +228,7 @@ func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optim
 
 var all = graph.Want{DW: true, DB: true, DX: true}
 
-// llm reports whether o uses soft-capping or z-loss, which a backend may not
-// implement yet (its tests then skip, saying so).
+// llm reports whether o uses soft-capping or z-loss.
 func llm(o graph.LossOptions) bool { return o.Softcap != 0 || o.ZLoss != 0 }
 
 // compute runs p on the backend and the reference on the same rounded inputs.
