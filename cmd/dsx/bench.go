@@ -115,7 +115,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: all of the device's)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: the softmax-cross-entropy implementations the device declares, and chunked on a GPU)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
@@ -139,9 +139,10 @@ Memory: see bench/RESULTS.md.`, stdout)
 	if *steps < 1 || *warmup < 0 {
 		return usageErr("--steps must be ≥ 1 and --warmup ≥ 0")
 	}
+	known := knownVariants()
 	for _, v := range splitList(*variants) {
-		if v != "fused" && v != "unfused" && v != "chunked" && v != "graph" {
-			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
+		if !slices.Contains(known, v) {
+			return usageErr("--variants: %q: want %s", v, strings.Join(known, ", "))
 		}
 	}
 	var ms []backend.MatMode
@@ -173,7 +174,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget}
 	vsets := map[string][]string{}
 	for _, be := range bes {
-		vs, note := deviceVariants(be.Name(), splitList(*variants))
+		vs, note := deviceVariants(be, splitList(*variants))
 		if note != "" {
 			fmt.Fprintf(stderr, "dsx bench: %s\n", note)
 		}
@@ -201,7 +202,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 						bar.clear()
 						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
 					}
-					if res != nil && ref == nil && m == backend.FP32 && (v == "fused" || v == "graph") {
+					if res != nil && ref == nil && m == backend.FP32 && v == xentVariant(be.Capabilities(), backend.Fused) {
 						ref = res
 					}
 					if !bar.tty {
@@ -231,39 +232,100 @@ Memory: see bench/RESULTS.md.`, stdout)
 	return nil
 }
 
-// deviceVariants returns the variants to run on a device, and a note when
-// one asked for is not what runs there. The CPU has one step, the layer
-// graph on Gorgonia's VM (its softmax-cross-entropy is the fused op), and
-// its chunked form; cuda has fused, unfused and chunked.
-func deviceVariants(dev string, asked []string) (vs []string, note string) {
-	if dev == "cpu" {
-		if len(asked) == 0 {
-			return []string{"graph"}, ""
-		}
-		var notes []string
-		for _, v := range asked {
-			switch v {
-			case "fused":
-				notes = append(notes, "cpu runs variant fused as graph (the layer graph on Gorgonia's VM, whose softmax-cross-entropy is the fused op): its rows say graph")
-				v = "graph"
-			case "unfused":
-				notes = append(notes, "cpu has no unfused variant: its row is skipped")
-			}
-			if !slices.Contains(vs, v) {
-				vs = append(vs, v)
-			}
-		}
-		return vs, strings.Join(notes, "; ")
+// xentVariant is the variant name of a softmax-cross-entropy
+// implementation on a device: its declared name for Fused ("graph" on the
+// CPU), else the implementation's own.
+func xentVariant(caps backend.Capabilities, x backend.XentImpl) string {
+	if x == backend.Fused && caps.FusedName != "" {
+		return caps.FusedName
 	}
+	return x.String()
+}
+
+// knownVariants are the variant names: every softmax-cross-entropy
+// implementation, the name a registered backend gives its Fused one
+// (graph, the CPU's), and chunked.
+func knownVariants() []string {
+	var out []string
+	for _, x := range backend.XentImpls() {
+		out = append(out, x.String())
+	}
+	for _, n := range backend.Names() {
+		if b, err := backend.Get(n); err == nil {
+			if f := b.Capabilities().FusedName; f != "" && !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return append(out, "chunked")
+}
+
+// deviceVariants returns the variants to run on a device, from its
+// declaration (Backend.Capabilities), and a note when one asked for is not
+// what runs there. By default: every softmax-cross-entropy it declares, and
+// chunked where it declares chunking and has memory of its own (a GPU's,
+// which chunking bounds; not the CPU, whose rows say graph: the layer graph
+// on Gorgonia's VM, whose softmax-cross-entropy is the fused op).
+func deviceVariants(be backend.Backend, asked []string) (vs []string, note string) {
+	caps, dev := be.Capabilities(), be.Name()
 	if len(asked) == 0 {
-		return []string{"fused", "unfused", "chunked"}, ""
+		for _, x := range backend.XentImpls() {
+			if caps.HasXent(x) {
+				vs = append(vs, xentVariant(caps, x))
+			}
+		}
+		if ds, err := be.Devices(); caps.Chunks && err == nil && len(ds) > 0 && ds[0].MemoryBytes > 0 {
+			vs = append(vs, "chunked")
+		}
+		return vs, ""
 	}
+	var notes []string
 	for _, v := range asked {
-		if v == "graph" {
-			note = dev + " has no graph variant (the CPU's): its row is skipped"
+		switch x, err := backend.ParseXentImpl(v); {
+		case err == nil && caps.HasXent(x) && xentVariant(caps, x) != v:
+			notes = append(notes, fmt.Sprintf("%s runs variant %s as %s: its rows say %s", dev, v, xentVariant(caps, x), xentVariant(caps, x)))
+			v = xentVariant(caps, x)
+		case err == nil && !caps.HasXent(x):
+			notes = append(notes, fmt.Sprintf("%s declares no %s softmax-cross-entropy: its row is skipped", dev, v))
+		case v == "chunked" && !caps.Chunks:
+			notes = append(notes, dev+" declares no chunked batches: its row is skipped")
+		case err != nil && v != "chunked" && v != caps.FusedName:
+			notes = append(notes, fmt.Sprintf("%s has no variant %s: its row is skipped", dev, v))
+		}
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
 		}
 	}
-	return asked, note
+	return vs, strings.Join(notes, "; ")
+}
+
+// variantConfig sets cfg for a variant on a device, or returns why the
+// device's declaration does not run it.
+func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant string, o benchOpts) (skip string) {
+	switch x, err := backend.ParseXentImpl(variant); {
+	case variant == "chunked":
+		if !caps.Chunks {
+			return dev + " declares no chunked batches"
+		}
+		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
+		if o.chunkRows == 0 && cfg.Chunk(4) == cfg.B {
+			// The logits fit the budget: chunk anyway (4 chunks), so that
+			// the variant is measured on every shape.
+			cfg.ChunkRows = max(1, cfg.B/4)
+		}
+	case variant == caps.FusedName:
+		cfg.Xent = backend.Fused
+	case err != nil || xentVariant(caps, x) != variant:
+		return fmt.Sprintf("%s has no variant %s", dev, variant)
+	case !caps.HasXent(x):
+		return fmt.Sprintf("%s declares no %v softmax-cross-entropy", dev, x)
+	default:
+		cfg.Xent = x
+	}
+	if !caps.HasMatMode(cfg.MatMode) {
+		return fmt.Sprintf("%s declares no matmul mode %v", dev, cfg.MatMode)
+	}
+	return ""
 }
 
 // benchDevices resolves --device: a list, or every available backend.
@@ -304,19 +366,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, mode ba
 		MatMode:   mode,
 		ChunkRows: -1,
 	}
-	switch variant {
-	case "unfused":
-		cfg.Xent = backend.Unfused
-	case "chunked":
-		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
-		if o.chunkRows == 0 && cfg.Chunk(4) == sh.B {
-			// The logits fit the budget: chunk anyway (4 chunks), so that
-			// the variant is measured on every shape.
-			cfg.ChunkRows = max(1, sh.B/4)
-		}
-	}
-	if be.Name() != "cpu" && variant == "graph" {
-		rec.Skipped = fmt.Sprintf("%s has no variant graph (the CPU's)", be.Name())
+	if rec.Skipped = variantConfig(&cfg, be.Capabilities(), be.Name(), variant, o); rec.Skipped != "" {
 		return rec, nil, nil
 	}
 	l, err := be.Open(cfg)
