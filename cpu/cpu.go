@@ -447,11 +447,8 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 }
 
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if l.cfg.Optimizer.Kind == backend.NoOptimizer {
-		return 0, errors.New("cpu: Step needs an optimizer in the layer's Config")
-	}
-	if m0 := l.cfg.Want; !m0.DW || !m0.DB {
-		return 0, fmt.Errorf("cpu: Step needs the gradients of W and b (layer computes %v)", m0)
+	if err := backend.CheckStep("cpu", l.cfg); err != nil {
+		return 0, err
 	}
 	r, err := l.run(x, targets)
 	if err != nil {

@@ -266,19 +266,8 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 	return r, nil
 }
 
-// stepReady checks that Step can run.
-func (l *Layer) stepReady() error {
-	if l.cfg.Optimizer.Kind == backend.NoOptimizer {
-		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", l.name)
-	}
-	if w := l.cfg.Want; !w.DW || !w.DB {
-		return fmt.Errorf("%s: Step needs the gradients of W and b (layer computes %v)", l.name, w)
-	}
-	return nil
-}
-
 func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if err := l.stepReady(); err != nil {
+	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	var loss float64

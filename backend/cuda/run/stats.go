@@ -23,7 +23,7 @@ func (l *Layer) Load(x, targets *tensor.Dense) error {
 
 // StepLoaded is Step on the batch Load left on the device.
 func (l *Layer) StepLoaded() (float64, error) {
-	if err := l.stepReady(); err != nil {
+	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	var loss float64
