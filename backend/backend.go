@@ -3,8 +3,10 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -310,9 +312,37 @@ func Get(name string) (Backend, error) {
 	e, ok := registry[name]
 	mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("backend %q: %w: not in this build (have %s)", name, ErrUnavailable, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("backend %q: %w: %s", name, ErrUnavailable, notRegistered(name))
 	}
 	return e.b, nil
+}
+
+// imports says how each backend of this module is linked into a program:
+// a backend registers itself from the init function of its package.
+var imports = map[string]string{
+	"cpu":      `import _ "dsx/cpu"`,
+	"cuda":     `build with -tags gpu (the dsx-gpu binary), or import _ "dsx/backend/cuda" in a gpu build`,
+	"cuda-emu": `import _ "dsx/backend/cuda/emu"`,
+}
+
+// notRegistered says why name is not in the registry and how to put it
+// there.
+func notRegistered(name string) string {
+	have := "none is registered"
+	if n := Names(); len(n) > 0 {
+		have = "registered: " + strings.Join(n, ", ")
+	}
+	if imp, ok := imports[name]; ok {
+		return fmt.Sprintf("not in this build (%s); to link it in, %s", have, imp)
+	}
+	known := slices.Sorted(maps.Keys(imports))
+	return fmt.Sprintf("no backend of that name (%s; this module's are %s)", have, strings.Join(known, ", "))
+}
+
+// noneRegistered is Choose's error when the registry is empty.
+func noneRegistered() error {
+	return fmt.Errorf("%w: no backend is registered in this build: a program links one in by importing its package, e.g. %s (the CPU), or for the GPU: %s",
+		ErrUnavailable, imports["cpu"], imports["cuda"])
 }
 
 // Choose picks a backend by name. "" and "auto" read DSX_DEVICE and, if that
@@ -330,8 +360,12 @@ func Choose(name string) (Backend, string, error) {
 			}
 			return b, fmt.Sprintf("device %s (from %s)", env, EnvDevice), nil
 		}
+		names := Names()
+		if len(names) == 0 {
+			return nil, "", noneRegistered()
+		}
 		var why []string
-		for _, n := range Names() {
+		for _, n := range names {
 			b, _ := Get(n)
 			err := b.Available()
 			if err == nil {
