@@ -9,6 +9,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -31,16 +32,7 @@ func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b
 		}
 		return v
 	}
-	mk := func(v []float64, shape ...int) *tensor.Dense {
-		if cfg.DType == tensor.Float32 {
-			f := make([]float32, len(v))
-			for i, x := range v {
-				f[i] = float32(x)
-			}
-			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
-	}
+	mk := func(v []float64, shape ...int) *tensor.Dense { return dense.New(cfg.DType, v, shape...) }
 	if err := l.SetParams(mk(norm(N*T, 0.1), N, T), mk(norm(T, 0.1), T)); err != nil {
 		t.Fatal(err)
 	}
@@ -61,20 +53,7 @@ func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := func(d *tensor.Dense) []float64 {
-		switch v := d.Data().(type) {
-		case []float32:
-			out := make([]float64, len(v))
-			for i, x := range v {
-				out[i] = float64(x)
-			}
-			return out
-		case []float64:
-			return v
-		}
-		return nil
-	}
-	return f(w), f(bb)
+	return dense.F64(w), dense.F64(bb)
 }
 
 // TestDeterministic: the same data, seed and options give a bit-identical

@@ -5,6 +5,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -34,8 +35,8 @@ func (p *optim[F]) reset() {
 
 func (p *optim[F]) step(w, dw, b, db tensor.Tensor) {
 	p.t++
-	p.update(0, graph.Floats[F](w), graph.Floats[F](dw))
-	p.update(1, graph.Floats[F](b), graph.Floats[F](db))
+	p.update(0, dense.View[F](w), dense.View[F](dw))
+	p.update(1, dense.View[F](b), dense.View[F](db))
 }
 
 // update applies PyTorch's SGD (with momentum and weight decay) or Adam/AdamW

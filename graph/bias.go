@@ -5,6 +5,8 @@ import (
 	"hash"
 	"hash/fnv"
 
+	"dsx/internal/dense"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -90,9 +92,9 @@ func (BiasAddOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, erro
 	}
 	switch a.Dtype() {
 	case tensor.Float32:
-		addRows(Floats[float32](out), Floats[float32](a), Floats[float32](b))
+		addRows(dense.View[float32](out), dense.View[float32](a), dense.View[float32](b))
 	case tensor.Float64:
-		addRows(Floats[float64](out), Floats[float64](a), Floats[float64](b))
+		addRows(dense.View[float64](out), dense.View[float64](a), dense.View[float64](b))
 	default:
 		return nil, fmt.Errorf("bias add: unsupported dtype %v", a.Dtype())
 	}
@@ -159,9 +161,9 @@ func (ColSumOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error
 	}
 	switch a.Dtype() {
 	case tensor.Float32:
-		colSum(Floats[float32](out), Floats[float32](a))
+		colSum(dense.View[float32](out), dense.View[float32](a))
 	case tensor.Float64:
-		colSum(Floats[float64](out), Floats[float64](a))
+		colSum(dense.View[float64](out), dense.View[float64](a))
 	default:
 		return nil, fmt.Errorf("column sum: unsupported dtype %v", a.Dtype())
 	}

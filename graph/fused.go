@@ -374,18 +374,3 @@ func tensorOf[F Float](d []F, shape ...int) *tensor.Dense {
 func sameBuffer[F Float](a, b []F) bool {
 	return len(a) > 0 && len(b) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
-
-// Floats returns the elements of a float32 or float64 tensor as []F without
-// the allocation of tensor.Tensor.Data (which boxes the slice).
-func Floats[F Float](t tensor.Tensor) []F {
-	if d, ok := t.(*tensor.Dense); ok {
-		var zero F
-		if unsafe.Sizeof(zero) == 4 {
-			s := d.Float32s()
-			return unsafe.Slice((*F)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-		}
-		s := d.Float64s()
-		return unsafe.Slice((*F)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	}
-	return t.Data().([]F)
-}

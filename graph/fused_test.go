@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"dsx/internal/dense"
 )
 
 // TestExp32 checks Exp32 against math.Exp over the range the kernel uses
@@ -107,13 +109,7 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 				k64.backward(dz, z, tg, B, sc, sz, nil)
 				check("grad64", dz, wantGrad, 1e-12)
 
-				z32, tg32 := make([]float32, len(z)), make([]float32, len(tg))
-				for i, v := range z {
-					z32[i] = float32(v)
-				}
-				for i, v := range tg {
-					tg32[i] = float32(v)
-				}
+				z32, tg32 := dense.Convert[float32](z), dense.Convert[float32](tg)
 				k32 := op.cpu32()
 				sum32, _ := k32.forward(z32, tg32, B, sc, sz)
 				check("loss32", []float64{sum32}, []float64{wantLoss}, 2e-5)
@@ -122,11 +118,7 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 					k32.valid = false
 				}
 				k32.backward(g, z32, tg32, B, sc, sz, nil)
-				g64 := make([]float64, len(g))
-				for i, v := range g {
-					g64[i] = float64(v)
-				}
-				check("grad32", g64, wantGrad, 2e-5)
+				check("grad32", dense.Convert[float64](g), wantGrad, 2e-5)
 			})
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"hash"
 	"hash/fnv"
 
+	"dsx/internal/dense"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -135,9 +137,9 @@ func (op *XentOp) Do(vals ...G.Value) (G.Value, error) {
 	rows := z.Shape()[0]
 	switch z.Dtype() {
 	case tensor.Float64:
-		return xentDo(op, op.cpu64(), Floats[float64](z), Floats[float64](tg), rows)
+		return xentDo(op, op.cpu64(), dense.View[float64](z), dense.View[float64](tg), rows)
 	case tensor.Float32:
-		return xentDo(op, op.cpu32(), Floats[float32](z), Floats[float32](tg), rows)
+		return xentDo(op, op.cpu32(), dense.View[float32](z), dense.View[float32](tg), rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
@@ -276,9 +278,9 @@ func (op *XentGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value,
 	rows := z.Shape()[0]
 	switch z.Dtype() {
 	case tensor.Float64:
-		return out, xentGrad(op.Fwd, op.Fwd.cpu64(), Floats[float64](out), Floats[float64](z), Floats[float64](tg), vals[2], rows)
+		return out, xentGrad(op.Fwd, op.Fwd.cpu64(), dense.View[float64](out), dense.View[float64](z), dense.View[float64](tg), vals[2], rows)
 	case tensor.Float32:
-		return out, xentGrad(op.Fwd, op.Fwd.cpu32(), Floats[float32](out), Floats[float32](z), Floats[float32](tg), vals[2], rows)
+		return out, xentGrad(op.Fwd, op.Fwd.cpu32(), dense.View[float32](out), dense.View[float32](z), dense.View[float32](tg), vals[2], rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }

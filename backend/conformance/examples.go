@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"dsx/graph"
+	"dsx/internal/dense"
 )
 
 func (s *suite) workedExamples(t *testing.T) {
@@ -55,21 +56,21 @@ func (s *suite) gradIsPMinusY(t *testing.T) {
 	res, ref := s.compute(t, p)
 	want := append([]float64(nil), ref.P...)
 	want[int(p.targets[0])]--
-	expectClose(t, "db = p − y", f64(res.DB), want, tolFor(s.dt))
+	expectClose(t, "db = p − y", dense.F64(res.DB), want, tolFor(s.dt))
 	// dW = xᵀ(p − y).
 	dW := make([]float64, p.N*p.T)
-	x := s.rounded(p.x)
+	x := dense.Round(s.dt, p.x)
 	for k := 0; k < p.N; k++ {
 		for c := 0; c < p.T; c++ {
 			dW[k*p.T+c] = x[k] * want[c]
 		}
 	}
-	expectClose(t, "dW = xᵀ(p − y)", f64(res.DW), dW, tolFor(s.dt))
+	expectClose(t, "dW = xᵀ(p − y)", dense.F64(res.DW), dW, tolFor(s.dt))
 	// Mean over B rows: dW = xᵀ(p − y)/B.
 	pm := random(8, 5, 4, 6, graph.LossOptions{})
 	resm, refm := s.compute(t, pm)
 	dWm := make([]float64, pm.N*pm.T)
-	xm := s.rounded(pm.x)
+	xm := dense.Round(s.dt, pm.x)
 	for i := 0; i < pm.B; i++ {
 		for c := 0; c < pm.T; c++ {
 			g := refm.P[i*pm.T+c]
@@ -81,7 +82,7 @@ func (s *suite) gradIsPMinusY(t *testing.T) {
 			}
 		}
 	}
-	expectClose(t, "dW = xᵀ(p − y)/B", f64(resm.DW), dWm, tolFor(s.dt))
+	expectClose(t, "dW = xᵀ(p − y)/B", dense.F64(resm.DW), dWm, tolFor(s.dt))
 }
 
 // softmaxJacobian checks ∂p/∂z = diag(p) − p·pᵀ by central differences of

@@ -11,6 +11,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 )
 
 // oneRow computes a one-row layer whose logits are z exactly (N = 1, x = 1,
@@ -20,11 +21,11 @@ func (s *suite) oneRow(t *testing.T, z []float64, y int, o graph.LossOptions) (f
 	T := len(z)
 	p := problem{B: 1, N: 1, T: T, opts: o, x: []float64{1}, W: z, bias: make([]float64, T), targets: []float64{float64(y)}}
 	l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
-	res, err := l.Compute(s.dense(p.x, 1, 1), s.dense(p.targets, 1))
+	res, err := l.Compute(dense.New(s.dt, p.x, 1, 1), dense.New(s.dt, p.targets, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Loss, f64(res.DB)
+	return res.Loss, dense.F64(res.DB)
 }
 
 func (s *suite) llmExamples(t *testing.T) {
@@ -71,7 +72,7 @@ func (s *suite) llmExamples(t *testing.T) {
 			o := graph.LossOptions{Reduction: red, ClassWeights: []float64{3, 1}, ZLoss: lambda}
 			p := problem{B: 2, N: 2, T: 2, opts: o, x: []float64{1, 0, 0, 1}, W: []float64{0, 0, 0, l3}, bias: []float64{0, 0}, targets: []float64{0, 1}}
 			l := s.open(t, p, all, backend.Optimizer{})
-			res, err := l.Compute(s.dense(p.x, 2, 2), s.dense(p.targets, 2))
+			res, err := l.Compute(dense.New(s.dt, p.x, 2, 2), dense.New(s.dt, p.targets, 2))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func (s *suite) llmExamples(t *testing.T) {
 			}
 			expectClose(t, fmt.Sprintf("%v: loss", red), []float64{res.Loss}, []float64{want}, tol)
 			if red == graph.None {
-				expectClose(t, "per-row losses", f64(res.Losses), rows, tol)
+				expectClose(t, "per-row losses", dense.F64(res.Losses), rows, tol)
 			}
 		}
 	})
@@ -93,12 +94,12 @@ func (s *suite) llmExamples(t *testing.T) {
 		o := graph.LossOptions{ZLoss: lambda, UseIgnoreIndex: true, IgnoreIndex: -100}
 		p := problem{B: 2, N: 2, T: 2, opts: o, x: []float64{1, 0, 0, 1}, W: []float64{0, 0, 5, -5}, bias: []float64{0, 0}, targets: []float64{1, -100}}
 		l := s.open(t, p, all, backend.Optimizer{})
-		res, err := l.Compute(s.dense(p.x, 2, 2), s.dense(p.targets, 2))
+		res, err := l.Compute(dense.New(s.dt, p.x, 2, 2), dense.New(s.dt, p.targets, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
 		l2 := math.Ln2
 		expectClose(t, "loss", []float64{res.Loss}, []float64{l2 + lambda*l2*l2}, tol)
-		expectClose(t, "dW of the ignored row", f64(res.DW)[2:], []float64{0, 0}, Tol{Why: "an ignored row has no gradient"})
+		expectClose(t, "dW of the ignored row", dense.F64(res.DW)[2:], []float64{0, 0}, Tol{Why: "an ignored row has no gradient"})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -69,7 +70,7 @@ func (s *suite) hugeLogits(t *testing.T) {
 				p.x[i*B+i] = 1
 				for c, v := range r.d {
 					p.W = append(p.W, r.offset+v)
-					if s.rounded([]float64{r.offset + v})[0] != r.offset+v {
+					if dense.Round(s.dt, []float64{r.offset + v})[0] != r.offset+v {
 						t.Fatalf("row %d: %g + %g is not exact in %v", i, r.offset, v, s.dt)
 					}
 					shifted[i*T+c] = v
@@ -83,7 +84,7 @@ func (s *suite) hugeLogits(t *testing.T) {
 				}
 			}
 			l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
-			res, err := l.Compute(s.dense(p.x, B, B), s.dense(p.targets, p.targetShape()...))
+			res, err := l.Compute(dense.New(s.dt, p.x, B, B), dense.New(s.dt, p.targets, p.targetShape()...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,15 +92,15 @@ func (s *suite) hugeLogits(t *testing.T) {
 			ref := cpu.Reference(p.x, shifted, p.bias, p.targets, B, B, T, opts)
 			tol := tolFor(s.dt)
 			if opts.Reduction == graph.None {
-				got := f64(res.Losses)
+				got := dense.F64(res.Losses)
 				for i, r := range rows {
 					expectClose(t, fmt.Sprintf("row %d (offset %g) loss", i, r.offset), got[i:i+1], ref.Losses[i:i+1], tol)
 				}
 			}
 			expectClose(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tol)
 			// dW = xᵀ·dz = dz row by row.
-			expectClose(t, "dW", f64(res.DW), ref.DW, tol)
-			expectClose(t, "db", f64(res.DB), ref.DB, tol)
+			expectClose(t, "dW", dense.F64(res.DW), ref.DW, tol)
+			expectClose(t, "db", dense.F64(res.DB), ref.DB, tol)
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"dsx/backend"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -104,49 +105,6 @@ type suite struct {
 	xent  backend.XentImpl // Config.Xent of the layers the suite opens
 }
 
-// dense makes a tensor of the suite's dtype from float64 values.
-func (s *suite) dense(vals []float64, shape ...int) *tensor.Dense {
-	if s.dt == tensor.Float32 {
-		f := make([]float32, len(vals))
-		for i, v := range vals {
-			f[i] = float32(v)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), vals...)))
-}
-
-// rounded returns vals as the suite's dtype holds them, so that references see
-// exactly the backend's inputs.
-func (s *suite) rounded(vals []float64) []float64 {
-	out := make([]float64, len(vals))
-	for i, v := range vals {
-		if s.dt == tensor.Float32 {
-			v = float64(float32(v))
-		}
-		out[i] = v
-	}
-	return out
-}
-
-// f64 reads any float tensor as float64 values.
-func f64(t *tensor.Dense) []float64 {
-	if t == nil {
-		return nil
-	}
-	switch d := t.Data().(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
-}
-
 // problem is one layer with its inputs.
 type problem struct {
 	B, N, T    int
@@ -220,7 +178,7 @@ func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optim
 			t.Errorf("close: %v", err)
 		}
 	})
-	if err := l.SetParams(s.dense(p.W, p.N, p.T), s.dense(p.bias, p.T)); err != nil {
+	if err := l.SetParams(dense.New(s.dt, p.W, p.N, p.T), dense.New(s.dt, p.bias, p.T)); err != nil {
 		t.Fatalf("set params: %v", err)
 	}
 	return l
@@ -235,11 +193,11 @@ func llm(o graph.LossOptions) bool { return o.Softcap != 0 || o.ZLoss != 0 }
 func (s *suite) compute(t *testing.T, p problem) (*backend.Result, cpu.Ref) {
 	t.Helper()
 	l := s.open(t, p, all, backend.Optimizer{})
-	res, err := l.Compute(s.dense(p.x, p.B, p.N), s.dense(p.targets, p.targetShape()...))
+	res, err := l.Compute(dense.New(s.dt, p.x, p.B, p.N), dense.New(s.dt, p.targets, p.targetShape()...))
 	if err != nil {
 		t.Fatalf("compute: %v", err)
 	}
-	ref := cpu.Reference(s.rounded(p.x), s.rounded(p.W), s.rounded(p.bias), s.rounded(p.targets), p.B, p.N, p.T, p.opts)
+	ref := cpu.Reference(dense.Round(s.dt, p.x), dense.Round(s.dt, p.W), dense.Round(s.dt, p.bias), dense.Round(s.dt, p.targets), p.B, p.N, p.T, p.opts)
 	return res, ref
 }
 
@@ -257,12 +215,12 @@ func (s *suite) compare(t *testing.T, res *backend.Result, ref cpu.Ref, reductio
 		if res.Losses == nil {
 			t.Errorf("reduction none: no per-row losses")
 		} else {
-			expectClose(t, "losses", f64(res.Losses), ref.Losses, tol)
+			expectClose(t, "losses", dense.F64(res.Losses), ref.Losses, tol)
 		}
 	}
-	expectClose(t, "dW", f64(res.DW), ref.DW, tol)
-	expectClose(t, "db", f64(res.DB), ref.DB, tol)
-	expectClose(t, "dx", f64(res.DX), ref.DX, tol)
+	expectClose(t, "dW", dense.F64(res.DW), ref.DW, tol)
+	expectClose(t, "db", dense.F64(res.DB), ref.DB, tol)
+	expectClose(t, "dx", dense.F64(res.DX), ref.DX, tol)
 }
 
 // softmaxOf returns softmax(z) for one row as the backend computes it: with
@@ -273,11 +231,11 @@ func (s *suite) softmaxOf(t *testing.T, z []float64, y int) (p []float64, loss f
 	T := len(z)
 	prob := problem{B: 1, N: 1, T: T, W: z, bias: make([]float64, T), x: []float64{1}, targets: []float64{float64(y)}}
 	l := s.open(t, prob, graph.Want{DW: true, DB: true}, backend.Optimizer{})
-	res, err := l.Compute(s.dense(prob.x, 1, 1), s.dense(prob.targets, 1))
+	res, err := l.Compute(dense.New(s.dt, prob.x, 1, 1), dense.New(s.dt, prob.targets, 1))
 	if err != nil {
 		t.Fatalf("compute softmax(%v): %v", z, err)
 	}
-	p = f64(res.DB)
+	p = dense.F64(res.DB)
 	p[y]++
 	return p, res.Loss
 }

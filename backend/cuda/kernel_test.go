@@ -15,6 +15,7 @@ import (
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/cu"
 )
@@ -68,7 +69,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 			z[i*ld+c] = F(r.NormFloat64() * cudatest.RowScales[i%len(cudatest.RowScales)])
 		}
 	}
-	tg := cudatest.ToF[F](cudatest.TargetsFor(r, rows, T, o, name))
+	tg := dense.Convert[F](cudatest.TargetsFor(r, rows, T, o, name))
 	var esize int64 = 8
 	f32 := false
 	if _, ok := any(F(0)).(float32); ok {
@@ -81,9 +82,9 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		return b + "_f64"
 	}
 	// Reference.
-	dense := make([]F, rows*T)
+	packed := make([]F, rows*T)
 	for i := 0; i < rows; i++ {
-		copy(dense[i*T:(i+1)*T], z[i*ld:i*ld+T])
+		copy(packed[i*T:(i+1)*T], z[i*ld:i*ld+T])
 	}
 	sc, sz := graph.Scale(&o, graph.Denominator(tg, rows, &o)), graph.Scale(&o, graph.KeptRows(tg, rows, &o))
 	wantLoss := make([]float64, rows)    // ce + zl
@@ -96,9 +97,9 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		} else {
 			y = int(tg[i])
 		}
-		ce, zl, _ := graph.RowTerms(dense[i*T:(i+1)*T], y, soft, &o)
+		ce, zl, _ := graph.RowTerms(packed[i*T:(i+1)*T], y, soft, &o)
 		wantLoss[i], wantRowLoss[i] = ce+zl, sc*ce+sz*zl
-		graph.RowGradScaled(wantGrad[i*T:(i+1)*T], dense[i*T:(i+1)*T], y, soft, &o, sc, sz)
+		graph.RowGradScaled(wantGrad[i*T:(i+1)*T], packed[i*T:(i+1)*T], y, soft, &o, sc, sz)
 	}
 	wantTotal := 0.0
 	for _, l := range wantRowLoss {
@@ -208,17 +209,17 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	if err := conformance.Close(gotLoss, wantRowLoss, conformance.TolKernelF64); err != nil {
 		return fmt.Errorf("row losses: %v", err)
 	}
-	if err := conformance.Close(cudatest.F64s(gotLosses), wantLoss, tolF); err != nil {
+	if err := conformance.Close(dense.Convert[float64](gotLosses), wantLoss, tolF); err != nil {
 		return fmt.Errorf("row losses in the dtype: %v", err)
 	}
 	if err := conformance.Close(gotTotal[:], []float64{wantTotal}, conformance.TolKernelF64); err != nil {
 		return fmt.Errorf("reduced loss: %v", err)
 	}
-	dense = dense[:0]
+	packed = packed[:0]
 	for i := 0; i < rows; i++ {
-		dense = append(dense, got[i*ld:i*ld+T]...)
+		packed = append(packed, got[i*ld:i*ld+T]...)
 	}
-	if err := conformance.Close(cudatest.F64s(dense), cudatest.F64s(wantGrad), tolF); err != nil {
+	if err := conformance.Close(dense.Convert[float64](packed), dense.Convert[float64](wantGrad), tolF); err != nil {
 		return fmt.Errorf("gradient: %v", err)
 	}
 	for i := 0; i < rows+1; i++ {

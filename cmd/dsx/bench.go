@@ -16,6 +16,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -450,7 +451,7 @@ func newBenchData(sh shape, dt tensor.Dtype) benchData {
 	for i := range w {
 		w[i] = float32(rng.NormFloat64() * 0.01)
 	}
-	return benchData{fromF32(x, dt, sh.B, sh.N), fromF32(y, dt, sh.B), fromF32(w, dt, sh.N, sh.T), fromF32(make([]float32, sh.T), dt, sh.T)}
+	return benchData{dense.New(dt, x, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, w, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}
 }
 
 func median(v []float64) float64 {
@@ -467,25 +468,14 @@ func relDiff(a, b *tensor.Dense) float64 {
 	if a == nil || b == nil {
 		return 0
 	}
-	av, bv := f64view(a), f64view(b)
+	av, bv := dense.F64(a), dense.F64(b)
 	d, m := 0.0, 0.0
-	for i := range b.Size() {
-		d = math.Max(d, math.Abs(av(i)-bv(i)))
-		m = math.Max(m, math.Abs(bv(i)))
+	for i := range bv {
+		d = math.Max(d, math.Abs(av[i]-bv[i]))
+		m = math.Max(m, math.Abs(bv[i]))
 	}
 	if m == 0 {
 		return d
 	}
 	return d / m
-}
-
-// f64view returns an indexed float64 view of a dense float tensor.
-func f64view(t *tensor.Dense) func(int) float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		return func(i int) float64 { return float64(d[i]) }
-	case []float64:
-		return func(i int) float64 { return d[i] }
-	}
-	return func(int) float64 { return 0 }
 }

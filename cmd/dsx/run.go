@@ -11,6 +11,7 @@ import (
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/dense"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -34,7 +35,7 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 		if err != nil {
 			return err
 		}
-		z = toF64(z, logits)
+		z = dense.Into(z, logits)
 		if !s.Labelled() {
 			labels = nil
 		}
@@ -76,24 +77,6 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
-}
-
-// toF64 converts a float tensor's data into buf (grown as needed).
-func toF64(buf []float64, t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float64:
-		return d
-	case []float32:
-		if cap(buf) < len(d) {
-			buf = make([]float64, len(d))
-		}
-		buf = buf[:len(d)]
-		for i, v := range d {
-			buf[i] = float64(v)
-		}
-		return buf
-	}
-	return nil
 }
 
 // modelFlags are what eval and predict share: the data, the model and the
@@ -164,7 +147,7 @@ func openModel(be backend.Backend, m *model.Model, rows int) (backend.Layer, err
 	if err != nil {
 		return nil, err
 	}
-	if err := l.SetParams(fromF32(m.W, tensor.Float32, m.N, m.T), fromF32(m.B, tensor.Float32, m.T)); err != nil {
+	if err := l.SetParams(dense.New(tensor.Float32, m.W, m.N, m.T), dense.New(tensor.Float32, m.B, m.T)); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"dsx/backend/conformance"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -49,11 +50,11 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 		shape = append(shape, T)
 	}
 	for _, l := range []backend.Layer{lc, lg} {
-		if err := l.SetParams(Dense(dt, p.W, N, T), Dense(dt, p.B, T)); err != nil {
+		if err := l.SetParams(dense.New(dt, p.W, N, T), dense.New(dt, p.B, T)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	x, tg := Dense(dt, p.X, rows, N), Dense(dt, p.Tg, shape...)
+	x, tg := dense.New(dt, p.X, rows, N), dense.New(dt, p.Tg, shape...)
 	rc, err := lc.Compute(x, tg)
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +67,8 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 		what      string
 		got, want []float64
 		tol       conformance.Tol
-	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tol}, {"losses", Vals(rg.Losses), Vals(rc.Losses), tol},
-		{"dW", Vals(rg.DW), Vals(rc.DW), tolW}, {"db", Vals(rg.DB), Vals(rc.DB), tol}, {"dx", Vals(rg.DX), Vals(rc.DX), tolX}} {
+	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tol}, {"losses", dense.F64(rg.Losses), dense.F64(rc.Losses), tol},
+		{"dW", dense.F64(rg.DW), dense.F64(rc.DW), tolW}, {"db", dense.F64(rg.DB), dense.F64(rc.DB), tol}, {"dx", dense.F64(rg.DX), dense.F64(rc.DX), tolX}} {
 		if err := conformance.Close(c.got, c.want, c.tol); err != nil {
 			t.Errorf("rows=%d %s: %v", rows, c.what, err)
 		}
@@ -80,7 +81,7 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conformance.Close(Vals(zg), Vals(zc), tol); err != nil {
+	if err := conformance.Close(dense.F64(zg), dense.F64(zc), tol); err != nil {
 		t.Errorf("rows=%d logits: %v", rows, err)
 	}
 }
@@ -103,14 +104,14 @@ func StepParity(t *testing.T, dev string) {
 				lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
 				p := NewProblem(3, B, N, T, o, name)
 				for _, l := range []backend.Layer{lc, lg} {
-					if err := l.SetParams(Dense(dt, p.W, N, T), Dense(dt, p.B, T)); err != nil {
+					if err := l.SetParams(dense.New(dt, p.W, N, T), dense.New(dt, p.B, T)); err != nil {
 						t.Fatal(err)
 					}
 				}
 				tol := parityTol(dt)
 				for step := 0; step < 5; step++ {
 					q := NewProblem(uint64(10+step), B, N, T, o, name)
-					x, tg := Dense(dt, q.X, B, N), Dense(dt, q.Tg, B)
+					x, tg := dense.New(dt, q.X, B, N), dense.New(dt, q.Tg, B)
 					a, err := lc.Step(x, tg)
 					if err != nil {
 						t.Fatal(err)
@@ -128,10 +129,10 @@ func StepParity(t *testing.T, dev string) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := conformance.Close(Vals(Wg), Vals(Wc), tol); err != nil {
+				if err := conformance.Close(dense.F64(Wg), dense.F64(Wc), tol); err != nil {
 					t.Errorf("W after 5 steps: %v", err)
 				}
-				if err := conformance.Close(Vals(bg), Vals(bc), tol); err != nil {
+				if err := conformance.Close(dense.F64(bg), dense.F64(bc), tol); err != nil {
 					t.Errorf("b after 5 steps: %v", err)
 				}
 			})
@@ -169,18 +170,18 @@ func TrainAccuracy(t *testing.T, dev string) {
 		l := open(t, d, cfg)
 		for epoch := 0; epoch < 3; epoch++ {
 			for i := 0; i+B <= train; i += B {
-				if _, err := l.Step(Dense(tensor.Float32, xtr[i*N:(i+B)*N], B, N), Dense(tensor.Float32, ytr[i:i+B], B)); err != nil {
+				if _, err := l.Step(dense.New(tensor.Float32, xtr[i*N:(i+B)*N], B, N), dense.New(tensor.Float32, ytr[i:i+B], B)); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		right := 0
 		for i := 0; i < test; i += B {
-			z, err := l.Logits(Dense(tensor.Float32, xte[i*N:(i+B)*N], B, N))
+			z, err := l.Logits(dense.New(tensor.Float32, xte[i*N:(i+B)*N], B, N))
 			if err != nil {
 				t.Fatal(err)
 			}
-			zv := Vals(z)
+			zv := dense.F64(z)
 			for k := 0; k < B; k++ {
 				best := 0
 				for c := 1; c < T; c++ {
@@ -283,7 +284,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						tolW, tolX := tol, tol
 						if v.MatMode == backend.BF16 || v.Storage == backend.StorageBF16 {
 							p.X, p.W = roundBF16(p.X), roundBF16(p.W)
-							ref := cpu.Reference(p.X, p.W, f32s(p.B), f32s(p.Tg), rows, N, T, o)
+							ref := cpu.Reference(p.X, p.W, dense.Round(tensor.Float32, p.B), dense.Round(tensor.Float32, p.Tg), rows, N, T, o)
 							tolW = conformance.TolBF16(ref.DZ, p.X, rows, T, N, true)
 							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
 						}
@@ -307,10 +308,10 @@ func ResidentAndStats(t *testing.T, dev string) {
 		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
 			Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.1}, ChunkRows: chunk}
 		p := NewProblem(3, B, N, T, graph.LossOptions{}, "res")
-		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 		a, b := open(t, dev, cfg), open(t, dev, cfg)
 		for _, l := range []backend.Layer{a, b} {
-			if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+			if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
 				t.Fatal(err)
 			}
 		}
