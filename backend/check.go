@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -94,7 +95,7 @@ func firstNonFinite(t *tensor.Dense) (int, float64, bool) {
 	return 0, 0, true
 }
 
-func scanFinite[F graph.Float](d []F) (int, float64, bool) {
+func scanFinite[F dense.Float](d []F) (int, float64, bool) {
 	for i, v := range d {
 		if f := float64(v); f-f != 0 {
 			return i, f, false

@@ -9,6 +9,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -323,18 +325,19 @@ func vmCause(err error) error {
 
 // wholeBatch checks a batch's targets and returns its Mean denominators:
 // the cross-entropy's and the z-loss's.
-func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, float64, error) {
+func wholeBatch(targets *tensor.Dense, rows, T int, lo *graph.LossOptions) (float64, float64, error) {
+	o := (*rowmath.Options)(lo)
 	switch d := targets.Data().(type) {
 	case []float32:
-		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+		if err := rowmath.CheckTargets(d, rows, T, o); err != nil {
 			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+		return rowmath.Denominator(d, rows, o), rowmath.KeptRows(d, rows, o), nil
 	case []float64:
-		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+		if err := rowmath.CheckTargets(d, rows, T, o); err != nil {
 			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+		return rowmath.Denominator(d, rows, o), rowmath.KeptRows(d, rows, o), nil
 	}
 	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
@@ -399,7 +402,7 @@ func addInto(dst *tensor.Dense, src tensor.Tensor, off int, overwrite bool) {
 	}
 }
 
-func addSlice[F graph.Float](dst, src []F, overwrite bool) {
+func addSlice[F dense.Float](dst, src []F, overwrite bool) {
 	if overwrite {
 		copy(dst, src)
 		return

@@ -10,6 +10,7 @@ import (
 	"dsx/backend"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/pool"
 
 	"gorgonia.org/tensor"
 )
@@ -87,7 +88,7 @@ func TestDeterministic(t *testing.T) {
 				rows = c.chunk
 			}
 			// The loss pass splits rows into chunks of ≥ 16384 logits.
-			if graph.Chunks(rows, 16384/c.T) < 2 {
+			if pool.Chunks(rows, 16384/c.T) < 2 {
 				t.Fatalf("the worker pool would not split %d rows of %d classes", rows, c.T)
 			}
 			W0, b0 := trainParams(t, cfg, 4, 7)

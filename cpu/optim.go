@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"dsx/backend"
-	"dsx/graph"
 	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
@@ -17,14 +16,14 @@ type optimizer interface {
 }
 
 // optim holds SGD-momentum or Adam state for W (nw values) and b (nb).
-type optim[F graph.Float] struct {
+type optim[F dense.Float] struct {
 	o      backend.Optimizer
 	t      int    // steps taken (Adam's bias correction)
 	m, v   [2][]F // first and second moments (or SGD velocity in m) for W and b
 	nw, nb int
 }
 
-func newOptim[F graph.Float](o backend.Optimizer, nw, nb int) *optim[F] {
+func newOptim[F dense.Float](o backend.Optimizer, nw, nb int) *optim[F] {
 	return &optim[F]{o: o, nw: nw, nb: nb}
 }
 

@@ -14,13 +14,13 @@ import (
 	"testing"
 
 	"dsx/backend/conformance"
-	"dsx/graph"
+	"dsx/internal/rowmath"
 )
 
 // TestRowMath checks the per-row arithmetic both xent kernels share
 // (xent_row.cuh: the loss from a row's gathered statistics, the gradient of
-// one element, the soft cap) against the Go reference graph.RowTerms and
-// graph.RowGradScaled, without a GPU: testdata/rowmath.cc compiles the
+// one element, the soft cap) against the Go reference rowmath.RowTerms and
+// rowmath.RowGradScaled, without a GPU: testdata/rowmath.cc compiles the
 // header for the host with g++. The gathering itself (max, Σ exp, the
 // smoothing sums over threads) is the kernels' and is checked on the GPU
 // (backend/cuda TestKernel*) and, as the emulator runs it, by the
@@ -60,22 +60,22 @@ func TestRowMath(t *testing.T) {
 		T         int
 		offset    float64 // added to every logit: cancellation shows here
 		spread    float64
-		o         graph.LossOptions
+		o         rowmath.Options
 		soft      bool
 		label     int
 		sc, sz, g float64 // the reduction's scales and the upstream gradient
 	}{
-		{"plain", 10, 0, 1, graph.LossOptions{}, false, 3, 1, 1, 1},
-		{"T=1", 1, 0, 1, graph.LossOptions{}, false, 0, 1, 1, 1},
-		{"offset 1e15", 37, 1e15, 3, graph.LossOptions{}, false, 5, 0.25, 0.25, 1},
-		{"offset 3e60", 100, 3e60, 0, graph.LossOptions{}, false, 0, 1, 1, 1},
-		{"outliers", 1000, 0, 40, graph.LossOptions{}, false, 999, 1e-3, 1e-3, 2},
-		{"smoothing+weights", 33, 5, 2, graph.LossOptions{LabelSmoothing: 0.1, ClassWeights: weights(rng, 33)}, false, 7, 0.03, 0.1, 1},
-		{"soft targets", 50, -3, 2, graph.LossOptions{SoftTargets: true, LabelSmoothing: 0.2, ClassWeights: weights(rng, 50)}, true, -1, 0.5, 0.5, 1},
-		{"softcap", 64, 0, 60, graph.LossOptions{Softcap: 30}, false, 11, 1, 1, 1},
-		{"softcap+zloss+smoothing", 129, 10, 20, graph.LossOptions{Softcap: 15, ZLoss: 1e-4, LabelSmoothing: 0.05}, false, 128, 0.1, 0.2, 1},
-		{"zloss large lse", 500, 1e4, 1, graph.LossOptions{ZLoss: 1e-4}, false, 2, 1, 1, 1},
-		{"ignored", 20, 0, 1, graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100, ZLoss: 1e-3}, false, -100, 1, 1, 1},
+		{"plain", 10, 0, 1, rowmath.Options{}, false, 3, 1, 1, 1},
+		{"T=1", 1, 0, 1, rowmath.Options{}, false, 0, 1, 1, 1},
+		{"offset 1e15", 37, 1e15, 3, rowmath.Options{}, false, 5, 0.25, 0.25, 1},
+		{"offset 3e60", 100, 3e60, 0, rowmath.Options{}, false, 0, 1, 1, 1},
+		{"outliers", 1000, 0, 40, rowmath.Options{}, false, 999, 1e-3, 1e-3, 2},
+		{"smoothing+weights", 33, 5, 2, rowmath.Options{LabelSmoothing: 0.1, ClassWeights: weights(rng, 33)}, false, 7, 0.03, 0.1, 1},
+		{"soft targets", 50, -3, 2, rowmath.Options{SoftTargets: true, LabelSmoothing: 0.2, ClassWeights: weights(rng, 50)}, true, -1, 0.5, 0.5, 1},
+		{"softcap", 64, 0, 60, rowmath.Options{Softcap: 30}, false, 11, 1, 1, 1},
+		{"softcap+zloss+smoothing", 129, 10, 20, rowmath.Options{Softcap: 15, ZLoss: 1e-4, LabelSmoothing: 0.05}, false, 128, 0.1, 0.2, 1},
+		{"zloss large lse", 500, 1e4, 1, rowmath.Options{ZLoss: 1e-4}, false, 2, 1, 1, 1},
+		{"ignored", 20, 0, 1, rowmath.Options{UseIgnoreIndex: true, IgnoreIndex: -100, ZLoss: 1e-3}, false, -100, 1, 1, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := c.o
@@ -84,14 +84,14 @@ func TestRowMath(t *testing.T) {
 			if c.soft {
 				soft = probs(rng, c.T)
 			}
-			wantCE, wantZL, _ := graph.RowTerms(z, c.label, soft, &o)
+			wantCE, wantZL, _ := rowmath.RowTerms(z, c.label, soft, &o)
 			st := gather(z, c.label, soft, &o)
 			S, _, ce, zl := h.loss(t, st)
 			if err := conformance.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tol); err != nil {
 				t.Errorf("ce, zl: %v (got %v, %v; want %v, %v)", err, ce, zl, wantCE, wantZL)
 			}
 			want := make([]float64, c.T)
-			graph.RowGradScaled(want, z, c.label, soft, &o, c.sc*c.g, c.sz*c.g)
+			rowmath.RowGradScaled(want, z, c.label, soft, &o, c.sc*c.g, c.sz*c.g)
 			got := make([]float64, c.T)
 			ignored := !c.soft && o.Ignored(c.label)
 			zf := c.sz * c.g * 2 * o.ZLoss * (st.m + st.L)
@@ -140,7 +140,7 @@ type stats struct {
 
 // gather computes, in the kernel's definitions, what a kernel gathers over
 // the row z (in float64, one pass at a time).
-func gather(z []float64, label int, soft []float64, o *graph.LossOptions) stats {
+func gather(z []float64, label int, soft []float64, o *rowmath.Options) stats {
 	T := len(z)
 	st := stats{soft: soft != nil, eps: o.LabelSmoothing, k: o.LabelSmoothing / float64(T), lambda: o.ZLoss, m: math.Inf(-1)}
 	st.ignored = soft == nil && o.Ignored(label)
@@ -185,7 +185,7 @@ func capOf(v, c float64) float64 {
 // coef is a_c, the target's coefficient of class c of T:
 // w_c·((1−ε)·y_c + ε/T) for probabilities, (1−ε)·w_y·[c = y] + (ε/T)·w_c
 // for a hard label.
-func coef(c, label, T int, soft []float64, o *graph.LossOptions) float64 {
+func coef(c, label, T int, soft []float64, o *rowmath.Options) float64 {
 	eps := o.LabelSmoothing
 	if soft != nil {
 		return o.Weight(c) * ((1-eps)*soft[c] + eps/float64(T))

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 
 	"dsx/internal/dense"
+	"dsx/internal/pool"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -101,7 +102,7 @@ func (BiasAddOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, erro
 	return out, nil
 }
 
-func addRows[F Float](out, a, b []F) {
+func addRows[F dense.Float](out, a, b []F) {
 	T := len(b)
 	for i := 0; i+T <= len(a); i += T {
 		o, r := out[i:i+T], a[i:i+T]
@@ -174,22 +175,22 @@ func (ColSumOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error
 // sequential Σ_i, as the reference does). Large matrices are split by
 // columns over the worker pool, each chunk keeping that order, so the result
 // does not depend on the split.
-func colSum[F Float](out, a []F) {
+func colSum[F dense.Float](out, a []F) {
 	T := len(out)
 	rows := len(a) / max(T, 1)
 	if rows*T < 1<<16 || T < 2 {
 		colSumRange(out, a, 0, T)
 		return
 	}
-	Parallel(T, max(16, minWork/rows), &colSumTask[F]{out: out, a: a})
+	pool.Parallel(T, max(16, minWork/rows), &colSumTask[F]{out: out, a: a})
 }
 
-type colSumTask[F Float] struct{ out, a []F }
+type colSumTask[F dense.Float] struct{ out, a []F }
 
 func (k *colSumTask[F]) RunRange(lo, hi int) { colSumRange(k.out, k.a, lo, hi) }
 
 // colSumRange sums columns [lo, hi) of a (rows×len(out)) into out.
-func colSumRange[F Float](out, a []F, lo, hi int) {
+func colSumRange[F dense.Float](out, a []F, lo, hi int) {
 	T := len(out)
 	o := out[lo:hi]
 	for c := range o {

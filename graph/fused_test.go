@@ -7,30 +7,31 @@ import (
 	"testing"
 
 	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 )
 
-// TestExp32 checks Exp32 against math.Exp over the range the kernel uses
+// TestExp32 checks exp32 against math.Exp over the range the kernel uses
 // (x = z − max ≤ 0) and a little beyond: within 2 ulp (relative 2.4e-7) for
 // normal results, exact at the special values.
 func TestExp32(t *testing.T) {
 	worst := 0.0
 	for x := float32(-87.3); x <= 88.7; x += 0.000731 {
-		got := float64(Exp32(x))
+		got := float64(exp32(x))
 		want := math.Exp(float64(x))
 		if r := math.Abs(got-want) / want; r > worst {
 			worst = r
 		}
 	}
 	if worst > 2.4e-7 {
-		t.Errorf("Exp32: worst relative error %.3g > 2.4e-7", worst)
+		t.Errorf("exp32: worst relative error %.3g > 2.4e-7", worst)
 	}
 	for _, c := range []struct{ x, want float32 }{{0, 1}, {float32(math.Inf(-1)), 0}, {-100, 0}, {100, float32(math.Inf(1))}} {
-		if got := Exp32(c.x); got != c.want {
-			t.Errorf("Exp32(%v) = %v, want %v", c.x, got, c.want)
+		if got := exp32(c.x); got != c.want {
+			t.Errorf("exp32(%v) = %v, want %v", c.x, got, c.want)
 		}
 	}
-	if got := Exp32(float32(math.NaN())); got == got {
-		t.Errorf("Exp32(NaN) = %v", got)
+	if got := exp32(float32(math.NaN())); got == got {
+		t.Errorf("exp32(NaN) = %v", got)
 	}
 }
 
@@ -80,13 +81,13 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 		if o.UseIgnoreIndex {
 			tg[5], tg[20] = 3, 3
 		}
-		sc, sz := Scale(&o, Denominator(tg, B, &o)), Scale(&o, KeptRows(tg, B, &o))
+		sc, sz := rowmath.Scale(o.row(), rowmath.Denominator(tg, B, o.row())), rowmath.Scale(o.row(), rowmath.KeptRows(tg, B, o.row()))
 		wantLoss, wantGrad := 0.0, make([]float64, B*T)
 		for i := 0; i < B; i++ {
-			y, soft := target(tg, i, T, &o)
-			ce, zl, _ := RowTerms(z[i*T:(i+1)*T], y, soft, &o)
+			y, soft := rowmath.Target(tg, i, T, o.row())
+			ce, zl, _ := rowmath.RowTerms(z[i*T:(i+1)*T], y, soft, o.row())
 			wantLoss += sc*ce + sz*zl
-			RowGradScaled(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], y, soft, &o, sc, sz)
+			rowmath.RowGradScaled(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], y, soft, o.row(), sc, sz)
 		}
 		for _, stash := range []bool{true, false} {
 			t.Run(fmt.Sprintf("opts%d/stash=%v", oi, stash), func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"dsx/internal/rowmath"
 )
 
 // TestHugeLogits: RowLoss, RowGrad and the fused kernel give a row offset by
@@ -32,14 +34,14 @@ func TestHugeLogits(t *testing.T) {
 					if o.SoftTargets {
 						tg = soft
 					}
-					want, lw := RowLoss(vals, y, tg, &o)
-					got, lz := RowLoss(z, y, tg, &o)
+					want, lw := rowmath.RowLoss(vals, y, tg, o.row())
+					got, lz := rowmath.RowLoss(z, y, tg, o.row())
 					if math.Abs(got-want) > 4e-16*math.Abs(want) {
 						t.Errorf("RowLoss = %.17g, want %.17g", got, want)
 					}
 					gw, gz := make([]float64, T), make([]float64, T)
-					RowGrad(gw, vals, lw, y, tg, &o, 1)
-					RowGrad(gz, z, lz, y, tg, &o, 1)
+					rowmath.RowGrad(gw, vals, lw, y, tg, o.row(), 1)
+					rowmath.RowGrad(gz, z, lz, y, tg, o.row(), 1)
 					for c := range gw {
 						if math.Abs(gz[c]-gw[c]) > 1e-15 {
 							t.Errorf("RowGrad[%d] = %.17g, want %.17g", c, gz[c], gw[c])

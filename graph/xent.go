@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 
 	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -23,7 +24,8 @@ type XentOp struct {
 
 	// Denom and ZDenom, when UseDenom is set, replace the Mean denominators
 	// the op would take from its own rows: a backend that runs a batch in row
-	// chunks sets them to the whole batch's Denominator and KeptRows so that
+	// chunks sets them to the whole batch's denominators (rowmath.Denominator
+	// and rowmath.KeptRows) so that
 	// every chunk's loss and gradient are scaled as the whole batch's are.
 	Denom, ZDenom float64
 	UseDenom      bool
@@ -144,8 +146,8 @@ func (op *XentOp) Do(vals ...G.Value) (G.Value, error) {
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, error) {
-	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
+func xentDo[F dense.Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, error) {
+	if err := rowmath.CheckTargets(tg, rows, op.T, op.Opts.row()); err != nil {
 		return nil, err
 	}
 	sc, sz := scalesOf(op, tg, rows)
@@ -285,8 +287,8 @@ func (op *XentGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value,
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows int) error {
-	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
+func xentGrad[F dense.Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows int) error {
+	if err := rowmath.CheckTargets(tg, rows, op.T, op.Opts.row()); err != nil {
 		return err
 	}
 	sc, sz := scalesOf(op, tg, rows)
@@ -321,12 +323,12 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	return nil
 }
 
-// scalesOf returns the cross-entropy's and the z-loss's scales (Scale) for
+// scalesOf returns the cross-entropy's and the z-loss's scales (rowmath.Scale) for
 // op.Denom and op.ZDenom when set, else for these rows' denominators.
-func scalesOf[F Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
-	o := &op.Opts
+func scalesOf[F dense.Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
+	o := op.Opts.row()
 	if op.UseDenom {
-		return Scale(o, op.Denom), Scale(o, op.ZDenom)
+		return rowmath.Scale(o, op.Denom), rowmath.Scale(o, op.ZDenom)
 	}
-	return Scale(o, Denominator(tg, rows, o)), Scale(o, KeptRows(tg, rows, o))
+	return rowmath.Scale(o, rowmath.Denominator(tg, rows, o)), rowmath.Scale(o, rowmath.KeptRows(tg, rows, o))
 }

@@ -144,7 +144,7 @@ func TolBF16(dz, xw []float64, rows, T, N int, dW bool) Tol {
 	return Tol{Abs: TolParityF32.Abs + u*worst, Rel: TolParityF32.Rel, Why: "dz rounded to bfloat16 (u = 2⁻⁸) in the product, bound u·Σ|a||b|"}
 }
 
-// Tolerances of a CUDA kernel against graph.RowLoss / graph.RowGrad on the
+// Tolerances of a CUDA kernel against rowmath.RowLoss / rowmath.RowGrad on the
 // same inputs (backend/cuda's kernel tests): the kernel computes in float64
 // and rounds its outputs once to the dtype.
 var (

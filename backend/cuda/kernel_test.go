@@ -16,18 +16,19 @@ import (
 	"dsx/cudakernels"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 
 	"gorgonia.org/cu"
 )
 
-// The kernel test: the fused xent kernels against graph.RowTerms and
-// graph.RowGradScaled on the same inputs, within conformance.TolKernelF64 /
+// The kernel test: the fused xent kernels against rowmath.RowTerms and
+// rowmath.RowGradScaled on the same inputs, within conformance.TolKernelF64 /
 // TolKernelF32 (float64 arithmetic, one rounding to the dtype).
 
 // TestXentKernel runs the fused kernels (block per row, and the tiled one
 // where T ≤ 4096) on logits whose rows have a stride ld > T, with NaN in the
 // padding past the T valid columns and in a whole row past the batch, and
-// compares them with the float64 reference graph.RowTerms / graph.RowGradScaled on
+// compares them with the float64 reference rowmath.RowTerms / rowmath.RowGradScaled on
 // the same inputs.
 func TestXentKernel(t *testing.T) {
 	requireGPU(t)
@@ -55,7 +56,7 @@ func TestXentKernel(t *testing.T) {
 	}
 }
 
-func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp bool) error {
+func kernelCase[F dense.Float](T int, o graph.LossOptions, name string, warp bool) error {
 	const rows = 5
 	ld := T + 7
 	r := rand.New(rand.NewPCG(uint64(T), uint64(len(name))))
@@ -70,6 +71,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		}
 	}
 	tg := dense.Convert[F](cudatest.TargetsFor(r, rows, T, o, name))
+	ro := (*rowmath.Options)(&o)
 	var esize int64 = 8
 	f32 := false
 	if _, ok := any(F(0)).(float32); ok {
@@ -86,7 +88,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	for i := 0; i < rows; i++ {
 		copy(packed[i*T:(i+1)*T], z[i*ld:i*ld+T])
 	}
-	sc, sz := graph.Scale(&o, graph.Denominator(tg, rows, &o)), graph.Scale(&o, graph.KeptRows(tg, rows, &o))
+	sc, sz := rowmath.Scale(ro, rowmath.Denominator(tg, rows, ro)), rowmath.Scale(ro, rowmath.KeptRows(tg, rows, ro))
 	wantLoss := make([]float64, rows)    // ce + zl
 	wantRowLoss := make([]float64, rows) // sc·ce + sz·zl
 	wantGrad := make([]F, rows*T)
@@ -97,9 +99,9 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		} else {
 			y = int(tg[i])
 		}
-		ce, zl, _ := graph.RowTerms(packed[i*T:(i+1)*T], y, soft, &o)
+		ce, zl, _ := rowmath.RowTerms(packed[i*T:(i+1)*T], y, soft, ro)
 		wantLoss[i], wantRowLoss[i] = ce+zl, sc*ce+sz*zl
-		graph.RowGradScaled(wantGrad[i*T:(i+1)*T], packed[i*T:(i+1)*T], y, soft, &o, sc, sz)
+		rowmath.RowGradScaled(wantGrad[i*T:(i+1)*T], packed[i*T:(i+1)*T], y, soft, ro, sc, sz)
 	}
 	wantTotal := 0.0
 	for _, l := range wantRowLoss {

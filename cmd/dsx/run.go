@@ -12,6 +12,7 @@ import (
 	"dsx/data"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -49,7 +50,7 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 // evaluate returns the mean plain cross-entropy and the accuracy of the
 // layer on a labelled set.
 func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
-	plain := graph.LossOptions{}
+	var plain rowmath.Options // plain cross-entropy
 	correct, sum := 0, 0.0
 	err = forBatches(l, s, func(_, n int, z []float64, labels []int32) error {
 		T := len(z) / n
@@ -59,7 +60,7 @@ func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
 				correct++
 			}
 			if int(labels[i]) < T {
-				rl, _ := graph.RowLoss(row, int(labels[i]), nil, &plain)
+				rl, _ := rowmath.RowLoss(row, int(labels[i]), nil, &plain)
 				sum += rl
 			}
 		}

@@ -2,8 +2,8 @@
 // as the backend "cuda-emu" (priority below the CPU's, so "auto" never
 // picks it) for tests: it runs exactly the plans package lower makes and the
 // runtime of package run, with each kernel replaced by its documented
-// arithmetic (cudakernels/*.cu; the xent kernels by graph.RowLoss and
-// graph.RowGrad, which they implement) and each cuBLAS product by a float64
+// arithmetic (cudakernels/*.cu; the xent kernels by rowmath.RowLoss and
+// rowmath.RowGrad, which they implement) and each cuBLAS product by a float64
 // loop. Every pointer a kernel receives is checked against its buffer's
 // bounds, every launch against the geometry its kernel needs, and fresh
 // device memory is filled with NaN bytes.
@@ -12,5 +12,5 @@
 // typed kernel arguments and the runtime are checked on machines without a
 // GPU; what it cannot check is the kernels' CUDA code itself, which the cuda
 // backend's own tests do on a GPU (cudakernels' kernel tests against
-// graph.RowLoss and graph.RowGrad).
+// rowmath.RowLoss and rowmath.RowGrad).
 package emu

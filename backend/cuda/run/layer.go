@@ -7,7 +7,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
-	"dsx/graph"
+	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
 )
@@ -203,9 +203,9 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 	o := &l.cfg.Loss
 	switch d := targets.Data().(type) {
 	case []float32:
-		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+		err = rowmath.CheckTargets(d, rows, l.cfg.T, (*rowmath.Options)(o))
 	case []float64:
-		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+		err = rowmath.CheckTargets(d, rows, l.cfg.T, (*rowmath.Options)(o))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", l.name, err)
