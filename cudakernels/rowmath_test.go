@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"dsx/backend/conformance"
 	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 )
 
 // TestRowMath checks the per-row arithmetic both xent kernels share
@@ -54,7 +54,7 @@ func TestRowMath(t *testing.T) {
 	}
 	// The float64 part of a kernel and of the reference: the same formulas
 	// with sums in another order.
-	tol := conformance.TolKernelF64
+	tl := tol.KernelF64
 	for _, c := range []struct {
 		name      string
 		T         int
@@ -87,7 +87,7 @@ func TestRowMath(t *testing.T) {
 			wantCE, wantZL, _ := rowmath.RowTerms(z, c.label, soft, &o)
 			st := gather(z, c.label, soft, &o)
 			S, _, ce, zl := h.loss(t, st)
-			if err := conformance.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tol); err != nil {
+			if err := tol.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tl); err != nil {
 				t.Errorf("ce, zl: %v (got %v, %v; want %v, %v)", err, ce, zl, wantCE, wantZL)
 			}
 			want := make([]float64, c.T)
@@ -103,7 +103,7 @@ func TestRowMath(t *testing.T) {
 				p := math.Exp((capped - st.m) - st.L)
 				got[k] = h.grad(t, p, coef(k, c.label, c.T, soft, &o), S, c.sc*c.g, zf, dcap)
 			}
-			if err := conformance.Close(got, want, tol); err != nil {
+			if err := tol.Close(got, want, tl); err != nil {
 				t.Errorf("gradient: %v", err)
 			}
 		})
@@ -386,7 +386,7 @@ func TestAccMerge(t *testing.T) {
 				name      string
 				got, want float64
 			}{{"m", gm, m}, {"s", gs, s}, {"d", gd, d}, {"A", gA, A}} {
-				if err := conformance.Close([]float64{q.got}, []float64{q.want}, conformance.TolKernelF64); err != nil {
+				if err := tol.Close([]float64{q.got}, []float64{q.want}, tol.KernelF64); err != nil {
 					t.Errorf("%s: %s = %v, want %v: %v", what, q.name, q.got, q.want, err)
 				}
 			}

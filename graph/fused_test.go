@@ -8,10 +8,11 @@ import (
 
 	"dsx/internal/dense"
 	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 )
 
 // TestExp32 checks exp32 against math.Exp over the range the kernel uses
-// (x = z − max ≤ 0) and a little beyond: within 2 ulp (relative 2.4e-7) for
+// (x = z − max ≤ 0) and a little beyond: within 2 ulp (tol.Exp32) for
 // normal results, exact at the special values.
 func TestExp32(t *testing.T) {
 	worst := 0.0
@@ -22,8 +23,8 @@ func TestExp32(t *testing.T) {
 			worst = r
 		}
 	}
-	if worst > 2.4e-7 {
-		t.Errorf("exp32: worst relative error %.3g > 2.4e-7", worst)
+	if worst > tol.Exp32.Rel {
+		t.Errorf("exp32: worst relative error %.3g > %g (%s)", worst, tol.Exp32.Rel, tol.Exp32.Why)
 	}
 	for _, c := range []struct{ x, want float32 }{{0, 1}, {float32(math.Inf(-1)), 0}, {-100, 0}, {100, float32(math.Inf(1))}} {
 		if got := exp32(c.x); got != c.want {
@@ -92,34 +93,32 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 		for _, stash := range []bool{true, false} {
 			t.Run(fmt.Sprintf("opts%d/stash=%v", oi, stash), func(t *testing.T) {
 				op := &XentOp{Opts: o, T: T, hasGrad: true}
-				check := func(name string, got, want []float64, tol float64) {
+				check := func(name string, got, want []float64, tl tol.Tol) {
 					t.Helper()
-					for i := range want {
-						if d := math.Abs(got[i] - want[i]); d > tol*(1+math.Abs(want[i])) {
-							t.Fatalf("%s[%d] = %v, want %v", name, i, got[i], want[i])
-						}
+					if err := tol.Close(got, want, tl); err != nil {
+						t.Fatalf("%s: %v", name, err)
 					}
 				}
 				k64 := op.cpu64()
 				sum, _ := k64.forward(z, tg, B, sc, sz)
-				check("loss64", []float64{sum}, []float64{wantLoss}, 1e-12)
+				check("loss64", []float64{sum}, []float64{wantLoss}, tol.FusedF64)
 				dz := make([]float64, B*T)
 				if !stash {
 					k64.valid = false
 				}
 				k64.backward(dz, z, tg, B, sc, sz, nil)
-				check("grad64", dz, wantGrad, 1e-12)
+				check("grad64", dz, wantGrad, tol.FusedF64)
 
 				z32, tg32 := dense.Convert[float32](z), dense.Convert[float32](tg)
 				k32 := op.cpu32()
 				sum32, _ := k32.forward(z32, tg32, B, sc, sz)
-				check("loss32", []float64{sum32}, []float64{wantLoss}, 2e-5)
+				check("loss32", []float64{sum32}, []float64{wantLoss}, tol.FusedF32)
 				g := k32.gradTensor(B).Data().([]float32)
 				if !stash {
 					k32.valid = false
 				}
 				k32.backward(g, z32, tg32, B, sc, sz, nil)
-				check("grad32", dense.Convert[float64](g), wantGrad, 2e-5)
+				check("grad32", dense.Convert[float64](g), wantGrad, tol.FusedF32)
 			})
 		}
 	}
@@ -156,8 +155,8 @@ func TestExpNonPos(t *testing.T) {
 			worst = r
 		}
 	}
-	if worst > 2.4e-7 {
-		t.Errorf("expNonPos: worst relative error %.3g > 2.4e-7", worst)
+	if worst > tol.Exp32.Rel {
+		t.Errorf("expNonPos: worst relative error %.3g > %g (%s)", worst, tol.Exp32.Rel, tol.Exp32.Why)
 	}
 	if expNonPos(float32(math.Inf(-1))) != 0 || expNonPos(0) != 1 {
 		t.Errorf("expNonPos(-Inf) = %v, expNonPos(0) = %v", expNonPos(float32(math.Inf(-1))), expNonPos(0))

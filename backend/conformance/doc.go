@@ -12,5 +12,6 @@
 // that Open refuses it with ErrNotImplemented and opens all that is
 // declared; each declared softmax-cross-entropy implementation beyond Fused
 // runs the checks that hold for any (Xent=unfused). All tolerances are in
-// tol.go, each with its reason.
+// the module's internal package tol (internal/tol/tol.go), each with its
+// reason, shared with the CUDA backend's tests and package graph's.
 package conformance

@@ -14,6 +14,7 @@ import (
 	"dsx/backend"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -57,8 +58,8 @@ func (s *suite) nonFinite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectClose(t, what+": W", dense.F64(W), dense.F64(W1), Tol{Why: "a failed call changes nothing"})
-		expectClose(t, what+": b", dense.F64(b), dense.F64(b1), Tol{Why: "a failed call changes nothing"})
+		tol.Expect(t, what+": W", dense.F64(W), dense.F64(W1), tol.Tol{Why: "a failed call changes nothing"})
+		tol.Expect(t, what+": b", dense.F64(b), dense.F64(b1), tol.Tol{Why: "a failed call changes nothing"})
 	}
 	for _, c := range []struct {
 		row, col int
@@ -90,8 +91,8 @@ func (s *suite) nonFinite(t *testing.T) {
 	}
 	gw, gb, _ := l.Params()
 	fw, fb, _ := f.Params()
-	expectClose(t, "W after failed steps", dense.F64(gw), dense.F64(fw), tolFor(s.dt))
-	expectClose(t, "b after failed steps", dense.F64(gb), dense.F64(fb), tolFor(s.dt))
+	tol.Expect(t, "W after failed steps", dense.F64(gw), dense.F64(fw), tol.For(s.dt))
+	tol.Expect(t, "b after failed steps", dense.F64(gb), dense.F64(fb), tol.For(s.dt))
 
 	// SetParams refuses NaN and ±Inf and keeps what the layer had.
 	W1, b1, _ = l.Params()

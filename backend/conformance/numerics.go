@@ -13,6 +13,7 @@ import (
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -90,17 +91,17 @@ func (s *suite) hugeLogits(t *testing.T) {
 			}
 			// The exact answer: the reference on the shifted rows (x = I, W = d).
 			ref := cpu.Reference(p.x, shifted, p.bias, p.targets, B, B, T, opts)
-			tol := tolFor(s.dt)
+			tl := tol.For(s.dt)
 			if opts.Reduction == graph.None {
 				got := dense.F64(res.Losses)
 				for i, r := range rows {
-					expectClose(t, fmt.Sprintf("row %d (offset %g) loss", i, r.offset), got[i:i+1], ref.Losses[i:i+1], tol)
+					tol.Expect(t, fmt.Sprintf("row %d (offset %g) loss", i, r.offset), got[i:i+1], ref.Losses[i:i+1], tl)
 				}
 			}
-			expectClose(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tol)
+			tol.Expect(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tl)
 			// dW = xᵀ·dz = dz row by row.
-			expectClose(t, "dW", dense.F64(res.DW), ref.DW, tol)
-			expectClose(t, "db", dense.F64(res.DB), ref.DB, tol)
+			tol.Expect(t, "dW", dense.F64(res.DW), ref.DW, tl)
+			tol.Expect(t, "db", dense.F64(res.DB), ref.DB, tl)
 		})
 	}
 }
@@ -123,8 +124,8 @@ func (s *suite) equalLogits(t *testing.T) {
 			for c := range want {
 				want[c] = 1 / float64(T)
 			}
-			expectClose(t, fmt.Sprintf("T = %d logits of %g: loss", T, v), []float64{loss}, []float64{math.Log(float64(T))}, tolFor(s.dt))
-			expectClose(t, fmt.Sprintf("T = %d logits of %g: p", T, v), p, want, tolFor(s.dt))
+			tol.Expect(t, fmt.Sprintf("T = %d logits of %g: loss", T, v), []float64{loss}, []float64{math.Log(float64(T))}, tol.For(s.dt))
+			tol.Expect(t, fmt.Sprintf("T = %d logits of %g: p", T, v), p, want, tol.For(s.dt))
 		}
 	}
 }

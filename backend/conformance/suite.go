@@ -10,6 +10,7 @@ import (
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -204,23 +205,23 @@ func (s *suite) compute(t *testing.T, p problem) (*backend.Result, cpu.Ref) {
 // compare checks every output of res against ref.
 func (s *suite) compare(t *testing.T, res *backend.Result, ref cpu.Ref, reduction graph.Reduction) {
 	t.Helper()
-	tol := tolFor(s.dt)
+	tl := tol.For(s.dt)
 	for _, v := range []float64{res.Loss} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			t.Fatalf("loss is %v", v)
 		}
 	}
-	expectClose(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tol)
+	tol.Expect(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tl)
 	if reduction == graph.None {
 		if res.Losses == nil {
 			t.Errorf("reduction none: no per-row losses")
 		} else {
-			expectClose(t, "losses", dense.F64(res.Losses), ref.Losses, tol)
+			tol.Expect(t, "losses", dense.F64(res.Losses), ref.Losses, tl)
 		}
 	}
-	expectClose(t, "dW", dense.F64(res.DW), ref.DW, tol)
-	expectClose(t, "db", dense.F64(res.DB), ref.DB, tol)
-	expectClose(t, "dx", dense.F64(res.DX), ref.DX, tol)
+	tol.Expect(t, "dW", dense.F64(res.DW), ref.DW, tl)
+	tol.Expect(t, "db", dense.F64(res.DB), ref.DB, tl)
+	tol.Expect(t, "dx", dense.F64(res.DX), ref.DX, tl)
 }
 
 // softmaxOf returns softmax(z) for one row as the backend computes it: with

@@ -11,6 +11,7 @@ import (
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 )
 
 func (s *suite) repeatAndSmallerBatch(t *testing.T) {
@@ -27,7 +28,7 @@ func (s *suite) repeatAndSmallerBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectClose(t, "second run dW", dense.F64(r2.DW), dense.F64(r1.DW), tolFor(s.dt))
+	tol.Expect(t, "second run dW", dense.F64(r2.DW), dense.F64(r1.DW), tol.For(s.dt))
 	small := p
 	small.B = 3
 	small.x, small.targets = p.x[:3*p.N], p.targets[:3]
@@ -41,7 +42,7 @@ func (s *suite) repeatAndSmallerBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectClose(t, "logits", dense.F64(logits), ref.Logits, tolFor(s.dt))
+	tol.Expect(t, "logits", dense.F64(logits), ref.Logits, tol.For(s.dt))
 }
 
 // optimizers checks two steps of each optimizer against PyTorch's formulas
@@ -66,7 +67,7 @@ func (s *suite) optimizers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				expectClose(t, fmt.Sprintf("step %d loss", step), []float64{loss}, []float64{ref.Loss}, tolFor(s.dt))
+				tol.Expect(t, fmt.Sprintf("step %d loss", step), []float64{loss}, []float64{ref.Loss}, tol.For(s.dt))
 				mw, vw = refUpdate(o, step, w, ref.DW, mw, vw)
 				mb, vb = refUpdate(o, step, b, ref.DB, mb, vb)
 			}
@@ -74,8 +75,8 @@ func (s *suite) optimizers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			expectClose(t, "W after 2 steps", dense.F64(gw), w, tolFor(s.dt))
-			expectClose(t, "b after 2 steps", dense.F64(gb), b, tolFor(s.dt))
+			tol.Expect(t, "W after 2 steps", dense.F64(gw), w, tol.For(s.dt))
+			tol.Expect(t, "b after 2 steps", dense.F64(gb), b, tol.For(s.dt))
 		})
 	}
 }

@@ -10,19 +10,19 @@ import (
 	"testing"
 	"unsafe"
 
-	"dsx/backend/conformance"
 	"dsx/backend/cuda/cudatest"
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
 	"dsx/graph"
 	"dsx/internal/dense"
 	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 
 	"gorgonia.org/cu"
 )
 
 // The kernel test: the fused xent kernels against rowmath.RowTerms and
-// rowmath.RowGradScaled on the same inputs, within conformance.TolKernelF64 /
+// rowmath.RowGradScaled on the same inputs, within tol.KernelF64 /
 // TolKernelF32 (float64 arithmetic, one rounding to the dtype).
 
 // TestXentKernel runs the fused kernels (block per row, and the tiled one
@@ -201,27 +201,27 @@ func kernelCase[F dense.Float](T int, o graph.LossOptions, name string, warp boo
 	if err != nil {
 		return err
 	}
-	tolF := conformance.TolKernelF64
+	tolF := tol.KernelF64
 	if f32 {
-		tolF = conformance.TolKernelF32
+		tolF = tol.KernelF32
 	}
-	if err := conformance.Close(gotScale[:], []float64{sc, sz}, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotScale[:], []float64{sc, sz}, tol.KernelF64); err != nil {
 		return fmt.Errorf("scales: %v", err)
 	}
-	if err := conformance.Close(gotLoss, wantRowLoss, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotLoss, wantRowLoss, tol.KernelF64); err != nil {
 		return fmt.Errorf("row losses: %v", err)
 	}
-	if err := conformance.Close(dense.Convert[float64](gotLosses), wantLoss, tolF); err != nil {
+	if err := tol.Close(dense.Convert[float64](gotLosses), wantLoss, tolF); err != nil {
 		return fmt.Errorf("row losses in the dtype: %v", err)
 	}
-	if err := conformance.Close(gotTotal[:], []float64{wantTotal}, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotTotal[:], []float64{wantTotal}, tol.KernelF64); err != nil {
 		return fmt.Errorf("reduced loss: %v", err)
 	}
 	packed = packed[:0]
 	for i := 0; i < rows; i++ {
 		packed = append(packed, got[i*ld:i*ld+T]...)
 	}
-	if err := conformance.Close(dense.Convert[float64](packed), dense.Convert[float64](wantGrad), tolF); err != nil {
+	if err := tol.Close(dense.Convert[float64](packed), dense.Convert[float64](wantGrad), tolF); err != nil {
 		return fmt.Errorf("gradient: %v", err)
 	}
 	for i := 0; i < rows+1; i++ {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/graph"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -115,11 +115,11 @@ func open(t *testing.T, name string, cfg backend.Config) backend.Layer {
 	return l
 }
 
-func parityTol(dt tensor.Dtype) conformance.Tol {
+func parityTol(dt tensor.Dtype) tol.Tol {
 	if dt == tensor.Float32 {
-		return conformance.TolParityF32
+		return tol.ParityF32
 	}
-	return conformance.TolParityF64
+	return tol.ParityF64
 }
 
 // roundBF16 rounds each value to float32 and then to bfloat16 (nearest, ties

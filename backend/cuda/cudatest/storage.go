@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -54,7 +54,7 @@ func BF16Storage(t *testing.T, dev string) {
 			}
 			// Exact bfloat16 products summed in float32 (N terms) and
 			// stored in float32: the float32 parity bound.
-			if err := conformance.Close(dense.F64(got), logitsOf(), conformance.TolParityF32); err != nil {
+			if err := tol.Close(dense.F64(got), logitsOf(), tol.ParityF32); err != nil {
 				t.Errorf("%s %s: logits are not those of bfloat16(W): %v", opt.Kind, when, err)
 			}
 		}
@@ -162,13 +162,13 @@ func VocabTiles(t *testing.T, dev string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := conformance.Close([]float64{b}, []float64{a}, conformance.TolParityF32); err != nil {
+		if err := tol.Close([]float64{b}, []float64{a}, tol.ParityF32); err != nil {
 			t.Errorf("step %d: tiled loss %v, whole rows %v: %v", i, b, a, err)
 		}
 	}
 	Wa, _, _ := whole.Params()
 	Wb, _, _ := lt.Params()
-	if err := conformance.Close(dense.F64(Wb), dense.F64(Wa), conformance.TolParityF32); err != nil {
+	if err := tol.Close(dense.F64(Wb), dense.F64(Wa), tol.ParityF32); err != nil {
 		t.Errorf("W after 3 steps, tiled against whole rows: %v", err)
 	}
 	st, ok := lt.(backend.Stats)

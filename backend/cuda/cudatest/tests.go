@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -28,10 +28,10 @@ func Parity(t *testing.T, dev string) {
 				t.Run(fmt.Sprintf("T=%d/%s/%v", T, name, dt), func(t *testing.T) {
 					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
-					tol := parityTol(dt)
+					tl := parityTol(dt)
 					for _, rows := range []int{B, 3} {
 						p := NewProblem(uint64(rows), rows, N, T, o, name)
-						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tol, tol)
+						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tl, tl, tl)
 					}
 				})
 			}
@@ -43,7 +43,7 @@ func Parity(t *testing.T, dev string) {
 // layer lg, runs Compute and Logits on one batch of problem p on both, and
 // checks every output against the CPU's: dW with tolW, dx with tolX, the
 // rest with tol.
-func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOptions, rows, N, T int, dt tensor.Dtype, tol, tolW, tolX conformance.Tol) {
+func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOptions, rows, N, T int, dt tensor.Dtype, tl, tolW, tolX tol.Tol) {
 	t.Helper()
 	shape := []int{rows}
 	if o.SoftTargets {
@@ -66,10 +66,10 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 	for _, c := range []struct {
 		what      string
 		got, want []float64
-		tol       conformance.Tol
-	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tol}, {"losses", dense.F64(rg.Losses), dense.F64(rc.Losses), tol},
-		{"dW", dense.F64(rg.DW), dense.F64(rc.DW), tolW}, {"db", dense.F64(rg.DB), dense.F64(rc.DB), tol}, {"dx", dense.F64(rg.DX), dense.F64(rc.DX), tolX}} {
-		if err := conformance.Close(c.got, c.want, c.tol); err != nil {
+		tl        tol.Tol
+	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tl}, {"losses", dense.F64(rg.Losses), dense.F64(rc.Losses), tl},
+		{"dW", dense.F64(rg.DW), dense.F64(rc.DW), tolW}, {"db", dense.F64(rg.DB), dense.F64(rc.DB), tl}, {"dx", dense.F64(rg.DX), dense.F64(rc.DX), tolX}} {
+		if err := tol.Close(c.got, c.want, c.tl); err != nil {
 			t.Errorf("rows=%d %s: %v", rows, c.what, err)
 		}
 	}
@@ -81,7 +81,7 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conformance.Close(dense.F64(zg), dense.F64(zc), tol); err != nil {
+	if err := tol.Close(dense.F64(zg), dense.F64(zc), tl); err != nil {
 		t.Errorf("rows=%d logits: %v", rows, err)
 	}
 }
@@ -108,7 +108,7 @@ func StepParity(t *testing.T, dev string) {
 						t.Fatal(err)
 					}
 				}
-				tol := parityTol(dt)
+				tl := parityTol(dt)
 				for step := 0; step < 5; step++ {
 					q := NewProblem(uint64(10+step), B, N, T, o, name)
 					x, tg := dense.New(dt, q.X, B, N), dense.New(dt, q.Tg, B)
@@ -120,7 +120,7 @@ func StepParity(t *testing.T, dev string) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := conformance.Close([]float64{b}, []float64{a}, tol); err != nil {
+					if err := tol.Close([]float64{b}, []float64{a}, tl); err != nil {
 						t.Errorf("step %d loss: %v", step, err)
 					}
 				}
@@ -129,10 +129,10 @@ func StepParity(t *testing.T, dev string) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := conformance.Close(dense.F64(Wg), dense.F64(Wc), tol); err != nil {
+				if err := tol.Close(dense.F64(Wg), dense.F64(Wc), tl); err != nil {
 					t.Errorf("W after 5 steps: %v", err)
 				}
-				if err := conformance.Close(dense.F64(bg), dense.F64(bc), tol); err != nil {
+				if err := tol.Close(dense.F64(bg), dense.F64(bc), tl); err != nil {
 					t.Errorf("b after 5 steps: %v", err)
 				}
 			})
@@ -205,9 +205,9 @@ func TrainAccuracy(t *testing.T, dev string) {
 // Variants: the chunked batch, the unfused softmax-cross-entropy and the
 // TF32 and BF16 matrix modes agree with the CPU backend on the loss,
 // per-row losses, dW, db, dx and the logits. Chunked and unfused use the
-// float32 parity tolerance, TF32 conformance.TolTF32; BF16 runs on inputs
+// float32 parity tolerance, TF32 tol.TF32; BF16 runs on inputs
 // exactly representable in bfloat16, so everything but dW and dx is held to
-// the float32 parity bound and those two to conformance.TolBF16, the bound
+// the float32 parity bound and those two to tol.BF16, the bound
 // of dz's one rounding. bfloat16 storage (StorageBF16: x, dx and W's copy
 // in bfloat16, dz written in bfloat16 by the loss kernel) is held to the same
 // bounds, and dx, which it stores in bfloat16, to one more rounding
@@ -272,28 +272,28 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
 					}
 					lc := open(t, "cpu", cfg)
-					tol := parityTol(dt)
+					tl := parityTol(dt)
 					if v.MatMode == backend.TF32 {
-						tol = conformance.TolTF32
+						tl = tol.TF32
 					}
 					for _, rows := range []int{B, 3} {
 						p := NewProblem(uint64(rows), rows, N, T, o, name)
 						// BF16: x and W exactly representable in bfloat16, so
 						// the forward product is exact and only dz's rounding
 						// to bfloat16 for dW = xᵀ·dz and dx = dz·Wᵀ remains.
-						tolW, tolX := tol, tol
+						tolW, tolX := tl, tl
 						if v.MatMode == backend.BF16 || v.Storage == backend.StorageBF16 {
 							p.X, p.W = roundBF16(p.X), roundBF16(p.W)
 							ref := cpu.Reference(p.X, p.W, dense.Round(tensor.Float32, p.B), dense.Round(tensor.Float32, p.Tg), rows, N, T, o)
-							tolW = conformance.TolBF16(ref.DZ, p.X, rows, T, N, true)
-							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
+							tolW = tol.BF16(ref.DZ, p.X, rows, T, N, true)
+							tolX = tol.BF16(ref.DZ, p.W, rows, T, N, false)
 						}
 						if v.Storage == backend.StorageBF16 {
 							// dx stored in bfloat16: one rounding, u = 2⁻⁸.
 							tolX.Rel += 1.0 / 256
 							tolX.Why += "; dx stored in bfloat16 (u = 2⁻⁸)"
 						}
-						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tolW, tolX)
+						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tl, tolW, tolX)
 					}
 				})
 			}
