@@ -163,7 +163,7 @@ func kernelCase[F dense.Float](T int, o graph.LossOptions, name string, warp boo
 		if err != nil {
 			return err
 		}
-		xname, d := kn("xent"), lower.Dims{GridX: rows, GridY: 1, BlockX: min(512, max(32, ceilDiv(T, 32)*32)), BlockY: 1}
+		xname, d := kn("xent"), lower.Dims{GridX: rows, GridY: 1, BlockX: lower.RowThreads(T), BlockY: 1}
 		if cache {
 			d.Shmem = T * int(esize)
 		}
@@ -259,5 +259,3 @@ func launch(name string, args any, d lower.Dims) error {
 func bytesOf[F float32 | float64](s []F) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
 }
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }

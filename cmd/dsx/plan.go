@@ -109,16 +109,10 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	}
 	r := planRecord{Shape: fmt.Sprintf("%dx%dx%d", s.B, s.N, s.T), ChunkRows: l.Chunk, Steps: map[string]int{},
 		Train: l.Train.Describe(), Config: describeConfig(cfg)}
+	ms := l.MemStats()
+	r.StateBytes, r.InputBytes, r.ExtraBytes = ms.StateBytes, ms.InputBytes, ms.ExtraBytes
 	for _, b := range l.Buffers {
 		r.Buffers = append(r.Buffers, planBuffer{b.What, b.Bytes, b.Cat.String()})
-		switch b.Cat {
-		case lower.State:
-			r.StateBytes += b.Bytes
-		case lower.Input:
-			r.InputBytes += b.Bytes
-		default:
-			r.ExtraBytes += b.Bytes
-		}
 	}
 	sort.SliceStable(r.Buffers, func(i, j int) bool { return r.Buffers[i].Bytes > r.Buffers[j].Bytes })
 	// Launches per training step: run the plan's schedule without a device.

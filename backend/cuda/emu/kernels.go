@@ -255,13 +255,9 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if err != nil {
 		return err
 	}
-	rowloss, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	rowloss, losses, err := rowLosses[F](m, a.RowLoss, a.Losses, a.Rows)
 	if err != nil {
 		return err
-	}
-	losses, err := floats[F](m, a.Losses, a.Rows)
-	if err != nil {
-		return fmt.Errorf("losses: %w", err)
 	}
 	bias, err := floats[F](m, a.Bias, a.T)
 	if err != nil {

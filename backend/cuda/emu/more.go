@@ -282,13 +282,9 @@ func nll[F float32 | float64](m *memory, a *k.NLL) error {
 	if err != nil {
 		return err
 	}
-	rl, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	rl, losses, err := rowLosses[F](m, a.RowLoss, a.Losses, a.Rows)
 	if err != nil {
 		return err
-	}
-	losses, err := floats[F](m, a.Losses, a.Rows)
-	if err != nil {
-		return fmt.Errorf("losses: %w", err)
 	}
 	o, err := lossOptions(m, a.Flags, a.Ignore, 0, a.W, a.T)
 	if err != nil {

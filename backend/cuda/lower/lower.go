@@ -47,6 +47,24 @@ func (l *Program) Bytes() int64 {
 	return t
 }
 
+// MemStats sums the buffers by category (state, input, extra) and gives the
+// rows per chunk: the layer's backend.MemStats but for DeviceBytes, which
+// only a device can measure.
+func (l *Program) MemStats() backend.MemStats {
+	st := backend.MemStats{ChunkRows: l.Chunk}
+	for _, b := range l.Buffers {
+		switch b.Cat {
+		case State:
+			st.StateBytes += b.Bytes
+		case Input:
+			st.InputBytes += b.Bytes
+		default:
+			st.ExtraBytes += b.Bytes
+		}
+	}
+	return st
+}
+
 // Lower builds the layer graph of cfg and lowers its training and forward
 // subgraphs. A node it cannot lower is an error wrapping
 // backend.ErrNotImplemented that names the node; nothing is ever done on the

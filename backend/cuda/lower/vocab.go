@@ -48,32 +48,10 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	}
 	x, W, b, tg := lw.bufs[g.X], lw.bufs[g.W], lw.bufs[g.Bias], lw.bufs[g.Targets]
 	opts := s.Loss
-	flags := int64(0)
-	if opts.SoftTargets {
-		flags |= k.XentSoft
-	}
-	if opts.UseIgnoreIndex {
-		flags |= k.XentIgnore
-	}
-	wsum := float64(T)
-	var weights *Buffer
-	if opts.ClassWeights != nil {
-		weights = lw.namedBuf("class weights", int64(T)*8)
-		wsum = 0
-		for _, w := range opts.ClassWeights {
-			wsum += w
-		}
-	}
+	lb := lw.lossBuffers(g.Xent, opts)
+	flags, weights, wsum, rowloss, scale, losses := lb.flags, lb.weights, lb.wsum, lb.rowloss, lb.scale, lb.losses
 	ignore := int64(opts.IgnoreIndex)
 	rows := int64(lw.chunk)
-	scale := lw.namedBuf("reduction scales", 16)
-	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
-	rowloss.RowBytes = 8
-	var losses *Buffer
-	if opts.Reduction == graph.None {
-		losses = lw.buffer(g.Xent, "per-row losses", s.B)
-		losses.RowBytes = lw.esize
-	}
 	acc := lw.request("row statistics over the tiles (4 float64 a row)", rows*32)
 	zy := lw.request("logit at the label (float64 a row)", rows*8)
 	st := lw.request("row m, L, S (3 float64 a row)", rows*24)
@@ -191,7 +169,7 @@ func (s *xvStats) Describe() string {
 	return fmt.Sprintf("%s: %s + b → %s", s.Kernel(), s.z.What, s.acc.What)
 }
 func (s *xvStats) Dims(c Ctx) Dims {
-	return Dims{GridX: c.Rows, GridY: 1, BlockX: rowThreads(s.Vt), BlockY: 1}
+	return Dims{GridX: c.Rows, GridY: 1, BlockX: RowThreads(s.Vt), BlockY: 1}
 }
 func (s *xvStats) Fill(args any, a Addr, c Ctx) {
 	first := int64(0)
