@@ -20,7 +20,10 @@
 //	constant seed, SizeOf
 //
 // A node it cannot lower is an error wrapping backend.ErrNotImplemented that
-// names the node; the backend never does a node's work on the host.
+// names the node; the backend never does a node's work on the host. What
+// the lowering runs is declared once, in Capabilities (the cuda backend's
+// and its emulator's backend.Capabilities, and what dsx plan checks a
+// configuration against): Lower refuses anything else first.
 //
 // A plan is a list of Steps, each with a Phase (before the chunks, per chunk
 // of rows, after them), so that a batch larger than Config's logits budget
@@ -29,7 +32,7 @@
 // db in colsum_fin, and the mean's denominator is computed over the whole
 // batch first. Each kernel step fills its kernel's typed argument struct
 // (package cudakernels) for a chunk; Buffers carry their size, category
-// (for backend.MemStats) and, for those indexed by batch row, the bytes per
+// (Program.MemStats sums them into a backend.MemStats) and, for those indexed by batch row, the bytes per
 // row by which a chunk's address is offset.
 //
 // The tests run every plan on a host emulator of the kernels (the semantics
