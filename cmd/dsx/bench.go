@@ -16,6 +16,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -115,7 +116,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: all of the device's)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: the softmax-cross-entropy implementations the device declares, and chunked on a GPU)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
@@ -139,16 +140,19 @@ Memory: see bench/RESULTS.md.`, stdout)
 	if *steps < 1 || *warmup < 0 {
 		return usageErr("--steps must be ≥ 1 and --warmup ≥ 0")
 	}
+	known := knownVariants()
 	for _, v := range splitList(*variants) {
-		if v != "fused" && v != "unfused" && v != "chunked" && v != "graph" {
-			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
+		if !slices.Contains(known, v) {
+			return usageErr("--variants: %q: want %s", v, strings.Join(known, ", "))
 		}
 	}
-	ms := splitList(*modes)
-	for _, m := range ms {
-		if m != "fp32" && m != "tf32" && m != "bf16" {
-			return usageErr("--modes: %q: want fp32, tf32 or bf16", m)
+	var ms []backend.MatMode
+	for _, m := range splitList(*modes) {
+		mm, err := backend.ParseMatMode(m)
+		if err != nil {
+			return usageErr("--modes: %v", err)
 		}
+		ms = append(ms, mm)
 	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
@@ -171,7 +175,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget}
 	vsets := map[string][]string{}
 	for _, be := range bes {
-		vs, note := deviceVariants(be.Name(), splitList(*variants))
+		vs, note := deviceVariants(be, splitList(*variants))
 		if note != "" {
 			fmt.Fprintf(stderr, "dsx bench: %s\n", note)
 		}
@@ -199,7 +203,7 @@ Memory: see bench/RESULTS.md.`, stdout)
 						bar.clear()
 						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
 					}
-					if res != nil && ref == nil && m == "fp32" && (v == "fused" || v == "graph") {
+					if res != nil && ref == nil && m == backend.FP32 && v == xentVariant(be.Capabilities(), backend.Fused) {
 						ref = res
 					}
 					if !bar.tty {
@@ -229,39 +233,100 @@ Memory: see bench/RESULTS.md.`, stdout)
 	return nil
 }
 
-// deviceVariants returns the variants to run on a device, and a note when
-// one asked for is not what runs there. The CPU has one step, the layer
-// graph on Gorgonia's VM (its softmax-cross-entropy is the fused op), and
-// its chunked form; cuda has fused, unfused and chunked.
-func deviceVariants(dev string, asked []string) (vs []string, note string) {
-	if dev == "cpu" {
-		if len(asked) == 0 {
-			return []string{"graph"}, ""
-		}
-		var notes []string
-		for _, v := range asked {
-			switch v {
-			case "fused":
-				notes = append(notes, "cpu runs variant fused as graph (the layer graph on Gorgonia's VM, whose softmax-cross-entropy is the fused op): its rows say graph")
-				v = "graph"
-			case "unfused":
-				notes = append(notes, "cpu has no unfused variant: its row is skipped")
-			}
-			if !slices.Contains(vs, v) {
-				vs = append(vs, v)
-			}
-		}
-		return vs, strings.Join(notes, "; ")
+// xentVariant is the variant name of a softmax-cross-entropy
+// implementation on a device: its declared name for Fused ("graph" on the
+// CPU), else the implementation's own.
+func xentVariant(caps backend.Capabilities, x backend.XentImpl) string {
+	if x == backend.Fused && caps.FusedName != "" {
+		return caps.FusedName
 	}
+	return x.String()
+}
+
+// knownVariants are the variant names: every softmax-cross-entropy
+// implementation, the name a registered backend gives its Fused one
+// (graph, the CPU's), and chunked.
+func knownVariants() []string {
+	var out []string
+	for _, x := range backend.XentImpls() {
+		out = append(out, x.String())
+	}
+	for _, n := range backend.Names() {
+		if b, err := backend.Get(n); err == nil {
+			if f := b.Capabilities().FusedName; f != "" && !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return append(out, "chunked")
+}
+
+// deviceVariants returns the variants to run on a device, from its
+// declaration (Backend.Capabilities), and a note when one asked for is not
+// what runs there. By default: every softmax-cross-entropy it declares, and
+// chunked where it declares chunking and has memory of its own (a GPU's,
+// which chunking bounds; not the CPU, whose rows say graph: the layer graph
+// on Gorgonia's VM, whose softmax-cross-entropy is the fused op).
+func deviceVariants(be backend.Backend, asked []string) (vs []string, note string) {
+	caps, dev := be.Capabilities(), be.Name()
 	if len(asked) == 0 {
-		return []string{"fused", "unfused", "chunked"}, ""
+		for _, x := range backend.XentImpls() {
+			if caps.HasXent(x) {
+				vs = append(vs, xentVariant(caps, x))
+			}
+		}
+		if ds, err := be.Devices(); caps.Chunks && err == nil && len(ds) > 0 && ds[0].MemoryBytes > 0 {
+			vs = append(vs, "chunked")
+		}
+		return vs, ""
 	}
+	var notes []string
 	for _, v := range asked {
-		if v == "graph" {
-			note = dev + " has no graph variant (the CPU's): its row is skipped"
+		switch x, err := backend.ParseXentImpl(v); {
+		case err == nil && caps.HasXent(x) && xentVariant(caps, x) != v:
+			notes = append(notes, fmt.Sprintf("%s runs variant %s as %s: its rows say %s", dev, v, xentVariant(caps, x), xentVariant(caps, x)))
+			v = xentVariant(caps, x)
+		case err == nil && !caps.HasXent(x):
+			notes = append(notes, fmt.Sprintf("%s declares no %s softmax-cross-entropy: its row is skipped", dev, v))
+		case v == "chunked" && !caps.Chunks:
+			notes = append(notes, dev+" declares no chunked batches: its row is skipped")
+		case err != nil && v != "chunked" && v != caps.FusedName:
+			notes = append(notes, fmt.Sprintf("%s has no variant %s: its row is skipped", dev, v))
+		}
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
 		}
 	}
-	return asked, note
+	return vs, strings.Join(notes, "; ")
+}
+
+// variantConfig sets cfg for a variant on a device, or returns why the
+// device's declaration does not run it.
+func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant string, o benchOpts) (skip string) {
+	switch x, err := backend.ParseXentImpl(variant); {
+	case variant == "chunked":
+		if !caps.Chunks {
+			return dev + " declares no chunked batches"
+		}
+		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
+		if o.chunkRows == 0 && cfg.Chunk(4) == cfg.B {
+			// The logits fit the budget: chunk anyway (4 chunks), so that
+			// the variant is measured on every shape.
+			cfg.ChunkRows = max(1, cfg.B/4)
+		}
+	case variant == caps.FusedName:
+		cfg.Xent = backend.Fused
+	case err != nil || xentVariant(caps, x) != variant:
+		return fmt.Sprintf("%s has no variant %s", dev, variant)
+	case !caps.HasXent(x):
+		return fmt.Sprintf("%s declares no %v softmax-cross-entropy", dev, x)
+	default:
+		cfg.Xent = x
+	}
+	if !caps.HasMatMode(cfg.MatMode) {
+		return fmt.Sprintf("%s declares no matmul mode %v", dev, cfg.MatMode)
+	}
+	return ""
 }
 
 // benchDevices resolves --device: a list, or every available backend.
@@ -294,27 +359,15 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 // benchRow opens one layer and times it. ref, when not nil, is the fp32
 // fused result of the same shape for --check; the row's own Compute result
 // is returned (with --check) so the first row can become the reference.
-func benchRow(be backend.Backend, sh shape, d benchData, variant, mode string, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
-	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode}
+func benchRow(be backend.Backend, sh shape, d benchData, variant string, mode backend.MatMode, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
+	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode.String()}
 	cfg := backend.Config{
-		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{W: true, B: true}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
+		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{DW: true, DB: true}},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 		MatMode:   mode,
 		ChunkRows: -1,
 	}
-	switch variant {
-	case "unfused":
-		cfg.Xent = "unfused"
-	case "chunked":
-		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
-		if o.chunkRows == 0 && cfg.Chunk(4) == sh.B {
-			// The logits fit the budget: chunk anyway (4 chunks), so that
-			// the variant is measured on every shape.
-			cfg.ChunkRows = max(1, sh.B/4)
-		}
-	}
-	if be.Name() != "cpu" && variant == "graph" {
-		rec.Skipped = fmt.Sprintf("%s has no variant graph (the CPU's)", be.Name())
+	if rec.Skipped = variantConfig(&cfg, be.Capabilities(), be.Name(), variant, o); rec.Skipped != "" {
 		return rec, nil, nil
 	}
 	l, err := be.Open(cfg)
@@ -398,7 +451,7 @@ func newBenchData(sh shape, dt tensor.Dtype) benchData {
 	for i := range w {
 		w[i] = float32(rng.NormFloat64() * 0.01)
 	}
-	return benchData{fromF32(x, dt, sh.B, sh.N), fromF32(y, dt, sh.B), fromF32(w, dt, sh.N, sh.T), fromF32(make([]float32, sh.T), dt, sh.T)}
+	return benchData{dense.New(dt, x, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, w, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}
 }
 
 func median(v []float64) float64 {
@@ -415,25 +468,14 @@ func relDiff(a, b *tensor.Dense) float64 {
 	if a == nil || b == nil {
 		return 0
 	}
-	av, bv := f64view(a), f64view(b)
+	av, bv := dense.F64(a), dense.F64(b)
 	d, m := 0.0, 0.0
-	for i := range b.Size() {
-		d = math.Max(d, math.Abs(av(i)-bv(i)))
-		m = math.Max(m, math.Abs(bv(i)))
+	for i := range bv {
+		d = math.Max(d, math.Abs(av[i]-bv[i]))
+		m = math.Max(m, math.Abs(bv[i]))
 	}
 	if m == 0 {
 		return d
 	}
 	return d / m
-}
-
-// f64view returns an indexed float64 view of a dense float tensor.
-func f64view(t *tensor.Dense) func(int) float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		return func(i int) float64 { return float64(d[i]) }
-	case []float64:
-		return func(i int) float64 { return d[i] }
-	}
-	return func(int) float64 { return 0 }
 }

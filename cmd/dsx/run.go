@@ -11,6 +11,8 @@ import (
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -34,7 +36,7 @@ func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn fun
 		if err != nil {
 			return err
 		}
-		z = toF64(z, logits)
+		z = dense.Into(z, logits)
 		if !s.Labelled() {
 			labels = nil
 		}
@@ -48,7 +50,7 @@ func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn fun
 // evaluate returns the mean plain cross-entropy and the accuracy of the
 // layer on a labelled set, scaled by scale.
 func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, acc float64, err error) {
-	plain := graph.LossOptions{}
+	var plain rowmath.Options // plain cross-entropy
 	correct, sum := 0, 0.0
 	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
 		T := len(z) / n
@@ -58,7 +60,7 @@ func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, a
 				correct++
 			}
 			if int(labels[i]) < T {
-				rl, _ := graph.RowLoss(row, int(labels[i]), nil, &plain)
+				rl, _ := rowmath.RowLoss(row, int(labels[i]), nil, &plain)
 				sum += rl
 			}
 		}
@@ -76,24 +78,6 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
-}
-
-// toF64 converts a float tensor's data into buf (grown as needed).
-func toF64(buf []float64, t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float64:
-		return d
-	case []float32:
-		if cap(buf) < len(d) {
-			buf = make([]float64, len(d))
-		}
-		buf = buf[:len(d)]
-		for i, v := range d {
-			buf[i] = float64(v)
-		}
-		return buf
-	}
-	return nil
 }
 
 // modelFlags are what eval and predict share: the data, the model and the
@@ -178,7 +162,7 @@ func openModel(be backend.Backend, m *model.Model, rows int) (backend.Layer, err
 	if err != nil {
 		return nil, err
 	}
-	if err := l.SetParams(fromF32(m.W, tensor.Float32, m.N, m.T), fromF32(m.B, tensor.Float32, m.T)); err != nil {
+	if err := l.SetParams(dense.New(tensor.Float32, m.W, m.N, m.T), dense.New(tensor.Float32, m.B, m.T)); err != nil {
 		l.Close()
 		return nil, err
 	}

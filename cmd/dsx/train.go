@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/dense"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -78,32 +79,6 @@ func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32) {
 	}
 	return tensor.New(tensor.WithShape(n, N), tensor.WithBacking(b.x32[:n*N])),
 		tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt32[:n])), labels
-}
-
-func toF32(t *tensor.Dense) []float32 {
-	switch d := t.Data().(type) {
-	case []float32:
-		return append([]float32(nil), d...)
-	case []float64:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = float32(v)
-		}
-		return out
-	}
-	return nil
-}
-
-// fromF32 makes a tensor of dtype dt from float32 values.
-func fromF32(v []float32, dt tensor.Dtype, shape ...int) *tensor.Dense {
-	if dt == tensor.Float64 {
-		d := make([]float64, len(v))
-		for i, x := range v {
-			d[i] = float64(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), v...)))
 }
 
 // trainReport is train --json's summary. Without a test set (no --test)
@@ -187,8 +162,12 @@ are. Without --test, only the training loss is reported.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
-	opt := backend.Optimizer{Kind: *optName, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
-	if *optName == "sgd" {
+	kind, err := backend.ParseOptimizerKind(*optName)
+	if err != nil || kind == backend.NoOptimizer { // training needs one
+		return usageErr("optimizer %q: want sgd or adam", *optName)
+	}
+	opt := backend.Optimizer{Kind: kind, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
+	if kind == backend.SGD {
 		opt.Momentum = *momentum
 	}
 	if err := opt.Validate(); err != nil {
@@ -232,7 +211,7 @@ are. Without --test, only the training loss is reported.
 	scale := (&model.Model{N: train.N, Mean: sc.Mean, Std: sc.Std}).ScaleInputs
 	B := min(*batch, train.Rows)
 	layer, err := be.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{W: true, B: true}},
+		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{DW: true, DB: true}},
 		Optimizer: opt,
 	})
 	if err != nil {
@@ -245,7 +224,7 @@ are. Without --test, only the training loss is reported.
 	for i := range w0 {
 		w0[i] = float32(rng.NormFloat64() * 0.01)
 	}
-	if err := layer.SetParams(fromF32(w0, dt, train.N, T), fromF32(make([]float32, T), dt, T)); err != nil {
+	if err := layer.SetParams(dense.New(dt, w0, train.N, T), dense.New(dt, make([]float32, T), T)); err != nil {
 		return err
 	}
 	bt := newBatcher(train, B, dt, scale)
@@ -285,7 +264,7 @@ are. Without --test, only the training loss is reported.
 	if err != nil {
 		return err
 	}
-	m := &model.Model{W: toF32(W), B: toF32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
+	m := &model.Model{W: dense.F32(W), B: dense.F32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
 		Meta: map[string]string{
 			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName, "trained_on": train.Source,
 		}}
