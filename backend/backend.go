@@ -3,8 +3,10 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,12 +37,12 @@ var (
 // g += wd·w (or, with Decoupled, w −= lr·wd·w: AdamW); m and v with bias
 // correction; w −= lr·m̂/(√v̂ + eps).
 type Optimizer struct {
-	Kind        string  // "sgd" or "adam"
-	LR          float64 // learning rate
-	Momentum    float64 // SGD
-	Beta1       float64 // Adam; 0 means 0.9
-	Beta2       float64 // Adam; 0 means 0.999
-	Eps         float64 // Adam; 0 means 1e-8
+	Kind        OptimizerKind // NoOptimizer (the zero value): Step is an error
+	LR          float64       // learning rate
+	Momentum    float64       // SGD
+	Beta1       float64       // Adam; 0 means 0.9
+	Beta2       float64       // Adam; 0 means 0.999
+	Eps         float64       // Adam; 0 means 1e-8
 	WeightDecay float64
 	Decoupled   bool // Adam only: AdamW's decoupled weight decay
 }
@@ -62,11 +64,11 @@ func (o Optimizer) WithDefaults() Optimizer {
 // Validate checks the optimizer settings.
 func (o Optimizer) Validate() error {
 	switch o.Kind {
-	case "sgd", "adam":
-	case "":
+	case SGD, Adam:
+	case NoOptimizer:
 		return nil
 	default:
-		return fmt.Errorf("optimizer %q: want sgd or adam", o.Kind)
+		return fmt.Errorf("optimizer %v: want sgd or adam", o.Kind)
 	}
 	for _, v := range []struct {
 		name string
@@ -84,25 +86,25 @@ func (o Optimizer) Validate() error {
 
 // Config describes a layer to open.
 //
-// The zero values of MatMode, Xent, ChunkRows and MemoryBudget are the
-// defaults every backend supports. A backend that does not support a
-// non-default setting makes Open fail with an error wrapping
-// ErrNotImplemented (CheckOptions does it for a backend's list).
+// The zero values of MatMode, Xent, Storage, ChunkRows, MemoryBudget and
+// VocabTile are the defaults every backend supports. What else a backend
+// runs it declares (Backend.Capabilities); Open refuses the rest with an
+// error wrapping ErrNotImplemented (Capabilities.Check).
 type Config struct {
 	graph.Spec           // B is the largest batch; smaller batches are allowed
-	Optimizer  Optimizer // for Step; zero Kind means Step is an error
+	Optimizer  Optimizer // for Step; Kind NoOptimizer (the zero value) means Step is an error
 
 	// MatMode is how the matrix products multiply (float32 layers only):
-	// "" or "fp32" in full float32; "tf32" on TF32 tensor cores; "bf16" with
-	// bfloat16 copies of the operands. Products accumulate in float32 in
-	// every mode, and the loss, softmax and optimizer stay in float32.
-	MatMode string
-	// Xent is how softmax + cross-entropy run: "" or "fused", one kernel that
-	// writes the gradient over the logits; "unfused", as PyTorch eager does
+	// FP32 in full float32; TF32 on TF32 tensor cores; BF16 with bfloat16
+	// copies of the operands. Products accumulate in float32 in every mode,
+	// and the loss, softmax and optimizer stay in float32.
+	MatMode MatMode
+	// Xent is how softmax + cross-entropy run: Fused, one kernel that writes
+	// the gradient over the logits; Unfused, as PyTorch eager does
 	// (log-softmax to a second rows×T buffer, the loss from it, then the
-	// gradient as a separate kernel). "unfused" supports hard targets without
+	// gradient as a separate kernel). Unfused supports hard targets without
 	// label smoothing only.
-	Xent string
+	Xent XentImpl
 	// ChunkRows bounds the rows whose logits exist at once: the batch runs in
 	// chunks of that many rows (logits, fused gradient in place, dW and db
 	// accumulated), so the B×T logits are never stored. 0: automatic, chunk
@@ -112,14 +114,15 @@ type Config struct {
 	// chunks; 0 means DefaultMemoryBudget.
 	MemoryBudget int64
 	// Storage is how a float32 layer keeps x, dx and the products' operands
-	// on the device: "" in float32; "bf16" in the usual mixed-precision
-	// arrangement (CUDA only; MatMode "" or "bf16"): x and dx in bfloat16,
+	// on the device: StorageF32 in float32; StorageBF16 in the usual
+	// mixed-precision arrangement (CUDA only; MatMode FP32 or BF16, which
+	// it implies): x and dx in bfloat16,
 	// W as float32 master weights with a bfloat16 copy that the optimizer
 	// step refreshes, products on bfloat16 operands accumulating in float32,
 	// and the logits, loss, softmax statistics, b, dW and db in float32. The
 	// API stays float32: x is rounded to bfloat16 once, as it is loaded, and
 	// dx is widened on the way back.
-	Storage string
+	Storage Storage
 	// VocabTile > 0 runs the softmax-cross-entropy of each row chunk over
 	// vocabulary tiles of that many classes (CUDA, fused Xent): the chunk's
 	// logits exist one rows×VocabTile tile at a time, its row statistics
@@ -155,79 +158,6 @@ func (c Config) Chunk(esize int) int {
 		r -= r % 256
 	}
 	return max(1, min(r, c.B))
-}
-
-// Support is what a backend runs beyond the defaults (CheckOptions): the
-// MatMode, Xent and Storage values it lists, chunked batches, vocabulary
-// tiles.
-type Support struct {
-	Modes, Xents, Storages []string
-	Chunks, VocabTiles     bool
-}
-
-// CheckOptions returns an error wrapping ErrNotImplemented when cfg asks for
-// a MatMode, Xent or Storage that the backend named name does not list in s,
-// for chunking (ChunkRows > 0) or vocabulary tiles it does not run, and a
-// plain error for values that mean nothing.
-func CheckOptions(cfg Config, name string, s Support) error {
-	modes, xents, chunks, storages := s.Modes, s.Xents, s.Chunks, s.Storages
-	in := func(v string, list []string, def string) bool {
-		if v == "" {
-			v = def
-		}
-		for _, l := range list {
-			if l == v {
-				return true
-			}
-		}
-		return false
-	}
-	switch cfg.MatMode {
-	case "", "fp32", "tf32", "bf16":
-	default:
-		return fmt.Errorf("%s: matmul mode %q: want fp32, tf32 or bf16", name, cfg.MatMode)
-	}
-	switch cfg.Xent {
-	case "", "fused", "unfused":
-	default:
-		return fmt.Errorf("%s: xent %q: want fused or unfused", name, cfg.Xent)
-	}
-	if !in(cfg.MatMode, modes, "fp32") {
-		return fmt.Errorf("%s: matmul mode %s: %w", name, cfg.MatMode, ErrNotImplemented)
-	}
-	if cfg.MatMode != "" && cfg.MatMode != "fp32" && cfg.DType != tensor.Float32 {
-		return fmt.Errorf("%s: matmul mode %s needs a float32 layer, not %v: %w", name, cfg.MatMode, cfg.DType, ErrNotImplemented)
-	}
-	if !in(cfg.Xent, xents, "fused") {
-		return fmt.Errorf("%s: %s softmax-cross-entropy: %w", name, cfg.Xent, ErrNotImplemented)
-	}
-	if cfg.ChunkRows > 0 && !chunks {
-		return fmt.Errorf("%s: chunked batches: %w", name, ErrNotImplemented)
-	}
-	switch cfg.Storage {
-	case "":
-	case "bf16":
-		if !in(cfg.Storage, storages, "") {
-			return fmt.Errorf("%s: bfloat16 storage: %w", name, ErrNotImplemented)
-		}
-		if cfg.DType != tensor.Float32 {
-			return fmt.Errorf("%s: bfloat16 storage needs a float32 layer, not %v: %w", name, cfg.DType, ErrNotImplemented)
-		}
-		if cfg.MatMode != "" && cfg.MatMode != "bf16" {
-			return fmt.Errorf("%s: bfloat16 storage multiplies bfloat16 operands; matmul mode %s does not go with it", name, cfg.MatMode)
-		}
-	default:
-		return fmt.Errorf("%s: storage %q: want bf16 or none", name, cfg.Storage)
-	}
-	switch {
-	case cfg.VocabTile < 0:
-		return fmt.Errorf("%s: vocabulary tile %d: want > 0 classes, or 0 for whole rows", name, cfg.VocabTile)
-	case cfg.VocabTile > 0 && cfg.VocabTile < cfg.T && !s.VocabTiles:
-		return fmt.Errorf("%s: vocabulary tiles: %w", name, ErrNotImplemented)
-	case cfg.VocabTile > 0 && cfg.VocabTile < cfg.T && cfg.Xent == "unfused":
-		return fmt.Errorf("%s: vocabulary tiles with the unfused softmax-cross-entropy: %w", name, ErrNotImplemented)
-	}
-	return nil
 }
 
 // MemStats is a layer's device memory, from its own allocations.
@@ -325,7 +255,14 @@ type Backend interface {
 	Available() error
 	// Devices lists the devices this backend would use.
 	Devices() ([]Device, error)
-	// Open makes a layer for cfg.
+	// Capabilities declares what the backend runs beyond the defaults:
+	// dtypes, matmul modes, storages, softmax-cross-entropy
+	// implementations and their loss options, chunking, vocabulary tiles.
+	// It needs no device (it is the same whether or not one is available)
+	// and is what Open checks a Config against.
+	Capabilities() Capabilities
+	// Open makes a layer for cfg. A cfg that Capabilities does not cover
+	// is an error wrapping ErrNotImplemented.
 	Open(cfg Config) (Layer, error)
 }
 
@@ -375,9 +312,37 @@ func Get(name string) (Backend, error) {
 	e, ok := registry[name]
 	mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("backend %q: %w: not in this build (have %s)", name, ErrUnavailable, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("backend %q: %w: %s", name, ErrUnavailable, notRegistered(name))
 	}
 	return e.b, nil
+}
+
+// imports says how each backend of this module is linked into a program:
+// a backend registers itself from the init function of its package.
+var imports = map[string]string{
+	"cpu":      `import _ "dsx/cpu"`,
+	"cuda":     `build with -tags gpu (the dsx-gpu binary), or import _ "dsx/backend/cuda" in a gpu build`,
+	"cuda-emu": `import _ "dsx/backend/cuda/emu"`,
+}
+
+// notRegistered says why name is not in the registry and how to put it
+// there.
+func notRegistered(name string) string {
+	have := "none is registered"
+	if n := Names(); len(n) > 0 {
+		have = "registered: " + strings.Join(n, ", ")
+	}
+	if imp, ok := imports[name]; ok {
+		return fmt.Sprintf("not in this build (%s); to link it in, %s", have, imp)
+	}
+	known := slices.Sorted(maps.Keys(imports))
+	return fmt.Sprintf("no backend of that name (%s; this module's are %s)", have, strings.Join(known, ", "))
+}
+
+// noneRegistered is Choose's error when the registry is empty.
+func noneRegistered() error {
+	return fmt.Errorf("%w: no backend is registered in this build: a program links one in by importing its package, e.g. %s (the CPU), or for the GPU: %s",
+		ErrUnavailable, imports["cpu"], imports["cuda"])
 }
 
 // Choose picks a backend by name. "" and "auto" read DSX_DEVICE and, if that
@@ -395,8 +360,12 @@ func Choose(name string) (Backend, string, error) {
 			}
 			return b, fmt.Sprintf("device %s (from %s)", env, EnvDevice), nil
 		}
+		names := Names()
+		if len(names) == 0 {
+			return nil, "", noneRegistered()
+		}
 		var why []string
-		for _, n := range Names() {
+		for _, n := range names {
 			b, _ := Get(n)
 			err := b.Available()
 			if err == nil {

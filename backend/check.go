@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -44,6 +45,19 @@ func CheckBatch(cfg Config, x, targets *tensor.Dense) (int, error) {
 	return rows, nil
 }
 
+// CheckStep returns the error Layer.Step gives on a layer of cfg that
+// cannot step (the backend named name): one without an optimizer, or
+// without the gradients of W and b. Every backend calls it first.
+func CheckStep(name string, cfg Config) error {
+	if cfg.Optimizer.Kind == NoOptimizer {
+		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", name)
+	}
+	if w := cfg.Want; !w.DW || !w.DB {
+		return fmt.Errorf("%s: Step needs the gradients of W and b (layer computes %v)", name, w)
+	}
+	return nil
+}
+
 // CheckParams validates W and b for a layer.
 func CheckParams(cfg Config, W, b *tensor.Dense) error {
 	if W == nil || b == nil {
@@ -81,7 +95,7 @@ func firstNonFinite(t *tensor.Dense) (int, float64, bool) {
 	return 0, 0, true
 }
 
-func scanFinite[F graph.Float](d []F) (int, float64, bool) {
+func scanFinite[F dense.Float](d []F) (int, float64, bool) {
 	for i, v := range d {
 		if f := float64(v); f-f != 0 {
 			return i, f, false

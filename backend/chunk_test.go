@@ -28,31 +28,38 @@ func TestChunkAuto(t *testing.T) {
 	}
 }
 
+// cpuLike and cudaLike are declarations like the two backends'.
+var (
+	cpuLike  = backend.Capabilities{DTypes: []tensor.Dtype{tensor.Float32, tensor.Float64}, Xents: map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}}, Chunks: true}
+	cudaLike = backend.Capabilities{DTypes: []tensor.Dtype{tensor.Float32, tensor.Float64}, MatModes: []backend.MatMode{backend.TF32, backend.BF16},
+		Storages: []backend.Storage{backend.StorageBF16}, Chunks: true,
+		Xents: map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss, VocabTiles: true}, backend.Unfused: {Loss: backend.LossCaps{ClassWeights: true, IgnoreIndex: true}}}}
+)
+
 // TestCheckStorage: bfloat16 storage is refused by a backend that does not
-// list it (backend.ErrNotImplemented), by a float64 layer, and with TF32 products.
+// declare it (backend.ErrNotImplemented), by a float64 layer, and with TF32 products.
 func TestCheckStorage(t *testing.T) {
-	cfg := backend.Config{Spec: graph.Spec{B: 2, N: 3, T: 4, DType: tensor.Float32}, Storage: "bf16"}
-	cuda := backend.Support{Modes: []string{"fp32", "tf32", "bf16"}, Xents: []string{"fused"}, Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}
-	if err := backend.CheckOptions(cfg, "cpu", backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused"}, Chunks: true}); !errors.Is(err, backend.ErrNotImplemented) {
+	cfg := backend.Config{Spec: graph.Spec{B: 2, N: 3, T: 4, DType: tensor.Float32}, Storage: backend.StorageBF16}
+	if err := cpuLike.Check("cpu", cfg); !errors.Is(err, backend.ErrNotImplemented) {
 		t.Errorf("a backend without bfloat16 storage: %v", err)
 	}
-	if err := backend.CheckOptions(cfg, "cuda", cuda); err != nil {
+	if err := cudaLike.Check("cuda", cfg); err != nil {
 		t.Errorf("a backend with it: %v", err)
 	}
 	c64 := cfg
 	c64.DType = tensor.Float64
-	if err := backend.CheckOptions(c64, "cuda", cuda); err == nil {
+	if err := cudaLike.Check("cuda", c64); err == nil {
 		t.Error("float64 with bfloat16 storage: no error")
 	}
 	tf := cfg
-	tf.MatMode = "tf32"
-	if err := backend.CheckOptions(tf, "cuda", cuda); err == nil {
+	tf.MatMode = backend.TF32
+	if err := cudaLike.Check("cuda", tf); err == nil {
 		t.Error("TF32 with bfloat16 storage: no error")
 	}
 	bad := cfg
-	bad.Storage = "fp8"
-	if err := backend.CheckOptions(bad, "cuda", cuda); err == nil || !strings.Contains(err.Error(), "fp8") {
-		t.Errorf("storage fp8: %v", err)
+	bad.Storage = 7
+	if err := cudaLike.Check("cuda", bad); err == nil || !strings.Contains(err.Error(), "Storage(7)") {
+		t.Errorf("storage 7: %v", err)
 	}
 }
 
@@ -60,27 +67,58 @@ func TestCheckStorage(t *testing.T) {
 // fused loss; a tile of T or more is whole rows, which every backend runs.
 func TestCheckVocabTile(t *testing.T) {
 	cfg := backend.Config{Spec: graph.Spec{B: 2, N: 3, T: 10, DType: tensor.Float32}, VocabTile: 4}
-	cpu := backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused"}, Chunks: true}
-	if err := backend.CheckOptions(cfg, "cpu", cpu); !errors.Is(err, backend.ErrNotImplemented) {
+	if err := cpuLike.Check("cpu", cfg); !errors.Is(err, backend.ErrNotImplemented) {
 		t.Errorf("tiles on a backend without them: %v", err)
 	}
 	whole := cfg
 	whole.VocabTile = 10
-	if err := backend.CheckOptions(whole, "cpu", cpu); err != nil {
+	if err := cpuLike.Check("cpu", whole); err != nil {
 		t.Errorf("a tile of T: %v", err)
 	}
-	gpu := backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused", "unfused"}, Chunks: true, VocabTiles: true}
-	if err := backend.CheckOptions(cfg, "cuda", gpu); err != nil {
+	if err := cudaLike.Check("cuda", cfg); err != nil {
 		t.Errorf("tiles on a backend with them: %v", err)
 	}
 	un := cfg
-	un.Xent = "unfused"
-	if err := backend.CheckOptions(un, "cuda", gpu); !errors.Is(err, backend.ErrNotImplemented) {
+	un.Xent = backend.Unfused
+	if err := cudaLike.Check("cuda", un); !errors.Is(err, backend.ErrNotImplemented) {
 		t.Errorf("tiles with the unfused loss: %v", err)
 	}
 	neg := cfg
 	neg.VocabTile = -1
-	if err := backend.CheckOptions(neg, "cuda", gpu); err == nil {
+	if err := cudaLike.Check("cuda", neg); err == nil {
 		t.Error("tile -1: no error")
+	}
+}
+
+// TestCheckDeclared: Check refuses with ErrNotImplemented each thing a
+// declaration leaves out (a dtype, a mode, an implementation, each loss
+// option, chunking) and accepts it once declared.
+func TestCheckDeclared(t *testing.T) {
+	base := backend.Config{Spec: graph.Spec{B: 2, N: 3, T: 4, DType: tensor.Float32}}
+	none := backend.Capabilities{DTypes: []tensor.Dtype{tensor.Float32}, Xents: map[backend.XentImpl]backend.XentCaps{backend.Fused: {}}}
+	if err := none.Check("x", base); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	for name, c := range map[string]func(*backend.Config){
+		"float64":      func(c *backend.Config) { c.DType = tensor.Float64 },
+		"tf32":         func(c *backend.Config) { c.MatMode = backend.TF32 },
+		"unfused":      func(c *backend.Config) { c.Xent = backend.Unfused },
+		"soft":         func(c *backend.Config) { c.Loss.SoftTargets = true },
+		"smoothing":    func(c *backend.Config) { c.Loss.LabelSmoothing = 0.1 },
+		"weights":      func(c *backend.Config) { c.Loss.ClassWeights = []float64{1, 1, 1, 1} },
+		"ignore":       func(c *backend.Config) { c.Loss.UseIgnoreIndex = true },
+		"softcap":      func(c *backend.Config) { c.Loss.Softcap = 3 },
+		"zloss":        func(c *backend.Config) { c.Loss.ZLoss = 1e-4 },
+		"chunks":       func(c *backend.Config) { c.ChunkRows = 1 },
+		"float64+bf16": func(c *backend.Config) { c.DType, c.MatMode = tensor.Float64, backend.BF16 },
+	} {
+		cfg := base
+		c(&cfg)
+		if err := none.Check("x", cfg); !errors.Is(err, backend.ErrNotImplemented) {
+			t.Errorf("%s, undeclared: %v, want ErrNotImplemented", name, err)
+		}
+		if err := cudaLike.Check("cuda", cfg); err != nil && name != "float64+bf16" {
+			t.Errorf("%s, declared: %v", name, err)
+		}
 	}
 }

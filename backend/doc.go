@@ -6,13 +6,23 @@
 // optimizer state and every buffer for its shape, so that a training step
 // allocates nothing; Close frees them (on a GPU, device memory).
 //
-// Backends register themselves from an init function (package cpu, and package
-// cuda in builds with the gpu tag). Open("auto") — or the DSX_DEVICE
-// environment variable — picks the registered backend of highest priority that
-// reports itself available; a backend that is not available returns an error
-// wrapping ErrUnavailable that says why. An operation a backend does not
-// support returns an error wrapping ErrNotImplemented, and only that error
-// makes a caller fall back to another path.
+// Backends register themselves from an init function: a program links one
+// in by importing its package (import _ "dsx/cpu"; the CUDA backend,
+// dsx/backend/cuda, in builds with the gpu tag), and Get and Choose say
+// which import is missing when one is not. Choose("auto") — or the
+// DSX_DEVICE environment variable — picks the registered backend of highest
+// priority that reports itself available; a backend that is not available
+// returns an error wrapping ErrUnavailable that says why.
+//
+// Configuration is by typed values (MatMode, XentImpl, Storage,
+// OptimizerKind; each has String and a Parse function for command lines),
+// and each backend declares what it runs beyond the defaults
+// (Backend.Capabilities: dtypes, matmul modes, storages, the
+// softmax-cross-entropy implementations and their loss options, chunking,
+// vocabulary tiles), so that a caller learns what is supported without
+// trying. Open refuses anything else with an error wrapping
+// ErrNotImplemented (Capabilities.Check), and only that error makes a
+// caller fall back to another path.
 //
 // Bad input is refused before it can cost anything: graph.Spec.Validate
 // checks that no matrix size overflows; Open estimates what the layer will

@@ -34,16 +34,16 @@ func Footprint(cfg Config) (MemStats, error) {
 	params := z.Add(z.Mul(N, T), T)
 	copies := int64(1)
 	switch o := cfg.Optimizer; {
-	case o.Kind == "sgd" && o.Momentum != 0:
+	case o.Kind == SGD && o.Momentum != 0:
 		copies++
-	case o.Kind == "adam":
+	case o.Kind == Adam:
 		copies += 2
 	}
 	state := z.Mul(esize, copies, params)
-	if cfg.Want.W {
+	if cfg.Want.DW {
 		state = z.Add(state, z.Mul(esize, N, T))
 	}
-	if cfg.Want.B {
+	if cfg.Want.DB {
 		state = z.Add(state, z.Mul(esize, T))
 	}
 	targets := B
@@ -52,10 +52,10 @@ func Footprint(cfg Config) (MemStats, error) {
 	}
 	input := z.Mul(esize, z.Add(z.Mul(B, N), targets))
 	extra := z.Add(z.Mul(2, esize, chunk, T), z.Mul(16, B))
-	if cfg.Want.X {
+	if cfg.Want.DX {
 		extra = z.Add(extra, z.Mul(esize, chunk, N))
 	}
-	if cfg.MatMode == "bf16" {
+	if cfg.MatMode == BF16 {
 		extra = z.Add(extra, z.Mul(2, z.Add(z.Mul(chunk, N), z.Mul(N, T), z.Mul(chunk, T))))
 	}
 	m := MemStats{StateBytes: state, InputBytes: input, ExtraBytes: extra, ChunkRows: int(chunk)}

@@ -21,14 +21,14 @@ func TestFootprint(t *testing.T) {
 		state, input, xtra int64
 	}{
 		{"float32, dW db, no optimizer",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}},
+			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}},
 			4 * (N*T + T + N*T + T), 4 * (B*N + B), 4*2*B*T + 16*B},
 		{"float64, adam, dx, soft targets",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float64, Want: graph.Want{W: true, B: true, X: true}, Loss: graph.LossOptions{SoftTargets: true}},
-				Optimizer: Optimizer{Kind: "adam"}},
+			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true, DX: true}, Loss: graph.LossOptions{SoftTargets: true}},
+				Optimizer: Optimizer{Kind: Adam}},
 			8 * (3*(N*T+T) + N*T + T), 8 * (B*N + B*T), 8*2*B*T + 16*B + 8*B*N},
 		{"float32, sgd momentum, chunks of 2 rows, bf16",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32}, Optimizer: Optimizer{Kind: "sgd", Momentum: 0.9}, ChunkRows: 2, MatMode: "bf16"},
+			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32}, Optimizer: Optimizer{Kind: SGD, Momentum: 0.9}, ChunkRows: 2, MatMode: BF16},
 			4 * 2 * (N*T + T), 4 * (B*N + B), 4*2*2*T + 16*B + 2*(2*N+N*T+2*T)},
 	} {
 		m, err := Footprint(c.cfg)
@@ -46,7 +46,7 @@ func TestFootprint(t *testing.T) {
 // wrapped-around small number.
 func TestFootprintOverflow(t *testing.T) {
 	n := 1<<30 - 1 // N×T just below graph.MaxElements = 2⁶⁰ − 1
-	cfg := Config{Spec: graph.Spec{B: 1, N: n, T: n, DType: tensor.Float64, Want: graph.Want{W: true, B: true}}, Optimizer: Optimizer{Kind: "adam"}}
+	cfg := Config{Spec: graph.Spec{B: 1, N: n, T: n, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true}}, Optimizer: Optimizer{Kind: Adam}}
 	if err := cfg.Spec.Validate(); err != nil {
 		t.Fatal(err)
 	}

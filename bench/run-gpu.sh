@@ -64,7 +64,7 @@ if want dsx; then
   # fp32 rows on random inputs, bf16-storage rows on both kinds, each with
   # --check against the fp32 unchunked layer.
   timeout "$(limit DSX 420)" "$BIN" bench --device "$DEVICE" "${common[@]}" --variants "$DSX_VARIANTS" \
-    --storage f32 --inputs random --check --json >"$OUT/dsx-fp32.json" 2>>"$OUT/log.txt"
+    --storage fp32 --inputs random --check --json >"$OUT/dsx-fp32.json" 2>>"$OUT/log.txt"
   log "dsx bench fp32 rc=$?"
   timeout "$(limit DSX 420)" "$BIN" bench --device "$DEVICE" "${common[@]}" --variants "$DSX_VARIANTS" \
     --storage bf16 --inputs random,lm --check --json >"$OUT/dsx-bf16.json" 2>>"$OUT/log.txt"
@@ -73,7 +73,7 @@ fi
 
 if want peers; then
   timeout "$(limit PEERS 600)" "$PY" bench/peers/torch_xent.py --device "$DEVICE" "${common[@]}" --variants "$VARIANTS" \
-    --storage f32 --inputs random --check >"$OUT/peers-fp32.json" 2>>"$OUT/peers.log"
+    --storage fp32 --inputs random --check >"$OUT/peers-fp32.json" 2>>"$OUT/peers.log"
   log "peers fp32 rc=$?"
   timeout "$(limit PEERS 600)" "$PY" bench/peers/torch_xent.py --device "$DEVICE" "${common[@]}" --variants "$VARIANTS" \
     --storage bf16 --inputs random,lm --check >"$OUT/peers-bf16.json" 2>>"$OUT/peers.log"

@@ -16,8 +16,8 @@ import (
 func stepFixture(tb testing.TB, B, N, T int) (backend.Layer, *tensor.Dense, *tensor.Dense) {
 	tb.Helper()
 	l, err := Backend{}.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
+		Spec:      graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 	})
 	if err != nil {
 		tb.Fatal(err)

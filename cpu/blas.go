@@ -3,7 +3,8 @@ package cpu
 import (
 	"sync"
 
-	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/pool"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -71,7 +72,7 @@ var (
 
 // narrowTask holds one narrow product's operands and scratch; tasks are
 // pooled so that a warm product allocates nothing.
-type narrowTask[F graph.Float] struct {
+type narrowTask[F dense.Float] struct {
 	trans       bool
 	m, n, k     int
 	alpha, beta F
@@ -81,7 +82,7 @@ type narrowTask[F graph.Float] struct {
 	s           []F // NN: Bᵀ (n×k); TN: Cᵀ by column chunk (n×m)
 }
 
-func gemmNarrow[F graph.Float](p *sync.Pool, tA blas.Transpose, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+func gemmNarrow[F dense.Float](p *sync.Pool, tA blas.Transpose, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	t := p.Get().(*narrowTask[F])
 	t.trans, t.m, t.n, t.k, t.alpha, t.beta = tA == blas.Trans, m, n, k, alpha, beta
 	t.a, t.b, t.c, t.lda, t.ldb, t.ldc = a, b, c, lda, ldb, ldc
@@ -107,7 +108,7 @@ func gemmNarrow[F graph.Float](p *sync.Pool, tA blas.Transpose, m, n, k int, alp
 			}
 		}
 	}
-	graph.Parallel(rows, grain, t)
+	pool.Parallel(rows, grain, t)
 	t.a, t.b, t.c = nil, nil, nil
 	p.Put(t)
 }
@@ -156,7 +157,7 @@ func (t *narrowTask[F]) RunRange(lo, hi int) {
 
 var impl gonum.Implementation
 
-func dot[F graph.Float](x, y []F) F {
+func dot[F dense.Float](x, y []F) F {
 	switch xx := any(x).(type) {
 	case []float32:
 		return F(impl.Sdot(len(xx), xx, 1, any(y).([]float32), 1))
@@ -166,7 +167,7 @@ func dot[F graph.Float](x, y []F) F {
 	panic("unreachable")
 }
 
-func axpy[F graph.Float](alpha F, x, y []F) {
+func axpy[F dense.Float](alpha F, x, y []F) {
 	switch xx := any(x).(type) {
 	case []float32:
 		impl.Saxpy(len(xx), float32(alpha), xx, 1, any(y).([]float32), 1)

@@ -23,7 +23,7 @@ func TestChunkedCompilesChunks(t *testing.T) {
 		{budget: 3 * 4 * 7, want: []int{2, 3}}, // 3 rows of T=7 float32 logits
 		{chunk: -1, want: []int{5}},
 	} {
-		cfg := backend.Config{Spec: graph.Spec{B: 5, N: 3, T: 7, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
+		cfg := backend.Config{Spec: graph.Spec{B: 5, N: 3, T: 7, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
 			ChunkRows: c.chunk, MemoryBudget: int64(c.budget)}
 		l, err := Backend{}.Open(cfg)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -25,17 +27,28 @@ func (Backend) Devices() ([]backend.Device, error) {
 	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s, Gorgonia TapeMachine)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
 }
 
+// Capabilities: float32 and float64 layers, products in the layer's dtype
+// only, the graph's fused op with every loss option, and row chunks; no
+// bfloat16 storage, no vocabulary tiles.
+func (Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{
+		DTypes:    []tensor.Dtype{tensor.Float32, tensor.Float64},
+		Xents:     map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
+		Chunks:    true,
+		FusedName: "graph",
+	}
+}
+
 // Open compiles nothing yet: a graph is compiled the first time a batch size
 // is seen.
-func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
+func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := cfg.Spec.Validate(); err != nil {
 		return nil, err
 	}
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, err
 	}
-	// float32 products only and the fused op only; row chunks are supported.
-	if err := backend.CheckOptions(cfg, "cpu", backend.Support{Modes: []string{"fp32"}, Xents: []string{"fused"}, Chunks: true}); err != nil {
+	if err := b.Capabilities().Check("cpu", cfg); err != nil {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
@@ -78,7 +91,7 @@ func checkMemory(cfg backend.Config) error {
 }
 
 type machine struct {
-	g  *graph.Layer
+	g  *graph.Head
 	vm G.VM
 	pc *int // the tape machine's program counter, when it could be found
 }
@@ -94,7 +107,7 @@ type machine struct {
 // written with β = 0 and the other ops recomputed). The counter is found by
 // name through reflect; should a later Gorgonia rename it, rewind falls back
 // to Reset (TestRewind fails to say so).
-func newMachine(g *graph.Layer, sub *G.ExprGraph) *machine {
+func newMachine(g *graph.Head, sub *G.ExprGraph) *machine {
 	vm := G.NewTapeMachine(sub)
 	m := &machine{g: g, vm: vm}
 	if v := reflect.ValueOf(vm); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
@@ -312,18 +325,19 @@ func vmCause(err error) error {
 
 // wholeBatch checks a batch's targets and returns its Mean denominators:
 // the cross-entropy's and the z-loss's.
-func wholeBatch(targets *tensor.Dense, rows, T int, o *graph.LossOptions) (float64, float64, error) {
+func wholeBatch(targets *tensor.Dense, rows, T int, lo *graph.LossOptions) (float64, float64, error) {
+	o := (*rowmath.Options)(lo)
 	switch d := targets.Data().(type) {
 	case []float32:
-		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+		if err := rowmath.CheckTargets(d, rows, T, o); err != nil {
 			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+		return rowmath.Denominator(d, rows, o), rowmath.KeptRows(d, rows, o), nil
 	case []float64:
-		if err := graph.CheckTargets(d, rows, T, o); err != nil {
+		if err := rowmath.CheckTargets(d, rows, T, o); err != nil {
 			return 0, 0, err
 		}
-		return graph.Denominator(d, rows, o), graph.KeptRows(d, rows, o), nil
+		return rowmath.Denominator(d, rows, o), rowmath.KeptRows(d, rows, o), nil
 	}
 	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
@@ -333,13 +347,13 @@ type accum struct{ dw, db, dx, losses *tensor.Dense }
 
 func newAccum(cfg backend.Config) *accum {
 	a := &accum{}
-	if cfg.Want.W {
+	if cfg.Want.DW {
 		a.dw = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	}
-	if cfg.Want.B {
+	if cfg.Want.DB {
 		a.db = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	}
-	if cfg.Want.X {
+	if cfg.Want.DX {
 		a.dx = tensor.New(tensor.WithShape(cfg.B, cfg.N), tensor.Of(cfg.DType))
 	}
 	if cfg.Loss.Reduction == graph.None {
@@ -388,7 +402,7 @@ func addInto(dst *tensor.Dense, src tensor.Tensor, off int, overwrite bool) {
 	}
 }
 
-func addSlice[F graph.Float](dst, src []F, overwrite bool) {
+func addSlice[F dense.Float](dst, src []F, overwrite bool) {
 	if overwrite {
 		copy(dst, src)
 		return
@@ -436,11 +450,8 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 }
 
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if l.cfg.Optimizer.Kind == "" {
-		return 0, errors.New("cpu: Step needs an optimizer in the layer's Config")
-	}
-	if m0 := l.cfg.Want; !m0.W || !m0.B {
-		return 0, fmt.Errorf("cpu: Step needs the gradients of W and b (layer computes %v)", m0)
+	if err := backend.CheckStep("cpu", l.cfg); err != nil {
+		return 0, err
 	}
 	r, err := l.run(x, targets)
 	if err != nil {

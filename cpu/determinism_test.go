@@ -9,6 +9,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/pool"
 
 	"gorgonia.org/tensor"
 )
@@ -31,16 +33,7 @@ func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b
 		}
 		return v
 	}
-	mk := func(v []float64, shape ...int) *tensor.Dense {
-		if cfg.DType == tensor.Float32 {
-			f := make([]float32, len(v))
-			for i, x := range v {
-				f[i] = float32(x)
-			}
-			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
-	}
+	mk := func(v []float64, shape ...int) *tensor.Dense { return dense.New(cfg.DType, v, shape...) }
 	if err := l.SetParams(mk(norm(N*T, 0.1), N, T), mk(norm(T, 0.1), T)); err != nil {
 		t.Fatal(err)
 	}
@@ -61,20 +54,7 @@ func trainParams(t *testing.T, cfg backend.Config, steps int, seed uint64) (W, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := func(d *tensor.Dense) []float64 {
-		switch v := d.Data().(type) {
-		case []float32:
-			out := make([]float64, len(v))
-			for i, x := range v {
-				out[i] = float64(x)
-			}
-			return out
-		case []float64:
-			return v
-		}
-		return nil
-	}
-	return f(w), f(bb)
+	return dense.F64(w), dense.F64(bb)
 }
 
 // TestDeterministic: the same data, seed and options give a bit-identical
@@ -100,15 +80,15 @@ func TestDeterministic(t *testing.T) {
 		{4096, 784, 10, 0, tensor.Float32, graph.LossOptions{Reduction: graph.Sum}},
 	} {
 		t.Run(fmt.Sprintf("%d×%d×%d,%v,chunk=%d", c.B, c.N, c.T, c.dt, c.chunk), func(t *testing.T) {
-			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{W: true, B: true}},
-				Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}, ChunkRows: c.chunk}
+			cfg := backend.Config{Spec: graph.Spec{B: c.B, N: c.N, T: c.T, DType: c.dt, Loss: c.opts, Want: graph.Want{DW: true, DB: true}},
+				Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-2}, ChunkRows: c.chunk}
 			runtime.GOMAXPROCS(4)
 			rows := c.B
 			if c.chunk > 0 {
 				rows = c.chunk
 			}
 			// The loss pass splits rows into chunks of ≥ 16384 logits.
-			if graph.Chunks(rows, 16384/c.T) < 2 {
+			if pool.Chunks(rows, 16384/c.T) < 2 {
 				t.Fatalf("the worker pool would not split %d rows of %d classes", rows, c.T)
 			}
 			W0, b0 := trainParams(t, cfg, 4, 7)

@@ -17,9 +17,9 @@ func TestOpenOutOfMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for _, cfg := range []backend.Config{
-		{Spec: graph.Spec{B: 1, N: 1 << 24, T: 1 << 22, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}},
+		{Spec: graph.Spec{B: 1, N: 1 << 24, T: 1 << 22, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}},
 		// 2³¹ classes, as a label near 2³¹ once asked for: 6.7 TB of W.
-		{Spec: graph.Spec{B: 256, N: 784, T: 1 << 31, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}},
+		{Spec: graph.Spec{B: 256, N: 784, T: 1 << 31, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-3}},
 	} {
 		_, err := Backend{}.Open(cfg)
 		if !errors.Is(err, backend.ErrOutOfMemory) {

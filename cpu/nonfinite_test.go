@@ -16,8 +16,8 @@ import (
 // leaves W as it was.
 func TestDivergedParameters(t *testing.T) {
 	const B, N, T = 4, 3, 5
-	l, err := Backend{}.Open(backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e38}})
+	l, err := Backend{}.Open(backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e38}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"dsx/backend"
-	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -16,14 +16,14 @@ type optimizer interface {
 }
 
 // optim holds SGD-momentum or Adam state for W (nw values) and b (nb).
-type optim[F graph.Float] struct {
+type optim[F dense.Float] struct {
 	o      backend.Optimizer
 	t      int    // steps taken (Adam's bias correction)
 	m, v   [2][]F // first and second moments (or SGD velocity in m) for W and b
 	nw, nb int
 }
 
-func newOptim[F graph.Float](o backend.Optimizer, nw, nb int) *optim[F] {
+func newOptim[F dense.Float](o backend.Optimizer, nw, nb int) *optim[F] {
 	return &optim[F]{o: o, nw: nw, nb: nb}
 }
 
@@ -34,8 +34,8 @@ func (p *optim[F]) reset() {
 
 func (p *optim[F]) step(w, dw, b, db tensor.Tensor) {
 	p.t++
-	p.update(0, graph.Floats[F](w), graph.Floats[F](dw))
-	p.update(1, graph.Floats[F](b), graph.Floats[F](db))
+	p.update(0, dense.View[F](w), dense.View[F](dw))
+	p.update(1, dense.View[F](b), dense.View[F](db))
 }
 
 // update applies PyTorch's SGD (with momentum and weight decay) or Adam/AdamW
@@ -44,7 +44,7 @@ func (p *optim[F]) update(k int, w, g []F) {
 	o := p.o
 	lr, wd := o.LR, o.WeightDecay
 	switch o.Kind {
-	case "sgd":
+	case backend.SGD:
 		if o.Momentum == 0 {
 			for i := range w {
 				gi := float64(g[i]) + wd*float64(w[i])
@@ -67,7 +67,7 @@ func (p *optim[F]) update(k int, w, g []F) {
 			v[i] = F(o.Momentum*float64(v[i]) + gi)
 			w[i] = F(float64(w[i]) - lr*float64(v[i]))
 		}
-	case "adam":
+	case backend.Adam:
 		if p.m[k] == nil {
 			p.m[k] = make([]F, len(w))
 			p.v[k] = make([]F, len(w))

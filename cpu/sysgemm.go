@@ -4,7 +4,8 @@ import (
 	"runtime"
 	"sync"
 
-	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/pool"
 	"dsx/internal/sysblas"
 
 	"gonum.org/v1/gonum/blas"
@@ -55,7 +56,7 @@ func BLAS() BLASReport {
 }
 
 // gemmTask is one product split over row chunks of C.
-type gemmTask[F graph.Float] struct {
+type gemmTask[F dense.Float] struct {
 	lib           *sysblas.Lib
 	tA, tB        bool
 	n, k          int
@@ -86,7 +87,7 @@ func (t *gemmTask[F]) RunRange(lo, hi int) {
 	}
 }
 
-func gemmSplit[F graph.Float](p *sync.Pool, tA, tB blas.Transpose, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+func gemmSplit[F dense.Float](p *sync.Pool, tA, tB blas.Transpose, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	lib := sysBLAS()
 	// gonum: when no library loaded, for tiny products (faster without the
 	// call into C), and for arguments the library cannot take; gonum also
@@ -105,12 +106,12 @@ func gemmSplit[F graph.Float](p *sync.Pool, tA, tB blas.Transpose, m, n, k int, 
 	*t = gemmTask[F]{lib: lib, tA: tA == blas.Trans, tB: tB == blas.Trans, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
 	chunks := 1
 	if lib.Info().Threads == 1 {
-		chunks = graph.Chunks(m, 1)
+		chunks = pool.Chunks(m, 1)
 		if w := m * n * k / gemmGrain; w < chunks {
 			chunks = w
 		}
 	}
-	graph.ParallelChunks(m, chunks, t)
+	pool.ParallelChunks(m, chunks, t)
 	*t = gemmTask[F]{}
 	p.Put(t)
 }

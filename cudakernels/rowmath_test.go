@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"dsx/backend/conformance"
 	"dsx/cudakernels"
-	"dsx/graph"
+	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 )
 
 // startRowmath compiles testdata/rowmath.cc (the kernels' headers for the
@@ -46,7 +46,7 @@ func startRowmath(t *testing.T) *host {
 // TestRowMath checks the per-row arithmetic the loss kernels share
 // (xent_row.cuh: the target coefficients a_c and α_c, the loss from a row's
 // gathered statistics, the gradient of one element, the soft cap) against
-// the Go reference graph.RowTerms and graph.RowGradScaled, and the label
+// the Go reference rowmath.RowTerms and rowmath.RowGradScaled, and the label
 // decode against its definition, without a GPU: testdata/rowmath.cc
 // compiles the header for the host with g++. The gathering itself (max,
 // Σ exp, the smoothing sums over threads) is the kernels' and is checked on
@@ -65,28 +65,28 @@ func TestRowMath(t *testing.T) {
 	}
 	// The float64 part of a kernel and of the reference: the same formulas
 	// with sums in another order.
-	tol := conformance.TolKernelF64
+	tl := tol.KernelF64
 	for _, c := range []struct {
 		name      string
 		T         int
 		offset    float64 // added to every logit: cancellation shows here
 		spread    float64
-		o         graph.LossOptions
+		o         rowmath.Options
 		soft      bool
 		label     int
 		sc, sz, g float64 // the reduction's scales and the upstream gradient
 	}{
-		{"plain", 10, 0, 1, graph.LossOptions{}, false, 3, 1, 1, 1},
-		{"T=1", 1, 0, 1, graph.LossOptions{}, false, 0, 1, 1, 1},
-		{"offset 1e15", 37, 1e15, 3, graph.LossOptions{}, false, 5, 0.25, 0.25, 1},
-		{"offset 3e60", 100, 3e60, 0, graph.LossOptions{}, false, 0, 1, 1, 1},
-		{"outliers", 1000, 0, 40, graph.LossOptions{}, false, 999, 1e-3, 1e-3, 2},
-		{"smoothing+weights", 33, 5, 2, graph.LossOptions{LabelSmoothing: 0.1, ClassWeights: weights(rng, 33)}, false, 7, 0.03, 0.1, 1},
-		{"soft targets", 50, -3, 2, graph.LossOptions{SoftTargets: true, LabelSmoothing: 0.2, ClassWeights: weights(rng, 50)}, true, -1, 0.5, 0.5, 1},
-		{"softcap", 64, 0, 60, graph.LossOptions{Softcap: 30}, false, 11, 1, 1, 1},
-		{"softcap+zloss+smoothing", 129, 10, 20, graph.LossOptions{Softcap: 15, ZLoss: 1e-4, LabelSmoothing: 0.05}, false, 128, 0.1, 0.2, 1},
-		{"zloss large lse", 500, 1e4, 1, graph.LossOptions{ZLoss: 1e-4}, false, 2, 1, 1, 1},
-		{"ignored", 20, 0, 1, graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100, ZLoss: 1e-3}, false, -100, 1, 1, 1},
+		{"plain", 10, 0, 1, rowmath.Options{}, false, 3, 1, 1, 1},
+		{"T=1", 1, 0, 1, rowmath.Options{}, false, 0, 1, 1, 1},
+		{"offset 1e15", 37, 1e15, 3, rowmath.Options{}, false, 5, 0.25, 0.25, 1},
+		{"offset 3e60", 100, 3e60, 0, rowmath.Options{}, false, 0, 1, 1, 1},
+		{"outliers", 1000, 0, 40, rowmath.Options{}, false, 999, 1e-3, 1e-3, 2},
+		{"smoothing+weights", 33, 5, 2, rowmath.Options{LabelSmoothing: 0.1, ClassWeights: weights(rng, 33)}, false, 7, 0.03, 0.1, 1},
+		{"soft targets", 50, -3, 2, rowmath.Options{SoftTargets: true, LabelSmoothing: 0.2, ClassWeights: weights(rng, 50)}, true, -1, 0.5, 0.5, 1},
+		{"softcap", 64, 0, 60, rowmath.Options{Softcap: 30}, false, 11, 1, 1, 1},
+		{"softcap+zloss+smoothing", 129, 10, 20, rowmath.Options{Softcap: 15, ZLoss: 1e-4, LabelSmoothing: 0.05}, false, 128, 0.1, 0.2, 1},
+		{"zloss large lse", 500, 1e4, 1, rowmath.Options{ZLoss: 1e-4}, false, 2, 1, 1, 1},
+		{"ignored", 20, 0, 1, rowmath.Options{UseIgnoreIndex: true, IgnoreIndex: -100, ZLoss: 1e-3}, false, -100, 1, 1, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := c.o
@@ -95,15 +95,15 @@ func TestRowMath(t *testing.T) {
 			if c.soft {
 				soft = probs(rng, c.T)
 			}
-			wantCE, wantZL, _ := graph.RowTerms(z, c.label, soft, &o)
+			wantCE, wantZL, _ := rowmath.RowTerms(z, c.label, soft, &o)
 			a, alpha := h.coefs(t, c.label, soft, &o, c.T)
 			st := gather(z, c.label, soft, &o, alpha)
 			S, _, ce, zl := h.loss(t, st)
-			if err := conformance.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tol); err != nil {
+			if err := tol.Close([]float64{ce, zl}, []float64{wantCE, wantZL}, tl); err != nil {
 				t.Errorf("ce, zl: %v (got %v, %v; want %v, %v)", err, ce, zl, wantCE, wantZL)
 			}
 			want := make([]float64, c.T)
-			graph.RowGradScaled(want, z, c.label, soft, &o, c.sc*c.g, c.sz*c.g)
+			rowmath.RowGradScaled(want, z, c.label, soft, &o, c.sc*c.g, c.sz*c.g)
 			got := make([]float64, c.T)
 			ignored := !c.soft && o.Ignored(c.label)
 			zf := c.sz * c.g * 2 * o.ZLoss * (st.m + st.L)
@@ -115,7 +115,7 @@ func TestRowMath(t *testing.T) {
 				p := math.Exp((capped - st.m) - st.L)
 				got[k] = h.grad(t, p, a[k], S, c.sc*c.g, zf, dcap)
 			}
-			if err := conformance.Close(got, want, tol); err != nil {
+			if err := tol.Close(got, want, tl); err != nil {
 				t.Errorf("gradient: %v", err)
 			}
 		})
@@ -172,7 +172,7 @@ func TestRowMath(t *testing.T) {
 
 // coefs asks rowmath for xent_coef's a_c and xent_alpha's α_c over a row of
 // T classes.
-func (h *host) coefs(t *testing.T, label int, soft []float64, o *graph.LossOptions, T int) (a, alpha []float64) {
+func (h *host) coefs(t *testing.T, label int, soft []float64, o *rowmath.Options, T int) (a, alpha []float64) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "K %d %d %s %d %d", b2i(soft != nil), label, g(o.LabelSmoothing), T, b2i(o.ClassWeights != nil))
 	for _, w := range o.ClassWeights {
@@ -194,7 +194,7 @@ type stats struct {
 
 // gather computes, in the kernel's definitions, what a kernel gathers over
 // the row z (in float64, one pass at a time), with α_c from xent_alpha.
-func gather(z []float64, label int, soft []float64, o *graph.LossOptions, alphas []float64) stats {
+func gather(z []float64, label int, soft []float64, o *rowmath.Options, alphas []float64) stats {
 	T := len(z)
 	st := stats{soft: soft != nil, eps: o.LabelSmoothing, k: o.LabelSmoothing / float64(T), lambda: o.ZLoss, m: math.Inf(-1)}
 	st.ignored = soft == nil && o.Ignored(label)
@@ -406,7 +406,7 @@ func TestAccMerge(t *testing.T) {
 				name      string
 				got, want float64
 			}{{"m", gm, m}, {"s", gs, s}, {"d", gd, d}, {"A", gA, A}} {
-				if err := conformance.Close([]float64{q.got}, []float64{q.want}, conformance.TolKernelF64); err != nil {
+				if err := tol.Close([]float64{q.got}, []float64{q.want}, tol.KernelF64); err != nil {
 					t.Errorf("%s: %s = %v, want %v: %v", what, q.name, q.got, q.want, err)
 				}
 			}

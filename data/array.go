@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,13 +32,14 @@ var littleHost = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // tensor of a safetensors file. Its shape has been checked against the
 // file's real size before anything is allocated for it.
 type array struct {
-	f     *os.File
-	path  string
-	what  string // "" for a .npy file, `tensor "x"` in a safetensors file
-	off   int64  // where its data start
-	dt    dtype
-	shape []int
-	count int // elements
+	f      *os.File
+	path   string
+	what   string // "" for a .npy file, `tensor "x"` in a safetensors file
+	off    int64  // where its data start
+	dt     dtype
+	shape  []int
+	count  int  // elements
+	mapped bool // readFeatures's dst is the file's own mapping: check only
 }
 
 func (a *array) size() int64 { return int64(a.count) * int64(a.dt.size) }
@@ -157,7 +159,8 @@ var parallelBytes int64 = 64 << 20
 // beyond float32's range are errors naming the row and column (the first
 // such value in the file). Float32 data of the host's byte order are read
 // straight into dst; other types are converted through a bounded buffer per
-// reader, so the file is never held twice. Large arrays are read in
+// reader, so the file is never held twice. When a.mapped, dst is the file's
+// mapping (see mapFeatures) and is only checked. Large arrays are read in
 // contiguous parts by up to 4 goroutines. progress, when not nil, gets the
 // bytes read so far.
 func (a *array) readFeatures(dst []float32, n int, progress func(int64)) error {
@@ -193,6 +196,19 @@ func (a *array) readFeatures(dst []float32, n int, progress func(int64)) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if a.mapped {
+				// A mapped file cut short under us faults instead of
+				// returning EOF: make that an error, not a crash.
+				defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+				defer func() {
+					r := recover()
+					if _, fault := r.(interface{ Addr() uintptr }); fault {
+						errs[w] = fmt.Errorf("%s: truncated while reading (the file changed?)", a.where())
+					} else if r != nil {
+						panic(r)
+					}
+				}()
+			}
 			stop := func() bool { return failed.Load() < int32(w) }
 			if errs[w] = a.readRange(dst, lo, hi, n, stop, tick); errs[w] != nil {
 				for f := failed.Load(); int32(w) < f && !failed.CompareAndSwap(f, int32(w)); f = failed.Load() {
@@ -217,14 +233,18 @@ var errStopped = fmt.Errorf("stopped")
 func (a *array) readRange(dst []float32, lo, hi, n int, stop func() bool, tick func(int)) error {
 	if a.dt.kind == 'f' && a.dt.size == 4 && a.dt.big != littleHost {
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst[lo:hi]))), 4*(hi-lo))
-		prefault(raw)
+		if !a.mapped {
+			prefault(raw)
+		}
 		for done := 0; done < len(raw); {
 			if stop() {
 				return errStopped
 			}
 			k := min(chunkBytes, len(raw)-done)
-			if err := a.readAt(raw[done:done+k], a.off+4*int64(lo)+int64(done)); err != nil {
-				return err
+			if !a.mapped { // mapped, the values are there: checking them faults them in
+				if err := a.readAt(raw[done:done+k], a.off+4*int64(lo)+int64(done)); err != nil {
+					return err
+				}
 			}
 			first := lo + done/4
 			if err := a.checkFinite(dst[first:first+k/4], first, n); err != nil {

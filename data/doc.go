@@ -15,12 +15,16 @@
 // the caller's feature count) before anything is allocated, shape products
 // are checked for overflow, float32 data are read straight into the set's
 // []float32 (in parallel parts for large files) and other types converted
-// through bounded buffers, so a file is never held twice. Classes inferred
+// through bounded buffers, so a file is never held twice. With
+// [Options.Map], float32 features are the file's own pages, mapped
+// copy-on-write on Linux: no copy at all, every value still checked, and
+// [Set.Close] releases them. Classes inferred
 // from labels are bounded by [MaxInferredClasses]. Each set's Stats record
 // the rows read, the rows skipped and why, and the time taken.
 //
 // Features are kept raw (IDX pixels are 0..255). Feature scaling is learned
-// on the training set with [FitScaler] and applied with [Scaler.Apply]; the
+// on the training set with [FitScaler] and applied with [Scaler.Apply] (or,
+// for a mapped set that should stay unwritten, to each gathered batch); the
 // scaler's Mean and Std are meant to be saved alongside the model so that
 // prediction scales inputs the same way.
 //

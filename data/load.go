@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -21,7 +22,8 @@ var (
 	// more than MaxInferredClasses classes when none were given.
 	ErrTooManyClasses = errors.New("too many classes to infer")
 	// ErrNoLabels is wrapped by the error for a features file without
-	// labels where labels are needed.
+	// labels where labels are needed. The message says where the labels
+	// were looked for; the caller adds how to give them.
 	ErrNoLabels = errors.New("no labels")
 	// ErrFeatureCount is wrapped by the error for rows whose number of
 	// features differs from Options.Features.
@@ -48,6 +50,17 @@ type Options struct {
 	Features int
 	// Unlabelled accepts a file without labels: the set's Y is then nil.
 	Unlabelled bool
+	// Map lets float32 features of a .npy or safetensors file (in the
+	// host's byte order, as numpy writes them) be the file's own pages,
+	// mapped copy-on-write, instead of a copy in memory the set owns: no
+	// copy, no fresh memory to fault in, the features stored once (in the
+	// page cache), every value still checked as it is read. The caller
+	// must then [Set.Close] the set when done with X (or leave it to the
+	// process's exit), must not change or truncate the file while X is in
+	// use (a write to X stays private), and should not write X: each
+	// written page is copied. Elsewhere, and for other types, Map reads as
+	// without it; Stats.Mapped says which happened.
+	Map bool
 	// Progress, when not nil, is called now and then with the bytes read
 	// and the total.
 	Progress func(done, total int64)
@@ -90,9 +103,11 @@ func LoadFile(path string, o Options) (*Set, error) {
 		return nil, err
 	}
 	if o.Features > 0 && s.N != o.Features {
+		s.Close()
 		return nil, fmt.Errorf("file %s: %w: rows have %d features, want %d", path, ErrFeatureCount, s.N, o.Features)
 	}
 	if err := s.SetClasses(o.Classes); err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.Stats.LoadSeconds = time.Since(start).Seconds()
@@ -206,7 +221,7 @@ func loadIDXFile(path string, o Options) (*Set, error) {
 		return LoadIDX(path, o.Labels)
 	}
 	if !o.Unlabelled {
-		return nil, fmt.Errorf("file %s: %w: IDX images keep their labels in a separate IDX labels file: give it too", path, ErrNoLabels)
+		return nil, fmt.Errorf("file %s: %w: IDX images keep their labels in a separate IDX labels file", path, ErrNoLabels)
 	}
 	pix, count, rows, cols, err := readIDXImages(path)
 	if err != nil {
@@ -230,7 +245,7 @@ func fileSize(path string) int64 {
 // loadArrays reads a .npy or safetensors features file and its labels.
 // Headers first: shapes, row counts and the feature count are checked
 // before any data are read.
-func loadArrays(path, format string, o Options) (*Set, error) {
+func loadArrays(path, format string, o Options) (s *Set, err error) {
 	f, size, err := openRegular(path)
 	if err != nil {
 		return nil, err
@@ -274,7 +289,12 @@ func loadArrays(path, format string, o Options) (*Set, error) {
 	if o.Features > 0 && n != o.Features {
 		return nil, fmt.Errorf("%s: %w: shape %s: %d features per row, want %d", feat.where(), ErrFeatureCount, feat.shapeString(), n, o.Features)
 	}
-	s := &Set{Rows: rows, N: n, Source: path, Stats: LoadStats{Format: format, RowsRead: rows, Bytes: feat.size()}}
+	s = &Set{Rows: rows, N: n, Source: path, Stats: LoadStats{Format: format, RowsRead: rows, Bytes: feat.size()}}
+	defer func() {
+		if err != nil {
+			s.Close() // a mapping made for the features
+		}
+	}()
 
 	// Labels: a tensor of the same file, or a separate file.
 	var idxLabels []byte
@@ -304,8 +324,10 @@ func loadArrays(path, format string, o Options) (*Set, error) {
 		s.Stats.Bytes += lab.size()
 	case idxLabels != nil:
 		labelRows = len(idxLabels)
+	case !o.Unlabelled && format == "npy":
+		return nil, fmt.Errorf("file %s: %w: a .npy file holds one array, the features; the labels come in a second file (a .npy array of integers or IDX labels)", path, ErrNoLabels)
 	case !o.Unlabelled:
-		return nil, fmt.Errorf("%s: %w: give a labels file (a .npy array of integers)", feat.where(), ErrNoLabels)
+		return nil, fmt.Errorf("file %s: %w: no labels tensor (looked for %s) and no labels file", path, ErrNoLabels, strings.Join(DefaultLabelsTensors, ", "))
 	}
 	if labelRows >= 0 && labelRows != rows {
 		lname := "labels file " + o.Labels
@@ -321,7 +343,9 @@ func loadArrays(path, format string, o Options) (*Set, error) {
 	if o.Progress != nil {
 		prog = func(done int64) { o.Progress(done, total) }
 	}
-	s.X = make([]float32, feat.count)
+	if !o.Map || !feat.mapFeatures(s) {
+		s.X = make([]float32, feat.count)
+	}
 	if err := feat.readFeatures(s.X, n, prog); err != nil {
 		return nil, err
 	}

@@ -224,9 +224,9 @@ func TestParseNPYDict(t *testing.T) {
 	}
 }
 
-// TestLoadNPYParallel reads in several parts (the threshold lowered): the
-// values land in place, and of two bad values the first in the file is
-// reported whichever part finds its own first.
+// TestLoadNPYParallel reads in several parts (the threshold lowered),
+// copied and mapped: the values land in place, and of two bad values the
+// first in the file is reported whichever part finds its own first.
 func TestLoadNPYParallel(t *testing.T) {
 	defer func(p int64) { parallelBytes = p }(parallelBytes)
 	parallelBytes = 1
@@ -240,23 +240,27 @@ func TestLoadNPYParallel(t *testing.T) {
 		x64[i] = float64(v)
 	}
 	dir := t.TempDir()
-	for name, b := range map[string][]byte{"f4": npyOf(t, []int{rows, n}, x), "f8": npyOf(t, []int{rows, n}, x64)} {
-		s, err := LoadFile(write(t, filepath.Join(dir, name+".npy"), b), Options{Unlabelled: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range x {
-			if s.X[i] != x[i] {
-				t.Fatalf("%s: X[%d] = %v, want %v", name, i, s.X[i], x[i])
-			}
-		}
-	}
 	bad := append([]float32(nil), x...)
 	bad[len(bad)-3] = float32(math.NaN()) // in the last part
 	bad[2*n+1] = float32(math.Inf(1))     // in the first
-	_, err := LoadFile(write(t, filepath.Join(dir, "bad.npy"), npyOf(t, []int{rows, n}, bad)), Options{Unlabelled: true})
-	if err == nil || !strings.Contains(err.Error(), "row 2, column 1: feature is +Inf") {
-		t.Errorf("got %v, want the first bad value (row 2, column 1)", err)
+	badPath := write(t, filepath.Join(dir, "bad.npy"), npyOf(t, []int{rows, n}, bad))
+	for _, m := range []bool{false, true} {
+		for name, b := range map[string][]byte{"f4": npyOf(t, []int{rows, n}, x), "f8": npyOf(t, []int{rows, n}, x64)} {
+			s, err := LoadFile(write(t, filepath.Join(dir, name+".npy"), b), Options{Unlabelled: true, Map: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range x {
+				if s.X[i] != x[i] {
+					t.Fatalf("%s, Map %v: X[%d] = %v, want %v", name, m, i, s.X[i], x[i])
+				}
+			}
+			s.Close()
+		}
+		_, err := LoadFile(badPath, Options{Unlabelled: true, Map: m})
+		if err == nil || !strings.Contains(err.Error(), "row 2, column 1: feature is +Inf") {
+			t.Errorf("Map %v: got %v, want the first bad value (row 2, column 1)", m, err)
+		}
 	}
 }
 

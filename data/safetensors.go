@@ -78,3 +78,23 @@ func (s *safetensorsFile) missing(kind, name string, defaults []string) error {
 	}
 	return fmt.Errorf("file %s: %s; it holds %s", s.path, want, strings.Join(s.h.Names(), ", "))
 }
+
+// TensorNames lists the tensors of a safetensors file, in file order, its
+// header checked against its size; for a file of another format it returns
+// nil and no error.
+func TensorNames(path string) ([]string, error) {
+	format, err := sniff(path)
+	if err != nil || format != "safetensors" {
+		return nil, err
+	}
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := openSafetensors(f, path, size)
+	if err != nil {
+		return nil, err
+	}
+	return st.h.Names(), nil
+}

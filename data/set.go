@@ -14,6 +14,8 @@ type Set struct {
 	Classes int       // number of classes (max label + 1, or 10 for MNIST IDX); 0 without labels
 	Source  string    // file(s) it came from, for error messages
 	Stats   LoadStats // how it was read; zero for a set made in memory
+
+	mapping []byte // the file mapping X lives in (Options.Map); nil when X is Go memory
 }
 
 // LoadStats says how a set was read: its format, the rows kept, the rows
@@ -24,6 +26,9 @@ type LoadStats struct {
 	Skipped     []Skipped `json:"rows_skipped"`
 	Bytes       int64     `json:"bytes"`
 	LoadSeconds float64   `json:"load_seconds"`
+	// Mapped says the features are the file's pages, mapped in place
+	// (Options.Map), not a copy.
+	Mapped bool `json:"mapped"`
 }
 
 // Skipped counts lines or rows left out of a set for one reason.

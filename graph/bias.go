@@ -5,6 +5,9 @@ import (
 	"hash"
 	"hash/fnv"
 
+	"dsx/internal/dense"
+	"dsx/internal/pool"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -90,16 +93,16 @@ func (BiasAddOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, erro
 	}
 	switch a.Dtype() {
 	case tensor.Float32:
-		addRows(Floats[float32](out), Floats[float32](a), Floats[float32](b))
+		addRows(dense.View[float32](out), dense.View[float32](a), dense.View[float32](b))
 	case tensor.Float64:
-		addRows(Floats[float64](out), Floats[float64](a), Floats[float64](b))
+		addRows(dense.View[float64](out), dense.View[float64](a), dense.View[float64](b))
 	default:
 		return nil, fmt.Errorf("bias add: unsupported dtype %v", a.Dtype())
 	}
 	return out, nil
 }
 
-func addRows[F Float](out, a, b []F) {
+func addRows[F dense.Float](out, a, b []F) {
 	T := len(b)
 	for i := 0; i+T <= len(a); i += T {
 		o, r := out[i:i+T], a[i:i+T]
@@ -159,9 +162,9 @@ func (ColSumOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error
 	}
 	switch a.Dtype() {
 	case tensor.Float32:
-		colSum(Floats[float32](out), Floats[float32](a))
+		colSum(dense.View[float32](out), dense.View[float32](a))
 	case tensor.Float64:
-		colSum(Floats[float64](out), Floats[float64](a))
+		colSum(dense.View[float64](out), dense.View[float64](a))
 	default:
 		return nil, fmt.Errorf("column sum: unsupported dtype %v", a.Dtype())
 	}
@@ -172,22 +175,22 @@ func (ColSumOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error
 // sequential Σ_i, as the reference does). Large matrices are split by
 // columns over the worker pool, each chunk keeping that order, so the result
 // does not depend on the split.
-func colSum[F Float](out, a []F) {
+func colSum[F dense.Float](out, a []F) {
 	T := len(out)
 	rows := len(a) / max(T, 1)
 	if rows*T < 1<<16 || T < 2 {
 		colSumRange(out, a, 0, T)
 		return
 	}
-	Parallel(T, max(16, minWork/rows), &colSumTask[F]{out: out, a: a})
+	pool.Parallel(T, max(16, minWork/rows), &colSumTask[F]{out: out, a: a})
 }
 
-type colSumTask[F Float] struct{ out, a []F }
+type colSumTask[F dense.Float] struct{ out, a []F }
 
 func (k *colSumTask[F]) RunRange(lo, hi int) { colSumRange(k.out, k.a, lo, hi) }
 
 // colSumRange sums columns [lo, hi) of a (rows×len(out)) into out.
-func colSumRange[F Float](out, a []F, lo, hi int) {
+func colSumRange[F dense.Float](out, a []F, lo, hi int) {
 	T := len(out)
 	o := out[lo:hi]
 	for c := range o {

@@ -15,12 +15,20 @@
 // log-sum-exp form, and its gradient is (p − y)·scale. It carries every option
 // of torch.nn.CrossEntropyLoss, and logit soft-capping and z-loss (see
 // LossOptions). The forward pass also reports a row whose logits are not
-// finite (NonFiniteError), at no extra cost per element. Backends that run on other
-// devices replace exactly this node with a fused kernel; the reference
-// arithmetic for one row lives in RowLoss and RowGrad so that every device
-// implements the same formulas.
+// finite (NonFiniteError), at no extra cost per element. Backends that run
+// on other devices replace exactly this node with a fused kernel; the
+// reference arithmetic for one row (RowLoss, RowGrad and the reduction's
+// denominators, in the module's internal package rowmath) is what every
+// device implements.
 //
-// Only the gradients asked for are compiled: Layer.Graph returns the subgraph
+// What a model needs is here: Build and Spec for the whole head (Head: the
+// graph and its named nodes), or SoftmaxCrossEntropy and BiasAdd as ops of
+// one's own Gorgonia graph (see the examples); LossOptions and Reduction
+// (ParseReduction); Want for the gradients; NonFiniteError and
+// ErrNonFinite. The worker pool, the row arithmetic and the tensor
+// converters the ops use are internal to the module.
+//
+// Only the gradients asked for are compiled: Head.TrainGraph returns the subgraph
 // that reaches the requested outputs, so a layer that does not want dx never
 // computes the B×N×T product behind it.
 package graph

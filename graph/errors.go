@@ -3,6 +3,9 @@ package graph
 import (
 	"errors"
 	"fmt"
+
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 )
 
 // ErrNonFinite is wrapped by every error about NaN or ±Inf in a batch's
@@ -44,28 +47,9 @@ func (e *NonFiniteError) Error() string {
 // Unwrap makes errors.Is(err, ErrNonFinite) true.
 func (e *NonFiniteError) Unwrap() error { return ErrNonFinite }
 
-// FindNonFinite is the error for the first row of z (rows×T) whose loss in
-// losses is not finite, naming its first non-finite logit (Col −1 when they
-// are all finite), or for row −1 when every row's loss is finite (only
-// their sum overflowed). Backends that compute the loss elsewhere (the
-// CUDA backend) use it on the host to name what is to blame.
-func FindNonFinite[F Float](z []F, losses []float64, T int) *NonFiniteError {
-	return nonFinite(z, losses, T)
-}
-
 // nonFinite returns the error for the first row of z (rows×T) whose loss in
 // losses is not finite, naming its first non-finite logit.
-func nonFinite[F Float](z []F, losses []float64, T int) *NonFiniteError {
-	for i, l := range losses {
-		if l-l == 0 {
-			continue
-		}
-		for c, v := range z[i*T : (i+1)*T] {
-			if f := float64(v); f-f != 0 {
-				return &NonFiniteError{Row: i, Col: c, Value: f}
-			}
-		}
-		return &NonFiniteError{Row: i, Col: -1}
-	}
-	return &NonFiniteError{Row: -1, Col: -1}
+func nonFinite[F dense.Float](z []F, losses []float64, T int) *NonFiniteError {
+	r, c, v := rowmath.FirstNonFinite(z, losses, T)
+	return &NonFiniteError{Row: r, Col: c, Value: v}
 }

@@ -74,7 +74,7 @@ func expTail(z []float32, m float32, e []float32, i int, s *[8]float64) float64 
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
 
-// expNonPos is Exp32 for x ≤ 0 (or NaN), small enough to inline: the
+// expNonPos is exp32 for x ≤ 0 (or NaN), small enough to inline: the
 // softmax only takes exp(z − max). Below −87.33654 it returns 0 (where
 // expf would be subnormal); NaN propagates.
 func expNonPos(x float32) float32 {

@@ -4,6 +4,10 @@ import (
 	"math"
 	"unsafe"
 
+	"dsx/internal/dense"
+	"dsx/internal/pool"
+	"dsx/internal/rowmath"
+
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -16,11 +20,11 @@ import (
 // m, writes e_c = exp(ẑ_c − m) into e (when the op has a gradient; ẑ the
 // soft-capped logits, or z), and keeps 1/Σ_c e_c, the row's scaled loss and,
 // with z-loss, its lse. The backward pass turns e into the gradient in
-// place (RowGradScaled's formula, with p_c = e_c/Σe) without a second exp,
+// place (rowmath.RowGradScaled's formula, with p_c = e_c/Σe) without a second exp,
 // and returns e as its output. The stash is used only when the backward
 // pass sees the same logits buffer and row count as the last forward pass;
 // otherwise it recomputes.
-type xentCPU[F Float] struct {
+type xentCPU[F dense.Float] struct {
 	op *XentOp
 	T  int
 
@@ -45,7 +49,7 @@ type xentCPU[F Float] struct {
 	scalar   G.Value       // Mean/Sum output
 }
 
-func newXentCPU[F Float](op *XentOp) *xentCPU[F] { return &xentCPU[F]{op: op, T: op.T} }
+func newXentCPU[F dense.Float](op *XentOp) *xentCPU[F] { return &xentCPU[F]{op: op, T: op.T} }
 
 // ensure sizes the buffers for rows (e only when needE).
 func (k *xentCPU[F]) ensure(rows int, needE bool) {
@@ -97,12 +101,12 @@ func (k *xentCPU[F]) lossTensor(rows int) (*tensor.Dense, []F) {
 // its loss NaN, and the sum of the losses, taken here anyway, is then NaN
 // too.
 //
-// sc and sz scale each row's cross-entropy and z-loss (Scale; 1 for Sum and
+// sc and sz scale each row's cross-entropy and z-loss (rowmath.Scale; 1 for Sum and
 // None), so that the sum is the reduced loss.
 func (k *xentCPU[F]) forward(z, tg []F, rows int, sc, sz float64) (float64, error) {
 	k.ensure(rows, k.op.hasGrad)
 	k.z, k.tg, k.rows, k.sc, k.sz, k.bwd = z, tg, rows, sc, sz, false
-	Parallel(rows, rowGrain(k.T), k)
+	pool.Parallel(rows, rowGrain(k.T), k)
 	k.valid = k.op.hasGrad
 	k.zp = &z[0]
 	sum := 0.0
@@ -124,7 +128,7 @@ func (k *xentCPU[F]) backward(dst, z, tg []F, rows int, sc, sz float64, rowScale
 	}
 	k.ensure(rows, true)
 	k.dst, k.z, k.tg, k.rows, k.sc, k.sz, k.g, k.bwd = dst, z, tg, rows, sc, sz, rowScale, true
-	Parallel(rows, rowGrain(k.T), k)
+	pool.Parallel(rows, rowGrain(k.T), k)
 	if sameBuffer(dst, k.e) {
 		k.valid = false // e now holds the gradient
 	}
@@ -133,10 +137,10 @@ func (k *xentCPU[F]) backward(dst, z, tg []F, rows int, sc, sz float64, rowScale
 
 // RunRange runs the forward or backward pass over rows [lo, hi).
 func (k *xentCPU[F]) RunRange(lo, hi int) {
-	T, o := k.T, &k.op.Opts
+	T, o := k.T, k.op.Opts.row()
 	for i := lo; i < hi; i++ {
 		z := k.z[i*T : (i+1)*T]
-		y, soft := target(k.tg, i, T, o)
+		y, soft := rowmath.Target(k.tg, i, T, o)
 		if !k.bwd {
 			var e []F
 			if k.op.hasGrad {
@@ -151,7 +155,7 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 				continue
 			}
 			L := math.Log(s)
-			ce, zl := rowTermsAt(z, m, L, y, soft, o)
+			ce, zl := rowmath.RowTermsAt(z, m, L, y, soft, o)
 			k.loss[i] = k.sc*ce + k.sz*zl
 			if k.lse != nil {
 				k.lse[i] = m + L
@@ -199,7 +203,7 @@ func (k *xentCPU[F]) RunRange(lo, hi int) {
 // With soft-capping, tanh maps ±Inf to ±1 and the gradient's factor
 // 1 − tanh² to 0, so the raw extremes are checked; as tanh is increasing,
 // m = c·tanh(max_c z_c/c) and that first loop needs no tanh.
-func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
+func rowExp[F dense.Float](z, e []F, c float64) (m, s float64, ok bool) {
 	if c == 0 {
 		m, s = expRow(z, e)
 		return m, s, s < math.Inf(1)
@@ -214,9 +218,9 @@ func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
 			lo = f
 		}
 	}
-	m = capped(hi, c)
+	m = rowmath.Capped(hi, c)
 	for j, v := range z {
-		x := math.Exp(capped(float64(v), c) - m)
+		x := math.Exp(rowmath.Capped(float64(v), c) - m)
 		if e != nil {
 			e[j] = F(x)
 		}
@@ -227,7 +231,7 @@ func rowExp[F Float](z, e []F, c float64) (m, s float64, ok bool) {
 
 // expRow writes e_c = exp(z_c − m) (if e is not nil) and returns the row
 // maximum m and Σ_c e_c, summed in float64.
-func expRow[F Float](z, e []F) (m, s float64) {
+func expRow[F dense.Float](z, e []F) (m, s float64) {
 	switch zz := any(z).(type) {
 	case []float32:
 		ee, _ := any(e).([]float32)
@@ -276,9 +280,9 @@ func expRow64(z, e []float64) (float64, float64) {
 	return m, s
 }
 
-// gradRow writes RowGradScaled's gradient with p_c = e_c·inv; dz and e may
+// gradRow writes rowmath.RowGradScaled's gradient with p_c = e_c·inv; dz and e may
 // be the same slice. lse is the row's log-sum-exp (used with z-loss only).
-func gradRow[F Float](dz, e, z []F, inv, lse float64, hardLabel int, soft []F, o *LossOptions, sc, sz float64) {
+func gradRow[F dense.Float](dz, e, z []F, inv, lse float64, hardLabel int, soft []F, o *rowmath.Options, sc, sz float64) {
 	T := len(dz)
 	e = e[:T]
 	eps := o.LabelSmoothing
@@ -292,7 +296,7 @@ func gradRow[F Float](dz, e, z []F, inv, lse float64, hardLabel int, soft []F, o
 			return
 		}
 		wy := o.Weight(hardLabel)
-		S := (1-eps)*wy + eps/float64(T)*o.weightSum(T)
+		S := (1-eps)*wy + eps/float64(T)*o.WeightSum(T)
 		f := F((sc*S + zf) * inv)
 		if eps == 0 {
 			for c := range dz {
@@ -325,11 +329,11 @@ func gradRow[F Float](dz, e, z []F, inv, lse float64, hardLabel int, soft []F, o
 	}
 }
 
-// Exp32 is exp(x) in float32 arithmetic (Cephes' expf: a degree-6
+// exp32 is exp(x) in float32 arithmetic (Cephes' expf: a degree-6
 // polynomial after reduction by ln 2), within 2 ulp of the true value for
 // normal results; it returns 0 below −87.3 (where expf would be subnormal),
 // +Inf above 88.7 and NaN for NaN.
-func Exp32(x float32) float32 {
+func exp32(x float32) float32 {
 	const (
 		log2e = 1.44269504088896341
 		c1    = 0.693359375
@@ -366,26 +370,11 @@ func Exp32(x float32) float32 {
 }
 
 // tensorOf wraps a slice as a tensor without copying.
-func tensorOf[F Float](d []F, shape ...int) *tensor.Dense {
+func tensorOf[F dense.Float](d []F, shape ...int) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
 }
 
 // sameBuffer reports whether two slices start at the same element.
-func sameBuffer[F Float](a, b []F) bool {
+func sameBuffer[F dense.Float](a, b []F) bool {
 	return len(a) > 0 && len(b) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
-}
-
-// Floats returns the elements of a float32 or float64 tensor as []F without
-// the allocation of tensor.Tensor.Data (which boxes the slice).
-func Floats[F Float](t tensor.Tensor) []F {
-	if d, ok := t.(*tensor.Dense); ok {
-		var zero F
-		if unsafe.Sizeof(zero) == 4 {
-			s := d.Float32s()
-			return unsafe.Slice((*F)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-		}
-		s := d.Float64s()
-		return unsafe.Slice((*F)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	}
-	return t.Data().([]F)
 }

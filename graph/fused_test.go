@@ -5,30 +5,34 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 )
 
-// TestExp32 checks Exp32 against math.Exp over the range the kernel uses
-// (x = z − max ≤ 0) and a little beyond: within 2 ulp (relative 2.4e-7) for
+// TestExp32 checks exp32 against math.Exp over the range the kernel uses
+// (x = z − max ≤ 0) and a little beyond: within 2 ulp (tol.Exp32) for
 // normal results, exact at the special values.
 func TestExp32(t *testing.T) {
 	worst := 0.0
 	for x := float32(-87.3); x <= 88.7; x += 0.000731 {
-		got := float64(Exp32(x))
+		got := float64(exp32(x))
 		want := math.Exp(float64(x))
 		if r := math.Abs(got-want) / want; r > worst {
 			worst = r
 		}
 	}
-	if worst > 2.4e-7 {
-		t.Errorf("Exp32: worst relative error %.3g > 2.4e-7", worst)
+	if worst > tol.Exp32.Rel {
+		t.Errorf("exp32: worst relative error %.3g > %g (%s)", worst, tol.Exp32.Rel, tol.Exp32.Why)
 	}
 	for _, c := range []struct{ x, want float32 }{{0, 1}, {float32(math.Inf(-1)), 0}, {-100, 0}, {100, float32(math.Inf(1))}} {
-		if got := Exp32(c.x); got != c.want {
-			t.Errorf("Exp32(%v) = %v, want %v", c.x, got, c.want)
+		if got := exp32(c.x); got != c.want {
+			t.Errorf("exp32(%v) = %v, want %v", c.x, got, c.want)
 		}
 	}
-	if got := Exp32(float32(math.NaN())); got == got {
-		t.Errorf("Exp32(NaN) = %v", got)
+	if got := exp32(float32(math.NaN())); got == got {
+		t.Errorf("exp32(NaN) = %v", got)
 	}
 }
 
@@ -78,55 +82,43 @@ func TestFusedMatchesRowKernels(t *testing.T) {
 		if o.UseIgnoreIndex {
 			tg[5], tg[20] = 3, 3
 		}
-		sc, sz := Scale(&o, Denominator(tg, B, &o)), Scale(&o, KeptRows(tg, B, &o))
+		sc, sz := rowmath.Scale(o.row(), rowmath.Denominator(tg, B, o.row())), rowmath.Scale(o.row(), rowmath.KeptRows(tg, B, o.row()))
 		wantLoss, wantGrad := 0.0, make([]float64, B*T)
 		for i := 0; i < B; i++ {
-			y, soft := target(tg, i, T, &o)
-			ce, zl, _ := RowTerms(z[i*T:(i+1)*T], y, soft, &o)
+			y, soft := rowmath.Target(tg, i, T, o.row())
+			ce, zl, _ := rowmath.RowTerms(z[i*T:(i+1)*T], y, soft, o.row())
 			wantLoss += sc*ce + sz*zl
-			RowGradScaled(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], y, soft, &o, sc, sz)
+			rowmath.RowGradScaled(wantGrad[i*T:(i+1)*T], z[i*T:(i+1)*T], y, soft, o.row(), sc, sz)
 		}
 		for _, stash := range []bool{true, false} {
 			t.Run(fmt.Sprintf("opts%d/stash=%v", oi, stash), func(t *testing.T) {
 				op := &XentOp{Opts: o, T: T, hasGrad: true}
-				check := func(name string, got, want []float64, tol float64) {
+				check := func(name string, got, want []float64, tl tol.Tol) {
 					t.Helper()
-					for i := range want {
-						if d := math.Abs(got[i] - want[i]); d > tol*(1+math.Abs(want[i])) {
-							t.Fatalf("%s[%d] = %v, want %v", name, i, got[i], want[i])
-						}
+					if err := tol.Close(got, want, tl); err != nil {
+						t.Fatalf("%s: %v", name, err)
 					}
 				}
 				k64 := op.cpu64()
 				sum, _ := k64.forward(z, tg, B, sc, sz)
-				check("loss64", []float64{sum}, []float64{wantLoss}, 1e-12)
+				check("loss64", []float64{sum}, []float64{wantLoss}, tol.FusedF64)
 				dz := make([]float64, B*T)
 				if !stash {
 					k64.valid = false
 				}
 				k64.backward(dz, z, tg, B, sc, sz, nil)
-				check("grad64", dz, wantGrad, 1e-12)
+				check("grad64", dz, wantGrad, tol.FusedF64)
 
-				z32, tg32 := make([]float32, len(z)), make([]float32, len(tg))
-				for i, v := range z {
-					z32[i] = float32(v)
-				}
-				for i, v := range tg {
-					tg32[i] = float32(v)
-				}
+				z32, tg32 := dense.Convert[float32](z), dense.Convert[float32](tg)
 				k32 := op.cpu32()
 				sum32, _ := k32.forward(z32, tg32, B, sc, sz)
-				check("loss32", []float64{sum32}, []float64{wantLoss}, 2e-5)
+				check("loss32", []float64{sum32}, []float64{wantLoss}, tol.FusedF32)
 				g := k32.gradTensor(B).Data().([]float32)
 				if !stash {
 					k32.valid = false
 				}
 				k32.backward(g, z32, tg32, B, sc, sz, nil)
-				g64 := make([]float64, len(g))
-				for i, v := range g {
-					g64[i] = float64(v)
-				}
-				check("grad32", g64, wantGrad, 2e-5)
+				check("grad32", dense.Convert[float64](g), wantGrad, tol.FusedF32)
 			})
 		}
 	}
@@ -163,8 +155,8 @@ func TestExpNonPos(t *testing.T) {
 			worst = r
 		}
 	}
-	if worst > 2.4e-7 {
-		t.Errorf("expNonPos: worst relative error %.3g > 2.4e-7", worst)
+	if worst > tol.Exp32.Rel {
+		t.Errorf("expNonPos: worst relative error %.3g > %g (%s)", worst, tol.Exp32.Rel, tol.Exp32.Why)
 	}
 	if expNonPos(float32(math.Inf(-1))) != 0 || expNonPos(0) != 1 {
 		t.Errorf("expNonPos(-Inf) = %v, expNonPos(0) = %v", expNonPos(float32(math.Inf(-1))), expNonPos(0))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"dsx/internal/dense"
 )
 
 // TestNonFiniteRows: the fused forward pass reports the first row whose
@@ -29,10 +31,7 @@ func TestNonFiniteRows(t *testing.T) {
 						z[i] = float64(i%5) - 2
 					}
 					z[row*T+col] = v
-					z32 := make([]float32, len(z))
-					for i, x := range z {
-						z32[i] = float32(x)
-					}
+					z32 := dense.Convert[float32](z)
 					o := LossOptions{UseIgnoreIndex: true, IgnoreIndex: 3, Softcap: cp}
 					wantErr := v != math.Inf(-1) || cp > 0 || (col == int(tg[row]) && row != 3)
 					for _, grad := range []bool{true, false} {

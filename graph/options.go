@@ -3,10 +3,13 @@ package graph
 import (
 	"fmt"
 	"math"
+
+	"dsx/internal/rowmath"
 )
 
-// Reduction says how per-row losses are combined, as in torch.nn.CrossEntropyLoss.
-type Reduction int
+// Reduction says how per-row losses are combined, as in
+// torch.nn.CrossEntropyLoss (its String gives "mean", "sum" or "none").
+type Reduction = rowmath.Reduction
 
 const (
 	// Mean divides the summed loss by the summed weight of the non-ignored
@@ -15,37 +18,15 @@ const (
 	// label has class weight 0) the loss is 0 and the gradients are zero,
 	// not 0/0 (PyTorch's NaN): such a batch teaches nothing and changes
 	// nothing.
-	Mean Reduction = iota
+	Mean = rowmath.Mean
 	// Sum adds the per-row losses.
-	Sum
+	Sum = rowmath.Sum
 	// None keeps one loss per row.
-	None
+	None = rowmath.None
 )
 
-func (r Reduction) String() string {
-	switch r {
-	case Mean:
-		return "mean"
-	case Sum:
-		return "sum"
-	case None:
-		return "none"
-	}
-	return fmt.Sprintf("Reduction(%d)", int(r))
-}
-
-// ParseReduction reads "mean", "sum" or "none".
-func ParseReduction(s string) (Reduction, error) {
-	switch s {
-	case "mean", "":
-		return Mean, nil
-	case "sum":
-		return Sum, nil
-	case "none":
-		return None, nil
-	}
-	return Mean, fmt.Errorf("reduction %q: want mean, sum or none", s)
-}
+// ParseReduction reads "mean", "sum" or "none" ("" is Mean).
+func ParseReduction(s string) (Reduction, error) { return rowmath.ParseReduction(s) }
 
 // LossOptions are the options of torch.nn.CrossEntropyLoss, with the same
 // meaning. The zero value is PyTorch's default except for ignore_index, which
@@ -73,7 +54,7 @@ type LossOptions struct {
 	// ZLoss λ ≥ 0 adds λ·lse² per row, lse = log Σ_c exp(z_c) of the (capped)
 	// logits (PaLM's z-loss; Liger's lse_square_scale); 0 is off. As in
 	// Liger: an ignored row has none; it is not weighted by the class
-	// weights; Mean divides its sum by the number of kept rows (KeptRows),
+	// weights; Mean divides its sum by the number of kept rows,
 	// not by their summed weight; label smoothing does not change it; with
 	// Reduction None it is part of each row's loss. Its gradient is
 	// 2λ·lse·p_c times the row's scale.
@@ -107,33 +88,12 @@ func (o LossOptions) Validate(T int) error {
 	return nil
 }
 
-// Weight returns the weight of class c (1 without class weights).
-func (o *LossOptions) Weight(c int) float64 {
-	if o.ClassWeights == nil {
-		return 1
-	}
-	return o.ClassWeights[c]
-}
-
-// weightSum is Σ_c w_c.
-func (o *LossOptions) weightSum(T int) float64 {
-	if o.ClassWeights == nil {
-		return float64(T)
-	}
-	s := 0.0
-	for _, w := range o.ClassWeights {
-		s += w
-	}
-	return s
-}
-
-// Ignored reports whether a hard label is skipped.
-func (o *LossOptions) Ignored(label int) bool {
-	return o.UseIgnoreIndex && label == o.IgnoreIndex
-}
+// row is o as the per-row arithmetic takes it (the same fields: the
+// conversion costs nothing, and fails to compile if they drift apart).
+func (o *LossOptions) row() *rowmath.Options { return (*rowmath.Options)(o) }
 
 // Want lists the gradients a layer computes.
-type Want struct{ W, B, X bool }
+type Want struct{ DW, DB, DX bool }
 
 // String is for error messages and benchmark names.
 func (w Want) String() string {
@@ -141,7 +101,7 @@ func (w Want) String() string {
 	for _, p := range []struct {
 		on   bool
 		name string
-	}{{w.W, "dW"}, {w.B, "db"}, {w.X, "dx"}} {
+	}{{w.DW, "dW"}, {w.DB, "db"}, {w.DX, "dx"}} {
 		if p.on {
 			if s != "" {
 				s += ","

@@ -5,6 +5,9 @@ import (
 	"hash"
 	"hash/fnv"
 
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -21,7 +24,8 @@ type XentOp struct {
 
 	// Denom and ZDenom, when UseDenom is set, replace the Mean denominators
 	// the op would take from its own rows: a backend that runs a batch in row
-	// chunks sets them to the whole batch's Denominator and KeptRows so that
+	// chunks sets them to the whole batch's denominators (rowmath.Denominator
+	// and rowmath.KeptRows) so that
 	// every chunk's loss and gradient are scaled as the whole batch's are.
 	Denom, ZDenom float64
 	UseDenom      bool
@@ -135,15 +139,15 @@ func (op *XentOp) Do(vals ...G.Value) (G.Value, error) {
 	rows := z.Shape()[0]
 	switch z.Dtype() {
 	case tensor.Float64:
-		return xentDo(op, op.cpu64(), Floats[float64](z), Floats[float64](tg), rows)
+		return xentDo(op, op.cpu64(), dense.View[float64](z), dense.View[float64](tg), rows)
 	case tensor.Float32:
-		return xentDo(op, op.cpu32(), Floats[float32](z), Floats[float32](tg), rows)
+		return xentDo(op, op.cpu32(), dense.View[float32](z), dense.View[float32](tg), rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentDo[F Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, error) {
-	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
+func xentDo[F dense.Float](op *XentOp, k *xentCPU[F], z, tg []F, rows int) (G.Value, error) {
+	if err := rowmath.CheckTargets(tg, rows, op.T, op.Opts.row()); err != nil {
 		return nil, err
 	}
 	sc, sz := scalesOf(op, tg, rows)
@@ -276,15 +280,15 @@ func (op *XentGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value,
 	rows := z.Shape()[0]
 	switch z.Dtype() {
 	case tensor.Float64:
-		return out, xentGrad(op.Fwd, op.Fwd.cpu64(), Floats[float64](out), Floats[float64](z), Floats[float64](tg), vals[2], rows)
+		return out, xentGrad(op.Fwd, op.Fwd.cpu64(), dense.View[float64](out), dense.View[float64](z), dense.View[float64](tg), vals[2], rows)
 	case tensor.Float32:
-		return out, xentGrad(op.Fwd, op.Fwd.cpu32(), Floats[float32](out), Floats[float32](z), Floats[float32](tg), vals[2], rows)
+		return out, xentGrad(op.Fwd, op.Fwd.cpu32(), dense.View[float32](out), dense.View[float32](z), dense.View[float32](tg), vals[2], rows)
 	}
 	return nil, fmt.Errorf("%v: unsupported dtype %v", op, z.Dtype())
 }
 
-func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows int) error {
-	if err := CheckTargets(tg, rows, op.T, &op.Opts); err != nil {
+func xentGrad[F dense.Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows int) error {
+	if err := rowmath.CheckTargets(tg, rows, op.T, op.Opts.row()); err != nil {
 		return err
 	}
 	sc, sz := scalesOf(op, tg, rows)
@@ -319,12 +323,12 @@ func xentGrad[F Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value, rows
 	return nil
 }
 
-// scalesOf returns the cross-entropy's and the z-loss's scales (Scale) for
+// scalesOf returns the cross-entropy's and the z-loss's scales (rowmath.Scale) for
 // op.Denom and op.ZDenom when set, else for these rows' denominators.
-func scalesOf[F Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
-	o := &op.Opts
+func scalesOf[F dense.Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
+	o := op.Opts.row()
 	if op.UseDenom {
-		return Scale(o, op.Denom), Scale(o, op.ZDenom)
+		return rowmath.Scale(o, op.Denom), rowmath.Scale(o, op.ZDenom)
 	}
-	return Scale(o, Denominator(tg, rows, o)), Scale(o, KeptRows(tg, rows, o))
+	return rowmath.Scale(o, rowmath.Denominator(tg, rows, o)), rowmath.Scale(o, rowmath.KeptRows(tg, rows, o))
 }

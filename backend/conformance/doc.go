@@ -7,5 +7,11 @@
 // p − y, every gradient against the float64 reference of package cpu and
 // against central finite differences, every loss option, awkward sizes,
 // optimizer steps and errors on bad input, in float32 and float64, with fixed
-// seeds. All tolerances are in tol.go, each with its reason.
+// seeds. What runs follows the backend's declaration (Backend.Capabilities):
+// what it does not declare is skipped with the reason, and Declared checks
+// that Open refuses it with ErrNotImplemented and opens all that is
+// declared; each declared softmax-cross-entropy implementation beyond Fused
+// runs the checks that hold for any (Xent=unfused). All tolerances are in
+// the module's internal package tol (internal/tol/tol.go), each with its
+// reason, shared with the CUDA backend's tests and package graph's.
 package conformance

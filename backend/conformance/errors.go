@@ -9,6 +9,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -16,23 +17,23 @@ import (
 func (s *suite) badInput(t *testing.T) {
 	p := random(31, 4, 3, 5, graph.LossOptions{})
 	l := s.open(t, p, all, backend.Optimizer{})
-	x := s.dense(p.x, p.B, p.N)
+	x := dense.New(s.dt, p.x, p.B, p.N)
 	for _, c := range []struct {
 		name    string
 		x, y    *tensor.Dense
 		wantErr string
 	}{
-		{"label out of range", x, s.dense([]float64{0, 1, 5, 2}, 4), "row 2: label 5 out of range [0, 5)"},
-		{"label out of range in the last row", x, s.dense([]float64{0, 1, 2, 7}, 4), "row 3: label 7 out of range [0, 5)"},
-		{"negative label", x, s.dense([]float64{0, -1, 2, 2}, 4), "row 1: label -1 out of range"},
-		{"fractional label", x, s.dense([]float64{0, 1.5, 2, 2}, 4), "row 1: label 1.5 is not an integer"},
-		{"wrong feature count", s.dense(p.x[:8], 4, 2), nil, "shape"},
-		{"targets of wrong length", x, s.dense([]float64{0, 1, 2}, 3), "shape"},
-		{"batch larger than B", s.dense(append(p.x, p.x...), 8, 3), nil, "rows"},
+		{"label out of range", x, dense.New(s.dt, []float64{0, 1, 5, 2}, 4), "row 2: label 5 out of range [0, 5)"},
+		{"label out of range in the last row", x, dense.New(s.dt, []float64{0, 1, 2, 7}, 4), "row 3: label 7 out of range [0, 5)"},
+		{"negative label", x, dense.New(s.dt, []float64{0, -1, 2, 2}, 4), "row 1: label -1 out of range"},
+		{"fractional label", x, dense.New(s.dt, []float64{0, 1.5, 2, 2}, 4), "row 1: label 1.5 is not an integer"},
+		{"wrong feature count", dense.New(s.dt, p.x[:8], 4, 2), nil, "shape"},
+		{"targets of wrong length", x, dense.New(s.dt, []float64{0, 1, 2}, 3), "shape"},
+		{"batch larger than B", dense.New(s.dt, append(p.x, p.x...), 8, 3), nil, "rows"},
 	} {
 		y := c.y
 		if y == nil {
-			y = s.dense(p.targets, p.B)
+			y = dense.New(s.dt, p.targets, p.B)
 		}
 		_, err := l.Compute(c.x, y)
 		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
@@ -40,10 +41,10 @@ func (s *suite) badInput(t *testing.T) {
 		}
 		checkPlain(t, c.name, err)
 	}
-	if _, err := l.Step(x, s.dense(p.targets, p.B)); err == nil {
+	if _, err := l.Step(x, dense.New(s.dt, p.targets, p.B)); err == nil {
 		t.Errorf("Step without an optimizer: no error")
 	}
-	if err := l.SetParams(s.dense(p.W[:5], 1, 5), s.dense(p.bias, 5)); err == nil || !strings.Contains(err.Error(), "shape") {
+	if err := l.SetParams(dense.New(s.dt, p.W[:5], 1, 5), dense.New(s.dt, p.bias, 5)); err == nil || !strings.Contains(err.Error(), "shape") {
 		t.Errorf("SetParams with W of the wrong shape: %v", err)
 	}
 	_, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 0, N: 3, T: 5, DType: s.dt}})
@@ -56,7 +57,7 @@ func (s *suite) badInput(t *testing.T) {
 // that does not overflow is an error wrapping ErrOutOfMemory, before
 // anything is allocated (a 2⁴⁶-element W would crash the process).
 func (s *suite) hugeShapes(t *testing.T) {
-	want := graph.Want{W: true, B: true}
+	want := graph.Want{DW: true, DB: true}
 	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: 1, N: 1<<62 + 1, T: 4, DType: s.dt, Want: want}})
 	if err == nil || !strings.Contains(err.Error(), "overflow") {
 		t.Errorf("Open with N = 2⁶²+1, T = 4: %v, want an overflow error", err)

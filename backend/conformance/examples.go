@@ -9,22 +9,24 @@ import (
 	"testing"
 
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 )
 
 func (s *suite) workedExamples(t *testing.T) {
 	for _, c := range []struct {
 		z, want []float64
-		tol     Tol
+		tl      tol.Tol
 	}{
-		{[]float64{1, 2, 3}, []float64{0.0900, 0.2447, 0.6652}, tolQuoted4},
+		{[]float64{1, 2, 3}, []float64{0.0900, 0.2447, 0.6652}, tol.Quoted4},
 		// e/(e+e²+e⁵) etc. The issue quotes ≈ [0.02, 0.05, 0.93], rounded so
 		// the three sum to 1; to 2 decimals the last is 0.94.
-		{[]float64{1, 2, 5}, []float64{0.0171, 0.0466, 0.9362}, tolQuoted4},
-		{[]float64{1000, 2000, 3000}, []float64{0, 0, 1}, tolSaturated},
-		{[]float64{-3000, -2000, -1000}, []float64{0, 0, 1}, tolSaturated},
+		{[]float64{1, 2, 5}, []float64{0.0171, 0.0466, 0.9362}, tol.Quoted4},
+		{[]float64{1000, 2000, 3000}, []float64{0, 0, 1}, tol.Saturated},
+		{[]float64{-3000, -2000, -1000}, []float64{0, 0, 1}, tol.Saturated},
 	} {
 		p, loss := s.softmaxOf(t, c.z, 2)
-		expectClose(t, fmt.Sprintf("softmax(%v)", c.z), p, c.want, c.tol)
+		tol.Expect(t, fmt.Sprintf("softmax(%v)", c.z), p, c.want, c.tl)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			t.Errorf("softmax(%v): loss %v", c.z, loss)
 		}
@@ -32,7 +34,7 @@ func (s *suite) workedExamples(t *testing.T) {
 	// The loss against the least likely class of [1000, 2000, 3000] is exactly
 	// 2000 (−log p_0 = 3000 − 1000), finite, not Inf from log(0).
 	_, loss := s.softmaxOf(t, []float64{1000, 2000, 3000}, 0)
-	expectClose(t, "loss of softmax([1000,2000,3000]) at class 0", []float64{loss}, []float64{2000}, tolFor(s.dt))
+	tol.Expect(t, "loss of softmax([1000,2000,3000]) at class 0", []float64{loss}, []float64{2000}, tol.For(s.dt))
 }
 
 func (s *suite) rowsOfDifferentScale(t *testing.T) {
@@ -55,21 +57,21 @@ func (s *suite) gradIsPMinusY(t *testing.T) {
 	res, ref := s.compute(t, p)
 	want := append([]float64(nil), ref.P...)
 	want[int(p.targets[0])]--
-	expectClose(t, "db = p − y", f64(res.DB), want, tolFor(s.dt))
+	tol.Expect(t, "db = p − y", dense.F64(res.DB), want, tol.For(s.dt))
 	// dW = xᵀ(p − y).
 	dW := make([]float64, p.N*p.T)
-	x := s.rounded(p.x)
+	x := dense.Round(s.dt, p.x)
 	for k := 0; k < p.N; k++ {
 		for c := 0; c < p.T; c++ {
 			dW[k*p.T+c] = x[k] * want[c]
 		}
 	}
-	expectClose(t, "dW = xᵀ(p − y)", f64(res.DW), dW, tolFor(s.dt))
+	tol.Expect(t, "dW = xᵀ(p − y)", dense.F64(res.DW), dW, tol.For(s.dt))
 	// Mean over B rows: dW = xᵀ(p − y)/B.
 	pm := random(8, 5, 4, 6, graph.LossOptions{})
 	resm, refm := s.compute(t, pm)
 	dWm := make([]float64, pm.N*pm.T)
-	xm := s.rounded(pm.x)
+	xm := dense.Round(s.dt, pm.x)
 	for i := 0; i < pm.B; i++ {
 		for c := 0; c < pm.T; c++ {
 			g := refm.P[i*pm.T+c]
@@ -81,7 +83,7 @@ func (s *suite) gradIsPMinusY(t *testing.T) {
 			}
 		}
 	}
-	expectClose(t, "dW = xᵀ(p − y)/B", f64(resm.DW), dWm, tolFor(s.dt))
+	tol.Expect(t, "dW = xᵀ(p − y)/B", dense.F64(resm.DW), dWm, tol.For(s.dt))
 }
 
 // softmaxJacobian checks ∂p/∂z = diag(p) − p·pᵀ by central differences of
@@ -105,6 +107,6 @@ func (s *suite) softmaxJacobian(t *testing.T) {
 				want[k] += p[k]
 			}
 		}
-		expectClose(t, fmt.Sprintf("∂p/∂z_%d", j), col, want, tolFD)
+		tol.Expect(t, fmt.Sprintf("∂p/∂z_%d", j), col, want, tol.FD)
 	}
 }

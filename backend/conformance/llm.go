@@ -11,6 +11,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 )
 
 // oneRow computes a one-row layer whose logits are z exactly (N = 1, x = 1,
@@ -19,30 +21,30 @@ func (s *suite) oneRow(t *testing.T, z []float64, y int, o graph.LossOptions) (f
 	t.Helper()
 	T := len(z)
 	p := problem{B: 1, N: 1, T: T, opts: o, x: []float64{1}, W: z, bias: make([]float64, T), targets: []float64{float64(y)}}
-	l := s.open(t, p, graph.Want{W: true, B: true}, backend.Optimizer{})
-	res, err := l.Compute(s.dense(p.x, 1, 1), s.dense(p.targets, 1))
+	l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
+	res, err := l.Compute(dense.New(s.dt, p.x, 1, 1), dense.New(s.dt, p.targets, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Loss, f64(res.DB)
+	return res.Loss, dense.F64(res.DB)
 }
 
 func (s *suite) llmExamples(t *testing.T) {
-	tol := tolFor(s.dt)
+	tl := tol.For(s.dt)
 	e := math.E
 	t.Run("softcap", func(t *testing.T) {
 		// c = 2, z = [0, 2·atanh(1/2)]: ẑ = [0, 1]. Against class 0 the loss
 		// is log(1 + e); ∂/∂ẑ = p − y = [1/(1+e) − 1, e/(1+e)], and
 		// ∂ẑ/∂z = 1 − tanh²(z/c) = [1, 3/4].
 		loss, dz := s.oneRow(t, []float64{0, 2 * math.Atanh(0.5)}, 0, graph.LossOptions{Softcap: 2})
-		expectClose(t, "loss", []float64{loss}, []float64{math.Log(1 + e)}, tol)
-		expectClose(t, "dz", dz, []float64{1/(1+e) - 1, e / (1 + e) * 0.75}, tol)
+		tol.Expect(t, "loss", []float64{loss}, []float64{math.Log(1 + e)}, tl)
+		tol.Expect(t, "dz", dz, []float64{1/(1+e) - 1, e / (1 + e) * 0.75}, tl)
 		// c = 30 caps [1000, 2000, 3000] to 30·tanh(33.3…) = 30 each (to
 		// within 1e-27): the loss is log 3 whatever the label, and the cap's
 		// slope, 1 − tanh², is below 1e-27, so the gradient is 0.
 		loss, dz = s.oneRow(t, []float64{1000, 2000, 3000}, 0, graph.LossOptions{Softcap: 30})
-		expectClose(t, "saturated: loss", []float64{loss}, []float64{math.Log(3)}, tol)
-		expectClose(t, "saturated: dz", dz, make([]float64, 3), tol)
+		tol.Expect(t, "saturated: loss", []float64{loss}, []float64{math.Log(3)}, tl)
+		tol.Expect(t, "saturated: dz", dz, make([]float64, 3), tl)
 	})
 	t.Run("zloss", func(t *testing.T) {
 		// λ = 0.1, z = [0, 0], class 0: lse = log 2, loss = log 2 + λ·log²2;
@@ -50,13 +52,13 @@ func (s *suite) llmExamples(t *testing.T) {
 		const lambda = 0.1
 		l2 := math.Ln2
 		loss, dz := s.oneRow(t, []float64{0, 0}, 0, graph.LossOptions{ZLoss: lambda})
-		expectClose(t, "loss", []float64{loss}, []float64{l2 + lambda*l2*l2}, tol)
-		expectClose(t, "dz", dz, []float64{-0.5 + lambda*l2, 0.5 + lambda*l2}, tol)
+		tol.Expect(t, "loss", []float64{loss}, []float64{l2 + lambda*l2*l2}, tl)
+		tol.Expect(t, "dz", dz, []float64{-0.5 + lambda*l2, 0.5 + lambda*l2}, tl)
 		// With soft-capping the z-loss sees the capped logits: c = 2,
 		// z = [0, 2·atanh(1/2)] gives lse = log(1 + e).
 		loss, _ = s.oneRow(t, []float64{0, 2 * math.Atanh(0.5)}, 1, graph.LossOptions{ZLoss: lambda, Softcap: 2})
 		lse := math.Log(1 + e)
-		expectClose(t, "with softcap: loss", []float64{loss}, []float64{lse - 1 + lambda*lse*lse}, tol)
+		tol.Expect(t, "with softcap: loss", []float64{loss}, []float64{lse - 1 + lambda*lse*lse}, tl)
 	})
 	t.Run("zloss+weights", func(t *testing.T) {
 		// Two rows, class weights [3, 1], labels [0, 1], λ = 0.2. Row 0:
@@ -71,7 +73,7 @@ func (s *suite) llmExamples(t *testing.T) {
 			o := graph.LossOptions{Reduction: red, ClassWeights: []float64{3, 1}, ZLoss: lambda}
 			p := problem{B: 2, N: 2, T: 2, opts: o, x: []float64{1, 0, 0, 1}, W: []float64{0, 0, 0, l3}, bias: []float64{0, 0}, targets: []float64{0, 1}}
 			l := s.open(t, p, all, backend.Optimizer{})
-			res, err := l.Compute(s.dense(p.x, 2, 2), s.dense(p.targets, 2))
+			res, err := l.Compute(dense.New(s.dt, p.x, 2, 2), dense.New(s.dt, p.targets, 2))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,9 +82,9 @@ func (s *suite) llmExamples(t *testing.T) {
 			if red == graph.Mean {
 				want = (3*l2+l4-l3)/4 + lambda*(l2*l2+l4*l4)/2
 			}
-			expectClose(t, fmt.Sprintf("%v: loss", red), []float64{res.Loss}, []float64{want}, tol)
+			tol.Expect(t, fmt.Sprintf("%v: loss", red), []float64{res.Loss}, []float64{want}, tl)
 			if red == graph.None {
-				expectClose(t, "per-row losses", f64(res.Losses), rows, tol)
+				tol.Expect(t, "per-row losses", dense.F64(res.Losses), rows, tl)
 			}
 		}
 	})
@@ -93,12 +95,12 @@ func (s *suite) llmExamples(t *testing.T) {
 		o := graph.LossOptions{ZLoss: lambda, UseIgnoreIndex: true, IgnoreIndex: -100}
 		p := problem{B: 2, N: 2, T: 2, opts: o, x: []float64{1, 0, 0, 1}, W: []float64{0, 0, 5, -5}, bias: []float64{0, 0}, targets: []float64{1, -100}}
 		l := s.open(t, p, all, backend.Optimizer{})
-		res, err := l.Compute(s.dense(p.x, 2, 2), s.dense(p.targets, 2))
+		res, err := l.Compute(dense.New(s.dt, p.x, 2, 2), dense.New(s.dt, p.targets, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
 		l2 := math.Ln2
-		expectClose(t, "loss", []float64{res.Loss}, []float64{l2 + lambda*l2*l2}, tol)
-		expectClose(t, "dW of the ignored row", f64(res.DW)[2:], []float64{0, 0}, Tol{Why: "an ignored row has no gradient"})
+		tol.Expect(t, "loss", []float64{res.Loss}, []float64{l2 + lambda*l2*l2}, tl)
+		tol.Expect(t, "dW of the ignored row", dense.F64(res.DW)[2:], []float64{0, 0}, tol.Tol{Why: "an ignored row has no gradient"})
 	})
 }

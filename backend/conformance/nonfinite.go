@@ -13,6 +13,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -40,9 +42,9 @@ func checkNonFinite(t *testing.T, what string, err error, row int, want string) 
 func (s *suite) nonFinite(t *testing.T) {
 	o := graph.LossOptions{UseIgnoreIndex: true, IgnoreIndex: -100}
 	p := random(41, 6, 3, 5, o) // row 3 is ignored
-	opt := backend.Optimizer{Kind: "adam", LR: 0.01}
-	l := s.open(t, p, graph.Want{W: true, B: true}, opt)
-	x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
+	opt := backend.Optimizer{Kind: backend.Adam, LR: 0.01}
+	l := s.open(t, p, graph.Want{DW: true, DB: true}, opt)
+	x, y := dense.New(s.dt, p.x, p.B, p.N), dense.New(s.dt, p.targets, p.B)
 	if _, err := l.Step(x, y); err != nil { // the optimizer has state now
 		t.Fatal(err)
 	}
@@ -56,8 +58,8 @@ func (s *suite) nonFinite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectClose(t, what+": W", f64(W), f64(W1), Tol{Why: "a failed call changes nothing"})
-		expectClose(t, what+": b", f64(b), f64(b1), Tol{Why: "a failed call changes nothing"})
+		tol.Expect(t, what+": W", dense.F64(W), dense.F64(W1), tol.Tol{Why: "a failed call changes nothing"})
+		tol.Expect(t, what+": b", dense.F64(b), dense.F64(b1), tol.Tol{Why: "a failed call changes nothing"})
 	}
 	for _, c := range []struct {
 		row, col int
@@ -68,7 +70,7 @@ func (s *suite) nonFinite(t *testing.T) {
 	} {
 		bad := append([]float64(nil), p.x...)
 		bad[c.row*p.N+c.col] = c.v
-		xb := s.dense(bad, p.B, p.N)
+		xb := dense.New(s.dt, bad, p.B, p.N)
 		want := fmt.Sprintf("x[%d, %d] is %v", c.row, c.col, c.v)
 		_, err := l.Compute(xb, y)
 		checkNonFinite(t, "Compute: "+want, err, c.row, want)
@@ -81,7 +83,7 @@ func (s *suite) nonFinite(t *testing.T) {
 	if _, err := l.Step(x, y); err != nil {
 		t.Fatal(err)
 	}
-	f := s.open(t, p, graph.Want{W: true, B: true}, opt)
+	f := s.open(t, p, graph.Want{DW: true, DB: true}, opt)
 	for i := 0; i < 2; i++ {
 		if _, err := f.Step(x, y); err != nil {
 			t.Fatal(err)
@@ -89,8 +91,8 @@ func (s *suite) nonFinite(t *testing.T) {
 	}
 	gw, gb, _ := l.Params()
 	fw, fb, _ := f.Params()
-	expectClose(t, "W after failed steps", f64(gw), f64(fw), tolFor(s.dt))
-	expectClose(t, "b after failed steps", f64(gb), f64(fb), tolFor(s.dt))
+	tol.Expect(t, "W after failed steps", dense.F64(gw), dense.F64(fw), tol.For(s.dt))
+	tol.Expect(t, "b after failed steps", dense.F64(gb), dense.F64(fb), tol.For(s.dt))
 
 	// SetParams refuses NaN and ±Inf and keeps what the layer had.
 	W1, b1, _ = l.Params()
@@ -101,7 +103,7 @@ func (s *suite) nonFinite(t *testing.T) {
 		{withAt(p.W, 7, math.NaN()), p.bias, fmt.Sprintf("W[%d, %d] is NaN", 7/p.T, 7%p.T)},
 		{p.W, withAt(p.bias, 2, math.Inf(-1)), "b[2] is -Inf"},
 	} {
-		err := l.SetParams(s.dense(c.w, p.N, p.T), s.dense(c.b, p.T))
+		err := l.SetParams(dense.New(s.dt, c.w, p.N, p.T), dense.New(s.dt, c.b, p.T))
 		if !errors.Is(err, backend.ErrNonFinite) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("SetParams with %s: error %v", c.want, err)
 		}
@@ -145,7 +147,7 @@ func (s *suite) overflow(t *testing.T) {
 		}
 		q.targets = []float64{1, 2, 0, 4}
 		l := s.open(t, q, all, backend.Optimizer{})
-		_, err := l.Compute(s.dense(q.x, q.B, q.N), s.dense(q.targets, q.B))
+		_, err := l.Compute(dense.New(s.dt, q.x, q.B, q.N), dense.New(s.dt, q.targets, q.B))
 		checkNonFinite(t, c.name, err, 2, c.want+" although x and the parameters are finite: x·W + b overflows "+s.dt.String())
 	}
 	if s.dt != tensor.Float64 {
@@ -154,7 +156,7 @@ func (s *suite) overflow(t *testing.T) {
 	// Logits ±1e308 are finite; the loss m − z_y = 2e308 is not.
 	q := problem{B: 1, N: 1, T: 2, x: []float64{1}, W: []float64{1e308, -1e308}, bias: []float64{0, 0}, targets: []float64{1}}
 	l := s.open(t, q, all, backend.Optimizer{})
-	_, err := l.Compute(s.dense(q.x, 1, 1), s.dense(q.targets, 1))
+	_, err := l.Compute(dense.New(s.dt, q.x, 1, 1), dense.New(s.dt, q.targets, 1))
 	checkNonFinite(t, "loss overflowing", err, 0, "loss is not finite")
 }
 

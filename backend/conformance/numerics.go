@@ -12,6 +12,8 @@ import (
 	"dsx/backend"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -69,7 +71,7 @@ func (s *suite) hugeLogits(t *testing.T) {
 				p.x[i*B+i] = 1
 				for c, v := range r.d {
 					p.W = append(p.W, r.offset+v)
-					if s.rounded([]float64{r.offset + v})[0] != r.offset+v {
+					if dense.Round(s.dt, []float64{r.offset + v})[0] != r.offset+v {
 						t.Fatalf("row %d: %g + %g is not exact in %v", i, r.offset, v, s.dt)
 					}
 					shifted[i*T+c] = v
@@ -82,24 +84,24 @@ func (s *suite) hugeLogits(t *testing.T) {
 					p.targets = append(p.targets, float64(r.label))
 				}
 			}
-			l := s.open(t, p, graph.Want{W: true, B: true}, backend.Optimizer{})
-			res, err := l.Compute(s.dense(p.x, B, B), s.dense(p.targets, p.targetShape()...))
+			l := s.open(t, p, graph.Want{DW: true, DB: true}, backend.Optimizer{})
+			res, err := l.Compute(dense.New(s.dt, p.x, B, B), dense.New(s.dt, p.targets, p.targetShape()...))
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The exact answer: the reference on the shifted rows (x = I, W = d).
 			ref := cpu.Reference(p.x, shifted, p.bias, p.targets, B, B, T, opts)
-			tol := tolFor(s.dt)
+			tl := tol.For(s.dt)
 			if opts.Reduction == graph.None {
-				got := f64(res.Losses)
+				got := dense.F64(res.Losses)
 				for i, r := range rows {
-					expectClose(t, fmt.Sprintf("row %d (offset %g) loss", i, r.offset), got[i:i+1], ref.Losses[i:i+1], tol)
+					tol.Expect(t, fmt.Sprintf("row %d (offset %g) loss", i, r.offset), got[i:i+1], ref.Losses[i:i+1], tl)
 				}
 			}
-			expectClose(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tol)
+			tol.Expect(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tl)
 			// dW = xᵀ·dz = dz row by row.
-			expectClose(t, "dW", f64(res.DW), ref.DW, tol)
-			expectClose(t, "db", f64(res.DB), ref.DB, tol)
+			tol.Expect(t, "dW", dense.F64(res.DW), ref.DW, tl)
+			tol.Expect(t, "db", dense.F64(res.DB), ref.DB, tl)
 		})
 	}
 }
@@ -122,8 +124,8 @@ func (s *suite) equalLogits(t *testing.T) {
 			for c := range want {
 				want[c] = 1 / float64(T)
 			}
-			expectClose(t, fmt.Sprintf("T = %d logits of %g: loss", T, v), []float64{loss}, []float64{math.Log(float64(T))}, tolFor(s.dt))
-			expectClose(t, fmt.Sprintf("T = %d logits of %g: p", T, v), p, want, tolFor(s.dt))
+			tol.Expect(t, fmt.Sprintf("T = %d logits of %g: loss", T, v), []float64{loss}, []float64{math.Log(float64(T))}, tol.For(s.dt))
+			tol.Expect(t, fmt.Sprintf("T = %d logits of %g: p", T, v), p, want, tol.For(s.dt))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -109,10 +111,10 @@ func (s *suite) allIgnored(t *testing.T) {
 		res, _ := s.compute(t, p)
 		zero := func(n int) []float64 { return make([]float64, n) }
 		// Exactly zero, not merely small: no row contributes anything.
-		expectClose(t, red.String()+": loss", []float64{res.Loss}, zero(1), Tol{Why: "every row ignored"})
-		expectClose(t, red.String()+": dW", f64(res.DW), zero(p.N*p.T), Tol{Why: "every row ignored"})
-		expectClose(t, red.String()+": db", f64(res.DB), zero(p.T), Tol{Why: "every row ignored"})
-		expectClose(t, red.String()+": dx", f64(res.DX), zero(p.B*p.N), Tol{Why: "every row ignored"})
+		tol.Expect(t, red.String()+": loss", []float64{res.Loss}, zero(1), tol.Tol{Why: "every row ignored"})
+		tol.Expect(t, red.String()+": dW", dense.F64(res.DW), zero(p.N*p.T), tol.Tol{Why: "every row ignored"})
+		tol.Expect(t, red.String()+": db", dense.F64(res.DB), zero(p.T), tol.Tol{Why: "every row ignored"})
+		tol.Expect(t, red.String()+": dx", dense.F64(res.DX), zero(p.B*p.N), tol.Tol{Why: "every row ignored"})
 	}
 }
 
@@ -142,11 +144,11 @@ func (s *suite) allWeightZero(t *testing.T) {
 					s.compare(t, res, ref, red)
 					return
 				}
-				why := Tol{Why: "Mean over a summed weight of 0 is 0 by rule"}
-				expectClose(t, "loss", []float64{res.Loss}, []float64{0}, why)
-				expectClose(t, "dW", f64(res.DW), make([]float64, p.N*p.T), why)
-				expectClose(t, "db", f64(res.DB), make([]float64, p.T), why)
-				expectClose(t, "dx", f64(res.DX), make([]float64, p.B*p.N), why)
+				why := tol.Tol{Why: "Mean over a summed weight of 0 is 0 by rule"}
+				tol.Expect(t, "loss", []float64{res.Loss}, []float64{0}, why)
+				tol.Expect(t, "dW", dense.F64(res.DW), make([]float64, p.N*p.T), why)
+				tol.Expect(t, "db", dense.F64(res.DB), make([]float64, p.T), why)
+				tol.Expect(t, "dx", dense.F64(res.DX), make([]float64, p.B*p.N), why)
 			})
 		}
 	}
@@ -162,16 +164,16 @@ func (s *suite) finiteDifferences(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := random(uint64(200+i), 3, 3, 4, c.o)
 			l := s.open(t, p, all, backend.Optimizer{})
-			y := s.dense(p.targets, p.targetShape()...)
-			base, err := l.Compute(s.dense(p.x, p.B, p.N), y)
+			y := dense.New(s.dt, p.targets, p.targetShape()...)
+			base, err := l.Compute(dense.New(s.dt, p.x, p.B, p.N), y)
 			if err != nil {
 				t.Fatal(err)
 			}
 			loss := func() float64 {
-				if err := l.SetParams(s.dense(p.W, p.N, p.T), s.dense(p.bias, p.T)); err != nil {
+				if err := l.SetParams(dense.New(s.dt, p.W, p.N, p.T), dense.New(s.dt, p.bias, p.T)); err != nil {
 					t.Fatal(err)
 				}
-				r, err := l.Compute(s.dense(p.x, p.B, p.N), y)
+				r, err := l.Compute(dense.New(s.dt, p.x, p.B, p.N), y)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -193,7 +195,7 @@ func (s *suite) finiteDifferences(t *testing.T) {
 					v.vals[k] = old
 					fd[k] = (up - down) / (2 * h)
 				}
-				expectClose(t, v.name+" vs finite differences", f64(v.grad), fd, tolFD)
+				tol.Expect(t, v.name+" vs finite differences", dense.F64(v.grad), fd, tol.FD)
 			}
 		})
 	}

@@ -9,12 +9,18 @@ import (
 	"dsx/backend"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
 
 // Run runs the whole suite on the backend registered as name, or skips with
-// the reason it cannot run here.
+// the reason it cannot run here. What runs follows the backend's
+// declaration (Backend.Capabilities): a dtype, an implementation, a loss
+// option or chunking it does not declare is skipped, saying so, and
+// Declared checks that Open refuses each of them with ErrNotImplemented
+// and opens everything declared.
 func Run(t *testing.T, name string) {
 	b, err := backend.Get(name)
 	if err != nil {
@@ -23,9 +29,14 @@ func Run(t *testing.T, name string) {
 	if err := b.Available(); err != nil {
 		t.Skipf("%s: %v", name, err)
 	}
+	caps := b.Capabilities()
+	t.Run("Declared", func(t *testing.T) { declared(t, b, caps) })
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
-		s := &suite{b: b, dt: dt}
+		s := &suite{b: b, dt: dt, caps: caps}
 		t.Run(dt.String(), func(t *testing.T) {
+			if !caps.HasDType(dt) {
+				t.Skipf("%s declares no %v layers", name, dt)
+			}
 			t.Run("WorkedExamples", s.workedExamples)
 			t.Run("RowsOfDifferentScale", s.rowsOfDifferentScale)
 			t.Run("HugeLogits", s.hugeLogits)
@@ -44,16 +55,11 @@ func Run(t *testing.T, name string) {
 			t.Run("Overflow", s.overflow)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
-				// (Config.ChunkRows), where the backend supports it.
-				c := &suite{b: b, dt: dt, chunk: 2}
-				l, err := b.Open(backend.Config{Spec: graph.Spec{B: 4, N: 1, T: 2, DType: dt}, ChunkRows: 2})
-				if errors.Is(err, backend.ErrNotImplemented) {
-					t.Skipf("%s: %v", name, err)
+				// (Config.ChunkRows), where the backend declares it.
+				if !caps.Chunks {
+					t.Skipf("%s declares no chunked batches", name)
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				l.Close()
+				c := &suite{b: b, dt: dt, caps: caps, chunk: 2}
 				t.Run("Options", c.options)
 				t.Run("AllIgnored", c.allIgnored)
 				t.Run("AllWeightZero", c.allWeightZero)
@@ -62,6 +68,28 @@ func Run(t *testing.T, name string) {
 				t.Run("BadInput", c.badInput)
 				t.Run("NonFinite", c.nonFinite)
 			})
+			// The checks that hold for any implementation, with each
+			// declared one beyond Fused (its loss options as declared:
+			// the rest skip, saying so).
+			for _, x := range backend.XentImpls()[1:] {
+				t.Run("Xent="+x.String(), func(t *testing.T) {
+					if !caps.HasXent(x) {
+						t.Skipf("%s declares no %v softmax-cross-entropy", name, x)
+					}
+					c := &suite{b: b, dt: dt, caps: caps, xent: x}
+					t.Run("WorkedExamples", c.workedExamples)
+					t.Run("Options", c.options)
+					t.Run("AwkwardSizes", c.awkwardSizes)
+					t.Run("AllIgnored", c.allIgnored)
+					t.Run("AllWeightZero", c.allWeightZero)
+					t.Run("RepeatAndSmallerBatch", c.repeatAndSmallerBatch)
+					t.Run("BadInput", c.badInput)
+					if caps.Chunks {
+						c := &suite{b: b, dt: dt, caps: caps, xent: x, chunk: 2}
+						t.Run("Chunked/Options", c.options)
+					}
+				})
+			}
 			if dt == tensor.Float64 {
 				t.Run("SoftmaxJacobian", s.softmaxJacobian)
 				t.Run("FiniteDifferences", s.finiteDifferences)
@@ -73,50 +101,9 @@ func Run(t *testing.T, name string) {
 type suite struct {
 	b     backend.Backend
 	dt    tensor.Dtype
-	chunk int // Config.ChunkRows of the layers the suite opens
-}
-
-// dense makes a tensor of the suite's dtype from float64 values.
-func (s *suite) dense(vals []float64, shape ...int) *tensor.Dense {
-	if s.dt == tensor.Float32 {
-		f := make([]float32, len(vals))
-		for i, v := range vals {
-			f[i] = float32(v)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), vals...)))
-}
-
-// rounded returns vals as the suite's dtype holds them, so that references see
-// exactly the backend's inputs.
-func (s *suite) rounded(vals []float64) []float64 {
-	out := make([]float64, len(vals))
-	for i, v := range vals {
-		if s.dt == tensor.Float32 {
-			v = float64(float32(v))
-		}
-		out[i] = v
-	}
-	return out
-}
-
-// f64 reads any float tensor as float64 values.
-func f64(t *tensor.Dense) []float64 {
-	if t == nil {
-		return nil
-	}
-	switch d := t.Data().(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
+	caps  backend.Capabilities
+	chunk int              // Config.ChunkRows of the layers the suite opens
+	xent  backend.XentImpl // Config.Xent of the layers the suite opens
 }
 
 // problem is one layer with its inputs.
@@ -175,9 +162,14 @@ func (p problem) targetShape() []int {
 // open makes a layer for p with params set.
 func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optimizer) backend.Layer {
 	t.Helper()
-	l, err := s.b.Open(backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk})
-	if errors.Is(err, backend.ErrNotImplemented) && llm(p.opts) {
-		t.Skipf("%s: %v", s.b.Name(), err)
+	cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk, Xent: s.xent}
+	l, err := s.b.Open(cfg)
+	if m := s.caps.Xents[s.xent].Loss.Missing(p.opts); m != "" {
+		// Not declared: Open must refuse it, and the check is skipped.
+		if !errors.Is(err, backend.ErrNotImplemented) {
+			t.Fatalf("open with %s, which %s does not declare for %v: %v, want ErrNotImplemented", m, s.b.Name(), s.xent, err)
+		}
+		t.Skipf("%s declares no %s with the %v softmax-cross-entropy", s.b.Name(), m, s.xent)
 	}
 	if err != nil {
 		t.Fatalf("open %d×%d×%d: %v", p.B, p.N, p.T, err)
@@ -187,50 +179,49 @@ func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optim
 			t.Errorf("close: %v", err)
 		}
 	})
-	if err := l.SetParams(s.dense(p.W, p.N, p.T), s.dense(p.bias, p.T)); err != nil {
+	if err := l.SetParams(dense.New(s.dt, p.W, p.N, p.T), dense.New(s.dt, p.bias, p.T)); err != nil {
 		t.Fatalf("set params: %v", err)
 	}
 	return l
 }
 
-var all = graph.Want{W: true, B: true, X: true}
+var all = graph.Want{DW: true, DB: true, DX: true}
 
-// llm reports whether o uses soft-capping or z-loss, which a backend may not
-// implement yet (its tests then skip, saying so).
+// llm reports whether o uses soft-capping or z-loss.
 func llm(o graph.LossOptions) bool { return o.Softcap != 0 || o.ZLoss != 0 }
 
 // compute runs p on the backend and the reference on the same rounded inputs.
 func (s *suite) compute(t *testing.T, p problem) (*backend.Result, cpu.Ref) {
 	t.Helper()
 	l := s.open(t, p, all, backend.Optimizer{})
-	res, err := l.Compute(s.dense(p.x, p.B, p.N), s.dense(p.targets, p.targetShape()...))
+	res, err := l.Compute(dense.New(s.dt, p.x, p.B, p.N), dense.New(s.dt, p.targets, p.targetShape()...))
 	if err != nil {
 		t.Fatalf("compute: %v", err)
 	}
-	ref := cpu.Reference(s.rounded(p.x), s.rounded(p.W), s.rounded(p.bias), s.rounded(p.targets), p.B, p.N, p.T, p.opts)
+	ref := cpu.Reference(dense.Round(s.dt, p.x), dense.Round(s.dt, p.W), dense.Round(s.dt, p.bias), dense.Round(s.dt, p.targets), p.B, p.N, p.T, p.opts)
 	return res, ref
 }
 
 // compare checks every output of res against ref.
 func (s *suite) compare(t *testing.T, res *backend.Result, ref cpu.Ref, reduction graph.Reduction) {
 	t.Helper()
-	tol := tolFor(s.dt)
+	tl := tol.For(s.dt)
 	for _, v := range []float64{res.Loss} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			t.Fatalf("loss is %v", v)
 		}
 	}
-	expectClose(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tol)
+	tol.Expect(t, "loss", []float64{res.Loss}, []float64{ref.Loss}, tl)
 	if reduction == graph.None {
 		if res.Losses == nil {
 			t.Errorf("reduction none: no per-row losses")
 		} else {
-			expectClose(t, "losses", f64(res.Losses), ref.Losses, tol)
+			tol.Expect(t, "losses", dense.F64(res.Losses), ref.Losses, tl)
 		}
 	}
-	expectClose(t, "dW", f64(res.DW), ref.DW, tol)
-	expectClose(t, "db", f64(res.DB), ref.DB, tol)
-	expectClose(t, "dx", f64(res.DX), ref.DX, tol)
+	tol.Expect(t, "dW", dense.F64(res.DW), ref.DW, tl)
+	tol.Expect(t, "db", dense.F64(res.DB), ref.DB, tl)
+	tol.Expect(t, "dx", dense.F64(res.DX), ref.DX, tl)
 }
 
 // softmaxOf returns softmax(z) for one row as the backend computes it: with
@@ -240,12 +231,12 @@ func (s *suite) softmaxOf(t *testing.T, z []float64, y int) (p []float64, loss f
 	t.Helper()
 	T := len(z)
 	prob := problem{B: 1, N: 1, T: T, W: z, bias: make([]float64, T), x: []float64{1}, targets: []float64{float64(y)}}
-	l := s.open(t, prob, graph.Want{W: true, B: true}, backend.Optimizer{})
-	res, err := l.Compute(s.dense(prob.x, 1, 1), s.dense(prob.targets, 1))
+	l := s.open(t, prob, graph.Want{DW: true, DB: true}, backend.Optimizer{})
+	res, err := l.Compute(dense.New(s.dt, prob.x, 1, 1), dense.New(s.dt, prob.targets, 1))
 	if err != nil {
 		t.Fatalf("compute softmax(%v): %v", z, err)
 	}
-	p = f64(res.DB)
+	p = dense.F64(res.DB)
 	p[y]++
 	return p, res.Loss
 }

@@ -10,6 +10,8 @@ import (
 	"dsx/backend"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 )
 
 func (s *suite) repeatAndSmallerBatch(t *testing.T) {
@@ -17,7 +19,7 @@ func (s *suite) repeatAndSmallerBatch(t *testing.T) {
 	// must give the smaller problem's answer.
 	p := random(11, 8, 4, 5, graph.LossOptions{})
 	l := s.open(t, p, all, backend.Optimizer{})
-	x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
+	x, y := dense.New(s.dt, p.x, p.B, p.N), dense.New(s.dt, p.targets, p.B)
 	r1, err := l.Compute(x, y)
 	if err != nil {
 		t.Fatal(err)
@@ -26,46 +28,46 @@ func (s *suite) repeatAndSmallerBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectClose(t, "second run dW", f64(r2.DW), f64(r1.DW), tolFor(s.dt))
+	tol.Expect(t, "second run dW", dense.F64(r2.DW), dense.F64(r1.DW), tol.For(s.dt))
 	small := p
 	small.B = 3
 	small.x, small.targets = p.x[:3*p.N], p.targets[:3]
-	r3, err := l.Compute(s.dense(small.x, 3, p.N), s.dense(small.targets, 3))
+	r3, err := l.Compute(dense.New(s.dt, small.x, 3, p.N), dense.New(s.dt, small.targets, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := cpu.Reference(s.rounded(small.x), s.rounded(p.W), s.rounded(p.bias), small.targets, 3, p.N, p.T, p.opts)
+	ref := cpu.Reference(dense.Round(s.dt, small.x), dense.Round(s.dt, p.W), dense.Round(s.dt, p.bias), small.targets, 3, p.N, p.T, p.opts)
 	s.compare(t, r3, ref, graph.Mean)
-	logits, err := l.Logits(s.dense(small.x, 3, p.N))
+	logits, err := l.Logits(dense.New(s.dt, small.x, 3, p.N))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectClose(t, "logits", f64(logits), ref.Logits, tolFor(s.dt))
+	tol.Expect(t, "logits", dense.F64(logits), ref.Logits, tol.For(s.dt))
 }
 
 // optimizers checks two steps of each optimizer against PyTorch's formulas
 // applied in float64 to the gradients of the reference.
 func (s *suite) optimizers(t *testing.T) {
 	for _, o := range []backend.Optimizer{
-		{Kind: "sgd", LR: 0.1},
-		{Kind: "sgd", LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
-		{Kind: "adam", LR: 0.01, WeightDecay: 0.01},
-		{Kind: "adam", LR: 0.01, WeightDecay: 0.1, Decoupled: true},
+		{Kind: backend.SGD, LR: 0.1},
+		{Kind: backend.SGD, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
+		{Kind: backend.Adam, LR: 0.01, WeightDecay: 0.01},
+		{Kind: backend.Adam, LR: 0.01, WeightDecay: 0.1, Decoupled: true},
 	} {
 		t.Run(fmt.Sprintf("%s,m=%g,wd=%g,decoupled=%v", o.Kind, o.Momentum, o.WeightDecay, o.Decoupled), func(t *testing.T) {
 			p := random(21, 6, 4, 5, graph.LossOptions{})
-			l := s.open(t, p, graph.Want{W: true, B: true}, o)
-			x, y := s.dense(p.x, p.B, p.N), s.dense(p.targets, p.B)
-			w, b := s.rounded(p.W), s.rounded(p.bias)
+			l := s.open(t, p, graph.Want{DW: true, DB: true}, o)
+			x, y := dense.New(s.dt, p.x, p.B, p.N), dense.New(s.dt, p.targets, p.B)
+			w, b := dense.Round(s.dt, p.W), dense.Round(s.dt, p.bias)
 			o := o.WithDefaults()
 			var mw, vw, mb, vb []float64
 			for step := 1; step <= 2; step++ {
-				ref := cpu.Reference(s.rounded(p.x), w, b, p.targets, p.B, p.N, p.T, p.opts)
+				ref := cpu.Reference(dense.Round(s.dt, p.x), w, b, p.targets, p.B, p.N, p.T, p.opts)
 				loss, err := l.Step(x, y)
 				if err != nil {
 					t.Fatal(err)
 				}
-				expectClose(t, fmt.Sprintf("step %d loss", step), []float64{loss}, []float64{ref.Loss}, tolFor(s.dt))
+				tol.Expect(t, fmt.Sprintf("step %d loss", step), []float64{loss}, []float64{ref.Loss}, tol.For(s.dt))
 				mw, vw = refUpdate(o, step, w, ref.DW, mw, vw)
 				mb, vb = refUpdate(o, step, b, ref.DB, mb, vb)
 			}
@@ -73,8 +75,8 @@ func (s *suite) optimizers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			expectClose(t, "W after 2 steps", f64(gw), w, tolFor(s.dt))
-			expectClose(t, "b after 2 steps", f64(gb), b, tolFor(s.dt))
+			tol.Expect(t, "W after 2 steps", dense.F64(gw), w, tol.For(s.dt))
+			tol.Expect(t, "b after 2 steps", dense.F64(gb), b, tol.For(s.dt))
 		})
 	}
 }
@@ -87,7 +89,7 @@ func refUpdate(o backend.Optimizer, step int, w, g, m, v []float64) ([]float64, 
 	for i := range w {
 		gi := g[i]
 		switch o.Kind {
-		case "sgd":
+		case backend.SGD:
 			gi += o.WeightDecay * w[i]
 			if o.Momentum != 0 {
 				if step == 1 {
@@ -98,7 +100,7 @@ func refUpdate(o backend.Optimizer, step int, w, g, m, v []float64) ([]float64, 
 				gi = m[i]
 			}
 			w[i] -= o.LR * gi
-		case "adam":
+		case backend.Adam:
 			if o.Decoupled {
 				w[i] *= 1 - o.LR*o.WeightDecay
 			} else {

@@ -49,6 +49,7 @@ import "C"
 import (
 	"fmt"
 
+	"dsx/backend"
 	"dsx/backend/cuda/lower"
 )
 
@@ -74,7 +75,7 @@ func gemm(g lower.GemmCall) error {
 		return 0
 	}
 	mm := 0
-	if g.Mode == lower.TF32 {
+	if g.Mode == backend.TF32 {
 		mm = 1
 	}
 	if mm != curMode {
@@ -91,7 +92,7 @@ func gemm(g lower.GemmCall) error {
 		ldc = C.int(g.Ldc)
 	}
 	switch {
-	case g.Mode == lower.BF16:
+	case g.Mode == backend.BF16:
 		s = C.dsx_gemm_bf16(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, ldc, bi(g.C16))
 	case g.F32:
 		s = C.dsx_sgemm(bi(g.TB), bi(g.TA), n, m, k, 1, b, C.int(g.Ldb), a, C.int(g.Lda), C.float(g.Beta), c, ldc)

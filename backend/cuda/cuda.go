@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"dsx/backend"
+	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
 
 	"gorgonia.org/cu"
@@ -25,6 +26,9 @@ const EnvDevice = "DSX_CUDA_DEVICE"
 type Backend struct{}
 
 func (Backend) Name() string { return "cuda" }
+
+// Capabilities is the lowering's declaration (lower.Capabilities).
+func (Backend) Capabilities() backend.Capabilities { return lower.Capabilities() }
 
 // Available reports whether a GPU can be used, creating the context on first
 // use.

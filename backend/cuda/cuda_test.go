@@ -18,6 +18,7 @@ import (
 	"dsx/backend/cuda/lower"
 	_ "dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/cu"
 	"gorgonia.org/tensor"
@@ -73,11 +74,11 @@ func TestMemory(t *testing.T) {
 		return f
 	}
 	const B, N, T = 256, 784, 8003
-	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
-		Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
+	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-3}}
 	b, _ := backend.Get("cuda")
 	p := cudatest.NewProblem(1, B, N, T, graph.LossOptions{}, "mem")
-	x, tg := cudatest.Dense(tensor.Float32, p.X, B, N), cudatest.Dense(tensor.Float32, p.Tg, B)
+	x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 	// A first layer warms cuBLAS up (its workspace stays with the handle).
 	warm, err := b.Open(cfg)
 	if err != nil {

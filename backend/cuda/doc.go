@@ -16,13 +16,14 @@
 // Package emu is the same Device emulated on the host, on which `make test`
 // runs the conformance suite and the tests of package cudatest.
 //
-// Options (backend.Config): MatMode fp32, tf32 (cublasSetMathMode) or bf16
-// (cublasGemmEx on bfloat16 copies made by to_bf16, float32 products); Xent
-// fused or unfused (PyTorch eager's kernels, for comparison); ChunkRows /
-// MemoryBudget: a batch runs in chunks of rows whose logits exist one chunk
-// at a time.
+// Options (backend.Config; declared by lower.Capabilities, which
+// Backend.Capabilities returns): MatMode FP32, TF32 (cublasSetMathMode) or
+// BF16 (cublasGemmEx on bfloat16 copies made by to_bf16, float32
+// products); Xent Fused or Unfused (PyTorch eager's kernels, for
+// comparison); ChunkRows / MemoryBudget: a batch runs in chunks of rows
+// whose logits exist one chunk at a time.
 //
-// Storage "bf16" is the mixed-precision arrangement of large-vocabulary
+// Storage StorageBF16 is the mixed-precision arrangement of large-vocabulary
 // training: x and dx live on the device in bfloat16, W as float32 master
 // weights with a bfloat16 copy that the optimizer kernel rewrites as it
 // updates W (and a to_bf16 pass remakes after SetParams), and the loss

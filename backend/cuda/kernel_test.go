@@ -10,23 +10,25 @@ import (
 	"testing"
 	"unsafe"
 
-	"dsx/backend/conformance"
 	"dsx/backend/cuda/cudatest"
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
+	"dsx/internal/tol"
 
 	"gorgonia.org/cu"
 )
 
-// The kernel test: the fused xent kernels against graph.RowTerms and
-// graph.RowGradScaled on the same inputs, within conformance.TolKernelF64 /
+// The kernel test: the fused xent kernels against rowmath.RowTerms and
+// rowmath.RowGradScaled on the same inputs, within tol.KernelF64 /
 // TolKernelF32 (float64 arithmetic, one rounding to the dtype).
 
 // TestXentKernel runs the fused kernels (block per row, and the tiled one
 // where T ≤ 4096) on logits whose rows have a stride ld > T, with NaN in the
 // padding past the T valid columns and in a whole row past the batch, and
-// compares them with the float64 reference graph.RowTerms / graph.RowGradScaled on
+// compares them with the float64 reference rowmath.RowTerms / rowmath.RowGradScaled on
 // the same inputs.
 func TestXentKernel(t *testing.T) {
 	requireGPU(t)
@@ -54,7 +56,7 @@ func TestXentKernel(t *testing.T) {
 	}
 }
 
-func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp bool) error {
+func kernelCase[F dense.Float](T int, o graph.LossOptions, name string, warp bool) error {
 	const rows = 5
 	ld := T + 7
 	r := rand.New(rand.NewPCG(uint64(T), uint64(len(name))))
@@ -68,7 +70,8 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 			z[i*ld+c] = F(r.NormFloat64() * cudatest.RowScales[i%len(cudatest.RowScales)])
 		}
 	}
-	tg := cudatest.ToF[F](cudatest.TargetsFor(r, rows, T, o, name))
+	tg := dense.Convert[F](cudatest.TargetsFor(r, rows, T, o, name))
+	ro := (*rowmath.Options)(&o)
 	var esize int64 = 8
 	f32 := false
 	if _, ok := any(F(0)).(float32); ok {
@@ -81,11 +84,11 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		return b + "_f64"
 	}
 	// Reference.
-	dense := make([]F, rows*T)
+	packed := make([]F, rows*T)
 	for i := 0; i < rows; i++ {
-		copy(dense[i*T:(i+1)*T], z[i*ld:i*ld+T])
+		copy(packed[i*T:(i+1)*T], z[i*ld:i*ld+T])
 	}
-	sc, sz := graph.Scale(&o, graph.Denominator(tg, rows, &o)), graph.Scale(&o, graph.KeptRows(tg, rows, &o))
+	sc, sz := rowmath.Scale(ro, rowmath.Denominator(tg, rows, ro)), rowmath.Scale(ro, rowmath.KeptRows(tg, rows, ro))
 	wantLoss := make([]float64, rows)    // ce + zl
 	wantRowLoss := make([]float64, rows) // sc·ce + sz·zl
 	wantGrad := make([]F, rows*T)
@@ -96,9 +99,9 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		} else {
 			y = int(tg[i])
 		}
-		ce, zl, _ := graph.RowTerms(dense[i*T:(i+1)*T], y, soft, &o)
+		ce, zl, _ := rowmath.RowTerms(packed[i*T:(i+1)*T], y, soft, ro)
 		wantLoss[i], wantRowLoss[i] = ce+zl, sc*ce+sz*zl
-		graph.RowGradScaled(wantGrad[i*T:(i+1)*T], dense[i*T:(i+1)*T], y, soft, &o, sc, sz)
+		rowmath.RowGradScaled(wantGrad[i*T:(i+1)*T], packed[i*T:(i+1)*T], y, soft, ro, sc, sz)
 	}
 	wantTotal := 0.0
 	for _, l := range wantRowLoss {
@@ -160,7 +163,7 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 		if err != nil {
 			return err
 		}
-		xname, d := kn("xent"), lower.Dims{GridX: rows, GridY: 1, BlockX: min(512, max(32, ceilDiv(T, 32)*32)), BlockY: 1}
+		xname, d := kn("xent"), lower.Dims{GridX: rows, GridY: 1, BlockX: lower.RowThreads(T), BlockY: 1}
 		if cache {
 			d.Shmem = T * int(esize)
 		}
@@ -198,27 +201,27 @@ func kernelCase[F graph.Float](T int, o graph.LossOptions, name string, warp boo
 	if err != nil {
 		return err
 	}
-	tolF := conformance.TolKernelF64
+	tolF := tol.KernelF64
 	if f32 {
-		tolF = conformance.TolKernelF32
+		tolF = tol.KernelF32
 	}
-	if err := conformance.Close(gotScale[:], []float64{sc, sz}, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotScale[:], []float64{sc, sz}, tol.KernelF64); err != nil {
 		return fmt.Errorf("scales: %v", err)
 	}
-	if err := conformance.Close(gotLoss, wantRowLoss, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotLoss, wantRowLoss, tol.KernelF64); err != nil {
 		return fmt.Errorf("row losses: %v", err)
 	}
-	if err := conformance.Close(cudatest.F64s(gotLosses), wantLoss, tolF); err != nil {
+	if err := tol.Close(dense.Convert[float64](gotLosses), wantLoss, tolF); err != nil {
 		return fmt.Errorf("row losses in the dtype: %v", err)
 	}
-	if err := conformance.Close(gotTotal[:], []float64{wantTotal}, conformance.TolKernelF64); err != nil {
+	if err := tol.Close(gotTotal[:], []float64{wantTotal}, tol.KernelF64); err != nil {
 		return fmt.Errorf("reduced loss: %v", err)
 	}
-	dense = dense[:0]
+	packed = packed[:0]
 	for i := 0; i < rows; i++ {
-		dense = append(dense, got[i*ld:i*ld+T]...)
+		packed = append(packed, got[i*ld:i*ld+T]...)
 	}
-	if err := conformance.Close(cudatest.F64s(dense), cudatest.F64s(wantGrad), tolF); err != nil {
+	if err := tol.Close(dense.Convert[float64](packed), dense.Convert[float64](wantGrad), tolF); err != nil {
 		return fmt.Errorf("gradient: %v", err)
 	}
 	for i := 0; i < rows+1; i++ {
@@ -256,5 +259,3 @@ func launch(name string, args any, d lower.Dims) error {
 func bytesOf[F float32 | float64](s []F) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
 }
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -185,7 +185,7 @@ class Setup:
 def bench(base, B, N, T, device, variant, o, mode, storage, kind, stats):
     cuda = device.startswith("cuda")
     rec = {"B": B, "N": N, "T": T, "device": "cuda" if cuda else "cpu", "variant": variant,
-           "dtype": "float32", "mode": mode, "storage": storage or "f32", "grads": o.grads,
+           "dtype": "float32", "mode": mode, "storage": storage or "fp32", "grads": o.grads,
            "inputs": kind, "steps": o.steps, "loss0": stats[0], "entropy0": stats[1]}
     if o.softcap:
         rec["softcap"] = o.softcap
@@ -284,7 +284,7 @@ def main():
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="CPU threads (default: the cores this process may use)")
     ap.add_argument("--modes", default="fp32", help="matmul modes: fp32, tf32, bf16 (comma-separated; tf32 on CUDA only)")
-    ap.add_argument("--storage", default="f32", help="f32, bf16 or both (comma-separated); bf16 implies mode bf16")
+    ap.add_argument("--storage", default="fp32", help="fp32, bf16 or both (comma-separated); bf16 implies mode bf16")
     ap.add_argument("--variants", default=None,
                     help=f"comma-separated: {', '.join(VARIANTS)} (default: torch-eager on cpu, all on cuda)")
     ap.add_argument("--grads", default="W,b", help="W,b or W,b,x: the gradients each step computes")
@@ -308,6 +308,9 @@ def main():
             sys.exit(f"torch_xent.py: --variants: {v!r}: want one of {', '.join(VARIANTS)}")
     modes = o.modes.split(",")
     storages = o.storage.split(",")
+    for st in storages:
+        if st not in ("fp32", "bf16"):
+            sys.exit(f"torch_xent.py: --storage: {st!r}: want fp32 or bf16")
     recs = []
     for B, N, T in parse_shapes(o.shapes):
         for kind in o.inputs.split(","):

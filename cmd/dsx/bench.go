@@ -16,6 +16,7 @@ import (
 	"dsx/backend"
 	"dsx/graph"
 	"dsx/internal/benchdata"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
@@ -136,9 +137,9 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked, tiled on cuda; graph, chunked on cpu (default: the device's fused, unfused, chunked)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked, tiled on cuda; graph, chunked on cpu (default: the softmax-cross-entropy implementations the device declares, and chunked on a GPU)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
-	storages := fs.String("storage", "f32", "comma-separated: f32, bf16 (x, dx and W's copy in bfloat16, float32 master weights; implies mode bf16)")
+	storages := fs.String("storage", "fp32", "comma-separated: fp32, bf16 (x, dx and W's copy in bfloat16, float32 master weights; implies mode bf16)")
 	grads := fs.String("grads", "W,b", "the gradients each step computes: W,b or W,b,x (dx too, as the peers' step)")
 	inputs := fs.String("inputs", "random", "comma-separated: random, lm (logits like a trained LM's: a few nats of entropy)")
 	seed := fs.Uint("seed", 42, "seed of the inputs")
@@ -167,16 +168,19 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	if *steps < 1 || *warmup < 0 {
 		return usageErr("--steps must be ≥ 1 and --warmup ≥ 0")
 	}
+	known := knownVariants()
 	for _, v := range splitList(*variants) {
-		if v != "fused" && v != "unfused" && v != "chunked" && v != "tiled" && v != "graph" {
-			return usageErr("--variants: %q: want fused, unfused, chunked or tiled (cuda), graph or chunked (cpu)", v)
+		if !slices.Contains(known, v) {
+			return usageErr("--variants: %q: want %s", v, strings.Join(known, ", "))
 		}
 	}
-	sts := splitList(*storages)
-	for _, st := range sts {
-		if st != "f32" && st != "bf16" {
-			return usageErr("--storage: %q: want f32 or bf16", st)
+	var sts []backend.Storage
+	for _, v := range splitList(*storages) {
+		st, err := backend.ParseStorage(v)
+		if err != nil {
+			return usageErr("--storage: %v", err)
 		}
+		sts = append(sts, st)
 	}
 	if *grads != "W,b" && *grads != "W,b,x" {
 		return usageErr("--grads: %q: want W,b or W,b,x", *grads)
@@ -198,11 +202,13 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	if lo := (graph.LossOptions{Softcap: *softcap, ZLoss: *zloss}); lo.Validate(2) != nil {
 		return usageErr("--softcap/--z-loss: %v", lo.Validate(2))
 	}
-	ms := splitList(*modes)
-	for _, m := range ms {
-		if m != "fp32" && m != "tf32" && m != "bf16" {
-			return usageErr("--modes: %q: want fp32, tf32 or bf16", m)
+	var ms []backend.MatMode
+	for _, m := range splitList(*modes) {
+		mm, err := backend.ParseMatMode(m)
+		if err != nil {
+			return usageErr("--modes: %v", err)
 		}
+		ms = append(ms, mm)
 	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
@@ -226,7 +232,7 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		dx: *grads == "W,b,x", vocabTile: *vocabTile, softcap: *softcap, zloss: *zloss, seed: uint32(*seed)}
 	vsets := map[string][]string{}
 	for _, be := range bes {
-		vs, note := deviceVariants(be.Name(), splitList(*variants))
+		vs, note := deviceVariants(be, splitList(*variants))
 		if note != "" {
 			fmt.Fprintf(stderr, "dsx bench: %s\n", note)
 		}
@@ -254,7 +260,7 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 				}
 				for _, set := range settings {
 					for _, v := range vsets[be.Name()] {
-						what := fmt.Sprintf("%d×%d×%d %s %s %s %s %v", sh.B, sh.N, sh.T, be.Name(), v, set.mode, set.storage, kind)
+						what := fmt.Sprintf("%d×%d×%d %s %s %v %v storage %v inputs", sh.B, sh.N, sh.T, be.Name(), v, set.mode, set.storage, kind)
 						if bar.tty {
 							bar.set(int64(len(recs)), "timing "+what)
 						}
@@ -291,39 +297,109 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	return nil
 }
 
-// deviceVariants returns the variants to run on a device, and a note when
-// one asked for is not what runs there. The CPU has one step, the layer
-// graph on Gorgonia's VM (its softmax-cross-entropy is the fused op), and
-// its chunked form; cuda has fused, unfused and chunked.
-func deviceVariants(dev string, asked []string) (vs []string, note string) {
-	if dev == "cpu" {
-		if len(asked) == 0 {
-			return []string{"graph"}, ""
-		}
-		var notes []string
-		for _, v := range asked {
-			switch v {
-			case "fused":
-				notes = append(notes, "cpu runs variant fused as graph (the layer graph on Gorgonia's VM, whose softmax-cross-entropy is the fused op): its rows say graph")
-				v = "graph"
-			case "unfused":
-				notes = append(notes, "cpu has no unfused variant: its row is skipped")
-			}
-			if !slices.Contains(vs, v) {
-				vs = append(vs, v)
-			}
-		}
-		return vs, strings.Join(notes, "; ")
+// xentVariant is the variant name of a softmax-cross-entropy
+// implementation on a device: its declared name for Fused ("graph" on the
+// CPU), else the implementation's own.
+func xentVariant(caps backend.Capabilities, x backend.XentImpl) string {
+	if x == backend.Fused && caps.FusedName != "" {
+		return caps.FusedName
 	}
+	return x.String()
+}
+
+// knownVariants are the variant names: every softmax-cross-entropy
+// implementation, the name a registered backend gives its Fused one
+// (graph, the CPU's), and chunked.
+func knownVariants() []string {
+	var out []string
+	for _, x := range backend.XentImpls() {
+		out = append(out, x.String())
+	}
+	for _, n := range backend.Names() {
+		if b, err := backend.Get(n); err == nil {
+			if f := b.Capabilities().FusedName; f != "" && !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return append(out, "chunked", "tiled")
+}
+
+// deviceVariants returns the variants to run on a device, from its
+// declaration (Backend.Capabilities), and a note when one asked for is not
+// what runs there. By default: every softmax-cross-entropy it declares, and
+// chunked where it declares chunking and has memory of its own (a GPU's,
+// which chunking bounds; not the CPU, whose rows say graph: the layer graph
+// on Gorgonia's VM, whose softmax-cross-entropy is the fused op).
+func deviceVariants(be backend.Backend, asked []string) (vs []string, note string) {
+	caps, dev := be.Capabilities(), be.Name()
 	if len(asked) == 0 {
-		return []string{"fused", "unfused", "chunked"}, ""
+		for _, x := range backend.XentImpls() {
+			if caps.HasXent(x) {
+				vs = append(vs, xentVariant(caps, x))
+			}
+		}
+		if ds, err := be.Devices(); caps.Chunks && err == nil && len(ds) > 0 && ds[0].MemoryBytes > 0 {
+			vs = append(vs, "chunked")
+		}
+		return vs, ""
 	}
+	var notes []string
 	for _, v := range asked {
-		if v == "graph" {
-			note = dev + " has no graph variant (the CPU's): its row is skipped"
+		switch x, err := backend.ParseXentImpl(v); {
+		case err == nil && caps.HasXent(x) && xentVariant(caps, x) != v:
+			notes = append(notes, fmt.Sprintf("%s runs variant %s as %s: its rows say %s", dev, v, xentVariant(caps, x), xentVariant(caps, x)))
+			v = xentVariant(caps, x)
+		case err == nil && !caps.HasXent(x):
+			notes = append(notes, fmt.Sprintf("%s declares no %s softmax-cross-entropy: its row is skipped", dev, v))
+		case v == "chunked" && !caps.Chunks:
+			notes = append(notes, dev+" declares no chunked batches: its row is skipped")
+		case err != nil && v != "chunked" && v != caps.FusedName:
+			notes = append(notes, fmt.Sprintf("%s has no variant %s: its row is skipped", dev, v))
+		}
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
 		}
 	}
-	return asked, note
+	return vs, strings.Join(notes, "; ")
+}
+
+// variantConfig sets cfg for a variant on a device, or returns why the
+// device's declaration does not run it.
+func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant string, o benchOpts) (skip string) {
+	switch x, err := backend.ParseXentImpl(variant); {
+	case variant == "chunked" || variant == "tiled":
+		if !caps.Chunks {
+			return dev + " declares no chunked batches"
+		}
+		if variant == "tiled" {
+			if !caps.Xents[backend.Fused].VocabTiles {
+				return dev + " declares no vocabulary tiles"
+			}
+			cfg.VocabTile = min(o.vocabTile, cfg.T)
+		}
+		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
+		if o.chunkRows == 0 && cfg.Chunk(4) == cfg.B {
+			// The logits fit the budget: chunk anyway (4 chunks), so that
+			// the variant is measured on every shape.
+			cfg.ChunkRows = max(1, cfg.B/4)
+		}
+	case variant == caps.FusedName:
+		cfg.Xent = backend.Fused
+	case err != nil || xentVariant(caps, x) != variant:
+		return fmt.Sprintf("%s has no variant %s", dev, variant)
+	case !caps.HasXent(x):
+		return fmt.Sprintf("%s declares no %v softmax-cross-entropy", dev, x)
+	default:
+		cfg.Xent = x
+	}
+	if !caps.HasMatMode(cfg.MatMode) {
+		return fmt.Sprintf("%s declares no matmul mode %v", dev, cfg.MatMode)
+	}
+	if !caps.HasStorage(cfg.Storage) {
+		return fmt.Sprintf("%s declares no %v storage", dev, cfg.Storage)
+	}
+	return ""
 }
 
 // benchDevices resolves --device: a list, or every available backend.
@@ -356,36 +432,18 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 // benchRow opens one layer and times it; base holds the shape's reference
 // result (--check) and row statistics.
 func benchRow(be backend.Backend, sh shape, d benchData, variant string, set benchSetting, o benchOpts, base benchBaseline) (benchRecord, error) {
-	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: set.mode,
-		Storage: set.storage, Grads: "W,b", Inputs: d.kind.String(), Softcap: o.softcap, ZLoss: o.zloss,
+	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: set.mode.String(),
+		Storage: set.storage.String(), Grads: "W,b", Inputs: d.kind.String(), Softcap: o.softcap, ZLoss: o.zloss,
 		Loss0: base.loss0, Entropy0: base.entropy0}
 	if o.dx {
 		rec.Grads = "W,b,x"
 	}
 	cfg := benchConfig(sh, o)
-	cfg.MatMode = set.mode
-	if set.storage == "bf16" {
-		cfg.Storage = "bf16"
-	}
-	switch variant {
-	case "unfused":
-		cfg.Xent = "unfused"
-	case "chunked", "tiled":
-		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
-		if variant == "tiled" {
-			cfg.VocabTile = min(o.vocabTile, sh.T)
-			rec.VocabTile = cfg.VocabTile
-		}
-		if o.chunkRows == 0 && cfg.Chunk(4) == sh.B {
-			// The logits fit the budget: chunk anyway (4 chunks), so that
-			// the variant is measured on every shape.
-			cfg.ChunkRows = max(1, sh.B/4)
-		}
-	}
-	if be.Name() != "cpu" && variant == "graph" {
-		rec.Skipped = fmt.Sprintf("%s has no variant graph (the CPU's)", be.Name())
+	cfg.MatMode, cfg.Storage = set.mode, set.storage
+	if rec.Skipped = variantConfig(&cfg, be.Capabilities(), be.Name(), variant, o); rec.Skipped != "" {
 		return rec, nil
 	}
+	rec.VocabTile = cfg.VocabTile
 	l, err := be.Open(cfg)
 	if errors.Is(err, backend.ErrNotImplemented) {
 		rec.Skipped = err.Error()
@@ -468,7 +526,7 @@ func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (
 	for i, c := range in.Y {
 		y[i] = float32(c)
 	}
-	return benchData{kind, fromF32(in.X, dt, sh.B, sh.N), fromF32(y, dt, sh.B), fromF32(in.W, dt, sh.N, sh.T), fromF32(make([]float32, sh.T), dt, sh.T)}, nil
+	return benchData{kind, dense.New(dt, in.X, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, in.W, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}, nil
 }
 
 func median(v []float64) float64 {
@@ -485,25 +543,14 @@ func relDiff(a, b *tensor.Dense) float64 {
 	if a == nil || b == nil {
 		return 0
 	}
-	av, bv := f64view(a), f64view(b)
+	av, bv := dense.F64(a), dense.F64(b)
 	d, m := 0.0, 0.0
-	for i := range b.Size() {
-		d = math.Max(d, math.Abs(av(i)-bv(i)))
-		m = math.Max(m, math.Abs(bv(i)))
+	for i := range bv {
+		d = math.Max(d, math.Abs(av[i]-bv[i]))
+		m = math.Max(m, math.Abs(bv[i]))
 	}
 	if m == 0 {
 		return d
 	}
 	return d / m
-}
-
-// f64view returns an indexed float64 view of a dense float tensor.
-func f64view(t *tensor.Dense) func(int) float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		return func(i int) float64 { return float64(d[i]) }
-	case []float64:
-		return func(i int) float64 { return d[i] }
-	}
-	return func(int) float64 { return 0 }
 }

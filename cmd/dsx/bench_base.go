@@ -6,24 +6,28 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
 )
 
 // benchSetting is one precision a row runs in: a matmul mode and a storage.
-type benchSetting struct{ mode, storage string }
+type benchSetting struct {
+	mode    backend.MatMode
+	storage backend.Storage
+}
 
 // benchSettings crosses the storages with the modes; bfloat16 storage
 // multiplies bfloat16 operands, so it goes with mode bf16 alone.
-func benchSettings(storages, modes []string) []benchSetting {
+func benchSettings(storages []backend.Storage, modes []backend.MatMode) []benchSetting {
 	var out []benchSetting
 	for _, st := range storages {
-		if st == "bf16" {
-			out = append(out, benchSetting{"bf16", "bf16"})
+		if st == backend.StorageBF16 {
+			out = append(out, benchSetting{backend.BF16, st})
 			continue
 		}
 		for _, m := range modes {
-			out = append(out, benchSetting{m, "f32"})
+			out = append(out, benchSetting{m, st})
 		}
 	}
 	return out
@@ -35,9 +39,9 @@ func benchSettings(storages, modes []string) []benchSetting {
 func benchConfig(sh shape, o benchOpts) backend.Config {
 	return backend.Config{
 		Spec: graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt,
-			Want: graph.Want{W: true, B: true, X: o.dx},
+			Want: graph.Want{DW: true, DB: true, DX: o.dx},
 			Loss: graph.LossOptions{Softcap: o.softcap, ZLoss: o.zloss}},
-		Optimizer: backend.Optimizer{Kind: "sgd", LR: 1e-3},
+		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 		ChunkRows: -1,
 	}
 }
@@ -83,24 +87,24 @@ func benchBase(be backend.Backend, sh shape, d benchData, o benchOpts) (benchBas
 	if err != nil {
 		return base, err
 	}
-	zv, yv := f64view(z), f64view(d.y)
+	zv, yv := dense.F64(z), dense.F64(d.y)
 	for r := range rows {
 		m := math.Inf(-1)
 		for j := range sh.T {
-			m = math.Max(m, zv(r*sh.T+j))
+			m = math.Max(m, zv[r*sh.T+j])
 		}
 		s := 0.0
 		for j := range sh.T {
-			s += math.Exp(zv(r*sh.T+j) - m)
+			s += math.Exp(zv[r*sh.T+j] - m)
 		}
 		lse := m + math.Log(s)
 		h := 0.0
 		for j := range sh.T {
-			v := zv(r*sh.T+j) - lse
+			v := zv[r*sh.T+j] - lse
 			h -= math.Exp(v) * v
 		}
 		base.entropy0 += h / float64(rows)
-		base.loss0 += (lse - zv(r*sh.T+int(yv(r)))) / float64(rows)
+		base.loss0 += (lse - zv[r*sh.T+int(yv[r])]) / float64(rows)
 	}
 	return base, nil
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"dsx/backend/conformance"
 	_ "dsx/backend/cuda/emu" // the CUDA backend's plans on the host: bench's GPU rows without a GPU
+	"dsx/internal/tol"
 )
 
 // TestBenchSettings runs the rows of issue 8's GPU benchmark on the CUDA
@@ -19,7 +19,7 @@ import (
 // Entropy0 for one shape and kind of inputs whatever the row.
 func TestBenchSettings(t *testing.T) {
 	code, stdout, stderr := dsx(t, "bench", "--device", "cuda-emu", "--shapes", "24x9x40", "--steps", "1", "--warmup", "0",
-		"--variants", "fused,chunked,tiled", "--vocab-tile", "16", "--storage", "f32,bf16", "--grads", "W,b,x",
+		"--variants", "fused,chunked,tiled", "--vocab-tile", "16", "--storage", "fp32,bf16", "--grads", "W,b,x",
 		"--inputs", "random,lm", "--softcap", "30", "--z-loss", "1e-4", "--check", "--json")
 	if code != 0 {
 		t.Fatalf("bench exited %d: %s", code, stderr)
@@ -44,8 +44,8 @@ func TestBenchSettings(t *testing.T) {
 		diffs := map[string]float64{"dW": r.DWDiff, "db": r.DBDiff, "dx": r.DXDiff, "loss": r.LossDiff / math.Max(1, r.Loss0)}
 		for what, d := range diffs {
 			switch {
-			case r.Storage == "f32" && !(d <= conformance.TolParityF32.Rel):
-				t.Errorf("%s: %s differs from the reference by %g relative, beyond %g (%s)", name, what, d, conformance.TolParityF32.Rel, conformance.TolParityF32.Why)
+			case r.Storage == "fp32" && !(d <= tol.ParityF32.Rel):
+				t.Errorf("%s: %s differs from the reference by %g relative, beyond %g (%s)", name, what, d, tol.ParityF32.Rel, tol.ParityF32.Why)
 			case r.Storage == "bf16" && !(d > 0 && d < 1):
 				// bfloat16 storage must round something, and stay finite;
 				// its accuracy is held by cudatest's BF16Storage bounds.

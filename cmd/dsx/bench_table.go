@@ -43,7 +43,7 @@ func rowValues(r benchRecord) []string {
 		}
 		return v
 	}
-	return []string{str(r.Storage, "f32"), str(r.Inputs, ""), str(r.Grads, "W,b"),
+	return []string{str(r.Storage, "fp32"), str(r.Inputs, ""), str(r.Grads, "W,b"),
 		opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f")}
 }
 
@@ -94,7 +94,7 @@ func (r benchRecord) setting() string {
 		}
 		return v
 	}
-	s := fmt.Sprintf("%s/%s/%s/%s", or(r.Mode, "fp32"), or(r.Storage, "f32"), or(r.Grads, "W,b"), or(r.Inputs, "random"))
+	s := fmt.Sprintf("%s/%s/%s/%s", or(r.Mode, "fp32"), or(r.Storage, "fp32"), or(r.Grads, "W,b"), or(r.Inputs, "random"))
 	if r.Softcap != 0 || r.ZLoss != 0 {
 		s += fmt.Sprintf("/cap%g/z%g", r.Softcap, r.ZLoss)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"dsx/data"
@@ -14,38 +15,58 @@ import (
 
 // dataFlags are the flags every command that reads data shares.
 type dataFlags struct {
-	dir, train, test         string
-	trainLabels, testLabels  string
-	featTensor, labelsTensor string
-	withTrain                bool
+	dir, train, test        string
+	trainLabels, testLabels string
+	// Tensor names, for safetensors files only: featTensor and
+	// labelsTensor name those of --train in train, of --test in eval and
+	// predict; testFeatTensor and testLabelsTensor those of --test in train.
+	featTensor, labelsTensor         string
+	testFeatTensor, testLabelsTensor string
+	withTrain                        bool
 }
 
 func (d *dataFlags) register(fs *flag.FlagSet, withTrain bool) {
 	d.withTrain = withTrain
+	feats, labels := strings.Join(data.DefaultFeaturesTensors, ", "), strings.Join(data.DefaultLabelsTensors, ", ")
 	fs.StringVar(&d.dir, "data", "", "`folder` with the four (Fashion-)MNIST IDX files, gzipped or not (default: Debian's dataset-fashion-mnist)")
 	if withTrain {
 		fs.StringVar(&d.train, "train", "", "training data `file` instead of --data: CSV (label,f1,f2,...), .npy, safetensors or IDX images")
 		fs.StringVar(&d.trainLabels, "train-labels", "", "labels `file` for --train when it holds none: .npy of integers or IDX labels")
+		fs.StringVar(&d.test, "test", "", "test data `file` instead of --data: CSV, .npy, safetensors or IDX images (default: none; train without a test set)")
+	} else {
+		fs.StringVar(&d.test, "test", "", "data `file` instead of --data's test set: CSV, .npy, safetensors or IDX images")
 	}
-	fs.StringVar(&d.test, "test", "", "test data `file` instead of --data: CSV, .npy, safetensors or IDX images")
 	fs.StringVar(&d.testLabels, "test-labels", "", "labels `file` for --test when it holds none: .npy of integers or IDX labels")
-	fs.StringVar(&d.featTensor, "features-tensor", "", "safetensors tensor holding the features (default: the first of "+strings.Join(data.DefaultFeaturesTensors, ", ")+")")
-	fs.StringVar(&d.labelsTensor, "labels-tensor", "", "safetensors tensor holding the labels (default: the first of "+strings.Join(data.DefaultLabelsTensors, ", ")+")")
+	if withTrain {
+		fs.StringVar(&d.featTensor, "features-tensor", "", "`tensor` of a --train safetensors file holding the features (default: the first of "+feats+")")
+		fs.StringVar(&d.labelsTensor, "labels-tensor", "", "`tensor` of a --train safetensors file holding the labels (default: the first of "+labels+")")
+		fs.StringVar(&d.testFeatTensor, "test-features-tensor", "", "`tensor` of a --test safetensors file holding the features (default: --features-tensor's if the file has it, else the first of "+feats+")")
+		fs.StringVar(&d.testLabelsTensor, "test-labels-tensor", "", "`tensor` of a --test safetensors file holding the labels (default: --labels-tensor's if the file has it, else the first of "+labels+")")
+	} else {
+		fs.StringVar(&d.featTensor, "features-tensor", "", "`tensor` of a --test safetensors file holding the features (default: the first of "+feats+")")
+		fs.StringVar(&d.labelsTensor, "labels-tensor", "", "`tensor` of a --test safetensors file holding the labels (default: the first of "+labels+")")
+	}
 }
 
 // check reports a bad combination of data flags before anything is read.
 func (d *dataFlags) check() error {
+	ownFile := "--test"
+	if d.withTrain {
+		ownFile = "--train"
+	}
 	switch {
 	case d.dir != "" && (d.train != "" || d.test != ""):
 		return usageErr("give either --data or --train/--test, not both")
 	case d.withTrain && d.test != "" && d.train == "":
 		return usageErr("--test without --train")
-	case d.train != "" && d.test == "":
-		return usageErr("--train without --test")
 	case d.trainLabels != "" && d.train == "":
 		return usageErr("--train-labels without --train")
 	case d.testLabels != "" && d.test == "":
 		return usageErr("--test-labels without --test")
+	case (d.featTensor != "" || d.labelsTensor != "") && d.train == "" && d.test == "":
+		return usageErr("--features-tensor and --labels-tensor name tensors of a %s safetensors file: give %s FILE", ownFile, ownFile)
+	case (d.testFeatTensor != "" || d.testLabelsTensor != "") && d.test == "":
+		return usageErr("--test-features-tensor and --test-labels-tensor name tensors of a --test safetensors file: give --test FILE")
 	}
 	return nil
 }
@@ -57,22 +78,36 @@ type loadOpts struct {
 	unlabelled bool // data without labels are fine (predict)
 }
 
-// load returns the training and test sets (train is nil without --train
-// or for commands without one), printing progress on long reads.
+// load returns the training and test sets: train is nil for commands
+// without one, test nil for train without --test. Features are mapped from
+// .npy and safetensors files where they can be (data.Options.Map): the
+// caller closes both sets, and must not write their X. Progress is printed
+// on long reads.
 func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, err error) {
 	if d.train != "" || d.test != "" {
-		opts := data.Options{Classes: o.classes, Features: o.features, Unlabelled: o.unlabelled,
-			FeaturesTensor: d.featTensor, LabelsTensor: d.labelsTensor}
+		opts := data.Options{Classes: o.classes, Features: o.features, Unlabelled: o.unlabelled, Map: true}
+		testHint := labelsHint{"--test-labels", "--labels-tensor"}
 		if d.withTrain {
 			to := opts
-			to.Labels = d.trainLabels
-			if train, err = loadFile(d.train, to, "--train-labels", stderr); err != nil {
+			to.Labels, to.FeaturesTensor, to.LabelsTensor = d.trainLabels, d.featTensor, d.labelsTensor
+			if train, err = loadFile(d.train, to, labelsHint{"--train-labels", "--labels-tensor"}, stderr); err != nil {
 				return nil, nil, err
 			}
+			if d.test == "" {
+				return train, nil, nil
+			}
 			opts.Features = train.N
+			if opts.FeaturesTensor, opts.LabelsTensor, err = d.testTensors(); err != nil {
+				train.Close()
+				return nil, nil, err
+			}
+			testHint.tensor = "--test-labels-tensor"
+		} else {
+			opts.FeaturesTensor, opts.LabelsTensor = d.featTensor, d.labelsTensor
 		}
 		opts.Labels = d.testLabels
-		if test, err = loadFile(d.test, opts, "--test-labels", stderr); err != nil {
+		if test, err = loadFile(d.test, opts, testHint, stderr); err != nil {
+			train.Close()
 			return nil, nil, err
 		}
 		return train, test, nil
@@ -110,9 +145,36 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 	return train, test, nil
 }
 
+// testTensors returns the tensor names for train's --test file: its own
+// flags, else --features-tensor's and --labels-tensor's when the file is a
+// safetensors file that holds them (a .npy file, or one whose tensors have
+// the default names, takes none).
+func (d *dataFlags) testTensors() (feat, labels string, err error) {
+	feat, labels = d.testFeatTensor, d.testLabelsTensor
+	inheritFeat := feat == "" && d.featTensor != ""
+	inheritLabels := labels == "" && d.labelsTensor != "" && d.testLabels == ""
+	if !inheritFeat && !inheritLabels {
+		return feat, labels, nil
+	}
+	names, err := data.TensorNames(d.test)
+	if err != nil {
+		return "", "", err
+	}
+	if inheritFeat && slices.Contains(names, d.featTensor) {
+		feat = d.featTensor
+	}
+	if inheritLabels && slices.Contains(names, d.labelsTensor) {
+		labels = d.labelsTensor
+	}
+	return feat, labels, nil
+}
+
+// labelsHint names the flags that give a file's labels.
+type labelsHint struct{ file, tensor string }
+
 // loadFile reads one data file, with a progress bar on a terminal and a
 // line saying what was read.
-func loadFile(path string, o data.Options, labelsFlag string, stderr io.Writer) (*data.Set, error) {
+func loadFile(path string, o data.Options, hint labelsHint, stderr io.Writer) (*data.Set, error) {
 	bar := newProgress(stderr, 0)
 	o.Progress = func(done, total int64) {
 		bar.bytes(done, total, fmt.Sprintf("reading %s %.2f/%.2f GB", path, float64(done)/1e9, float64(total)/1e9))
@@ -121,7 +183,10 @@ func loadFile(path string, o data.Options, labelsFlag string, stderr io.Writer) 
 	bar.clear()
 	if err != nil {
 		if errors.Is(err, data.ErrNoLabels) {
-			return nil, fmt.Errorf("%w: give it with %s FILE", err, labelsFlag)
+			if names, _ := data.TensorNames(path); names != nil {
+				return nil, fmt.Errorf("%w: name the labels tensor with %s NAME or give a labels file with %s FILE", err, hint.tensor, hint.file)
+			}
+			return nil, fmt.Errorf("%w: give it with %s FILE", err, hint.file)
 		}
 		return nil, classesHint(err)
 	}

@@ -41,12 +41,12 @@ everything else). cuBLAS's workspace and the allocator's rounding are not
 included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	shp := fs.String("shape", "8192x4096x128256", "BxNxT")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	mode := fs.String("matmul", "", "fp32, tf32 or bf16 (default fp32)")
-	storage := fs.String("storage", "", "bf16: x, dx and W's copy in bfloat16 (float32 master weights)")
+	mode := fs.String("matmul", "fp32", "fp32, tf32 or bf16")
+	storage := fs.String("storage", "fp32", "fp32, or bf16: x, dx and W's copy in bfloat16 (float32 master weights)")
 	vocab := fs.Int("vocab-tile", 0, "classes per vocabulary tile (0: whole rows)")
 	chunk := fs.Int("chunk-rows", 0, "rows per chunk (0: from --memory-budget; -1: never)")
 	budget := fs.Int64("memory-budget", 0, "bytes the logits (or a tile of them) may take (0: 1 GiB)")
-	xent := fs.String("xent", "", "fused (default) or unfused")
+	xent := fs.String("xent", "fused", "fused or unfused")
 	grads := fs.String("grads", "W,b,x", "gradients computed: comma-separated W, b, x")
 	opt := fs.String("optimizer", "adam", "adam, sgd, or none")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -65,27 +65,42 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	for _, g := range splitList(*grads) {
 		switch strings.ToLower(g) {
 		case "w":
-			want.W = true
+			want.DW = true
 		case "b":
-			want.B = true
+			want.DB = true
 		case "x":
-			want.X = true
+			want.DX = true
 		case "none":
 		default:
 			return usageErr("--grads: %q is not W, b, x or none", g)
 		}
 	}
+	mm, err := backend.ParseMatMode(*mode)
+	if err != nil {
+		return usageErr("--matmul: %v", err)
+	}
+	xi, err := backend.ParseXentImpl(*xent)
+	if err != nil {
+		return usageErr("--xent: %v", err)
+	}
+	st, err := backend.ParseStorage(*storage)
+	if err != nil {
+		return usageErr("--storage: %v", err)
+	}
+	ok, err := backend.ParseOptimizerKind(*opt)
+	if err != nil {
+		return usageErr("--optimizer: %v", err)
+	}
 	s := shs[0]
-	cfg := backend.Config{Spec: graph.Spec{B: s.B, N: s.N, T: s.T, DType: dt, Want: want}, MatMode: *mode, Xent: *xent,
-		Storage: *storage, VocabTile: *vocab, ChunkRows: *chunk, MemoryBudget: *budget}
-	if *opt != "none" {
-		cfg.Optimizer = backend.Optimizer{Kind: *opt, LR: 1e-3}
+	cfg := backend.Config{Spec: graph.Spec{B: s.B, N: s.N, T: s.T, DType: dt, Want: want}, MatMode: mm, Xent: xi,
+		Storage: st, VocabTile: *vocab, ChunkRows: *chunk, MemoryBudget: *budget}
+	if ok != backend.NoOptimizer {
+		cfg.Optimizer = backend.Optimizer{Kind: ok, LR: 1e-3}
 	}
 	if err := cfg.Spec.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
-	if err := backend.CheckOptions(cfg, "cuda", backend.Support{Modes: []string{"fp32", "tf32", "bf16"},
-		Xents: []string{"fused", "unfused"}, Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}); err != nil {
+	if err := lower.Capabilities().Check("cuda", cfg); err != nil {
 		return usageErr("%v", err)
 	}
 	l, err := lower.Lower(cfg)
@@ -94,16 +109,10 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	}
 	r := planRecord{Shape: fmt.Sprintf("%dx%dx%d", s.B, s.N, s.T), ChunkRows: l.Chunk, Steps: map[string]int{},
 		Train: l.Train.Describe(), Config: describeConfig(cfg)}
+	ms := l.MemStats()
+	r.StateBytes, r.InputBytes, r.ExtraBytes = ms.StateBytes, ms.InputBytes, ms.ExtraBytes
 	for _, b := range l.Buffers {
 		r.Buffers = append(r.Buffers, planBuffer{b.What, b.Bytes, b.Cat.String()})
-		switch b.Cat {
-		case lower.State:
-			r.StateBytes += b.Bytes
-		case lower.Input:
-			r.InputBytes += b.Bytes
-		default:
-			r.ExtraBytes += b.Bytes
-		}
 	}
 	sort.SliceStable(r.Buffers, func(i, j int) bool { return r.Buffers[i].Bytes > r.Buffers[j].Bytes })
 	// Launches per training step: run the plan's schedule without a device.
@@ -149,7 +158,7 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 }
 
 // planChunk is the rows per chunk the training plan runs with.
-func planChunk(l *lower.Layer) int {
+func planChunk(l *lower.Program) int {
 	if l.Train.Chunk > 0 {
 		return l.Train.Chunk
 	}
@@ -158,14 +167,16 @@ func planChunk(l *lower.Layer) int {
 
 func describeConfig(c backend.Config) string {
 	var parts []string
-	add := func(k, v string) {
-		if v != "" {
-			parts = append(parts, k+" "+v)
-		}
+	add := func(k, v string) { parts = append(parts, k+" "+v) }
+	if c.MatMode != backend.FP32 {
+		add("matmul", c.MatMode.String())
 	}
-	add("matmul", c.MatMode)
-	add("xent", c.Xent)
-	add("storage", c.Storage)
+	if c.Xent != backend.Fused {
+		add("xent", c.Xent.String())
+	}
+	if c.Storage != backend.StorageF32 {
+		add("storage", c.Storage.String())
+	}
 	if c.VocabTile > 0 {
 		add("vocabulary tiles of", fmt.Sprint(c.VocabTile))
 	}

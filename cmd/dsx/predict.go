@@ -13,18 +13,21 @@ import (
 
 	"dsx/data"
 	"dsx/internal/atomicfile"
+	"dsx/model"
 )
 
 const predictHelp = `Predict the class of every row of a data set, labelled or not: a CSV of
 features only (as many columns as the model has features), .npy or
-safetensors features without labels, or any labelled set. Features are
-scaled as in training. Output goes to stdout, or to --out FILE (written
-atomically) in the format its extension names:
+safetensors features without labels, or any labelled set. A .npy or
+safetensors array of shape (rows, d1, d2, ...) is read as rows of
+d1·d2·... features, as IDX images are. Features are scaled as in
+training. Output goes to stdout, or to --out FILE (written atomically) in
+the format its extension names:
 
 CSV (stdout, or --out F.csv), a header line, then one line per row:
   row,predicted,class[,label]          class: the class name (or number);
                                        label: only when the data have labels
-  --top K adds  top1,top1_class,...,topK,topK_class      (best first)
+  --top K adds  top1,top1_class,...,topK,topK_class      (best first; K ≤ T)
   --proba adds  p_0,...,p_T-1          (probability of each class)
   both add      top1,top1_class,top1_p,...,topK,topK_class,topK_p
 .npy (--out F.npy): int64 predicted class, shape (rows,); with --top K
@@ -62,7 +65,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 	var mf modelFlags
 	mf.register(fs.FlagSet)
 	proba := fs.Bool("proba", false, "write class probabilities")
-	top := fs.Int("top", 0, "write the `K` most probable classes, best first")
+	top := fs.Int("top", 0, "write the `K` most probable classes, best first; K at most the model's T (default 0: no top-K columns)")
 	out := fs.String("out", "", "write to `file` (.csv, .npy or .json), atomically, instead of stdout")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of CSV")
 	if err := parse(fs, args); err != nil {
@@ -72,7 +75,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *top < 0 {
-		return usageErr("--top %d: want K ≥ 1", *top)
+		return usageErr("--top %d: want K ≥ 1 (or 0: no top-K columns)", *top)
 	}
 	format := "csv"
 	if *asJSON {
@@ -92,12 +95,17 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 			return usageErr("a .npy file holds one array: --top K writes the classes, --proba the probabilities of all classes; for both use --out FILE.csv")
 		}
 	}
-	r, err := mf.open(true, stderr)
+	r, err := mf.open(true, func(m *model.Model) error {
+		if *top > m.T {
+			return usageErr("--top %d: the model has %d classes", *top, m.T)
+		}
+		return nil
+	}, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.l.Close()
-	o := predOpts{proba: *proba, top: min(*top, r.m.T), T: r.m.T, names: r.m.Classes, labelled: r.test.Labelled()}
+	defer r.close()
+	o := predOpts{proba: *proba, top: *top, T: r.m.T, names: r.m.Classes, labelled: r.test.Labelled()}
 	correct := 0
 	emit := func(w io.Writer) error {
 		pw, err := newPredWriter(format, w, &o, r.test.Rows)
@@ -106,7 +114,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		}
 		p := make([]float64, o.T)
 		order := make([]int, o.T)
-		err = forBatches(r.l, r.test, func(start, n int, z []float64, labels []int32) error {
+		err = forBatches(r.l, r.test, r.m.ScaleInputs, func(start, n int, z []float64, labels []int32) error {
 			for i := 0; i < n; i++ {
 				softmax(z[i*o.T:(i+1)*o.T], p)
 				k := rank(p, order, max(o.top, 1))

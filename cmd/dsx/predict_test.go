@@ -113,7 +113,7 @@ func TestNPYTrainPredict(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.TestAccuracy < 0.9 || rep.Classes != T || rep.TrainData == nil || rep.TrainData.Format != "npy" ||
+	if rep.TestAccuracy == nil || *rep.TestAccuracy < 0.9 || rep.Classes != T || rep.TrainData == nil || rep.TrainData.Format != "npy" ||
 		rep.TrainData.RowsRead != rows || rep.TestData.RowsRead != 100 || rep.TrainData.Skipped == nil || rep.LoadSeconds <= 0 {
 		t.Errorf("report %+v train %+v test %+v", rep, rep.TrainData, rep.TestData)
 	}

@@ -11,17 +11,19 @@ import (
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
 )
 
 // forBatches runs the layer forward over every row of s, in batches of the
-// layer's B, and hands fn each batch's logits (n×T, float64) and labels
-// (nil without labels).
-func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64, labels []int32) error) error {
+// layer's B scaled by scale (nil: none), and hands fn each batch's logits
+// (n×T, float64) and labels (nil without labels).
+func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn func(start, n int, z []float64, labels []int32) error) error {
 	B := l.Config().B
-	bt := newBatcher(s, B, l.Config().DType)
+	bt := newBatcher(s, B, l.Config().DType, scale)
 	idx := make([]int, B)
 	var z []float64
 	for start := 0; start < s.Rows; start += B {
@@ -34,7 +36,7 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 		if err != nil {
 			return err
 		}
-		z = toF64(z, logits)
+		z = dense.Into(z, logits)
 		if !s.Labelled() {
 			labels = nil
 		}
@@ -46,11 +48,11 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 }
 
 // evaluate returns the mean plain cross-entropy and the accuracy of the
-// layer on a labelled set.
-func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
-	plain := graph.LossOptions{}
+// layer on a labelled set, scaled by scale.
+func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, acc float64, err error) {
+	var plain rowmath.Options // plain cross-entropy
 	correct, sum := 0, 0.0
-	err = forBatches(l, s, func(_, n int, z []float64, labels []int32) error {
+	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
 		T := len(z) / n
 		for i := 0; i < n; i++ {
 			row := z[i*T : (i+1)*T]
@@ -58,7 +60,7 @@ func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
 				correct++
 			}
 			if int(labels[i]) < T {
-				rl, _ := graph.RowLoss(row, int(labels[i]), nil, &plain)
+				rl, _ := rowmath.RowLoss(row, int(labels[i]), nil, &plain)
 				sum += rl
 			}
 		}
@@ -76,24 +78,6 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
-}
-
-// toF64 converts a float tensor's data into buf (grown as needed).
-func toF64(buf []float64, t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float64:
-		return d
-	case []float32:
-		if cap(buf) < len(d) {
-			buf = make([]float64, len(d))
-		}
-		buf = buf[:len(d)]
-		for i, v := range d {
-			buf[i] = float64(v)
-		}
-		return buf
-	}
-	return nil
 }
 
 // modelFlags are what eval and predict share: the data, the model and the
@@ -118,7 +102,8 @@ func (mf *modelFlags) check() error {
 	return mf.df.check()
 }
 
-// modelRun is a loaded model, its device and its scaled input data.
+// modelRun is a loaded model, its device and its input data (raw: forward
+// passes scale their batches with m.ScaleInputs).
 type modelRun struct {
 	be   backend.Backend
 	m    *model.Model
@@ -127,10 +112,17 @@ type modelRun struct {
 	l    backend.Layer
 }
 
-// open chooses the device, reads the model and then the data, checked
-// against the model's features from the data's header before its body is
-// read, and scales the data.
-func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error) {
+// close releases the layer and the data.
+func (r *modelRun) close() {
+	r.l.Close()
+	r.test.Close()
+}
+
+// open chooses the device, reads the model, passes it to checkModel (when
+// not nil: checks of the command line against the model), and then reads
+// the data, checked against the model's features from the data's header
+// before its body is read.
+func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error, stderr io.Writer) (*modelRun, error) {
 	be, err := chooseDevice(*mf.device, stderr)
 	if err != nil {
 		return nil, err
@@ -140,6 +132,11 @@ func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error)
 	if err != nil {
 		return nil, err
 	}
+	if checkModel != nil {
+		if err := checkModel(m); err != nil {
+			return nil, err
+		}
+	}
 	_, test, err := mf.df.load(loadOpts{classes: m.T, features: m.N, unlabelled: unlabelled}, stderr)
 	if errors.Is(err, data.ErrFeatureCount) {
 		return nil, fmt.Errorf("model %s expects %d features: %w", path, m.N, err)
@@ -148,11 +145,12 @@ func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error)
 		return nil, err
 	}
 	if err := m.CheckInput(test.N); err != nil {
+		test.Close()
 		return nil, fmt.Errorf("%s on %s: %w", filepath.Base(path), test.Source, err)
 	}
-	m.ScaleInputs(test.X, test.Rows)
 	l, err := openModel(be, m, test.Rows)
 	if err != nil {
+		test.Close()
 		return nil, err
 	}
 	return &modelRun{be: be, m: m, test: test, path: path, l: l}, nil
@@ -164,7 +162,7 @@ func openModel(be backend.Backend, m *model.Model, rows int) (backend.Layer, err
 	if err != nil {
 		return nil, err
 	}
-	if err := l.SetParams(fromF32(m.W, tensor.Float32, m.N, m.T), fromF32(m.B, tensor.Float32, m.T)); err != nil {
+	if err := l.SetParams(dense.New(tensor.Float32, m.W, m.N, m.T), dense.New(tensor.Float32, m.B, m.T)); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -182,12 +180,12 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if err := mf.check(); err != nil {
 		return err
 	}
-	r, err := mf.open(false, stderr)
+	r, err := mf.open(false, nil, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.l.Close()
-	loss, acc, err := evaluate(r.l, r.test)
+	defer r.close()
+	loss, acc, err := evaluate(r.l, r.test, r.m.ScaleInputs)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/dense"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -31,9 +32,12 @@ func parseDType(s string) (tensor.Dtype, error) {
 	return tensor.Float32, usageErr("--dtype %q: want float32 or float64", s)
 }
 
-// batcher gathers shuffled rows into reusable tensors of the layer's dtype.
+// batcher gathers shuffled rows into reusable tensors of the layer's dtype,
+// scaling them there: the set's features stay as read (they may be a
+// file's mapped pages, which a write would copy).
 type batcher struct {
 	set   *data.Set
+	scale func(x []float32, rows int) // nil: none
 	dt    tensor.Dtype
 	x32   []float32
 	y32   []int32
@@ -42,8 +46,8 @@ type batcher struct {
 	tgt64 []float64
 }
 
-func newBatcher(s *data.Set, B int, dt tensor.Dtype) *batcher {
-	b := &batcher{set: s, dt: dt, x32: make([]float32, B*s.N), y32: make([]int32, B)}
+func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, rows int)) *batcher {
+	b := &batcher{set: s, scale: scale, dt: dt, x32: make([]float32, B*s.N), y32: make([]int32, B)}
 	if dt == tensor.Float64 {
 		b.x64, b.tgt64 = make([]float64, B*s.N), make([]float64, B)
 	} else {
@@ -56,6 +60,9 @@ func newBatcher(s *data.Set, B int, dt tensor.Dtype) *batcher {
 func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32) {
 	n, N := len(idx), b.set.N
 	b.set.Batch(idx, b.x32[:n*N], b.y32[:n])
+	if b.scale != nil {
+		b.scale(b.x32[:n*N], n)
+	}
 	labels = b.y32[:n]
 	if b.dt == tensor.Float64 {
 		for i, v := range b.x32[:n*N] {
@@ -74,32 +81,8 @@ func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32) {
 		tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt32[:n])), labels
 }
 
-func toF32(t *tensor.Dense) []float32 {
-	switch d := t.Data().(type) {
-	case []float32:
-		return append([]float32(nil), d...)
-	case []float64:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = float32(v)
-		}
-		return out
-	}
-	return nil
-}
-
-// fromF32 makes a tensor of dtype dt from float32 values.
-func fromF32(v []float32, dt tensor.Dtype, shape ...int) *tensor.Dense {
-	if dt == tensor.Float64 {
-		d := make([]float64, len(v))
-		for i, x := range v {
-			d[i] = float64(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), v...)))
-}
-
+// trainReport is train --json's summary. Without a test set (no --test)
+// the test_* fields are absent.
 type trainReport struct {
 	Device            string      `json:"device"`
 	DType             string      `json:"dtype"`
@@ -108,17 +91,17 @@ type trainReport struct {
 	Optimizer         string      `json:"optimizer"`
 	LR                float64     `json:"lr"`
 	TrainRows         int         `json:"train_rows"`
-	TestRows          int         `json:"test_rows"`
+	TestRows          int         `json:"test_rows,omitempty"`
 	Features          int         `json:"features"`
 	Classes           int         `json:"classes"`
-	TrainLoss         float64     `json:"train_loss"`
-	TestLoss          float64     `json:"test_loss"`
-	TestAccuracy      float64     `json:"test_accuracy"`
+	TrainLoss         float64     `json:"train_loss"` // the mean over the last epoch's batches
+	TestLoss          *float64    `json:"test_loss,omitempty"`
+	TestAccuracy      *float64    `json:"test_accuracy,omitempty"`
 	Seconds           float64     `json:"seconds"` // training, without loading
 	ExamplesPerSecond float64     `json:"examples_per_second"`
 	LoadSeconds       float64     `json:"load_seconds"` // reading both sets
 	TrainData         *dataReport `json:"train_data"`
-	TestData          *dataReport `json:"test_data"`
+	TestData          *dataReport `json:"test_data,omitempty"`
 	Model             string      `json:"model,omitempty"`
 }
 
@@ -126,10 +109,13 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("train", `Train the classifier head (logits = x·W + b, softmax cross-entropy) on
 (Fashion-)MNIST IDX files, CSV, .npy or safetensors features, with features
 standardised on the training set, and save W, b, the scaling and the class
-names as safetensors.
+names as safetensors. A .npy or safetensors features array of shape
+(rows, d1, d2, ...) is read as rows of d1·d2·... features, as IDX images
+are. Without --test, only the training loss is reported.
 
   dsx train --train x.npy --train-labels y.npy --test xt.npy --test-labels yt.npy
-  dsx train --train d.safetensors --test t.safetensors   # tensors "features" and "labels"`, stdout)
+  dsx train --train d.safetensors --test t.safetensors   # tensors "features" and "labels"
+  dsx train --train d.safetensors --features-tensor emb --labels-tensor cls --test xt.npy --test-labels yt.npy`, stdout)
 	var df dataFlags
 	df.register(fs.FlagSet, true)
 	var lf lossFlags
@@ -176,8 +162,12 @@ names as safetensors.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
-	opt := backend.Optimizer{Kind: *optName, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
-	if *optName == "sgd" {
+	kind, err := backend.ParseOptimizerKind(*optName)
+	if err != nil || kind == backend.NoOptimizer { // training needs one
+		return usageErr("optimizer %q: want sgd or adam", *optName)
+	}
+	opt := backend.Optimizer{Kind: kind, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
+	if kind == backend.SGD {
 		opt.Momentum = *momentum
 	}
 	if err := opt.Validate(); err != nil {
@@ -203,24 +193,25 @@ names as safetensors.
 	if err != nil {
 		return err
 	}
-	if test.N != train.N {
-		return fmt.Errorf("training data has %d features, test data %d", train.N, test.N)
+	defer train.Close()
+	defer test.Close()
+	T := train.Classes
+	if test != nil {
+		if test.N != train.N {
+			return fmt.Errorf("training data has %d features, test data %d", train.N, test.N)
+		}
+		T = max(T, test.Classes)
 	}
-	T := max(train.Classes, test.Classes)
 	lossOpts, err := lf.options(T)
 	if err != nil {
 		return err
 	}
 	sc := data.FitScaler(train)
-	if err := sc.Apply(train); err != nil {
-		return err
-	}
-	if err := sc.Apply(test); err != nil {
-		return err
-	}
+	// Applied as batches are gathered, in float32 as predict does.
+	scale := (&model.Model{N: train.N, Mean: sc.Mean, Std: sc.Std}).ScaleInputs
 	B := min(*batch, train.Rows)
 	layer, err := be.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{W: true, B: true}},
+		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{DW: true, DB: true}},
 		Optimizer: opt,
 	})
 	if err != nil {
@@ -233,10 +224,10 @@ names as safetensors.
 	for i := range w0 {
 		w0[i] = float32(rng.NormFloat64() * 0.01)
 	}
-	if err := layer.SetParams(fromF32(w0, dt, train.N, T), fromF32(make([]float32, T), dt, T)); err != nil {
+	if err := layer.SetParams(dense.New(dt, w0, train.N, T), dense.New(dt, make([]float32, T), T)); err != nil {
 		return err
 	}
-	bt := newBatcher(train, B, dt)
+	bt := newBatcher(train, B, dt, scale)
 	bar := newProgress(stderr, *epochs*((train.Rows+B-1)/B))
 	start := time.Now()
 	var trainLoss, testLoss, testAcc float64
@@ -258,7 +249,11 @@ names as safetensors.
 			bar.step(fmt.Sprintf("epoch %d/%d loss %.4f", e, *epochs, sum/float64(n)))
 		}
 		trainLoss = sum / float64(n)
-		if testLoss, testAcc, err = evaluate(layer, test); err != nil {
+		if test == nil {
+			bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  (%.1f s)", e, *epochs, trainLoss, time.Since(start).Seconds()))
+			continue
+		}
+		if testLoss, testAcc, err = evaluate(layer, test, scale); err != nil {
 			return fmt.Errorf("evaluating after epoch %d: %w", e, err)
 		}
 		bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f  (%.1f s)",
@@ -269,11 +264,13 @@ names as safetensors.
 	if err != nil {
 		return err
 	}
-	m := &model.Model{W: toF32(W), B: toF32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
+	m := &model.Model{W: dense.F32(W), B: dense.F32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
 		Meta: map[string]string{
-			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName,
-			"test_accuracy": strconv.FormatFloat(testAcc, 'f', 4, 64), "trained_on": train.Source,
+			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName, "trained_on": train.Source,
 		}}
+	if test != nil {
+		m.Meta["test_accuracy"] = strconv.FormatFloat(testAcc, 'f', 4, 64)
+	}
 	if names == nil && T == 10 && strings.Contains(strings.ToLower(train.Source), "fashion") {
 		m.Classes = fashionClasses
 	}
@@ -281,15 +278,21 @@ names as safetensors.
 		return err
 	}
 	rep := trainReport{Device: be.Name(), DType: dt.String(), Epochs: *epochs, Batch: B, Optimizer: *optName, LR: *lr,
-		TrainRows: train.Rows, TestRows: test.Rows, Features: train.N, Classes: T,
-		TrainLoss: trainLoss, TestLoss: testLoss, TestAccuracy: testAcc, Seconds: secs,
+		TrainRows: train.Rows, Features: train.N, Classes: T, TrainLoss: trainLoss, Seconds: secs,
 		ExamplesPerSecond: float64(*epochs*train.Rows) / secs,
-		LoadSeconds:       train.Stats.LoadSeconds + test.Stats.LoadSeconds,
-		TrainData:         reportOf(train), TestData: reportOf(test), Model: *out}
+		LoadSeconds:       train.Stats.LoadSeconds, TrainData: reportOf(train), Model: *out}
+	if test != nil {
+		rep.TestRows, rep.TestLoss, rep.TestAccuracy, rep.TestData = test.Rows, &testLoss, &testAcc, reportOf(test)
+		rep.LoadSeconds += test.Stats.LoadSeconds
+	}
 	if *asJSON {
 		return writeJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "test accuracy %.4f (test loss %.4f) after %d epochs on %s in %.1f s (%.0f examples/s, data read in %.1f s); model saved to %s\n",
-		testAcc, testLoss, *epochs, be.Name(), secs, rep.ExamplesPerSecond, rep.LoadSeconds, *out)
+	result := fmt.Sprintf("train loss %.4f (no test set)", trainLoss)
+	if test != nil {
+		result = fmt.Sprintf("test accuracy %.4f (test loss %.4f)", testAcc, testLoss)
+	}
+	fmt.Fprintf(stdout, "%s after %d epochs on %s in %.1f s (%.0f examples/s, data read in %.1f s); model saved to %s\n",
+		result, *epochs, be.Name(), secs, rep.ExamplesPerSecond, rep.LoadSeconds, *out)
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"dsx/internal/dense"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -60,12 +62,12 @@ func TestGemmMatchesGonum(t *testing.T) {
 				l.Dgemm(tA, tB, m, n, k, 0.7, a64, lda, b64, ldb, -1.3, got, ldc)
 				compare(t, "Dgemm", s.m, s.n, s.k, tA, tB, got, want, float64(4*k+4)*0x1p-52*10)
 
-				a32, b32, c32 := to32(a64), to32(b64), to32(c64)
+				a32, b32, c32 := dense.Convert[float32](a64), dense.Convert[float32](b64), dense.Convert[float32](c64)
 				w32 := append([]float32(nil), c32...)
 				g.Sgemm(tr(tA), tr(tB), m, n, k, 0.7, a32, lda, b32, ldb, -1.3, w32, ldc)
 				g32 := append([]float32(nil), c32...)
 				l.Sgemm(tA, tB, m, n, k, 0.7, a32, lda, b32, ldb, -1.3, g32, ldc)
-				compare(t, "Sgemm", s.m, s.n, s.k, tA, tB, to64(g32), to64(w32), float64(4*k+4)*0x1p-23*10)
+				compare(t, "Sgemm", s.m, s.n, s.k, tA, tB, dense.Convert[float64](g32), dense.Convert[float64](w32), float64(4*k+4)*0x1p-23*10)
 			}
 		}
 	}
@@ -88,22 +90,6 @@ func randm(r *rand.Rand, n int) []float64 {
 		v[i] = r.NormFloat64()
 	}
 	return v
-}
-
-func to32(v []float64) []float32 {
-	o := make([]float32, len(v))
-	for i, x := range v {
-		o[i] = float32(x)
-	}
-	return o
-}
-
-func to64(v []float32) []float64 {
-	o := make([]float64, len(v))
-	for i, x := range v {
-		o[i] = float64(x)
-	}
-	return o
 }
 
 // TestGemmChecks: arguments that would make the library read or write

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/graph"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -83,22 +83,6 @@ func TargetsFor(r *rand.Rand, rows, T int, o graph.LossOptions, name string) []f
 	return tg
 }
 
-func ToF[F graph.Float](v []float64) []F {
-	out := make([]F, len(v))
-	for i, x := range v {
-		out[i] = F(x)
-	}
-	return out
-}
-
-func F64s[F graph.Float](v []F) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
 type Problem struct {
 	W, B, X, Tg []float64
 }
@@ -121,26 +105,6 @@ func NewProblem(seed uint64, B, N, T int, o graph.LossOptions, name string) Prob
 	return p
 }
 
-func Dense(dt tensor.Dtype, v []float64, shape ...int) *tensor.Dense {
-	if dt == tensor.Float32 {
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(ToF[float32](v)))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), v...)))
-}
-
-func Vals(t *tensor.Dense) []float64 {
-	if t == nil {
-		return nil
-	}
-	switch d := t.Data().(type) {
-	case []float32:
-		return F64s(d)
-	case []float64:
-		return append([]float64(nil), d...)
-	}
-	return nil
-}
-
 func open(t *testing.T, name string, cfg backend.Config) backend.Layer {
 	t.Helper()
 	l, err := get(t, name).Open(cfg)
@@ -151,11 +115,11 @@ func open(t *testing.T, name string, cfg backend.Config) backend.Layer {
 	return l
 }
 
-func parityTol(dt tensor.Dtype) conformance.Tol {
+func parityTol(dt tensor.Dtype) tol.Tol {
 	if dt == tensor.Float32 {
-		return conformance.TolParityF32
+		return tol.ParityF32
 	}
-	return conformance.TolParityF64
+	return tol.ParityF64
 }
 
 // roundBF16 rounds each value to float32 and then to bfloat16 (nearest, ties
@@ -166,15 +130,6 @@ func roundBF16(v []float64) []float64 {
 		u := math.Float32bits(float32(x))
 		u += 0x7fff + (u>>16)&1
 		out[i] = float64(math.Float32frombits(u &^ 0xffff))
-	}
-	return out
-}
-
-// f32s rounds values to float32, as the backends hold them.
-func f32s(v []float64) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(float32(x))
 	}
 	return out
 }

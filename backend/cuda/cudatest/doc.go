@@ -6,9 +6,8 @@
 // accuracy, the chunked / unfused / TF32 / BF16 variants, Resident and
 // Stats. Each takes the registry name of the backend under test.
 //
-// Tolerances (bound = Abs + Rel·max|reference|, as conformance.Close) come
-// from backend/conformance/tol.go: the CPU and the device sum the products
-// in different orders, so float32 is held to conformance.TolParityF32 and
-// float64 to conformance.TolParityF64; TF32 and BF16 to their derived
-// bounds there.
+// Tolerances (bound = Abs + Rel·max|reference|, as tol.Close) come
+// from the module's internal package tol: the CPU and the device sum the
+// products in different orders, so float32 is held to tol.ParityF32 and
+// float64 to tol.ParityF64; TF32 and BF16 to their derived bounds there.
 package cudatest

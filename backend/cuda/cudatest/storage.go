@@ -5,8 +5,9 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -19,12 +20,12 @@ import (
 // are checked against the CPU backend by Variants.
 func BF16Storage(t *testing.T, dev string) {
 	const B, N, T = 16, 8, 300
-	for _, opt := range []backend.Optimizer{{Kind: "adam", LR: 0.05}, {Kind: "sgd", LR: 0.5, Momentum: 0.9}} {
-		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
-			Optimizer: opt, Storage: "bf16"}
+	for _, opt := range []backend.Optimizer{{Kind: backend.Adam, LR: 0.05}, {Kind: backend.SGD, LR: 0.5, Momentum: 0.9}} {
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
+			Optimizer: opt, Storage: backend.StorageBF16}
 		p := NewProblem(5, B, N, T, graph.LossOptions{}, "storage")
 		l := open(t, dev, cfg)
-		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 		// logitsOf is bfloat16(x)·bfloat16(W) + b in float64 from the
 		// layer's own float32 parameters.
 		logitsOf := func() []float64 {
@@ -32,7 +33,7 @@ func BF16Storage(t *testing.T, dev string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			xs, ws, bs := roundBF16(p.X), roundBF16(Vals(W)), Vals(b)
+			xs, ws, bs := roundBF16(p.X), roundBF16(dense.F64(W)), dense.F64(b)
 			z := make([]float64, B*T)
 			for i := 0; i < B; i++ {
 				for c := 0; c < T; c++ {
@@ -53,11 +54,11 @@ func BF16Storage(t *testing.T, dev string) {
 			}
 			// Exact bfloat16 products summed in float32 (N terms) and
 			// stored in float32: the float32 parity bound.
-			if err := conformance.Close(Vals(got), logitsOf(), conformance.TolParityF32); err != nil {
+			if err := tol.Close(dense.F64(got), logitsOf(), tol.ParityF32); err != nil {
 				t.Errorf("%s %s: logits are not those of bfloat16(W): %v", opt.Kind, when, err)
 			}
 		}
-		if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+		if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
 			t.Fatal(err)
 		}
 		check("after SetParams")
@@ -71,7 +72,7 @@ func BF16Storage(t *testing.T, dev string) {
 		// they are float32, not rounded copies.
 		W, _, _ := l.Params()
 		rounded := 0
-		for _, v := range Vals(W) {
+		for _, v := range dense.F64(W) {
 			if r := roundBF16([]float64{v})[0]; r == v {
 				rounded++
 			}
@@ -83,7 +84,7 @@ func BF16Storage(t *testing.T, dev string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, v := range Vals(r.DX) {
+		for i, v := range dense.F64(r.DX) {
 			if u := math.Float32bits(float32(v)); u&0xffff != 0 {
 				t.Fatalf("dx[%d] = %v is not a bfloat16 value: dx is not stored in bfloat16", i, v)
 			}
@@ -101,17 +102,17 @@ func BF16Storage(t *testing.T, dev string) {
 func Deterministic(t *testing.T, dev string) {
 	const B, N, T = 256, 32, 1000
 	for _, cfg := range []backend.Config{
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: 100},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, Storage: "bf16"},
-		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}}, Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, VocabTile: 300},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, ChunkRows: 100},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, Storage: backend.StorageBF16},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, VocabTile: 300},
 	} {
 		p := NewProblem(9, B, N, T, graph.LossOptions{}, "det")
-		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 		var runs [2][]float64
 		for run := range runs {
 			l := open(t, dev, cfg)
-			if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+			if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
 				t.Fatal(err)
 			}
 			for i := 0; i < 4; i++ {
@@ -123,7 +124,7 @@ func Deterministic(t *testing.T, dev string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runs[run] = append(Vals(W), Vals(b)...)
+			runs[run] = append(dense.F64(W), dense.F64(b)...)
 			l.Close()
 		}
 		for i := range runs[0] {
@@ -140,15 +141,15 @@ func Deterministic(t *testing.T, dev string) {
 // checks the numbers against the CPU backend on every loss option).
 func VocabTiles(t *testing.T, dev string) {
 	const B, N, T, Vt = 64, 16, 5000, 512
-	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
-		Optimizer: backend.Optimizer{Kind: "adam", LR: 0.01}, ChunkRows: -1}
+	cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, ChunkRows: -1}
 	tiled := cfg
 	tiled.VocabTile = Vt
 	whole, lt := open(t, dev, cfg), open(t, dev, tiled)
 	p := NewProblem(11, B, N, T, graph.LossOptions{}, "vocab")
-	x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+	x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 	for _, l := range []backend.Layer{whole, lt} {
-		if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+		if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,13 +162,13 @@ func VocabTiles(t *testing.T, dev string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := conformance.Close([]float64{b}, []float64{a}, conformance.TolParityF32); err != nil {
+		if err := tol.Close([]float64{b}, []float64{a}, tol.ParityF32); err != nil {
 			t.Errorf("step %d: tiled loss %v, whole rows %v: %v", i, b, a, err)
 		}
 	}
 	Wa, _, _ := whole.Params()
 	Wb, _, _ := lt.Params()
-	if err := conformance.Close(Vals(Wb), Vals(Wa), conformance.TolParityF32); err != nil {
+	if err := tol.Close(dense.F64(Wb), dense.F64(Wa), tol.ParityF32); err != nil {
 		t.Errorf("W after 3 steps, tiled against whole rows: %v", err)
 	}
 	st, ok := lt.(backend.Stats)

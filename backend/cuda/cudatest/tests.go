@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"dsx/backend"
-	"dsx/backend/conformance"
 	"dsx/cpu"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -25,12 +26,12 @@ func Parity(t *testing.T, dev string) {
 		for name, o := range LossCases(T) {
 			for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 				t.Run(fmt.Sprintf("T=%d/%s/%v", T, name, dt), func(t *testing.T) {
-					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
+					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
-					tol := parityTol(dt)
+					tl := parityTol(dt)
 					for _, rows := range []int{B, 3} {
 						p := NewProblem(uint64(rows), rows, N, T, o, name)
-						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tol, tol)
+						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tl, tl, tl)
 					}
 				})
 			}
@@ -42,18 +43,18 @@ func Parity(t *testing.T, dev string) {
 // layer lg, runs Compute and Logits on one batch of problem p on both, and
 // checks every output against the CPU's: dW with tolW, dx with tolX, the
 // rest with tol.
-func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOptions, rows, N, T int, dt tensor.Dtype, tol, tolW, tolX conformance.Tol) {
+func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOptions, rows, N, T int, dt tensor.Dtype, tl, tolW, tolX tol.Tol) {
 	t.Helper()
 	shape := []int{rows}
 	if o.SoftTargets {
 		shape = append(shape, T)
 	}
 	for _, l := range []backend.Layer{lc, lg} {
-		if err := l.SetParams(Dense(dt, p.W, N, T), Dense(dt, p.B, T)); err != nil {
+		if err := l.SetParams(dense.New(dt, p.W, N, T), dense.New(dt, p.B, T)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	x, tg := Dense(dt, p.X, rows, N), Dense(dt, p.Tg, shape...)
+	x, tg := dense.New(dt, p.X, rows, N), dense.New(dt, p.Tg, shape...)
 	rc, err := lc.Compute(x, tg)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +66,10 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 	for _, c := range []struct {
 		what      string
 		got, want []float64
-		tol       conformance.Tol
-	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tol}, {"losses", Vals(rg.Losses), Vals(rc.Losses), tol},
-		{"dW", Vals(rg.DW), Vals(rc.DW), tolW}, {"db", Vals(rg.DB), Vals(rc.DB), tol}, {"dx", Vals(rg.DX), Vals(rc.DX), tolX}} {
-		if err := conformance.Close(c.got, c.want, c.tol); err != nil {
+		tl        tol.Tol
+	}{{"loss", []float64{rg.Loss}, []float64{rc.Loss}, tl}, {"losses", dense.F64(rg.Losses), dense.F64(rc.Losses), tl},
+		{"dW", dense.F64(rg.DW), dense.F64(rc.DW), tolW}, {"db", dense.F64(rg.DB), dense.F64(rc.DB), tl}, {"dx", dense.F64(rg.DX), dense.F64(rc.DX), tolX}} {
+		if err := tol.Close(c.got, c.want, c.tl); err != nil {
 			t.Errorf("rows=%d %s: %v", rows, c.what, err)
 		}
 	}
@@ -80,7 +81,7 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conformance.Close(Vals(zg), Vals(zc), tol); err != nil {
+	if err := tol.Close(dense.F64(zg), dense.F64(zc), tl); err != nil {
 		t.Errorf("rows=%d logits: %v", rows, err)
 	}
 }
@@ -90,27 +91,27 @@ func compareLayers(t *testing.T, lc, lg backend.Layer, p Problem, o graph.LossOp
 func StepParity(t *testing.T, dev string) {
 	const B, N, T = 16, 12, 10
 	opts := map[string]backend.Optimizer{
-		"sgd":          {Kind: "sgd", LR: 0.1},
-		"sgd-momentum": {Kind: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3},
-		"adam":         {Kind: "adam", LR: 1e-2, WeightDecay: 1e-2},
-		"adamw":        {Kind: "adam", LR: 1e-2, WeightDecay: 1e-2, Decoupled: true, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6},
+		"sgd":          {Kind: backend.SGD, LR: 0.1},
+		"sgd-momentum": {Kind: backend.SGD, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3},
+		"adam":         {Kind: backend.Adam, LR: 1e-2, WeightDecay: 1e-2},
+		"adamw":        {Kind: backend.Adam, LR: 1e-2, WeightDecay: 1e-2, Decoupled: true, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6},
 	}
 	for name, opt := range opts {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 			t.Run(name+"/"+dt.String(), func(t *testing.T) {
 				o := graph.LossOptions{LabelSmoothing: 0.05}
-				cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true}}, Optimizer: opt}
+				cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true}}, Optimizer: opt}
 				lc, lg := open(t, "cpu", cfg), open(t, dev, cfg)
 				p := NewProblem(3, B, N, T, o, name)
 				for _, l := range []backend.Layer{lc, lg} {
-					if err := l.SetParams(Dense(dt, p.W, N, T), Dense(dt, p.B, T)); err != nil {
+					if err := l.SetParams(dense.New(dt, p.W, N, T), dense.New(dt, p.B, T)); err != nil {
 						t.Fatal(err)
 					}
 				}
-				tol := parityTol(dt)
+				tl := parityTol(dt)
 				for step := 0; step < 5; step++ {
 					q := NewProblem(uint64(10+step), B, N, T, o, name)
-					x, tg := Dense(dt, q.X, B, N), Dense(dt, q.Tg, B)
+					x, tg := dense.New(dt, q.X, B, N), dense.New(dt, q.Tg, B)
 					a, err := lc.Step(x, tg)
 					if err != nil {
 						t.Fatal(err)
@@ -119,7 +120,7 @@ func StepParity(t *testing.T, dev string) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := conformance.Close([]float64{b}, []float64{a}, tol); err != nil {
+					if err := tol.Close([]float64{b}, []float64{a}, tl); err != nil {
 						t.Errorf("step %d loss: %v", step, err)
 					}
 				}
@@ -128,10 +129,10 @@ func StepParity(t *testing.T, dev string) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := conformance.Close(Vals(Wg), Vals(Wc), tol); err != nil {
+				if err := tol.Close(dense.F64(Wg), dense.F64(Wc), tl); err != nil {
 					t.Errorf("W after 5 steps: %v", err)
 				}
-				if err := conformance.Close(Vals(bg), Vals(bc), tol); err != nil {
+				if err := tol.Close(dense.F64(bg), dense.F64(bc), tl); err != nil {
 					t.Errorf("b after 5 steps: %v", err)
 				}
 			})
@@ -164,23 +165,23 @@ func TrainAccuracy(t *testing.T, dev string) {
 	xte, yte := gen(test)
 	acc := map[string]float64{}
 	for _, d := range []string{"cpu", dev} {
-		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
-			Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-2}}
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+			Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-2}}
 		l := open(t, d, cfg)
 		for epoch := 0; epoch < 3; epoch++ {
 			for i := 0; i+B <= train; i += B {
-				if _, err := l.Step(Dense(tensor.Float32, xtr[i*N:(i+B)*N], B, N), Dense(tensor.Float32, ytr[i:i+B], B)); err != nil {
+				if _, err := l.Step(dense.New(tensor.Float32, xtr[i*N:(i+B)*N], B, N), dense.New(tensor.Float32, ytr[i:i+B], B)); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		right := 0
 		for i := 0; i < test; i += B {
-			z, err := l.Logits(Dense(tensor.Float32, xte[i*N:(i+B)*N], B, N))
+			z, err := l.Logits(dense.New(tensor.Float32, xte[i*N:(i+B)*N], B, N))
 			if err != nil {
 				t.Fatal(err)
 			}
-			zv := Vals(z)
+			zv := dense.F64(z)
 			for k := 0; k < B; k++ {
 				best := 0
 				for c := 1; c < T; c++ {
@@ -204,10 +205,10 @@ func TrainAccuracy(t *testing.T, dev string) {
 // Variants: the chunked batch, the unfused softmax-cross-entropy and the
 // TF32 and BF16 matrix modes agree with the CPU backend on the loss,
 // per-row losses, dW, db, dx and the logits. Chunked and unfused use the
-// float32 parity tolerance, TF32 conformance.TolTF32; BF16 runs on inputs
+// float32 parity tolerance, TF32 tol.TF32; BF16 runs on inputs
 // exactly representable in bfloat16, so everything but dW and dx is held to
-// the float32 parity bound and those two to conformance.TolBF16, the bound
-// of dz's one rounding. bfloat16 storage (Storage "bf16": x, dx and W's copy
+// the float32 parity bound and those two to tol.BF16, the bound
+// of dz's one rounding. bfloat16 storage (StorageBF16: x, dx and W's copy
 // in bfloat16, dz written in bfloat16 by the loss kernel) is held to the same
 // bounds, and dx, which it stores in bfloat16, to one more rounding
 // (u = 2⁻⁸ of its largest element). Vocabulary tiles (VocabTile 300: one
@@ -225,29 +226,29 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 		"chunk=3":                {ChunkRows: 3},
 		"chunk=1":                {ChunkRows: 1},
 		"chunk=auto(2)":          {MemoryBudget: 2 * 1000 * 4},
-		"unfused":                {Xent: "unfused"},
-		"unfused+chunk=2":        {Xent: "unfused", ChunkRows: 2},
-		"tf32":                   {MatMode: "tf32"},
-		"bf16":                   {MatMode: "bf16"},
-		"bf16-storage":           {Storage: "bf16"},
-		"bf16-storage+c=4":       {Storage: "bf16", ChunkRows: 4},
+		"unfused":                {Xent: backend.Unfused},
+		"unfused+chunk=2":        {Xent: backend.Unfused, ChunkRows: 2},
+		"tf32":                   {MatMode: backend.TF32},
+		"bf16":                   {MatMode: backend.BF16},
+		"bf16-storage":           {Storage: backend.StorageBF16},
+		"bf16-storage+c=4":       {Storage: backend.StorageBF16, ChunkRows: 4},
 		"vocab=300":              {VocabTile: 300},
 		"vocab=300+chunk=3":      {VocabTile: 300, ChunkRows: 3},
-		"vocab=300+bf16":         {VocabTile: 300, MatMode: "bf16"},
-		"vocab=300+bf16-storage": {VocabTile: 300, Storage: "bf16", ChunkRows: 5},
-		"bf16+chunk=4":           {MatMode: "bf16", ChunkRows: 4},
-		"tf32+unfused+c=5":       {MatMode: "tf32", Xent: "unfused", ChunkRows: 5},
+		"vocab=300+bf16":         {VocabTile: 300, MatMode: backend.BF16},
+		"vocab=300+bf16-storage": {VocabTile: 300, Storage: backend.StorageBF16, ChunkRows: 5},
+		"bf16+chunk=4":           {MatMode: backend.BF16, ChunkRows: 4},
+		"tf32+unfused+c=5":       {MatMode: backend.TF32, Xent: backend.Unfused, ChunkRows: 5},
 	}
 	for _, T := range sizes {
 		for name, o := range LossCases(T) {
 			for vname, v := range variants {
 				dt := tensor.Float32
 				t.Run(fmt.Sprintf("T=%d/%s/%s", T, name, vname), func(t *testing.T) {
-					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{W: true, B: true, X: true}}}
+					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					vc := cfg
 					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage, vc.VocabTile = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage, v.VocabTile
 					lg, err := get(t, dev).Open(vc)
-					if v.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
+					if v.Xent == backend.Unfused && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {
 							t.Fatalf("unfused with %s: got %v, want ErrNotImplemented", name, err)
 						}
@@ -257,7 +258,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						t.Fatal(err)
 					}
 					defer lg.Close()
-					if v.MatMode == "tf32" && o.Softcap != 0 {
+					if v.MatMode == backend.TF32 && o.Softcap != 0 {
 						// TolTF32 bounds the products' rounding passed on
 						// linearly; the cap's factor 1 − tanh²(z/c) turns a
 						// logit's error δ into a relative error of about
@@ -271,28 +272,28 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
 					}
 					lc := open(t, "cpu", cfg)
-					tol := parityTol(dt)
-					if v.MatMode == "tf32" {
-						tol = conformance.TolTF32
+					tl := parityTol(dt)
+					if v.MatMode == backend.TF32 {
+						tl = tol.TF32
 					}
 					for _, rows := range []int{B, 3} {
 						p := NewProblem(uint64(rows), rows, N, T, o, name)
 						// BF16: x and W exactly representable in bfloat16, so
 						// the forward product is exact and only dz's rounding
 						// to bfloat16 for dW = xᵀ·dz and dx = dz·Wᵀ remains.
-						tolW, tolX := tol, tol
-						if v.MatMode == "bf16" || v.Storage == "bf16" {
+						tolW, tolX := tl, tl
+						if v.MatMode == backend.BF16 || v.Storage == backend.StorageBF16 {
 							p.X, p.W = roundBF16(p.X), roundBF16(p.W)
-							ref := cpu.Reference(p.X, p.W, f32s(p.B), f32s(p.Tg), rows, N, T, o)
-							tolW = conformance.TolBF16(ref.DZ, p.X, rows, T, N, true)
-							tolX = conformance.TolBF16(ref.DZ, p.W, rows, T, N, false)
+							ref := cpu.Reference(p.X, p.W, dense.Round(tensor.Float32, p.B), dense.Round(tensor.Float32, p.Tg), rows, N, T, o)
+							tolW = tol.BF16(ref.DZ, p.X, rows, T, N, true)
+							tolX = tol.BF16(ref.DZ, p.W, rows, T, N, false)
 						}
-						if v.Storage == "bf16" {
+						if v.Storage == backend.StorageBF16 {
 							// dx stored in bfloat16: one rounding, u = 2⁻⁸.
 							tolX.Rel += 1.0 / 256
 							tolX.Why += "; dx stored in bfloat16 (u = 2⁻⁸)"
 						}
-						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tol, tolW, tolX)
+						compareLayers(t, lc, lg, p, o, rows, N, T, dt, tl, tolW, tolX)
 					}
 				})
 			}
@@ -304,13 +305,13 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 func ResidentAndStats(t *testing.T, dev string) {
 	const B, N, T = 64, 32, 1000
 	for _, chunk := range []int{-1, 16} {
-		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
-			Optimizer: backend.Optimizer{Kind: "sgd", LR: 0.1}, ChunkRows: chunk}
+		cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+			Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.1}, ChunkRows: chunk}
 		p := NewProblem(3, B, N, T, graph.LossOptions{}, "res")
-		x, tg := Dense(tensor.Float32, p.X, B, N), Dense(tensor.Float32, p.Tg, B)
+		x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
 		a, b := open(t, dev, cfg), open(t, dev, cfg)
 		for _, l := range []backend.Layer{a, b} {
-			if err := l.SetParams(Dense(tensor.Float32, p.W, N, T), Dense(tensor.Float32, p.B, T)); err != nil {
+			if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
 				t.Fatal(err)
 			}
 		}

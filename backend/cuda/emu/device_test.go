@@ -16,10 +16,7 @@ import (
 // TestOutOfMemory: a layer larger than the device is an error wrapping
 // backend.ErrOutOfMemory, and nothing stays allocated.
 func TestOutOfMemory(t *testing.T) {
-	old := DeviceBytes
-	DeviceBytes = 1 << 20
-	defer func() { DeviceBytes = old }()
-	_, err := Backend{}.Open(backend.Config{Spec: graph.Spec{B: 64, N: 1024, T: 1000, DType: tensor.Float32, Want: graph.Want{W: true}}})
+	_, err := Backend{MemoryBytes: 1 << 20}.Open(backend.Config{Spec: graph.Spec{B: 64, N: 1024, T: 1000, DType: tensor.Float32, Want: graph.Want{DW: true}}})
 	if !errors.Is(err, backend.ErrOutOfMemory) || !strings.Contains(err.Error(), "asked for") {
 		t.Fatalf("got %v, want ErrOutOfMemory saying how much was asked", err)
 	}

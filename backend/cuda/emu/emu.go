@@ -17,24 +17,41 @@ const Name = "cuda-emu"
 func init() { backend.Register(Backend{}, -10) }
 
 // Backend runs the CUDA backend's plans on the host emulator. Its priority
-// is below the CPU backend's, so "auto" never picks it.
-type Backend struct{}
+// is below the CPU backend's, so "auto" never picks it. The registered one
+// is Backend{}; a test that wants a smaller device opens its layers on
+// Backend{MemoryBytes: n}.
+type Backend struct {
+	// MemoryBytes is the memory of the emulated device (0:
+	// DefaultMemoryBytes); a layer that needs more is an error wrapping
+	// backend.ErrOutOfMemory.
+	MemoryBytes int64
+}
+
+// DefaultMemoryBytes is the emulated device's memory when
+// Backend.MemoryBytes is 0.
+const DefaultMemoryBytes = 4 << 30
+
+func (b Backend) memory() int64 {
+	if b.MemoryBytes > 0 {
+		return b.MemoryBytes
+	}
+	return DefaultMemoryBytes
+}
 
 func (Backend) Name() string     { return Name }
 func (Backend) Available() error { return nil }
-func (Backend) Devices() ([]backend.Device, error) {
-	return []backend.Device{{Name: "CUDA kernel emulator (host, for tests)", MemoryBytes: uint64(DeviceBytes)}}, nil
+func (b Backend) Devices() ([]backend.Device, error) {
+	return []backend.Device{{Name: "CUDA kernel emulator (host, for tests)", MemoryBytes: uint64(b.memory())}}, nil
 }
+
+// Capabilities are the cuda backend's (lower.Capabilities).
+func (Backend) Capabilities() backend.Capabilities { return lower.Capabilities() }
 
 // Open lowers cfg exactly as the cuda backend does and runs it on the
 // emulator.
-func (Backend) Open(cfg backend.Config) (backend.Layer, error) {
-	return run.Open(&Device{}, Name, cfg)
+func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
+	return run.Open(&Device{Bytes: b.memory()}, Name, cfg)
 }
-
-// DeviceBytes is the memory the emulated device has; more is an error
-// wrapping backend.ErrOutOfMemory.
-var DeviceBytes int64 = 4 << 30
 
 // Device is a run.Device on the host: buffers are host memory at fake
 // addresses ((ID+1)·2⁴⁰ + offset), and each step runs an emulation of its
@@ -43,22 +60,25 @@ var DeviceBytes int64 = 4 << 30
 // A Device serves one layer (Backend.Open makes one per layer): its steps
 // run on the memory Alloc made.
 type Device struct {
-	used int64
-	mem  *memory
+	Bytes int64 // the device's memory (0: DefaultMemoryBytes)
+	used  int64
+	mem   *memory
 }
+
+func (d *Device) size() int64 { return Backend{MemoryBytes: d.Bytes}.memory() }
 
 func (d *Device) Name() string             { return "emulator" }
 func (d *Device) Do(f func() error) error  { return f() }
 func (d *Device) Sync() error              { return nil }
-func (d *Device) FreeBytes() (int64, bool) { return DeviceBytes - d.used, true }
+func (d *Device) FreeBytes() (int64, bool) { return d.size() - d.used, true }
 
-// Alloc makes every buffer, or none when they do not fit DeviceBytes.
+// Alloc makes every buffer, or none when they do not fit the device.
 func (d *Device) Alloc(bufs []*lower.Buffer, what string) (run.Memory, error) {
 	need := int64(0)
 	for _, b := range bufs {
 		need += b.Bytes
 	}
-	if free := DeviceBytes - d.used; need > free {
+	if free := d.size() - d.used; need > free {
 		return nil, fmt.Errorf("%s: %s: %w: asked for %d bytes, %d free", Name, what, backend.ErrOutOfMemory, need, free)
 	}
 	m := &memory{d: d, bufs: make([][]byte, len(bufs)), total: need}

@@ -8,7 +8,7 @@ import (
 
 	"dsx/backend/cuda/lower"
 	k "dsx/cudakernels"
-	"dsx/graph"
+	"dsx/internal/rowmath"
 )
 
 // kernelRunner emulates one kernel step: it fills the kernel's argument
@@ -207,8 +207,8 @@ func emulate[F float32 | float64](m *memory, args any) error {
 }
 
 // lossOptions are the options a xent kernel's arguments encode.
-func lossOptions(m *memory, flags, ignore int64, eps float64, w k.Ptr, T int64) (graph.LossOptions, error) {
-	o := graph.LossOptions{SoftTargets: flags&k.XentSoft != 0, UseIgnoreIndex: flags&k.XentIgnore != 0, IgnoreIndex: int(ignore), LabelSmoothing: eps}
+func lossOptions(m *memory, flags, ignore int64, eps float64, w k.Ptr, T int64) (rowmath.Options, error) {
+	o := rowmath.Options{SoftTargets: flags&k.XentSoft != 0, UseIgnoreIndex: flags&k.XentIgnore != 0, IgnoreIndex: int(ignore), LabelSmoothing: eps}
 	if w != 0 {
 		ws, err := floats[float64](m, w, T)
 		if err != nil {
@@ -219,10 +219,10 @@ func lossOptions(m *memory, flags, ignore int64, eps float64, w k.Ptr, T int64) 
 	return o, nil
 }
 
-// xent is xent_rows / xent_tile_rows: per row, graph.RowTerms for the
+// xent is xent_rows / xent_tile_rows: per row, rowmath.RowTerms for the
 // cross-entropy ce and the z-loss zl, rowloss = sc·ce + sz·zl with the scales
 // xent_scale wrote and losses = ce + zl; with XENT_GRAD, gscale times
-// graph.RowGradScaled(sc, sz) in place. A row the kernel marks NaN (a NaN or
+// rowmath.RowGradScaled(sc, sz) in place. A row the kernel marks NaN (a NaN or
 // +Inf logit, ±Inf under a cap, a label out of range) is NaN here too.
 func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if a.Ld < a.T || a.Rows < 1 {
@@ -255,13 +255,9 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 	if err != nil {
 		return err
 	}
-	rowloss, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	rowloss, losses, err := rowLosses[F](m, a.RowLoss, a.Losses, a.Rows)
 	if err != nil {
 		return err
-	}
-	losses, err := floats[F](m, a.Losses, a.Rows)
-	if err != nil {
-		return fmt.Errorf("losses: %w", err)
 	}
 	bias, err := floats[F](m, a.Bias, a.T)
 	if err != nil {
@@ -320,13 +316,13 @@ func xent[F float32 | float64](m *memory, a *k.Xent) error {
 			}
 			continue
 		}
-		ce, zl, _ := graph.RowTerms(row, y, soft, &o)
+		ce, zl, _ := rowmath.RowTerms(row, y, soft, &o)
 		rowloss[r] = sc*ce + sz*zl
 		if losses != nil {
 			losses[r] = F(ce + zl)
 		}
 		if a.Flags&k.XentGrad != 0 {
-			graph.RowGradScaled(zr, row, y, soft, &o, sc*a.GScale, sz*a.GScale)
+			rowmath.RowGradScaled(zr, row, y, soft, &o, sc*a.GScale, sz*a.GScale)
 			put16(r, zr)
 		}
 	}

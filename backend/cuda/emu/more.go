@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"dsx/backend"
 	"dsx/backend/cuda/lower"
 	k "dsx/cudakernels"
 )
@@ -73,7 +74,7 @@ func (g *gemmRunner) run(c lower.GemmCall) error {
 		}
 	}
 	if c.C16 {
-		if c.Mode != lower.BF16 {
+		if c.Mode != backend.BF16 {
 			return fmt.Errorf("a bfloat16 C in %v mode", c.Mode)
 		}
 		if c.Beta != 0 {
@@ -88,7 +89,7 @@ func (g *gemmRunner) run(c lower.GemmCall) error {
 		}
 		return nil
 	}
-	if c.F32 || c.Mode == lower.BF16 {
+	if c.F32 || c.Mode == backend.BF16 {
 		C, err := need[float32](g.m, "C", c.C, cn)
 		if err != nil {
 			return err
@@ -134,7 +135,7 @@ func dense(v []float64, ld, rows, cols int, t bool) []float64 {
 func (g *gemmRunner) operand(p k.Ptr, c lower.GemmCall, n int64) ([]float64, error) {
 	out := make([]float64, n)
 	switch {
-	case c.Mode == lower.BF16:
+	case c.Mode == backend.BF16:
 		b, err := g.m.view(p, 2*n)
 		if err != nil {
 			return nil, err
@@ -157,7 +158,7 @@ func (g *gemmRunner) operand(p k.Ptr, c lower.GemmCall, n int64) ([]float64, err
 		}
 		copy(out, v)
 	}
-	if c.Mode == lower.TF32 {
+	if c.Mode == backend.TF32 {
 		for i, v := range out { // TF32 keeps 10 mantissa bits (round to nearest)
 			u := math.Float32bits(float32(v))
 			u = (u + 0xfff + (u>>13)&1) &^ 0x1fff
@@ -281,13 +282,9 @@ func nll[F float32 | float64](m *memory, a *k.NLL) error {
 	if err != nil {
 		return err
 	}
-	rl, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	rl, losses, err := rowLosses[F](m, a.RowLoss, a.Losses, a.Rows)
 	if err != nil {
 		return err
-	}
-	losses, err := floats[F](m, a.Losses, a.Rows)
-	if err != nil {
-		return fmt.Errorf("losses: %w", err)
 	}
 	o, err := lossOptions(m, a.Flags, a.Ignore, 0, a.W, a.T)
 	if err != nil {

@@ -96,6 +96,31 @@ func weightOf(w []float64, c int64) float64 {
 	return w[c]
 }
 
+// tileInputs checks a tile [c0, c0+vt) of T classes and reads what both
+// tile loops' kernels read: the tile's logits (rows×vt) and vocabInputs.
+func tileInputs[F float32 | float64](m *memory, c0, vt int64, zp, tgp, wp, biasp k.Ptr, rows, T, flags int64) (z, tg []F, w []float64, bias []F, err error) {
+	if c0 < 0 || vt < 1 || c0+vt > T {
+		return nil, nil, nil, nil, fmt.Errorf("tile [%d, %d) of %d classes", c0, c0+vt, T)
+	}
+	if z, err = need[F](m, "z", zp, rows*vt); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	tg, w, bias, err = vocabInputs[F](m, tgp, wp, biasp, rows, T, flags)
+	return z, tg, w, bias, err
+}
+
+// rowLosses reads a loss kernel's outputs: the float64 per-row losses and
+// the per-row losses in the dtype (nil when the plan has none).
+func rowLosses[F float32 | float64](m *memory, rlp, lossesp k.Ptr, rows int64) (rl []float64, losses []F, err error) {
+	if rl, err = need[float64](m, "rowloss", rlp, rows); err != nil {
+		return nil, nil, err
+	}
+	if losses, err = floats[F](m, lossesp, rows); err != nil {
+		return nil, nil, fmt.Errorf("losses: %w", err)
+	}
+	return rl, losses, nil
+}
+
 // vocabInputs reads the arguments every xvocab kernel shares.
 func vocabInputs[F float32 | float64](m *memory, tgp, wp, biasp k.Ptr, rows, T, flags int64) (tg []F, w []float64, bias []F, err error) {
 	tn := rows
@@ -116,14 +141,7 @@ func vocabInputs[F float32 | float64](m *memory, tgp, wp, biasp k.Ptr, rows, T, 
 }
 
 func xvStats[F float32 | float64](m *memory, a *k.XVocabStats) error {
-	if a.C0 < 0 || a.Vt < 1 || a.C0+a.Vt > a.T {
-		return fmt.Errorf("tile [%d, %d) of %d classes", a.C0, a.C0+a.Vt, a.T)
-	}
-	z, err := need[F](m, "z", a.Z, a.Rows*a.Vt)
-	if err != nil {
-		return err
-	}
-	tg, w, bias, err := vocabInputs[F](m, a.Tg, a.W, a.Bias, a.Rows, a.T, a.Flags)
+	z, tg, w, bias, err := tileInputs[F](m, a.C0, a.Vt, a.Z, a.Tg, a.W, a.Bias, a.Rows, a.T, a.Flags)
 	if err != nil {
 		return err
 	}
@@ -185,13 +203,9 @@ func xvFinish[F float32 | float64](m *memory, a *k.XVocabFinish) error {
 	if err != nil {
 		return err
 	}
-	rl, err := need[float64](m, "rowloss", a.RowLoss, a.Rows)
+	rl, losses, err := rowLosses[F](m, a.RowLoss, a.Losses, a.Rows)
 	if err != nil {
 		return err
-	}
-	losses, err := floats[F](m, a.Losses, a.Rows)
-	if err != nil {
-		return fmt.Errorf("losses: %w", err)
 	}
 	sc, err := need[float64](m, "scales", a.ScaleP, 2)
 	if err != nil {
@@ -247,14 +261,7 @@ func xvFinish[F float32 | float64](m *memory, a *k.XVocabFinish) error {
 // xvGrad is xvocab_grad launched with slabs block rows: row r's gradient
 // goes into slab r mod slabs of the column sums, rows in order.
 func xvGrad[F float32 | float64](m *memory, a *k.XVocabGrad, slabs int) error {
-	if a.C0 < 0 || a.Vt < 1 || a.C0+a.Vt > a.T {
-		return fmt.Errorf("tile [%d, %d) of %d classes", a.C0, a.C0+a.Vt, a.T)
-	}
-	z, err := need[F](m, "z", a.Z, a.Rows*a.Vt)
-	if err != nil {
-		return err
-	}
-	tg, w, bias, err := vocabInputs[F](m, a.Tg, a.W, a.Bias, a.Rows, a.T, a.Flags)
+	z, tg, w, bias, err := tileInputs[F](m, a.C0, a.Vt, a.Z, a.Tg, a.W, a.Bias, a.Rows, a.T, a.Flags)
 	if err != nil {
 		return err
 	}

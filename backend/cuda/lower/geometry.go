@@ -35,16 +35,16 @@ func XentKernel(T int, f32, rowCache, softcap bool, esize int64, rows int) (name
 		perBlock := block / threads
 		return fmt.Sprintf("xent_t%d%s", tmax, suffix(f32)), Dims{GridX: ceilDiv(rows, perBlock), GridY: 1, BlockX: block, BlockY: 1}
 	}
-	d = Dims{GridX: rows, GridY: 1, BlockX: rowThreads(T), BlockY: 1}
+	d = Dims{GridX: rows, GridY: 1, BlockX: RowThreads(T), BlockY: 1}
 	if rowCache {
 		d.Shmem = T * int(esize)
 	}
 	return "xent" + suffix(f32), d
 }
 
-// rowThreads is the block of a block-per-row kernel: a warp per 32 columns,
+// RowThreads is the block of a block-per-row kernel: a warp per 32 columns,
 // 32 to 512 threads.
-func rowThreads(T int) int { return min(512, max(32, ceilDiv(T, 32)*32)) }
+func RowThreads(T int) int { return min(512, max(32, ceilDiv(T, 32)*32)) }
 
 // colSumSlabs is the number of row slabs colsum_part sums in parallel:
 // enough blocks to fill the GPU, at least 8 rows a slab, at most 64 slabs.

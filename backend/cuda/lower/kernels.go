@@ -3,6 +3,7 @@ package lower
 import (
 	"fmt"
 
+	"dsx/backend"
 	k "dsx/cudakernels"
 )
 
@@ -10,27 +11,6 @@ import (
 // constants the lowering chose, and fills the kernel's typed argument struct
 // (package cudakernels) for one chunk: buffers indexed by batch row are
 // offset to the chunk's first row (Buffer.RowBytes), and Rows is the chunk's.
-
-// MatMode is how a product multiplies (backend.Config.MatMode).
-type MatMode int
-
-const (
-	FP32 MatMode = iota // float32 or float64 as stored
-	TF32                // float32 on TF32 tensor cores
-	BF16                // bfloat16 operands, float32 product
-)
-
-func (m MatMode) String() string {
-	switch m {
-	case FP32:
-		return "fp32"
-	case TF32:
-		return "tf32"
-	case BF16:
-		return "bf16"
-	}
-	return fmt.Sprintf("MatMode(%d)", int(m))
-}
 
 // Gemm is a cuBLAS product, in row-major terms C (M×N) = op(A)·op(B) +
 // beta·C with op(A) M×K, A stored with Lda columns and B with Ldb. A
@@ -42,7 +22,7 @@ type Gemm struct {
 	M, N, K    Dim
 	A, B, C    *Buffer
 	Lda, Ldb   int
-	Mode       MatMode
+	Mode       backend.MatMode
 	F32        bool
 	Accumulate bool // beta = 1 after the first chunk
 	C16        bool // C is stored in bfloat16 (BF16 mode; dx under bfloat16 storage)
@@ -69,7 +49,7 @@ type GemmCall struct {
 	Beta     float64
 	C        k.Ptr
 	Ldc      int
-	Mode     MatMode
+	Mode     backend.MatMode
 	F32      bool
 	C16      bool // C in bfloat16 (Mode BF16 only)
 	Describe string

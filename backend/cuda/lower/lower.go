@@ -10,11 +10,11 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Layer is a layer graph lowered to device work: every buffer the layer
+// Program is a layer graph lowered to device work: every buffer the layer
 // needs, the training and forward plans over them, and the optimizer's
 // steps. The runtime allocates Buffers once, binds their addresses and runs
 // the plans; it decides nothing else.
-type Layer struct {
+type Program struct {
 	Config  backend.Config
 	F32     bool
 	ESize   int64 // bytes per element of the layer's dtype
@@ -30,7 +30,7 @@ type Layer struct {
 	X, W, Bias, Targets *Buffer
 	ClassWeights        *Buffer // T float64, nil without class weights
 
-	// Under bfloat16 storage (Config.Storage "bf16"): W16 is W's bfloat16
+	// Under bfloat16 storage (Config.Storage StorageBF16): W16 is W's bfloat16
 	// copy, which the optimizer's W step rewrites as it updates W, and
 	// Refresh the steps that remake it from W after the host sets W
 	// (SetParams, Open). Both nil otherwise.
@@ -39,7 +39,7 @@ type Layer struct {
 }
 
 // Bytes is the device memory the layer's buffers take in all.
-func (l *Layer) Bytes() int64 {
+func (l *Program) Bytes() int64 {
 	t := int64(0)
 	for _, b := range l.Buffers {
 		t += b.Bytes
@@ -47,31 +47,41 @@ func (l *Layer) Bytes() int64 {
 	return t
 }
 
+// MemStats sums the buffers by category (state, input, extra) and gives the
+// rows per chunk: the layer's backend.MemStats but for DeviceBytes, which
+// only a device can measure.
+func (l *Program) MemStats() backend.MemStats {
+	st := backend.MemStats{ChunkRows: l.Chunk}
+	for _, b := range l.Buffers {
+		switch b.Cat {
+		case State:
+			st.StateBytes += b.Bytes
+		case Input:
+			st.InputBytes += b.Bytes
+		default:
+			st.ExtraBytes += b.Bytes
+		}
+	}
+	return st
+}
+
 // Lower builds the layer graph of cfg and lowers its training and forward
 // subgraphs. A node it cannot lower is an error wrapping
 // backend.ErrNotImplemented that names the node; nothing is ever done on the
 // host instead.
-func Lower(cfg backend.Config) (*Layer, error) {
+func Lower(cfg backend.Config) (*Program, error) {
 	g, err := graph.Build(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
-	l := &Layer{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
+	l := &Program{Config: cfg, F32: cfg.DType == tensor.Float32, ESize: int64(cfg.DType.Size())}
 	l.Chunk = cfg.Chunk(int(l.ESize))
-	mode, ok := map[string]MatMode{"": FP32, "fp32": FP32, "tf32": TF32, "bf16": BF16}[cfg.MatMode]
-	if !ok {
-		return nil, fmt.Errorf("cuda: matmul mode %q: %w", cfg.MatMode, backend.ErrNotImplemented)
+	if err := Capabilities().Check("cuda", cfg); err != nil {
+		return nil, err
 	}
-	storage := false
-	switch cfg.Storage {
-	case "":
-	case "bf16":
-		if !l.F32 || mode == TF32 {
-			return nil, fmt.Errorf("cuda: bfloat16 storage of a %v layer with matmul mode %v: %w", cfg.DType, mode, backend.ErrNotImplemented)
-		}
-		storage, mode = true, BF16
-	default:
-		return nil, fmt.Errorf("cuda: storage %q: %w", cfg.Storage, backend.ErrNotImplemented)
+	mode, storage := cfg.MatMode, cfg.Storage == backend.StorageBF16
+	if storage {
+		mode = backend.BF16 // bfloat16 storage multiplies its bfloat16 operands
 	}
 	lw := &lowerer{cfg: cfg, g: g, l: l, esize: l.ESize, f32: l.F32, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
 		fused: map[*G.Node]bool{}, chunk: l.Chunk, mode: mode, bf16: map[*Buffer]*Buffer{}, storage: storage, stored: map[*Buffer]*Buffer{}}
@@ -114,20 +124,20 @@ func Lower(cfg backend.Config) (*Layer, error) {
 	return l, nil
 }
 
-// lowerer turns the nodes of one graph.Layer into plans. Buffers are shared
+// lowerer turns the nodes of one graph.Head into plans. Buffers are shared
 // between the plans of a layer (node → buffer), so the forward plan reuses
 // the training plan's logits buffer.
 type lowerer struct {
 	cfg   backend.Config
-	g     *graph.Layer
-	l     *Layer
+	g     *graph.Head
+	l     *Program
 	esize int64
 	f32   bool
 	bufs  map[*G.Node]*Buffer
 	named map[string]*Buffer
 	fused map[*G.Node]bool // logits whose gradient the fused kernel writes
 	chunk int              // rows per chunk (B when unchunked)
-	mode  MatMode
+	mode  backend.MatMode
 	bf16  map[*Buffer]*Buffer // bfloat16 copies of product operands (BF16)
 	// per plan
 	sub       *G.ExprGraph

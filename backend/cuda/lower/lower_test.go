@@ -32,7 +32,7 @@ func configs() map[string]backend.Config {
 		"soft+none":      {SoftTargets: true, Reduction: graph.None},
 		"softcap+zloss":  {Softcap: 30, ZLoss: 1e-4},
 	}
-	wants := map[string]graph.Want{"none": {}, "W": {W: true}, "b": {B: true}, "x": {X: true}, "W,b": {W: true, B: true}, "W,b,x": {W: true, B: true, X: true}}
+	wants := map[string]graph.Want{"none": {}, "W": {DW: true}, "b": {DB: true}, "x": {DX: true}, "W,b": {DW: true, DB: true}, "W,b,x": {DW: true, DB: true, DX: true}}
 	out := map[string]backend.Config{}
 	for ln, lo := range losses {
 		for wn, want := range wants {
@@ -44,12 +44,20 @@ func configs() map[string]backend.Config {
 					for _, xent := range []string{"", "unfused", "tiles"} {
 						for _, chunk := range []int{-1, 3} {
 							cfg := backend.Config{Spec: graph.Spec{B: 8, N: 5, T: T, DType: dt, Loss: lo, Want: want},
-								MatMode: mode, Xent: xent, ChunkRows: chunk, Optimizer: backend.Optimizer{Kind: "adam", LR: 1e-3}}
-							if mode == "bf16-storage" {
-								cfg.MatMode, cfg.Storage = "", "bf16"
+								ChunkRows: chunk, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1e-3}}
+							switch mode {
+							case "tf32":
+								cfg.MatMode = backend.TF32
+							case "bf16":
+								cfg.MatMode = backend.BF16
+							case "bf16-storage":
+								cfg.Storage = backend.StorageBF16
 							}
-							if xent == "tiles" {
-								cfg.Xent, cfg.VocabTile = "", 3 // tiles of 3, 3 and 1 classes
+							switch xent {
+							case "unfused":
+								cfg.Xent = backend.Unfused
+							case "tiles":
+								cfg.VocabTile = 3 // tiles of 3, 3 and 1 classes
 							}
 							out[fmt.Sprintf("%s/%s/%v/%s/%s/chunk=%d", ln, wn, dt, mode, xent, chunk)] = cfg
 						}
@@ -101,7 +109,7 @@ func TestLowerEveryConfig(t *testing.T) {
 	for name, cfg := range configs() {
 		l, err := Lower(cfg)
 		o := cfg.Loss
-		if cfg.Xent == "unfused" && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
+		if cfg.Xent == backend.Unfused && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 			if !errors.Is(err, backend.ErrNotImplemented) {
 				t.Errorf("%s: got %v, want ErrNotImplemented", name, err)
 			}
@@ -111,7 +119,7 @@ func TestLowerEveryConfig(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if cfg.Storage == "bf16" && cfg.Xent == "" {
+		if cfg.Storage == backend.StorageBF16 && cfg.Xent == backend.Fused {
 			// Nothing is converted per step under bfloat16 storage, but
 			// for dx over vocabulary tiles: summed over the tiles in
 			// float32, it is stored in bfloat16 once per chunk.
@@ -146,13 +154,13 @@ func TestLowerEveryConfig(t *testing.T) {
 			what string
 			buf  *Buffer
 			on   bool
-		}{{"dW", l.Train.DW, want.W}, {"db", l.Train.DB, want.B}, {"dx", l.Train.DX, want.X},
+		}{{"dW", l.Train.DW, want.DW}, {"db", l.Train.DB, want.DB}, {"dx", l.Train.DX, want.DX},
 			{"losses", l.Train.Losses, o.Reduction == graph.None}, {"loss", l.Train.Loss, true}, {"logits", l.Forward.Logits, true}} {
 			if (c.buf != nil) != c.on {
 				t.Errorf("%s: output %s is %v, want present=%v", name, c.what, c.buf, c.on)
 			}
 		}
-		if (len(l.Optim) == 2) != (want.W && want.B) {
+		if (len(l.Optim) == 2) != (want.DW && want.DB) {
 			t.Errorf("%s: %d optimizer steps with gradients %v", name, len(l.Optim), want)
 		}
 		for _, b := range l.Buffers {
@@ -173,8 +181,8 @@ var goldenPlans = []struct {
 	optim          string // the optimizer's steps then the refresh steps, when set
 }{{
 	name: "float32 dW,db adam",
-	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float32, Want: graph.Want{W: true, B: true}},
-		Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1}},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp32)
 pre: xent_scale_f32 → reduction scales
 per-chunk: xent_t32_f32: x·W (logits, then their gradient) + b, gradient in place
@@ -186,8 +194,8 @@ per-chunk: gemm dW: xᵀ × x·W (logits, then their gradient) → dW (4×10×ro
 per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 }, {
 	name: "float32 bf16 dW,db,dx none chunked",
-	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true},
-		Loss: graph.LossOptions{Reduction: graph.None}}, ChunkRows: 3, MatMode: "bf16"},
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true},
+		Loss: graph.LossOptions{Reduction: graph.None}}, ChunkRows: 3, MatMode: backend.BF16},
 	train: `per-chunk: to_bf16: x → x (bfloat16 copy)
 pre: to_bf16: W → W (bfloat16 copy)
 per-chunk: gemm x·W (logits, then their gradient): x (bfloat16 copy) × W (bfloat16 copy) → x·W (logits, then their gradient) (rows×5000×4, bf16)
@@ -207,8 +215,8 @@ per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 	// bfloat16 storage: no step converts anything; the loss kernel writes
 	// dz in bfloat16 too and the optimizer rewrites W's bfloat16 copy.
 	name: "float32 bf16 storage dW,db,dx adam chunked",
-	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
-		ChunkRows: 3, Storage: "bf16", Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
+		ChunkRows: 3, Storage: backend.StorageBF16, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1}},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → x·W (logits, then their gradient) (rows×5000×4, bf16)
 pre: xent_scale_f32 → reduction scales
 per-chunk: xent_f32: x·W (logits, then their gradient) + b, gradient in place and to gradient of the logits (bfloat16, from the loss kernel)
@@ -227,8 +235,8 @@ pre: to_bf16: W (float32 master) → W (bfloat16 copy, refreshed by the optimize
 	// recomputed logits, their gradient and its share of db, dW and dx);
 	// the chunk's rows×T logits never exist.
 	name: "float32 vocabulary tiles bf16 storage dW,db,dx adam",
-	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{W: true, B: true, X: true}},
-		VocabTile: 2048, Storage: "bf16", Optimizer: backend.Optimizer{Kind: "adam", LR: 1}},
+	cfg: backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 5000, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true, DX: true}},
+		VocabTile: 2048, Storage: backend.StorageBF16, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 1}},
 	train: `pre: xent_scale_f32 → reduction scales
 per-chunk, tile loop 1: gemm x·W tile: x (bfloat16) × W (bfloat16 copy, refreshed by the optimizer step) → logits tile (rows×2048) (rows×tile×4, bf16, tile columns)
 per-chunk, tile loop 1: xvocab_stats_f32: logits tile (rows×2048) + b → row statistics over the tiles (4 float64 a row)
@@ -244,7 +252,7 @@ post: xent_reduce → loss`,
 per-chunk: bias_add_f32: x·W (logits, then their gradient) += b`,
 }, {
 	name: "float64 unfused dx",
-	cfg:  backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float64, Want: graph.Want{X: true}}, Xent: "unfused"},
+	cfg:  backend.Config{Spec: graph.Spec{B: 8, N: 4, T: 10, DType: tensor.Float64, Want: graph.Want{DX: true}}, Xent: backend.Unfused},
 	train: `per-chunk: gemm x·W (logits, then their gradient): x × W → x·W (logits, then their gradient) (rows×10×4, fp64)
 pre: xent_scale_f64 → reduction scales
 per-chunk: log_softmax_f64: x·W (logits, then their gradient) → log-softmax (unfused)
@@ -336,7 +344,7 @@ func TestRunTiles(t *testing.T) {
 // TestNotImplemented: a node the backend cannot lower is an error wrapping
 // backend.ErrNotImplemented that names the node, not host work.
 func TestNotImplemented(t *testing.T) {
-	spec := graph.Spec{B: 4, N: 3, T: 5, DType: tensor.Float32, Want: graph.Want{W: true}}
+	spec := graph.Spec{B: 4, N: 3, T: 5, DType: tensor.Float32, Want: graph.Want{DW: true}}
 	g, err := graph.Build(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +353,7 @@ func TestNotImplemented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Layer{}
+	l := &Program{}
 	lw := &lowerer{cfg: backend.Config{Spec: spec}, g: g, l: l, esize: 4, f32: true, bufs: map[*G.Node]*Buffer{}, named: map[string]*Buffer{},
 		fused: map[*G.Node]bool{}, chunk: 4, bf16: map[*Buffer]*Buffer{}}
 	_, err = lw.lower(g.G.SubgraphRoots(th))
@@ -377,7 +385,7 @@ func TestNames(t *testing.T) {
 	check("nodeKind", nks)
 	check("Phase", []string{Pre.String(), PerChunk.String(), Post.String()})
 	check("Category", []string{Extra.String(), State.String(), Input.String()})
-	check("MatMode", []string{FP32.String(), TF32.String(), BF16.String()})
+	check("MatMode", []string{backend.FP32.String(), backend.TF32.String(), backend.BF16.String()})
 	if len(kindNames) != int(kRowLoss)+1 || len(nodeKindNames) != int(nColSum)+1 {
 		t.Errorf("a kind was added without a name")
 	}

@@ -1,6 +1,7 @@
 package lower
 
 import (
+	"dsx/backend"
 	"dsx/graph"
 
 	k "dsx/cudakernels"
@@ -120,7 +121,7 @@ func (lw *lowerer) matmul(n *G.Node, r recognized, in []val) error {
 		what = c.What
 	}
 	ab, bb := a.buf, b.buf
-	if lw.mode == BF16 {
+	if lw.mode == backend.BF16 {
 		ab, bb = lw.toBF16(a), lw.toBF16(b)
 	}
 	delete(lw.converted, c)
@@ -196,13 +197,8 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 			return notImpl(n, r, "logits are overwritten by their gradient, but %v also reads them", c)
 		}
 	}
-	flags := int64(0)
-	if opts.SoftTargets {
-		flags |= k.XentSoft
-	}
-	if opts.UseIgnoreIndex {
-		flags |= k.XentIgnore
-	}
+	lb := lw.lossBuffers(n, opts)
+	flags, weights, wsum, rowloss, scale, losses := lb.flags, lb.weights, lb.wsum, lb.rowloss, lb.scale, lb.losses
 	if grad {
 		flags |= k.XentGrad
 		lw.fused[logits] = true
@@ -213,31 +209,11 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	if int64(T)*lw.esize <= CacheBytes {
 		flags |= k.XentCache
 	}
-	wsum := float64(T)
-	var weights *Buffer
-	if opts.ClassWeights != nil {
-		weights = lw.namedBuf("class weights", int64(T)*8)
-		wsum = 0
-		for _, w := range opts.ClassWeights {
-			wsum += w
-		}
-	}
-	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
-	rowloss.RowBytes = 8
-	scale := lw.namedBuf("reduction scales", 16)
-	var losses *Buffer
-	if opts.Reduction == graph.None {
-		losses = lw.buffer(n, "per-row losses", s.B)
-		losses.RowBytes = lw.esize
-	}
 	z, tg, bias := in[0].buf, in[1].buf, in[0].bias
 	ignore := int64(opts.IgnoreIndex)
 	// The reduction's denominator over the whole batch, before any chunk.
 	lw.add(Pre, &xentScale{f32: lw.f32, tg: tg, w: weights, scale: scale, T: T, flags: flags, ignore: ignore})
-	if lw.cfg.Xent == "unfused" {
-		if opts.SoftTargets || opts.LabelSmoothing != 0 || opts.Softcap != 0 || opts.ZLoss != 0 {
-			return notImpl(n, r, "unfused softmax-cross-entropy takes hard targets without label smoothing, soft-capping or z-loss")
-		}
+	if lw.cfg.Xent == backend.Unfused { // hard targets only, no smoothing, soft-capping or z-loss (Capabilities)
 		lp := lw.request("log-softmax (unfused)", int64(lw.chunk)*int64(T)*lw.esize)
 		lw.add(PerChunk, &logSoftmax{f32: lw.f32, z: z, lp: lp, bias: bias, T: T})
 		lw.add(PerChunk, &nll{f32: lw.f32, lp: lp, tg: tg, w: weights, rowloss: rowloss, losses: losses, scale: scale, T: T, flags: flags, ignore: ignore})
@@ -267,6 +243,46 @@ func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 		lw.vals[n] = lw.reduce(rl)
 	}
 	return nil
+}
+
+// lossBufs are what a softmax-cross-entropy lowering reads and writes
+// beside the logits and the targets: the kernel flags the options set
+// (XentSoft, XentIgnore), the class weights (nil without) and their sum,
+// the per-row losses in float64 (each times its reduction scale) and, for
+// Reduction None, in the dtype, and the reduction's two scales.
+type lossBufs struct {
+	flags                  int64
+	weights                *Buffer
+	wsum                   float64
+	rowloss, scale, losses *Buffer
+}
+
+// lossBuffers makes the lossBufs of loss node n (the plan's per-row losses
+// are n's value under Reduction None).
+func (lw *lowerer) lossBuffers(n *G.Node, opts graph.LossOptions) lossBufs {
+	s := lw.cfg.Spec
+	lb := lossBufs{wsum: float64(s.T)}
+	if opts.SoftTargets {
+		lb.flags |= k.XentSoft
+	}
+	if opts.UseIgnoreIndex {
+		lb.flags |= k.XentIgnore
+	}
+	if opts.ClassWeights != nil {
+		lb.weights = lw.namedBuf("class weights", int64(s.T)*8)
+		lb.wsum = 0
+		for _, w := range opts.ClassWeights {
+			lb.wsum += w
+		}
+	}
+	lb.rowloss = lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
+	lb.rowloss.RowBytes = 8
+	lb.scale = lw.namedBuf("reduction scales", 16)
+	if opts.Reduction == graph.None {
+		lb.losses = lw.buffer(n, "per-row losses", s.B)
+		lb.losses.RowBytes = lw.esize
+	}
+	return lb
 }
 
 // reduce sums per-row losses times the reduction scale into the scalar loss.

@@ -21,14 +21,14 @@ type optimStep struct {
 }
 
 func (s *optimStep) Kernel() string {
-	if s.o.Kind == "sgd" {
+	if s.o.Kind == backend.SGD {
 		return "sgd" + suffix(s.f32)
 	}
 	return "adam" + suffix(s.f32)
 }
 
 func (s *optimStep) NewArgs() any {
-	if s.o.Kind == "sgd" {
+	if s.o.Kind == backend.SGD {
 		return new(k.SGD)
 	}
 	return new(k.Adam)
@@ -48,7 +48,7 @@ func (s *optimStep) Dims(Ctx) Dims {
 
 func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 	o, n := s.o, int64(s.elements)
-	if o.Kind == "sgd" {
+	if o.Kind == backend.SGD {
 		*args.(*k.SGD) = k.SGD{W: a(s.w), G: a(s.g), V: at(a, s.m, 0), N: n, LR: o.LR, Momentum: o.Momentum, WD: o.WeightDecay,
 			W16: at(a, s.w16, 0)}
 		return
@@ -64,9 +64,9 @@ func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 
 // optimizer adds the optimizer's state buffers and its two steps (W, then
 // b); none without an optimizer.
-func (lw *lowerer) optimizer(l *Layer) {
+func (lw *lowerer) optimizer(l *Program) {
 	o := lw.cfg.Optimizer
-	if o.Kind == "" || l.Train.DW == nil || l.Train.DB == nil {
+	if o.Kind == backend.NoOptimizer || l.Train.DW == nil || l.Train.DB == nil {
 		return // Step is an error without an optimizer or without dW and db
 	}
 	state := func(what string, n int) *Buffer {
@@ -85,9 +85,9 @@ func (lw *lowerer) optimizer(l *Layer) {
 			st.w16 = l.W16
 		}
 		switch {
-		case o.Kind == "sgd" && o.Momentum != 0:
+		case o.Kind == backend.SGD && o.Momentum != 0:
 			st.m = state("SGD velocity of "+p.name, p.n)
-		case o.Kind == "adam":
+		case o.Kind == backend.Adam:
 			st.m = state("Adam m of "+p.name, p.n)
 			st.v = state("Adam v of "+p.name, p.n)
 		}

@@ -31,7 +31,7 @@ func (c Category) String() string {
 // every buffer once (Open) and binds its address; a plan only refers to
 // buffers.
 type Buffer struct {
-	ID    int    // index in Layer.Buffers
+	ID    int    // index in Program.Buffers
 	What  string // for errors and MemStats
 	Bytes int64
 	// RowBytes is the bytes per batch row of a buffer indexed by the batch's

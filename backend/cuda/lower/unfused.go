@@ -6,7 +6,7 @@ import (
 	k "dsx/cudakernels"
 )
 
-// The unfused softmax-cross-entropy (backend.Config.Xent = "unfused"), as
+// The unfused softmax-cross-entropy (backend.Config.Xent = backend.Unfused), as
 // PyTorch eager runs it: log_softmax into a second rows×T buffer, nll, then
 // for the gradient nll_grad over the logits and log_softmax_grad in place.
 
@@ -22,7 +22,7 @@ func (s *logSoftmax) Describe() string {
 	return fmt.Sprintf("%s: %s → %s", s.Kernel(), s.z.What, s.lp.What)
 }
 func (s *logSoftmax) Dims(c Ctx) Dims {
-	return Dims{GridX: c.Rows, GridY: 1, BlockX: rowThreads(s.T), BlockY: 1}
+	return Dims{GridX: c.Rows, GridY: 1, BlockX: RowThreads(s.T), BlockY: 1}
 }
 func (s *logSoftmax) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.LogSoftmax) = k.LogSoftmax{Z: at(a, s.z, c.R0), LP: at(a, s.lp, c.R0), Rows: int64(c.Rows), T: int64(s.T), Bias: at(a, s.bias, 0)}
@@ -79,7 +79,7 @@ func (s *logSoftmaxGrad) Describe() string {
 	return fmt.Sprintf("%s: %s in place, from %s", s.Kernel(), s.g.What, s.lp.What)
 }
 func (s *logSoftmaxGrad) Dims(c Ctx) Dims {
-	return Dims{GridX: c.Rows, GridY: 1, BlockX: rowThreads(s.T), BlockY: 1}
+	return Dims{GridX: c.Rows, GridY: 1, BlockX: RowThreads(s.T), BlockY: 1}
 }
 func (s *logSoftmaxGrad) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.LogSoftmaxGrad) = k.LogSoftmaxGrad{G: at(a, s.g, c.R0), LP: at(a, s.lp, c.R0), Rows: int64(c.Rows), T: int64(s.T)}

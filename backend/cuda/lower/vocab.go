@@ -41,9 +41,6 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	T, N, Vt := s.T, s.N, lw.cfg.VocabTile
 	p := lw.p
 	p.VocabTile, p.T = Vt, T
-	if lw.cfg.Xent == "unfused" {
-		return nil, fmt.Errorf("cuda: vocabulary tiles with the unfused softmax-cross-entropy: %w", backend.ErrNotImplemented)
-	}
 	for _, n := range []*G.Node{g.X, g.W, g.Bias, g.Targets} {
 		if err := lw.input(n, recognize(n)); err != nil {
 			return nil, err
@@ -51,32 +48,10 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	}
 	x, W, b, tg := lw.bufs[g.X], lw.bufs[g.W], lw.bufs[g.Bias], lw.bufs[g.Targets]
 	opts := s.Loss
-	flags := int64(0)
-	if opts.SoftTargets {
-		flags |= k.XentSoft
-	}
-	if opts.UseIgnoreIndex {
-		flags |= k.XentIgnore
-	}
-	wsum := float64(T)
-	var weights *Buffer
-	if opts.ClassWeights != nil {
-		weights = lw.namedBuf("class weights", int64(T)*8)
-		wsum = 0
-		for _, w := range opts.ClassWeights {
-			wsum += w
-		}
-	}
+	lb := lw.lossBuffers(g.Xent, opts)
+	flags, weights, wsum, rowloss, scale, losses := lb.flags, lb.weights, lb.wsum, lb.rowloss, lb.scale, lb.losses
 	ignore := int64(opts.IgnoreIndex)
 	rows := int64(lw.chunk)
-	scale := lw.namedBuf("reduction scales", 16)
-	rowloss := lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
-	rowloss.RowBytes = 8
-	var losses *Buffer
-	if opts.Reduction == graph.None {
-		losses = lw.buffer(g.Xent, "per-row losses", s.B)
-		losses.RowBytes = lw.esize
-	}
 	acc := lw.request("row statistics over the tiles (4 float64 a row)", rows*32)
 	zy := lw.request("logit at the label (float64 a row)", rows*8)
 	st := lw.request("row m, L, S (3 float64 a row)", rows*24)
@@ -99,7 +74,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	wv := val{kind: kBuf, buf: W, dims: []Dim{{N: N}, {N: T}}}
 	logits := func(loop int) {
 		A, B := x, W
-		if lw.mode == BF16 {
+		if lw.mode == backend.BF16 {
 			// x's and W's bfloat16 copies (none under bfloat16 storage):
 			// their steps, if any, go into the plan once, per chunk (x) or
 			// before the chunks (W), outside the tile loops.
@@ -117,7 +92,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		scale: scale, st: st, T: T, flags: flags, ignore: ignore, eps: opts.LabelSmoothing, wsum: wsum, zloss: opts.ZLoss})
 
 	want := s.Want
-	if want.W || want.B || want.X {
+	if want.DW || want.DB || want.DX {
 		logits(2)
 		grad := &xvGrad{f32: lw.f32, z: tile, tg: tg, w: weights, bias: b, st: st, scale: scale, g16: g16, T: T, Vt: Vt,
 			flags: flags, ignore: ignore, eps: opts.LabelSmoothing, gscale: 1, softcap: opts.Softcap, zloss: opts.ZLoss}
@@ -125,16 +100,16 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 		dz := tile // the products' operand: the tile's gradient, or its bfloat16 copy
 		if g16 != nil {
 			dz = g16
-		} else if lw.mode == BF16 {
+		} else if lw.mode == backend.BF16 {
 			dz = lw.request(fmt.Sprintf("gradient tile (rows×%d, bfloat16 copy)", Vt), rows*int64(Vt)*2)
 			dz.BF16 = true
 			tiled(2, &toBF16{src: tile, dst: dz, cols: Vt, tileRows: true})
 		}
 		A, Wb := x, W
-		if lw.mode == BF16 {
+		if lw.mode == backend.BF16 {
 			A, Wb = lw.toBF16(xv), lw.toBF16(wv)
 		}
-		if want.B {
+		if want.DB {
 			db := lw.buffer(g.DB, "db", T)
 			db.Cat = State
 			// xvocab_grad sums the columns by row slab as it writes them;
@@ -143,14 +118,14 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 			tiled(2, &colSumFin{f32: lw.f32, part: grad.part, out: db, T: Vt, tile: true})
 			p.DB = db
 		}
-		if want.W {
+		if want.DW {
 			dW := lw.buffer(g.DW, "dW", N*T)
 			dW.Cat = State
 			tiled(2, &Gemm{What: "dW tile", TA: true, M: Dim{N: N}, N: Dim{Tile: true}, K: Dim{N: s.B, Batch: true},
 				A: A, B: dz, C: dW, Lda: N, LdbTile: true, Ldc: T, ColC: true, Mode: lw.mode, F32: lw.f32, Accumulate: true})
 			p.DW = dW
 		}
-		if want.X {
+		if want.DX {
 			dx := lw.buffer(g.DX, "dx", s.B*N)
 			dx.RowBytes, dx.Cat = int64(N)*lw.esize, Input
 			out := dx
@@ -194,7 +169,7 @@ func (s *xvStats) Describe() string {
 	return fmt.Sprintf("%s: %s + b → %s", s.Kernel(), s.z.What, s.acc.What)
 }
 func (s *xvStats) Dims(c Ctx) Dims {
-	return Dims{GridX: c.Rows, GridY: 1, BlockX: rowThreads(s.Vt), BlockY: 1}
+	return Dims{GridX: c.Rows, GridY: 1, BlockX: RowThreads(s.Vt), BlockY: 1}
 }
 func (s *xvStats) Fill(args any, a Addr, c Ctx) {
 	first := int64(0)

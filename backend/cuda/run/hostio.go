@@ -9,6 +9,8 @@ import (
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
 	"dsx/graph"
+	"dsx/internal/dense"
+	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
 )
@@ -131,8 +133,8 @@ func (l *Layer) checkedLoss(rows int) (float64, error) {
 }
 
 // rowNonFinite recomputes one row's logits z = x·W + b (x N, W N×T, b T)
-// in F and names its first non-finite logit (graph.FindNonFinite; row 0).
-func rowNonFinite[F float32 | float64](x, W, b []F, loss float64) *graph.NonFiniteError {
+// in F and names its first non-finite logit (rowmath.FirstNonFinite; row 0).
+func rowNonFinite[F dense.Float](x, W, b []F, loss float64) *graph.NonFiniteError {
 	T := len(b)
 	z := make([]F, T)
 	for k, xv := range x {
@@ -143,6 +145,6 @@ func rowNonFinite[F float32 | float64](x, W, b []F, loss float64) *graph.NonFini
 	for c := range z {
 		z[c] += b[c]
 	}
-	return graph.FindNonFinite(z, []float64{loss}, T)
+	r, c, v := rowmath.FirstNonFinite(z, []float64{loss}, T)
+	return &graph.NonFiniteError{Row: r, Col: c, Value: v}
 }
-

@@ -7,7 +7,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
-	"dsx/graph"
+	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
 )
@@ -22,8 +22,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := backend.CheckOptions(cfg, name, backend.Support{Modes: []string{"fp32", "tf32", "bf16"}, Xents: []string{"fused", "unfused"},
-		Storages: []string{"bf16"}, Chunks: true, VocabTiles: true}); err != nil {
+	if err := lower.Capabilities().Check(name, cfg); err != nil {
 		return nil, err
 	}
 	low, err := lower.Lower(cfg)
@@ -80,7 +79,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 type Layer struct {
 	name  string
 	dev   Device
-	low   *lower.Layer
+	low   *lower.Program
 	cfg   backend.Config
 	mem   Memory
 	addr  lower.Addr
@@ -204,9 +203,9 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 	o := &l.cfg.Loss
 	switch d := targets.Data().(type) {
 	case []float32:
-		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+		err = rowmath.CheckTargets(d, rows, l.cfg.T, (*rowmath.Options)(o))
 	case []float64:
-		err = graph.CheckTargets(d, rows, l.cfg.T, o)
+		err = rowmath.CheckTargets(d, rows, l.cfg.T, (*rowmath.Options)(o))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", l.name, err)
@@ -267,19 +266,8 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 	return r, nil
 }
 
-// stepReady checks that Step can run.
-func (l *Layer) stepReady() error {
-	if l.cfg.Optimizer.Kind == "" {
-		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", l.name)
-	}
-	if w := l.cfg.Want; !w.W || !w.B {
-		return fmt.Errorf("%s: Step needs the gradients of W and b (layer computes %v)", l.name, w)
-	}
-	return nil
-}
-
 func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if err := l.stepReady(); err != nil {
+	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	var loss float64

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"dsx/backend"
-	"dsx/backend/cuda/lower"
 
 	"gorgonia.org/tensor"
 )
@@ -23,7 +22,7 @@ func (l *Layer) Load(x, targets *tensor.Dense) error {
 
 // StepLoaded is Step on the batch Load left on the device.
 func (l *Layer) StepLoaded() (float64, error) {
-	if err := l.stepReady(); err != nil {
+	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	var loss float64
@@ -43,17 +42,7 @@ func (l *Layer) StepLoaded() (float64, error) {
 
 // MemStats sums the layer's allocations by category (backend.Stats).
 func (l *Layer) MemStats() backend.MemStats {
-	st := backend.MemStats{ChunkRows: l.low.Chunk}
-	for _, b := range l.low.Buffers {
-		switch b.Cat {
-		case lower.State:
-			st.StateBytes += b.Bytes
-		case lower.Input:
-			st.InputBytes += b.Bytes
-		default:
-			st.ExtraBytes += b.Bytes
-		}
-	}
+	st := l.low.MemStats()
 	l.dev.Do(func() error {
 		if free, ok := l.dev.FreeBytes(); ok && l.free0 > 0 {
 			st.DeviceBytes = l.free0 - free

@@ -16,10 +16,10 @@ func TestCompiledProgram(t *testing.T) {
 		want     Want
 		products int
 	}{
-		{Want{}, 1},                          // x·W
-		{Want{W: true, B: true}, 2},          // x·W, xᵀ·dz
-		{Want{B: true}, 1},                   // x·W only: db needs no product
-		{Want{W: true, B: true, X: true}, 3}, // and dz·Wᵀ
+		{Want{}, 1},                             // x·W
+		{Want{DW: true, DB: true}, 2},           // x·W, xᵀ·dz
+		{Want{DB: true}, 1},                     // x·W only: db needs no product
+		{Want{DW: true, DB: true, DX: true}, 3}, // and dz·Wᵀ
 	} {
 		l, err := Build(Spec{B: 4, N: 3, T: 5, DType: tensor.Float32, Want: c.want})
 		if err != nil {

@@ -42,8 +42,10 @@ func (s Spec) Validate() error {
 // size in bytes, at 8 bytes an element, fits an int.
 const MaxElements = math.MaxInt / 8
 
-// Layer is the built graph and its named nodes.
-type Layer struct {
+// Head is the classifier head built as a Gorgonia graph, and its named
+// nodes. (It is the graph only; a backend.Layer is that graph opened on a
+// device with its parameters and buffers.)
+type Head struct {
 	Spec Spec
 	G    *G.ExprGraph
 
@@ -64,34 +66,34 @@ type Layer struct {
 // with G.Let, W and Bias once by the backend: no node holds a value, so
 // building allocates nothing of the layer's size (W alone may be
 // gigabytes).
-func Build(spec Spec) (*Layer, error) {
+func Build(spec Spec) (*Head, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
 	g := G.NewGraph()
 	dt := spec.DType
-	l := &Layer{Spec: spec, G: g}
-	l.X = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.N), G.WithName("x"))
-	l.W = G.NewMatrix(g, dt, G.WithShape(spec.N, spec.T), G.WithName("W"))
-	l.Bias = G.NewVector(g, dt, G.WithShape(spec.T), G.WithName("b"))
+	h := &Head{Spec: spec, G: g}
+	h.X = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.N), G.WithName("x"))
+	h.W = G.NewMatrix(g, dt, G.WithShape(spec.N, spec.T), G.WithName("W"))
+	h.Bias = G.NewVector(g, dt, G.WithShape(spec.T), G.WithName("b"))
 	if spec.Loss.SoftTargets {
-		l.Targets = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.T), G.WithName("targets"))
+		h.Targets = G.NewMatrix(g, dt, G.WithShape(spec.B, spec.T), G.WithName("targets"))
 	} else {
-		l.Targets = G.NewVector(g, dt, G.WithShape(spec.B), G.WithName("targets"))
+		h.Targets = G.NewVector(g, dt, G.WithShape(spec.B), G.WithName("targets"))
 	}
 	var err error
-	if l.XW, err = G.Mul(l.X, l.W); err != nil {
+	if h.XW, err = G.Mul(h.X, h.W); err != nil {
 		return nil, fmt.Errorf("x·W: %w", err)
 	}
-	if l.Logits, err = BiasAdd(l.XW, l.Bias); err != nil {
+	if h.Logits, err = BiasAdd(h.XW, h.Bias); err != nil {
 		return nil, fmt.Errorf("x·W + b: %w", err)
 	}
-	if l.Xent, err = SoftmaxCrossEntropy(l.Logits, l.Targets, spec.Loss); err != nil {
+	if h.Xent, err = SoftmaxCrossEntropy(h.Logits, h.Targets, spec.Loss); err != nil {
 		return nil, err
 	}
-	l.Loss = l.Xent
+	h.Loss = h.Xent
 	if spec.Loss.Reduction == None {
-		if l.Loss, err = G.Sum(l.Xent); err != nil {
+		if h.Loss, err = G.Sum(h.Xent); err != nil {
 			return nil, fmt.Errorf("Σ losses: %w", err)
 		}
 	}
@@ -101,14 +103,14 @@ func Build(spec Spec) (*Layer, error) {
 		on bool
 		n  *G.Node
 		d  **G.Node
-	}{{spec.Want.W, l.W, &l.DW}, {spec.Want.B, l.Bias, &l.DB}, {spec.Want.X, l.X, &l.DX}} {
+	}{{spec.Want.DW, h.W, &h.DW}, {spec.Want.DB, h.Bias, &h.DB}, {spec.Want.DX, h.X, &h.DX}} {
 		if p.on {
 			wrt = append(wrt, p.n)
 			into = append(into, p.d)
 		}
 	}
 	if len(wrt) > 0 {
-		grads, err := G.Grad(l.Loss, wrt...)
+		grads, err := G.Grad(h.Loss, wrt...)
 		if err != nil {
 			return nil, fmt.Errorf("gradients: %w", err)
 		}
@@ -116,17 +118,17 @@ func Build(spec Spec) (*Layer, error) {
 			*d = grads[i]
 		}
 	}
-	return l, nil
+	return h, nil
 }
 
 // Outputs are the nodes a training step computes: the loss (and per-row
 // losses) and the wanted gradients.
-func (l *Layer) Outputs() G.Nodes {
-	out := G.Nodes{l.Loss}
-	if l.Xent != l.Loss {
-		out = append(out, l.Xent)
+func (h *Head) Outputs() G.Nodes {
+	out := G.Nodes{h.Loss}
+	if h.Xent != h.Loss {
+		out = append(out, h.Xent)
 	}
-	for _, d := range []*G.Node{l.DW, l.DB, l.DX} {
+	for _, d := range []*G.Node{h.DW, h.DB, h.DX} {
 		if d != nil {
 			out = append(out, d)
 		}
@@ -137,8 +139,8 @@ func (l *Layer) Outputs() G.Nodes {
 // TrainGraph is the subgraph that reaches Outputs and nothing else: Gorgonia's
 // symbolic differentiation of x·W builds both dW and dx, and compiling the whole
 // graph would compute the unwanted one too.
-func (l *Layer) TrainGraph() *G.ExprGraph { return l.G.SubgraphRoots(l.Outputs()...) }
+func (h *Head) TrainGraph() *G.ExprGraph { return h.G.SubgraphRoots(h.Outputs()...) }
 
 // ForwardGraph is the subgraph that computes Logits only (evaluation and
 // prediction).
-func (l *Layer) ForwardGraph() *G.ExprGraph { return l.G.SubgraphRoots(l.Logits) }
+func (h *Head) ForwardGraph() *G.ExprGraph { return h.G.SubgraphRoots(h.Logits) }

@@ -1,4 +1,8 @@
-package graph
+// Package pool is the project's persistent worker pool: Parallel splits an
+// index range into contiguous chunks run on GOMAXPROCS−1 long-lived workers
+// and the caller, allocating nothing once warm (the CPU backend's products
+// and the graph's fused op split their rows with it).
+package pool
 
 import (
 	"runtime"
