@@ -1,27 +1,106 @@
 #!/usr/bin/env bash
-# The GPU benchmark of bench/RESULTS.md, on a machine with an NVIDIA GPU,
-# PyTorch with CUDA, and the .gpu/ folder made by the workspace's gpu/pack
-# (Go, vendored modules, CUDA 11.8 headers). From the repository root:
-#   OUT=/tmp/out bench/run-gpu.sh
-# then, where Go builds: dsx bench --device none --peers $OUT/dsx.json,$OUT/torch_fp32.json,$OUT/torch_mixed.json --plot bench/results.png
+# Issue 8's benchmark in ONE device call: dsx and its peers (PyTorch eager,
+# torch.compile, Cut Cross-Entropy, Liger FLCE) on the same shapes and the
+# same inputs (internal/benchdata = bench/peers/benchdata.py, bit for bit),
+# the step with dx (--grads W,b,x), float32 and bfloat16 storage, random and
+# LM-like inputs; then the merged table and plot, and Nsight Compute on
+# dsx's kernels. From the repository root of a GPU machine with .gpu/ (the
+# workspace's gpu/pack: Go, vendored modules, CUDA 11.8 headers, the peers):
+#
+#   OUT=$OUT/bench bench/run-gpu.sh
+#
+# and, to check the plumbing on a machine without a GPU (pure-Go dsx on the
+# CPU, PyTorch on the CPU; the fused peers then record why they cannot run):
+#
+#   DEVICE=cpu SHAPES=256x64x1000 STEPS=3 OUT=/tmp/b bench/run-gpu.sh
+#
+# Stages (STAGES=, comma-separated, default all): build, dsx, peers, merge,
+# ncu. Each stage has a time limit (LIMIT_<STAGE>=seconds) so that one slow
+# stage cannot eat the call; every stage logs to $OUT/log.txt.
+# Precision: fp32 rows (float32 storage) on random inputs, where the values
+# change no one's arithmetic; bf16 rows (x, dx, W's copy in bfloat16,
+# float32 master weights) on random AND lm inputs, where CCE's gradient
+# filtering can skip work (the LM inputs' distribution: internal/benchdata).
 set -uo pipefail
+cd "$(dirname "$0")/.."
+DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-/tmp/dsx-bench}; mkdir -p "$OUT"
-SHAPES=${SHAPES:-32768x1024x1000,8192x4096x32000,8192x4096x128256}
-STEPS=${STEPS:-20}
-export GPU_LINK_LOOSE=1
+if [[ $DEVICE == cuda ]]; then
+  SHAPES=${SHAPES:-8192x4096x128256,8192x2304x256000,32768x1024x1000}
+  VARIANTS=${VARIANTS:-torch-eager,torch-compile,cce,liger-flce}
+  DSX_VARIANTS=${DSX_VARIANTS:-chunked,tiled}
+  go() { bash .gpu/run go "$@"; }
+  PY=${PY:-python3}
+  BIN=/tmp/dsx-gpu TAGS="-tags gpu"
+else
+  SHAPES=${SHAPES:-256x64x1000}
+  VARIANTS=${VARIANTS:-torch-eager,torch-compile,cce,liger-flce}
+  DSX_VARIANTS=${DSX_VARIANTS:-graph,chunked}
+  PY=${PY:-/usr/bin/python3}
+  BIN=/tmp/dsx-cpu TAGS=""
+  export CGO_ENABLED=0
+fi
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-3}
+STAGES=${STAGES:-build,dsx,peers,merge,ncu}
+export GPU_LINK_LOOSE=1 PYTHONUNBUFFERED=1
+[[ -n ${DSX_PEERS:-} ]] && export PYTHONPATH=$DSX_PEERS${PYTHONPATH:+:$PYTHONPATH}
 t0=$SECONDS
 log() { echo "run-gpu: $* ($((SECONDS - t0)) s)" | tee -a "$OUT/log.txt" >&2; }
-bash .gpu/run go build -tags gpu -o /tmp/dsx-gpu ./cmd/dsx >>"$OUT/log.txt" 2>&1 || { log "build failed"; tail -40 "$OUT/log.txt"; exit 1; }
-log built
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } >>"$OUT/log.txt" 2>&1
-/tmp/dsx-gpu devices >>"$OUT/log.txt" 2>&1
-/tmp/dsx-gpu bench --device cuda --shapes "$SHAPES" --modes fp32,tf32,bf16 --steps "$STEPS" --warmup 2 --check --json >"$OUT/dsx.json" 2>>"$OUT/log.txt"
-log "dsx bench rc=$?"
-python3 bench/peers/torch_xent.py --device cuda --shapes "$SHAPES" --modes fp32 --steps "$STEPS" --warmup 3 >"$OUT/torch_fp32.json" 2>>"$OUT/torch.log"
-log "torch fp32 rc=$?"
-python3 bench/peers/torch_xent.py --device cuda --shapes "$SHAPES" --modes tf32,bf16 --variants torch-eager --steps "$STEPS" --warmup 3 >"$OUT/torch_mixed.json" 2>>"$OUT/torch.log"
-log "torch tf32,bf16 rc=$?"
-if [[ ${TESTS:-1} == 1 ]]; then
-  timeout "${TEST_TIMEOUT:-240}" bash .gpu/run go test -tags gpu -count=1 ./backend/... ./cudakernels/ >"$OUT/test.log" 2>&1
-  log "gpu tests rc=$?"
+want() { [[ ,$STAGES, == *,$1,* ]]; }
+limit() { local v=LIMIT_$1; echo "${!v:-$2}"; }
+
+if want build; then
+  # shellcheck disable=SC2086
+  timeout "$(limit BUILD 300)" go build $TAGS -o "$BIN" ./cmd/dsx >>"$OUT/log.txt" 2>&1 || { log "build FAILED"; exit 1; }
+  log "built $BIN"
+  { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+    "$BIN" devices; } >>"$OUT/log.txt" 2>&1
 fi
+
+common=(--shapes "$SHAPES" --grads W,b,x --steps "$STEPS" --warmup "$WARMUP")
+if want dsx; then
+  # fp32 rows on random inputs, bf16-storage rows on both kinds, each with
+  # --check against the fp32 unchunked layer.
+  timeout "$(limit DSX 420)" "$BIN" bench --device "$DEVICE" "${common[@]}" --variants "$DSX_VARIANTS" \
+    --storage fp32 --inputs random --check --json >"$OUT/dsx-fp32.json" 2>>"$OUT/log.txt"
+  log "dsx bench fp32 rc=$?"
+  timeout "$(limit DSX 420)" "$BIN" bench --device "$DEVICE" "${common[@]}" --variants "$DSX_VARIANTS" \
+    --storage bf16 --inputs random,lm --check --json >"$OUT/dsx-bf16.json" 2>>"$OUT/log.txt"
+  log "dsx bench bf16 rc=$?"
+fi
+
+if want peers; then
+  timeout "$(limit PEERS 600)" "$PY" bench/peers/torch_xent.py --device "$DEVICE" "${common[@]}" --variants "$VARIANTS" \
+    --storage fp32 --inputs random --check >"$OUT/peers-fp32.json" 2>>"$OUT/peers.log"
+  log "peers fp32 rc=$?"
+  timeout "$(limit PEERS 600)" "$PY" bench/peers/torch_xent.py --device "$DEVICE" "${common[@]}" --variants "$VARIANTS" \
+    --storage bf16 --inputs random,lm --check >"$OUT/peers-bf16.json" 2>>"$OUT/peers.log"
+  log "peers bf16 rc=$?"
+  grep -h '"skipped"' "$OUT"/peers-*.json | sort | uniq -c | tee -a "$OUT/log.txt" >&2
+fi
+
+if want merge; then
+  files=$(ls "$OUT"/dsx-*.json "$OUT"/peers-*.json 2>/dev/null | paste -sd,)
+  "$BIN" bench --device none --peers "$files" --plot "$OUT/plot.png" >"$OUT/table.txt" 2>>"$OUT/log.txt"
+  log "merged rc=$? into table.txt and plot.png"
+  "$BIN" bench --device none --peers "$files" --json >"$OUT/all.json" 2>>"$OUT/log.txt"
+  cat "$OUT/table.txt" >&2
+fi
+
+if want ncu && [[ $DEVICE == cuda ]]; then
+  # Nsight Compute on one bf16 step of the Llama-3 head: every dsx kernel of
+  # the step (cuBLAS's too), clocks left alone (METHOD.md), a summary as CSV.
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  if [[ -n $ncu ]]; then
+    timeout "$(limit NCU 240)" "$ncu" --clock-control none --target-processes all --launch-skip 0 --launch-count 60 \
+      --section SpeedOfLight --section LaunchStats --section Occupancy --csv --page details \
+      "$BIN" bench --device cuda --shapes "${NCU_SHAPE:-8192x4096x128256}" --grads W,b,x --storage bf16 \
+      --inputs lm --variants tiled --steps 1 --warmup 0 >"$OUT/ncu.csv" 2>>"$OUT/log.txt"
+    log "ncu rc=$? ($(wc -l <"$OUT/ncu.csv") lines)"
+  else
+    log "ncu not found"
+  fi
+fi
+log done

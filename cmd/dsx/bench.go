@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"sort"
@@ -16,6 +15,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/benchdata"
 	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
@@ -28,14 +28,27 @@ type benchRecord struct {
 	N         int     `json:"N"`
 	T         int     `json:"T"`
 	Device    string  `json:"device"`
-	Variant   string  `json:"variant"` // graph (cpu), fused, unfused, chunked; torch-eager, torch-compile
+	Variant   string  `json:"variant"` // graph (cpu), fused, unfused, chunked, tiled; torch-eager, torch-compile, cce, liger-flce
 	DType     string  `json:"dtype"`
-	Mode      string  `json:"mode,omitempty"` // matmul mode: fp32, tf32, bf16
+	Mode      string  `json:"mode,omitempty"`    // matmul mode: fp32, tf32, bf16
+	Storage   string  `json:"storage,omitempty"` // f32, or bf16: x, dx and W's copy in bfloat16 (float32 master weights)
+	Grads     string  `json:"grads,omitempty"`   // the gradients each step computes: W,b or W,b,x ("" in old records: W,b)
+	Inputs    string  `json:"inputs,omitempty"`  // random or lm (internal/benchdata); "" in old records: normal random
+	VocabTile int     `json:"vocab_tile,omitempty"`
+	Softcap   float64 `json:"softcap,omitempty"`
+	ZLoss     float64 `json:"z_loss,omitempty"`
 	Steps     int     `json:"steps"`
 	MsPerStep float64 `json:"ms_per_step"` // median
 	MsMin     float64 `json:"ms_min"`
 	MsMax     float64 `json:"ms_max"`
-	GFlops    float64 `json:"gflops"` // 4·B·N·T (x·W and xᵀ·dz) per median step
+	GFlops    float64 `json:"gflops"` // 2·B·N·T per product (x·W, xᵀ·dz, and dz·Wᵀ with dx) per median step
+
+	// Loss0 and Entropy0 are the mean loss and softmax entropy (nats) of
+	// the first ≤ 256 rows at the initial parameters, in float64: the same
+	// for every implementation given the same inputs (the peers report them
+	// too).
+	Loss0    float64 `json:"loss0,omitempty"`
+	Entropy0 float64 `json:"entropy0,omitempty"`
 
 	// FloorMs is the median time of the step's matrix products alone, run
 	// on the same layer in the same process; PctFloor = 100·FloorMs/MsPerStep.
@@ -54,10 +67,12 @@ type benchRecord struct {
 	ChunkRows   int   `json:"chunk_rows,omitempty"`
 
 	// With --check: the difference from the fp32 fused unchunked layer on
-	// the same batch and parameters: |Δloss|, and max|ΔdW|/max|dW|, max|Δdb|/max|db|.
+	// the same batch and parameters: |Δloss|, and max|ΔdW|/max|dW|,
+	// max|Δdb|/max|db|, max|Δdx|/max|dx|.
 	LossDiff float64 `json:"loss_diff,omitempty"`
 	DWDiff   float64 `json:"dw_rel_diff,omitempty"`
 	DBDiff   float64 `json:"db_rel_diff,omitempty"`
+	DXDiff   float64 `json:"dx_rel_diff,omitempty"`
 	Checked  bool    `json:"checked,omitempty"`
 
 	VsEager float64 `json:"vs_torch_eager,omitempty"` // ms_per_step / torch-eager's on the same shape and mode
@@ -98,26 +113,39 @@ func splitList(s string) []string {
 }
 
 type benchOpts struct {
-	dt            tensor.Dtype
-	warmup, steps int
-	check         bool
-	chunkRows     int
-	budget        int64
+	dt             tensor.Dtype
+	warmup, steps  int
+	check          bool
+	chunkRows      int
+	budget         int64
+	dx             bool // --grads W,b,x
+	vocabTile      int
+	softcap, zloss float64
+	seed           uint32
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", `Time training steps (forward, backward for W and b, SGD update) on random
-data with a fixed seed: warm-up, then the median of --steps timed steps, on
-every device and variant asked for. GFLOP/s counts the two matrix products,
-4·B·N·T per step. On the GPU the batch stays on the device (as in the PyTorch
-peer); each step ends by reading the loss, so it has finished when timed.
-The floor is the step's cuBLAS products alone, timed on the same layer.
-Memory: see bench/RESULTS.md.`, stdout)
+	fs := newFlags("bench", `Time training steps (forward, backward for the --grads asked for, SGD
+update) on inputs drawn with a fixed seed (--inputs: random, or lm, logits
+like a trained language model's; bench/peers/benchdata.py draws the same bits
+for the Python peers): warm-up, then the median of --steps timed steps, on
+every device, variant, matmul mode and storage asked for. GFLOP/s counts the
+matrix products, 2·B·N·T each (two, three with dx). On the GPU the batch
+stays on the device (as in the peers); each step ends by reading the loss,
+so it has finished when timed. The floor is the step's cuBLAS products
+alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	shapes := fs.String("shapes", "4096x784x10,4096x1024x1000", "comma-separated BxNxT")
 	device := fs.String("device", "", "cpu, cuda, or a comma-separated list; default every available device; none: only merge --peers")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
-	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked on cuda; graph, chunked on cpu (default: the softmax-cross-entropy implementations the device declares, and chunked on a GPU)")
+	variants := fs.String("variants", "", "comma-separated: fused, unfused, chunked, tiled on cuda; graph, chunked on cpu (default: the softmax-cross-entropy implementations the device declares, and chunked on a GPU)")
 	modes := fs.String("modes", "fp32", "comma-separated matmul modes: fp32, tf32, bf16")
+	storages := fs.String("storage", "fp32", "comma-separated: fp32, bf16 (x, dx and W's copy in bfloat16, float32 master weights; implies mode bf16)")
+	grads := fs.String("grads", "W,b", "the gradients each step computes: W,b or W,b,x (dx too, as the peers' step)")
+	inputs := fs.String("inputs", "random", "comma-separated: random, lm (logits like a trained LM's: a few nats of entropy)")
+	seed := fs.Uint("seed", 42, "seed of the inputs")
+	vocabTile := fs.Int("vocab-tile", 8192, "classes per vocabulary tile of the tiled variant")
+	softcap := fs.Float64("softcap", 0, "logit soft-capping C (0: off)")
+	zloss := fs.Float64("z-loss", 0, "z-loss λ (0: off)")
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
 	check := fs.Bool("check", false, "report loss and gradient differences from the fp32 fused unchunked layer")
@@ -146,6 +174,34 @@ Memory: see bench/RESULTS.md.`, stdout)
 			return usageErr("--variants: %q: want %s", v, strings.Join(known, ", "))
 		}
 	}
+	var sts []backend.Storage
+	for _, v := range splitList(*storages) {
+		st, err := backend.ParseStorage(v)
+		if err != nil {
+			return usageErr("--storage: %v", err)
+		}
+		sts = append(sts, st)
+	}
+	if *grads != "W,b" && *grads != "W,b,x" {
+		return usageErr("--grads: %q: want W,b or W,b,x", *grads)
+	}
+	var kinds []benchdata.Kind
+	for _, k := range splitList(*inputs) {
+		kd, err := benchdata.ParseKind(k)
+		if err != nil {
+			return usageErr("--inputs: %v", err)
+		}
+		kinds = append(kinds, kd)
+	}
+	if *vocabTile < 1 {
+		return usageErr("--vocab-tile must be ≥ 1")
+	}
+	if *seed > math.MaxUint32 {
+		return usageErr("--seed must fit 32 bits")
+	}
+	if lo := (graph.LossOptions{Softcap: *softcap, ZLoss: *zloss}); lo.Validate(2) != nil {
+		return usageErr("--softcap/--z-loss: %v", lo.Validate(2))
+	}
 	var ms []backend.MatMode
 	for _, m := range splitList(*modes) {
 		mm, err := backend.ParseMatMode(m)
@@ -172,7 +228,8 @@ Memory: see bench/RESULTS.md.`, stdout)
 			return err
 		}
 	}
-	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget}
+	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget,
+		dx: *grads == "W,b,x", vocabTile: *vocabTile, softcap: *softcap, zloss: *zloss, seed: uint32(*seed)}
 	vsets := map[string][]string{}
 	for _, be := range bes {
 		vs, note := deviceVariants(be, splitList(*variants))
@@ -183,33 +240,40 @@ Memory: see bench/RESULTS.md.`, stdout)
 	}
 	// On a terminal the rows show as one line that is overwritten and then
 	// in the table; in a log, one line per row as it is measured.
+	settings := benchSettings(sts, ms)
 	total := 0
 	for _, vs := range vsets {
-		total += len(shs) * len(ms) * len(vs)
+		total += len(shs) * len(kinds) * len(settings) * len(vs)
 	}
 	bar := newProgress(stderr, total)
 	var recs []benchRecord
 	for _, sh := range shs {
-		for _, be := range bes {
-			var ref *backend.Result
-			d := newBenchData(sh, dt)
-			for _, m := range ms {
-				for _, v := range vsets[be.Name()] {
-					if bar.tty {
-						bar.set(int64(len(recs)), fmt.Sprintf("timing %d×%d×%d %s %s %s", sh.B, sh.N, sh.T, be.Name(), v, m))
+		for _, kind := range kinds {
+			d, err := newBenchData(sh, dt, kind, o.seed)
+			if err != nil {
+				return err
+			}
+			for _, be := range bes {
+				base, err := benchBase(be, sh, d, o)
+				if err != nil {
+					return fmt.Errorf("%dx%dx%d %s %v inputs: %w", sh.B, sh.N, sh.T, be.Name(), kind, err)
+				}
+				for _, set := range settings {
+					for _, v := range vsets[be.Name()] {
+						what := fmt.Sprintf("%d×%d×%d %s %s %v %v storage %v inputs", sh.B, sh.N, sh.T, be.Name(), v, set.mode, set.storage, kind)
+						if bar.tty {
+							bar.set(int64(len(recs)), "timing "+what)
+						}
+						r, err := benchRow(be, sh, d, v, set, o, base)
+						if err != nil {
+							bar.clear()
+							return fmt.Errorf("%s: %w", what, err)
+						}
+						if !bar.tty {
+							fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r, usedColumns([]benchRecord{r})))
+						}
+						recs = append(recs, r)
 					}
-					r, res, err := benchRow(be, sh, d, v, m, o, ref)
-					if err != nil {
-						bar.clear()
-						return fmt.Errorf("%dx%dx%d %s %s %s: %w", sh.B, sh.N, sh.T, be.Name(), v, m, err)
-					}
-					if res != nil && ref == nil && m == backend.FP32 && v == xentVariant(be.Capabilities(), backend.Fused) {
-						ref = res
-					}
-					if !bar.tty {
-						fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r, usedColumns([]benchRecord{r})))
-					}
-					recs = append(recs, r)
 				}
 			}
 		}
@@ -258,7 +322,7 @@ func knownVariants() []string {
 			}
 		}
 	}
-	return append(out, "chunked")
+	return append(out, "chunked", "tiled")
 }
 
 // deviceVariants returns the variants to run on a device, from its
@@ -304,9 +368,15 @@ func deviceVariants(be backend.Backend, asked []string) (vs []string, note strin
 // device's declaration does not run it.
 func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant string, o benchOpts) (skip string) {
 	switch x, err := backend.ParseXentImpl(variant); {
-	case variant == "chunked":
+	case variant == "chunked" || variant == "tiled":
 		if !caps.Chunks {
 			return dev + " declares no chunked batches"
+		}
+		if variant == "tiled" {
+			if !caps.Xents[backend.Fused].VocabTiles {
+				return dev + " declares no vocabulary tiles"
+			}
+			cfg.VocabTile = min(o.vocabTile, cfg.T)
 		}
 		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
 		if o.chunkRows == 0 && cfg.Chunk(4) == cfg.B {
@@ -325,6 +395,9 @@ func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant 
 	}
 	if !caps.HasMatMode(cfg.MatMode) {
 		return fmt.Sprintf("%s declares no matmul mode %v", dev, cfg.MatMode)
+	}
+	if !caps.HasStorage(cfg.Storage) {
+		return fmt.Sprintf("%s declares no %v storage", dev, cfg.Storage)
 	}
 	return ""
 }
@@ -356,55 +429,55 @@ func benchDevices(device string, stderr io.Writer) ([]backend.Backend, error) {
 	return out, nil
 }
 
-// benchRow opens one layer and times it. ref, when not nil, is the fp32
-// fused result of the same shape for --check; the row's own Compute result
-// is returned (with --check) so the first row can become the reference.
-func benchRow(be backend.Backend, sh shape, d benchData, variant string, mode backend.MatMode, o benchOpts, ref *backend.Result) (benchRecord, *backend.Result, error) {
-	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: mode.String()}
-	cfg := backend.Config{
-		Spec:      graph.Spec{B: sh.B, N: sh.N, T: sh.T, DType: o.dt, Want: graph.Want{DW: true, DB: true}},
-		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
-		MatMode:   mode,
-		ChunkRows: -1,
+// benchRow opens one layer and times it; base holds the shape's reference
+// result (--check) and row statistics.
+func benchRow(be backend.Backend, sh shape, d benchData, variant string, set benchSetting, o benchOpts, base benchBaseline) (benchRecord, error) {
+	rec := benchRecord{B: sh.B, N: sh.N, T: sh.T, Device: be.Name(), Variant: variant, DType: o.dt.String(), Mode: set.mode.String(),
+		Storage: set.storage.String(), Grads: "W,b", Inputs: d.kind.String(), Softcap: o.softcap, ZLoss: o.zloss,
+		Loss0: base.loss0, Entropy0: base.entropy0}
+	if o.dx {
+		rec.Grads = "W,b,x"
 	}
+	cfg := benchConfig(sh, o)
+	cfg.MatMode, cfg.Storage = set.mode, set.storage
 	if rec.Skipped = variantConfig(&cfg, be.Capabilities(), be.Name(), variant, o); rec.Skipped != "" {
-		return rec, nil, nil
+		return rec, nil
 	}
+	rec.VocabTile = cfg.VocabTile
 	l, err := be.Open(cfg)
 	if errors.Is(err, backend.ErrNotImplemented) {
 		rec.Skipped = err.Error()
-		return rec, nil, nil
+		return rec, nil
 	}
 	if err != nil {
-		return rec, nil, err
+		return rec, err
 	}
 	defer l.Close()
 	if err := l.SetParams(d.w, d.b); err != nil {
-		return rec, nil, err
+		return rec, err
 	}
 	xt, yt := d.x, d.y
-	var res *backend.Result
-	if o.check {
-		if res, err = l.Compute(xt, yt); err != nil {
-			return rec, nil, err
+	if base.ref != nil {
+		res, err := l.Compute(xt, yt)
+		if err != nil {
+			return rec, err
 		}
-		if ref != nil {
-			rec.Checked = true
-			rec.LossDiff = math.Abs(res.Loss - ref.Loss)
-			rec.DWDiff = relDiff(res.DW, ref.DW)
-			rec.DBDiff = relDiff(res.DB, ref.DB)
-		}
+		rec.Checked = true
+		rec.LossDiff = math.Abs(res.Loss - base.ref.Loss)
+		rec.DWDiff = relDiff(res.DW, base.ref.DW)
+		rec.DBDiff = relDiff(res.DB, base.ref.DB)
+		rec.DXDiff = relDiff(res.DX, base.ref.DX)
 	}
 	step := func() error { _, err := l.Step(xt, yt); return err }
 	if r, ok := l.(backend.Resident); ok {
 		if err := r.Load(xt, yt); err != nil {
-			return rec, nil, err
+			return rec, err
 		}
 		step = func() error { _, err := r.StepLoaded(); return err }
 	}
 	for i := 0; i < o.warmup; i++ {
 		if err := step(); err != nil {
-			return rec, nil, err
+			return rec, err
 		}
 	}
 	ms := make([]float64, o.steps)
@@ -413,45 +486,47 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, mode ba
 		// A step returns the loss to the host, so it has finished on any
 		// device when it returns.
 		if err := step(); err != nil {
-			return rec, nil, err
+			return rec, err
 		}
 		ms[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
 	}
 	med := median(ms)
 	sort.Float64s(ms)
 	rec.Steps, rec.MsPerStep, rec.MsMin, rec.MsMax = o.steps, med, ms[0], ms[len(ms)-1]
-	rec.GFlops = 4 * float64(sh.B) * float64(sh.N) * float64(sh.T) / (med * 1e6)
+	products := 2.0
+	if o.dx {
+		products = 3
+	}
+	rec.GFlops = 2 * products * float64(sh.B) * float64(sh.N) * float64(sh.T) / (med * 1e6)
 	if st, ok := l.(backend.Stats); ok {
 		m := st.MemStats()
 		rec.StateBytes, rec.InputBytes, rec.ExtraBytes, rec.DeviceBytes, rec.ChunkRows = m.StateBytes, m.InputBytes, m.ExtraBytes, m.DeviceBytes, m.ChunkRows
 		f, err := st.FloorMs(sh.B, max(10, o.steps/2))
 		if err != nil {
-			return rec, nil, err
+			return rec, err
 		}
 		rec.FloorMs, rec.PctFloor = f, 100*f/med
 	}
-	return rec, res, nil
+	return rec, nil
 }
 
-// benchData is one shape's random batch and parameters (fixed seed), made
-// once for all of its rows.
-type benchData struct{ x, y, w, b *tensor.Dense }
+// benchData is one shape's batch and parameters, drawn once for all of its
+// rows (internal/benchdata: the Python peers draw the same bits).
+type benchData struct {
+	kind       benchdata.Kind
+	x, y, w, b *tensor.Dense
+}
 
-func newBenchData(sh shape, dt tensor.Dtype) benchData {
-	rng := rand.New(rand.NewPCG(42, uint64(sh.B*sh.N*sh.T)))
-	x := make([]float32, sh.B*sh.N)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
+func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (benchData, error) {
+	in, err := benchdata.Generate(kind, sh.B, sh.N, sh.T, seed)
+	if err != nil {
+		return benchData{}, err
 	}
 	y := make([]float32, sh.B)
-	for i := range y {
-		y[i] = float32(rng.IntN(sh.T))
+	for i, c := range in.Y {
+		y[i] = float32(c)
 	}
-	w := make([]float32, sh.N*sh.T)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64() * 0.01)
-	}
-	return benchData{dense.New(dt, x, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, w, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}
+	return benchData{kind, dense.New(dt, in.X, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, in.W, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}, nil
 }
 
 func median(v []float64) float64 {

@@ -7,7 +7,7 @@ import "fmt"
 var benchColumns = []struct {
 	name  string
 	width int
-}{{"%floor", 7}, {"extra MiB", 10}, {"chunk", 10}, {"×eager", 8}}
+}{{"storage", 7}, {"inputs", 6}, {"grads", 5}, {"%floor", 7}, {"extra MiB", 10}, {"chunk", 10}, {"×eager", 8}}
 
 func usedColumns(recs []benchRecord) []bool {
 	used := make([]bool, len(benchColumns))
@@ -37,7 +37,14 @@ func rowValues(r benchRecord) []string {
 		}
 		return fmt.Sprintf(f, v)
 	}
-	return []string{opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f")}
+	str := func(v, def string) string {
+		if v == "" || v == def {
+			return "-"
+		}
+		return v
+	}
+	return []string{str(r.Storage, "fp32"), str(r.Inputs, ""), str(r.Grads, "W,b"),
+		opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f")}
 }
 
 func rowLine(r benchRecord, cols []bool) string {
@@ -50,9 +57,12 @@ func rowLine(r benchRecord, cols []bool) string {
 	note := r.Skipped
 	if r.Checked {
 		note = fmt.Sprintf("Δloss %.2g ΔdW %.2g Δdb %.2g", r.LossDiff, r.DWDiff, r.DBDiff)
+		if r.Grads == "W,b,x" {
+			note += fmt.Sprintf(" Δdx %.2g", r.DXDiff)
+		}
 	}
 	if r.Peer != "" {
-		note = r.Peer
+		note = r.Peer + " " + note
 	}
 	mode := r.Mode
 	if mode == "" {
@@ -68,28 +78,44 @@ func rowLine(r benchRecord, cols []bool) string {
 	return line + " " + note
 }
 
-// relate fills each row's ratio to torch-eager on the same device, shape and
-// mode, and the peers' percent of the floor measured by dsx for that shape
-// and mode.
-func relate(recs []benchRecord) {
-	type key struct {
-		dev, mode string
-		s         shape
-	}
-	k := func(r benchRecord) key {
-		m := r.Mode
-		if m == "" {
-			m = "fp32"
+// benchKey is what rows must share to be compared: device, shape and the
+// step's setting (precision, gradients, inputs, loss options).
+type benchKey struct {
+	dev, setting string
+	s            shape
+}
+
+// setting names a row's precision, gradients, inputs and loss options;
+// old records' empty fields read as their defaults.
+func (r benchRecord) setting() string {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
 		}
-		return key{r.Device, m, shape{r.B, r.N, r.T}}
+		return v
 	}
-	eager, floor := map[key]float64{}, map[key]float64{}
+	s := fmt.Sprintf("%s/%s/%s/%s", or(r.Mode, "fp32"), or(r.Storage, "fp32"), or(r.Grads, "W,b"), or(r.Inputs, "random"))
+	if r.Softcap != 0 || r.ZLoss != 0 {
+		s += fmt.Sprintf("/cap%g/z%g", r.Softcap, r.ZLoss)
+	}
+	return s
+}
+
+// relate fills each row's ratio to torch-eager on the same device, shape and
+// setting, and the peers' percent of the floor measured by dsx for them (the
+// floor of its fused, chunked or tiled row: the same products).
+func relate(recs []benchRecord) {
+	type key = benchKey
+	k := func(r benchRecord) key { return key{r.Device, r.setting(), shape{r.B, r.N, r.T}} }
+	eager, floor, best := map[key]float64{}, map[key]float64{}, map[key]int{}
+	floorRank := map[string]int{"fused": 3, "chunked": 2, "tiled": 1}
 	for _, r := range recs {
 		if r.Variant == "torch-eager" && r.MsPerStep > 0 {
 			eager[k(r)] = r.MsPerStep
 		}
-		if r.Variant == "fused" && r.FloorMs > 0 {
-			floor[k(r)] = r.FloorMs
+		// The fused row's floor first: the products of the step, once each.
+		if rank := floorRank[r.Variant]; rank > 0 && r.FloorMs > 0 && rank > best[k(r)] {
+			floor[k(r)], best[k(r)] = r.FloorMs, rank
 		}
 	}
 	for i := range recs {

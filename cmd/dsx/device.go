@@ -34,9 +34,13 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		name = "auto"
 	}
 	if name != "auto" && name != "cpu" && name != "cuda" {
-		return nil, usageErr("--device %q: want auto, cpu or cuda", name)
+		// Another backend linked into this binary (the tests' cuda-emu) is
+		// taken as it is.
+		if _, err := backend.Get(name); err != nil {
+			return nil, usageErr("--device %q: want auto, cpu or cuda", name)
+		}
 	}
-	if _, err := backend.Get("cuda"); err != nil && name != "cpu" && os.Getenv(envReexec) == "" {
+	if _, err := backend.Get("cuda"); err != nil && (name == "auto" || name == "cuda") && os.Getenv(envReexec) == "" {
 		r := probeGPU()
 		if r.Reason == "" {
 			gpu := "GPU"

@@ -56,21 +56,30 @@ type plotSeries struct {
 // implementation (dsx's variants, then the peers', each alphabetically) and
 // then by mode (fp32, tf32, bf16, then others alphabetically).
 func plotData(recs []benchRecord) (shapes []string, series []*plotSeries, ratio bool, device string) {
+	// A series' "mode" is its precision and inputs (gradients and loss
+	// options are in the key that relates it to eager, not the legend).
 	mode := func(r benchRecord) string {
-		if r.Mode == "" {
-			return "fp32"
+		m := r.Mode
+		switch {
+		case r.Storage == "bf16":
+			m = "bf16 storage"
+		case m == "":
+			m = "fp32"
 		}
-		return r.Mode
+		if r.Inputs == "lm" {
+			m += " lm"
+		}
+		return m
 	}
 	type key struct {
-		s    shape
-		mode string
+		s       shape
+		setting string
 	}
 	eager := map[key]benchRecord{}
 	devices := map[string]bool{}
 	for _, r := range recs {
 		if r.Variant == "torch-eager" && r.Skipped == "" && r.MsPerStep > 0 {
-			eager[key{shape{r.B, r.N, r.T}, mode(r)}] = r
+			eager[key{shape{r.B, r.N, r.T}, r.setting()}] = r
 		}
 		if r.Skipped == "" && r.MsPerStep > 0 {
 			devices[r.Device] = true
@@ -91,7 +100,7 @@ func plotData(recs []benchRecord) (shapes []string, series []*plotSeries, ratio 
 		s := shape{r.B, r.N, r.T}
 		t, m := r.MsPerStep, float64(r.ExtraBytes)/(1<<20)
 		if ratio {
-			e, ok := eager[key{s, mode(r)}]
+			e, ok := eager[key{s, r.setting()}]
 			if !ok {
 				continue // nothing to relate it to
 			}
@@ -120,8 +129,15 @@ func plotData(recs []benchRecord) (shapes []string, series []*plotSeries, ratio 
 			ps.mem[idx[s]] = m
 		}
 	}
-	peer := func(impl string) bool { return strings.Contains(impl, "torch") }
-	modeRank := map[string]int{"fp32": 0, "tf32": 1, "bf16": 2}
+	peer := func(impl string) bool {
+		for _, p := range []string{"torch-eager", "torch-compile", "cce", "liger-flce"} {
+			if strings.HasSuffix(impl, p) {
+				return true
+			}
+		}
+		return false
+	}
+	modeRank := map[string]int{"fp32": 0, "tf32": 1, "bf16": 2, "bf16 storage": 3, "fp32 lm": 4, "bf16 storage lm": 5}
 	mr := func(m string) int {
 		if r, ok := modeRank[m]; ok {
 			return r
@@ -292,6 +308,7 @@ func plotPNG(recs []benchRecord) ([]byte, error) {
 		pl.Add(plotter.NewGrid())
 		pl.NominalX(shapes...)
 		pl.X.Min, pl.X.Max = -0.5, float64(len(shapes))-0.5
+		drawn := false
 		for i, s := range series {
 			vals := s.time
 			if p == 1 {
@@ -311,6 +328,12 @@ func plotPNG(recs []benchRecord) ([]byte, error) {
 				return nil, err
 			}
 			pl.Add(ln, pts)
+			drawn = true
+		}
+		if !drawn { // no row measured this (memory on the CPU): an empty linear panel, not a log axis over nothing
+			pl.Y.Scale, pl.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+			pl.Y.Min, pl.Y.Max = 0, 1
+			pl.Title.Text += " (not measured)"
 		}
 		if ratio {
 			one, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(len(shapes)) - 0.5, Y: 1}})

@@ -157,3 +157,27 @@ func names(series []*plotSeries) []string {
 	}
 	return n
 }
+
+// TestPlotWithoutMemory: records that measure no memory (the CPU's, or
+// peers that report none) draw an empty memory panel instead of failing on
+// a log axis with nothing on it; rows that differ in storage, inputs or
+// gradients are related only to eager rows of the same setting, and every
+// fused peer counts as a peer.
+func TestPlotWithoutMemory(t *testing.T) {
+	rec := func(variant, storage, inputs string, ms float64) benchRecord {
+		return benchRecord{B: 8, N: 4, T: 10, Device: "cpu", Variant: variant, Mode: "bf16", Storage: storage,
+			Inputs: inputs, Grads: "W,b,x", MsPerStep: ms}
+	}
+	recs := []benchRecord{rec("chunked", "bf16", "lm", 2), rec("torch-eager", "bf16", "lm", 4),
+		rec("cce", "bf16", "lm", 1), rec("chunked", "bf16", "random", 3)}
+	shapes, series, ratio, _ := plotData(recs)
+	if !ratio || len(shapes) != 1 || len(series) != 3 {
+		t.Fatalf("ratio %v, %d shapes, series %v; want the 3 lm rows (no eager row of random inputs)", ratio, len(shapes), names(series))
+	}
+	if last := series[len(series)-1]; last.impl != "torch-eager" || series[0].impl != "chunked" || series[0].time[0] != 0.5 {
+		t.Errorf("series %v: want dsx's first (chunked at 0.5 of eager), then the peers", names(series))
+	}
+	if _, err := plotPNG(recs); err != nil {
+		t.Fatal(err)
+	}
+}
