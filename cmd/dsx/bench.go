@@ -16,6 +16,7 @@ import (
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/quote"
 
 	"gorgonia.org/tensor"
 )
@@ -71,13 +72,13 @@ func parseShapes(s string) ([]shape, error) {
 	for _, f := range strings.Split(s, ",") {
 		parts := strings.Split(strings.TrimSpace(f), "x")
 		if len(parts) != 3 {
-			return nil, usageErr("--shapes: %q is not BxNxT", f)
+			return nil, usageErr("--shapes: %s is not BxNxT", quote.Value(f))
 		}
 		var v [3]int
 		for i, p := range parts {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 {
-				return nil, usageErr("--shapes: %q is not BxNxT with sizes ≥ 1", f)
+				return nil, usageErr("--shapes: %s is not BxNxT with sizes ≥ 1", quote.Value(f))
 			}
 			v[i] = n
 		}
@@ -141,13 +142,13 @@ Memory: see bench/RESULTS.md.`, stdout)
 	}
 	for _, v := range splitList(*variants) {
 		if v != "fused" && v != "unfused" && v != "chunked" && v != "graph" {
-			return usageErr("--variants: %q: want fused, unfused or chunked (cuda), graph or chunked (cpu)", v)
+			return usageErr("--variants: %s: want fused, unfused or chunked (cuda), graph or chunked (cpu)", quote.Value(v))
 		}
 	}
 	ms := splitList(*modes)
 	for _, m := range ms {
 		if m != "fp32" && m != "tf32" && m != "bf16" {
-			return usageErr("--modes: %q: want fp32, tf32 or bf16", m)
+			return usageErr("--modes: %s: want fp32, tf32 or bf16", quote.Value(m))
 		}
 	}
 	var peerRecs []benchRecord

@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/backend/gpuprobe"
 	"dsx/cpu"
+	"dsx/internal/quote"
 )
 
 // envReexec marks a dsx-gpu process started by dsx, so that it never probes
@@ -34,7 +35,7 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		name = "auto"
 	}
 	if name != "auto" && name != "cpu" && name != "cuda" {
-		return nil, usageErr("--device %q: want auto, cpu or cuda", name)
+		return nil, usageErr("--device %s: want auto, cpu or cuda", quote.Value(name))
 	}
 	if _, err := backend.Get("cuda"); err != nil && name != "cpu" && os.Getenv(envReexec) == "" {
 		r := probeGPU()
