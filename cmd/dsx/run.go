@@ -35,6 +35,11 @@ func forBatches(l backend.Layer, s *data.Set, fn func(start, n int, z []float64,
 			return err
 		}
 		z = toF64(z, logits)
+		if i := firstNonFinite(z); i >= 0 {
+			T := len(z) / n
+			return fmt.Errorf("%s: row %d: logit of class %d is %v although the row's scaled features are finite: x·W + b overflows %v (a feature far outside the training data?)",
+				s.Source, start+i/T, i%T, z[i], l.Config().DType)
+		}
 		if !s.Labelled() {
 			labels = nil
 		}
@@ -65,6 +70,16 @@ func evaluate(l backend.Layer, s *data.Set) (loss, acc float64, err error) {
 		return nil
 	})
 	return sum / float64(s.Rows), float64(correct) / float64(s.Rows), err
+}
+
+// firstNonFinite is the index of v's first NaN or ±Inf, or -1.
+func firstNonFinite(v []float64) int {
+	for i, x := range v {
+		if x-x != 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // argmax is the first index of the largest value, as numpy's argmax.
@@ -150,7 +165,9 @@ func (mf *modelFlags) open(unlabelled bool, stderr io.Writer) (*modelRun, error)
 	if err := m.CheckInput(test.N); err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", filepath.Base(path), test.Source, err)
 	}
-	m.ScaleInputs(test.X, test.Rows)
+	if err := m.ScaleInputs(test.X, test.Rows); err != nil {
+		return nil, fmt.Errorf("%s: %w", test.Source, err)
+	}
 	l, err := openModel(be, m, test.Rows)
 	if err != nil {
 		return nil, err

@@ -211,7 +211,10 @@ names as safetensors.
 	if err != nil {
 		return err
 	}
-	sc := data.FitScaler(train)
+	sc, err := data.FitScaler(train)
+	if err != nil {
+		return err
+	}
 	if err := sc.Apply(train); err != nil {
 		return err
 	}
