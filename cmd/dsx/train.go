@@ -1,17 +1,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/atomicfile"
+	"dsx/internal/quote"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -28,7 +31,7 @@ func parseDType(s string) (tensor.Dtype, error) {
 	case "float64", "f64":
 		return tensor.Float64, nil
 	}
-	return tensor.Float32, usageErr("--dtype %q: want float32 or float64", s)
+	return tensor.Float32, usageErr("--dtype %s: want float32 or float64", quote.Value(s))
 }
 
 // batcher gathers shuffled rows into reusable tensors of the layer's dtype.
@@ -100,6 +103,16 @@ func fromF32(v []float32, dt tensor.Dtype, shape ...int) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), v...)))
 }
 
+// validUTF8 is s, or s quoted with its invalid bytes escaped (\xff) when
+// it is not valid UTF-8 (a file name can be any bytes; model metadata must
+// be UTF-8).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 type trainReport struct {
 	Device            string      `json:"device"`
 	DType             string      `json:"dtype"`
@@ -162,6 +175,10 @@ names as safetensors.
 	}
 	if *out == "" {
 		return usageErr("--out FILE is empty")
+	}
+	// Where the model goes is checked now, not after the last epoch.
+	if err := atomicfile.Check(*out); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	dt, err := parseDType(*dtype)
 	if err != nil {
@@ -240,7 +257,9 @@ names as safetensors.
 		return err
 	}
 	bt := newBatcher(train, B, dt)
-	bar := newProgress(stderr, *epochs*((train.Rows+B-1)/B))
+	batches := (train.Rows + B - 1) / B
+	bar := newProgress(stderr, *epochs*batches)
+	guard := divergenceGuard{T: T, out: *out, lr: *lr}
 	start := time.Now()
 	var trainLoss, testLoss, testAcc float64
 	for e := 1; e <= *epochs; e++ {
@@ -250,17 +269,28 @@ names as safetensors.
 			idx := perm[s:min(s+B, train.Rows)]
 			x, y, _ := bt.batch(idx)
 			loss, err := layer.Step(x, y)
+			if errors.Is(err, backend.ErrNonFinite) {
+				bar.clear()
+				return guard.diverged(e, s/B+1, batches, err.Error())
+			}
 			if err != nil {
 				return fmt.Errorf("epoch %d, batch at row %d: %w", e, s, err)
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return fmt.Errorf("epoch %d, batch at row %d: loss is %v (try a smaller --lr)", e, s, loss)
+			if why := guard.check(loss); why != "" {
+				bar.clear()
+				return guard.diverged(e, s/B+1, batches, why)
 			}
 			sum += loss * float64(len(idx))
 			n += len(idx)
 			bar.step(fmt.Sprintf("epoch %d/%d loss %.4f", e, *epochs, sum/float64(n)))
 		}
 		trainLoss = sum / float64(n)
+		if why, err := finiteParams(layer); err != nil {
+			return err
+		} else if why != "" {
+			bar.clear()
+			return guard.diverged(e, batches, batches, why)
+		}
 		if testLoss, testAcc, err = evaluate(layer, test); err != nil {
 			return fmt.Errorf("evaluating after epoch %d: %w", e, err)
 		}
@@ -275,7 +305,7 @@ names as safetensors.
 	m := &model.Model{W: toF32(W), B: toF32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
 		Meta: map[string]string{
 			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName,
-			"test_accuracy": strconv.FormatFloat(testAcc, 'f', 4, 64), "trained_on": train.Source,
+			"test_accuracy": strconv.FormatFloat(testAcc, 'f', 4, 64), "trained_on": validUTF8(train.Source),
 		}}
 	if names == nil && T == 10 && strings.Contains(strings.ToLower(train.Source), "fashion") {
 		m.Classes = fashionClasses
