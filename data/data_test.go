@@ -29,7 +29,7 @@ func gz(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func write(t *testing.T, path string, b []byte) string {
+func write(t testing.TB, path string, b []byte) string {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
