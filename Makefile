@@ -78,7 +78,7 @@ bench: build
 ## blas: Debian's OpenBLAS run-time library (libopenblas0, no -dev package), which bin/dsx loads
 ## at run time for its CPU products (root or sudo; waits for another apt to finish)
 blas:
-	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products" libopenblas.so.0 libopenblas0
+	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products; libopenblas0-pthread also becomes the system's libblas.so.3 and liblapack.so.3 alternative" libopenblas.so.0 libopenblas0
 
 ## test-blas: the CPU tests and the conformance suite on gonum (DSX_BLAS=off), and the binary's
 ## checks: CGO_ENABLED=0, OpenBLAS found, and trains where none is found (scripts/check-blas)
