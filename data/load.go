@@ -66,9 +66,11 @@ type Options struct {
 //   - CSV of "label,f1,f2,..." rows, or of features only (see
 //     Options.Features), gzipped or not.
 //
-// Every header is checked against the file's real size, and the features
-// against Options.Features, before the data are read, so that memory
-// follows what the file holds, not what a header claims. Float32 data are
+// Every header is checked against the file's real size (a gzipped IDX
+// header against the most its compressed size can hold), a pair's headers
+// against each other, and the features against Options.Features (for a
+// CSV, the first line's columns), before the data are read, so that
+// memory follows what the file holds, not what a header claims. Float32 data are
 // read straight into the set's X; nothing is held twice. The set's Stats
 // say what was read, skipped and how long it took.
 func LoadFile(path string, o Options) (*Set, error) {
