@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
+.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -25,10 +25,25 @@ endif
 ## test: check that the gpu build compiles, run the CPU tests and the conformance suite with
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
 ## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
-## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip
+## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
+## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer)
 test: data numpy blas check-gpu-build test-blas
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	CGO_ENABLED=0 $(GO) vet ./...
 	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+## fuzz: run each fuzzer of the data readers (FuzzNPY, FuzzSafetensorsFeatures, FuzzIDX, FuzzCSV)
+## for FUZZTIME (default 3m); an input that fails is saved in data/testdata/fuzz/NAME/, where
+## go test runs it from then on (commit it once fixed). make test runs each for 5 s.
+FUZZTIME ?= 3m
+FUZZERS  := FuzzNPY FuzzSafetensorsFeatures FuzzIDX FuzzCSV
+fuzz:
+	@for f in $(FUZZERS); do \
+		log=$$(mktemp) && echo "fuzz: $$f for $(FUZZTIME)" && \
+		if CGO_ENABLED=0 $(GO) test ./data -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) >"$$log" 2>&1; then \
+			grep '^fuzz: elapsed' "$$log" | tail -1; rm -f "$$log"; \
+		else cat "$$log"; rm -f "$$log"; exit 1; fi; \
+	done
 
 data:
 	scripts/install-data
@@ -63,7 +78,7 @@ bench: build
 ## blas: Debian's OpenBLAS run-time library (libopenblas0, no -dev package), which bin/dsx loads
 ## at run time for its CPU products (root or sudo; waits for another apt to finish)
 blas:
-	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products" libopenblas.so.0 libopenblas0
+	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products; libopenblas0-pthread also becomes the system's libblas.so.3 and liblapack.so.3 alternative" libopenblas.so.0 libopenblas0
 
 ## test-blas: the CPU tests and the conformance suite on gonum (DSX_BLAS=off), and the binary's
 ## checks: CGO_ENABLED=0, OpenBLAS found, and trains where none is found (scripts/check-blas)

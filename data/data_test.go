@@ -29,7 +29,7 @@ func gz(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func write(t *testing.T, path string, b []byte) string {
+func write(t testing.TB, path string, b []byte) string {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
@@ -383,7 +383,10 @@ func TestScaler(t *testing.T) {
 		s.X[r*n+2] = float32(rng.Float64() * 255)
 		s.X[r*n+3] = 0 // constant zero, like a border pixel
 	}
-	sc := FitScaler(s)
+	sc, err := FitScaler(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if sc.Std[1] != 1 || sc.Std[3] != 1 {
 		t.Errorf("constant columns: Std = %v, want 1", sc.Std)
 	}
@@ -416,7 +419,7 @@ func TestScaler(t *testing.T) {
 	if err := sc.Apply(&Set{N: 3, Source: "other.csv"}); err == nil || !strings.Contains(err.Error(), "other.csv") {
 		t.Errorf("N mismatch: got %v", err)
 	}
-	if e := FitScaler(&Set{N: 2}); e.Std[0] != 1 || e.Mean[0] != 0 {
+	if e, err := FitScaler(&Set{N: 2}); err != nil || e.Std[0] != 1 || e.Mean[0] != 0 {
 		t.Errorf("empty set scaler %+v, want identity", e)
 	}
 }

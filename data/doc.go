@@ -11,16 +11,20 @@
 // [WriteNPY] and [NPYWriter] write .npy arrays.
 //
 // Memory follows what a file holds, never what its header claims: every
-// .npy and safetensors header is checked against the file's real size (and
-// the caller's feature count) before anything is allocated, shape products
-// are checked for overflow, float32 data are read straight into the set's
-// []float32 (in parallel parts for large files) and other types converted
-// through bounded buffers, so a file is never held twice. With
-// [Options.Map], float32 features are the file's own pages, mapped
-// copy-on-write on Linux: no copy at all, every value still checked, and
-// [Set.Close] releases them. Classes inferred
-// from labels are bounded by [MaxInferredClasses]. Each set's Stats record
-// the rows read, the rows skipped and why, and the time taken.
+// header (.npy, safetensors, IDX images and labels) is checked against the
+// file's real size (for gzip, against the most deflate can expand it), the
+// other file of a pair and the caller's feature count before anything is
+// allocated for a body; [PeekFeatures] gives a file's feature count from its
+// header alone. Shape products are checked for overflow, float32 data are
+// read straight into the set's []float32 (in parallel parts for large
+// files), other types converted through bounded buffers, and gzip bodies
+// held as they arrive, so a file is never held twice. With [Options.Map],
+// float32 features are the file's own pages, mapped copy-on-write on Linux:
+// no copy at all, every value still checked, and [Set.Close] releases them.
+// CSV lines may be of any length but no field longer than 4096 bytes.
+// Classes inferred from labels are bounded by [MaxInferredClasses]. Each
+// set's Stats record the rows read, the rows skipped and why (a CSV header
+// line, blank lines), and the time taken.
 //
 // Features are kept raw (IDX pixels are 0..255). Feature scaling is learned
 // on the training set with [FitScaler] and applied with [Scaler.Apply] (or,

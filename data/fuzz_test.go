@@ -10,10 +10,13 @@ import (
 	"testing"
 )
 
-// The seed corpora live in testdata/fuzz/FuzzNPY and
-// testdata/fuzz/FuzzSafetensorsFeatures (go test runs them as tests);
-// `go test ./data -run TestWriteFuzzSeeds -write-seeds` rewrites them from
-// the seeds below. Fuzz with `go test ./data -run '^$' -fuzz FuzzNPY`.
+// The seed corpora live in testdata/fuzz/FuzzNPY,
+// testdata/fuzz/FuzzSafetensorsFeatures, testdata/fuzz/FuzzIDX and
+// testdata/fuzz/FuzzCSV (go test runs them as tests, with the inputs the
+// fuzzers found and that were fixed);
+// `go test ./data -run TestWriteFuzzSeeds -write-seeds` rewrites the named
+// seeds from the functions below. Fuzz with
+// `go test ./data -run '^$' -fuzz '^FuzzNPY$'`, or `make fuzz` for all.
 var writeSeeds = flag.Bool("write-seeds", false, "rewrite the fuzz seed corpora in testdata/fuzz")
 
 func npySeeds(t testing.TB) map[string][]byte {
@@ -68,7 +71,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if !*writeSeeds {
 		t.Skip("only with -write-seeds")
 	}
-	for dir, seeds := range map[string]map[string][]byte{"FuzzNPY": npySeeds(t), "FuzzSafetensorsFeatures": safetensorsSeeds()} {
+	for dir, seeds := range map[string]map[string][]byte{"FuzzNPY": npySeeds(t), "FuzzSafetensorsFeatures": safetensorsSeeds(),
+		"FuzzIDX": idxSeeds(), "FuzzCSV": csvSeeds()} {
 		d := filepath.Join("testdata", "fuzz", dir)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

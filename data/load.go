@@ -79,9 +79,11 @@ type Options struct {
 //   - CSV of "label,f1,f2,..." rows, or of features only (see
 //     Options.Features), gzipped or not.
 //
-// Every header is checked against the file's real size, and the features
-// against Options.Features, before the data are read, so that memory
-// follows what the file holds, not what a header claims. Float32 data are
+// Every header is checked against the file's real size (a gzipped IDX
+// header against the most its compressed size can hold), a pair's headers
+// against each other, and the features against Options.Features (for a
+// CSV, the first line's columns), before the data are read, so that
+// memory follows what the file holds, not what a header claims. Float32 data are
 // read straight into the set's X; nothing is held twice. The set's Stats
 // say what was read, skipped and how long it took.
 func LoadFile(path string, o Options) (*Set, error) {
@@ -184,55 +186,94 @@ func loadCSVFile(path string, o Options) (*Set, error) {
 	return loadCSV(path, 0, labelled, o.Progress)
 }
 
-// csvColumns counts the fields of the first line that is not blank.
+// csvColumns counts the fields of the first line that is not blank,
+// holding no more than that line and no field longer than maxCSVField.
 func csvColumns(path string) (int, error) {
 	r, err := open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
-	br := r.Reader.(*bufio.Reader) // open always buffers
+	lr := &lineReader{br: r.Reader.(*bufio.Reader), r: r} // open always buffers
 	for {
-		line, err := br.ReadSlice('\n')
+		line, err := lr.next()
 		if len(bytes.TrimSpace(line)) > 0 {
-			// A line longer than the buffer comes in pieces: count on.
-			n := bytes.Count(line, []byte(","))
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				n += bytes.Count(line, []byte(","))
-			}
-			if err != nil && err != io.EOF {
-				return 0, r.wrap(err)
-			}
-			return n + 1, nil
+			return bytes.Count(line, []byte(",")) + 1, nil
 		}
 		switch {
 		case err == io.EOF:
 			return 0, fmt.Errorf("%s: empty set: no data rows", path)
-		case errors.Is(err, bufio.ErrBufferFull): // a megabyte of blanks
 		case err != nil:
-			return 0, r.wrap(err)
+			return 0, err
 		}
 	}
 }
 
 func loadIDXFile(path string, o Options) (*Set, error) {
-	if o.Labels != "" {
-		return LoadIDX(path, o.Labels)
-	}
-	if !o.Unlabelled {
+	if o.Labels == "" && !o.Unlabelled {
 		return nil, fmt.Errorf("file %s: %w: IDX images keep their labels in a separate IDX labels file", path, ErrNoLabels)
 	}
-	pix, count, rows, cols, err := readIDXImages(path)
+	p, err := openIDXPair(path, o.Labels)
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{X: make([]float32, len(pix)), Rows: count, N: rows * cols, Source: path,
-		Stats: LoadStats{Format: "idx", RowsRead: count, Bytes: fileSize(path)}}
-	for i, p := range pix {
-		s.X[i] = float32(p)
+	defer p.Close()
+	if o.Features > 0 && p.features() != o.Features {
+		return nil, fmt.Errorf("file %s: %w: images of %d×%d have %d features, want %d",
+			path, ErrFeatureCount, p.img.dims[1], p.img.dims[2], p.features(), o.Features)
 	}
-	return s, nil
+	return p.read()
+}
+
+// PeekFeatures returns the number of features per row of the data that
+// LoadFile(path, o) would read, from the headers alone: nothing is
+// allocated by what they claim. For a CSV file it is the first line's
+// number of fields less one for the label, or 0 (unknown) with
+// o.Unlabelled, where the file may hold features only. Callers check two
+// files against each other with it before reading either.
+func PeekFeatures(path string, o Options) (int, error) {
+	format, err := sniff(path)
+	if err != nil {
+		return 0, err
+	}
+	switch format {
+	case "csv":
+		if o.Unlabelled {
+			return 0, nil
+		}
+		cols, err := csvColumns(path)
+		return cols - 1, err
+	case "idx":
+		f, err := openIDXImages(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		return f.dims[1] * f.dims[2], nil
+	}
+	f, size, err := openRegular(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var feat *array
+	if format == "npy" {
+		feat, err = openNPY(f, path, size)
+	} else {
+		var st *safetensorsFile
+		if st, err = openSafetensors(f, path, size); err != nil {
+			return 0, err
+		}
+		var ok bool
+		if feat, ok, err = st.find(o.FeaturesTensor, DefaultFeaturesTensors); err == nil && !ok {
+			err = st.missing("features", o.FeaturesTensor, DefaultFeaturesTensors)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, n, err := feat.matrix()
+	return n, err
 }
 
 func fileSize(path string) int64 {
@@ -297,7 +338,7 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 	}()
 
 	// Labels: a tensor of the same file, or a separate file.
-	var idxLabels []byte
+	var idxLab *idxFile
 	if o.Labels != "" {
 		s.Source += " + " + o.Labels
 		lf, lsize, err := openRegular(o.Labels)
@@ -310,9 +351,11 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 			if lab, err = openNPY(lf, o.Labels, lsize); err != nil {
 				return nil, err
 			}
-		} else if idxLabels, err = readIDXLabels(o.Labels); err != nil {
+		} else if idxLab, err = openIDXLabels(o.Labels); err != nil {
 			// Not a .npy file; IDX labels are the other kind accepted.
 			return nil, fmt.Errorf("labels: want a .npy array of integers or an IDX labels file: %w", err)
+		} else {
+			defer idxLab.Close()
 		}
 	}
 	labelRows := -1
@@ -322,8 +365,9 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 			return nil, err
 		}
 		s.Stats.Bytes += lab.size()
-	case idxLabels != nil:
-		labelRows = len(idxLabels)
+	case idxLab != nil:
+		labelRows = idxLab.dims[0]
+		s.Stats.Bytes += idxLab.size
 	case !o.Unlabelled && format == "npy":
 		return nil, fmt.Errorf("file %s: %w: a .npy file holds one array, the features; the labels come in a second file (a .npy array of integers or IDX labels)", path, ErrNoLabels)
 	case !o.Unlabelled:
@@ -362,7 +406,11 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 			return nil, err
 		}
 		s.Classes = int(maxLabel) + 1
-	case idxLabels != nil:
+	case idxLab != nil:
+		idxLabels, err := idxLab.bytes()
+		if err != nil {
+			return nil, err
+		}
 		s.Y = make([]int32, rows)
 		for i, l := range idxLabels {
 			s.Y[i] = int32(l)

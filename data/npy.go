@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"dsx/internal/quote"
 )
 
 // npyMagic starts every .npy file (numpy.lib.format).
@@ -89,13 +91,9 @@ func parseNPYHeader(r io.Reader) (npyHeader, error) {
 	return h, nil
 }
 
-// quoteShort quotes at most 80 bytes of s, for error messages.
+// quoteShort quotes a header, without its padding, for error messages.
 func quoteShort(s string) string {
-	s = strings.TrimRight(s, " \n")
-	if len(s) > 80 {
-		return strconv.Quote(s[:80]) + "..."
-	}
-	return strconv.Quote(s)
+	return quote.Value(strings.TrimRight(s, " \n"))
 }
 
 // parseNPYDict parses the header dictionary, a Python literal such as
@@ -139,7 +137,7 @@ func parseNPYDict(s string) (npyHeader, error) {
 			}
 			h.shape, haveShape = sh, true
 		default:
-			return h, fmt.Errorf("unexpected key %q", key)
+			return h, fmt.Errorf("unexpected key %s", quote.Value(key))
 		}
 		if !p.eat(',') {
 			if !p.eat('}') {
@@ -159,7 +157,7 @@ func parseNPYDict(s string) (npyHeader, error) {
 
 // parseDescr parses a numpy type string such as '<f4', '|u1' or '>i8'.
 func parseDescr(d string) (dtype, error) {
-	bad := fmt.Errorf("unsupported dtype %q: want float32, float64 or an integer type", d)
+	bad := fmt.Errorf("unsupported dtype %s: want float32, float64 or an integer type", quote.Value(d))
 	if len(d) < 3 {
 		return dtype{}, bad
 	}
@@ -182,7 +180,7 @@ func parseDescr(d string) (dtype, error) {
 	case (dt.kind == 'i' || dt.kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8):
 	case dt.kind == 'b' && size == 1:
 	case dt.kind == 'f' && size == 2:
-		return dtype{}, fmt.Errorf("dtype float16 (%q) is not supported: save x.astype(np.float32)", d)
+		return dtype{}, fmt.Errorf("dtype float16 (%s) is not supported: save x.astype(np.float32)", quote.Value(d))
 	default:
 		return dtype{}, bad
 	}

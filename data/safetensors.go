@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"dsx/internal/quote"
 	"dsx/internal/safetensors"
 )
 
@@ -52,7 +53,7 @@ func (s *safetensorsFile) find(name string, defaults []string) (*array, bool, er
 		if !ok {
 			continue
 		}
-		a := &array{f: s.f, path: s.path, what: fmt.Sprintf("tensor %q", c), off: s.h.DataStart + int64(t.Begin)}
+		a := &array{f: s.f, path: s.path, what: "tensor " + quote.Value(c), off: s.h.DataStart + int64(t.Begin)}
 		dt, known := stDtypes[t.Dtype]
 		if !known {
 			return nil, true, fmt.Errorf("%s: dtype %s is not supported: want F32, F64 or an integer type", a.where(), t.Dtype)
@@ -72,7 +73,7 @@ func (s *safetensorsFile) find(name string, defaults []string) (*array, bool, er
 
 // missing says which tensors were looked for and which the file has.
 func (s *safetensorsFile) missing(kind, name string, defaults []string) error {
-	want := fmt.Sprintf("no tensor %q", name)
+	want := "no tensor " + quote.Value(name)
 	if name == "" {
 		want = "no " + kind + " tensor (looked for " + strings.Join(defaults, ", ") + ")"
 	}

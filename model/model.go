@@ -3,6 +3,10 @@ package model
 import (
 	"fmt"
 	"math"
+	"sort"
+	"unicode/utf8"
+
+	"dsx/internal/quote"
 )
 
 // Format is the value of the "format" metadata key in files written by Save.
@@ -21,8 +25,8 @@ type Model struct {
 // reserved metadata keys, written by Save from the model's own fields.
 var reserved = map[string]bool{"format": true, "classes": true}
 
-// Validate checks the model's shapes and that no parameter is NaN or
-// infinite.
+// Validate checks the model's shapes, that no parameter is NaN or
+// infinite, and that class names and metadata are valid UTF-8.
 func (m *Model) Validate() error {
 	if m == nil {
 		return fmt.Errorf("model is nil")
@@ -60,7 +64,32 @@ func (m *Model) Validate() error {
 	}
 	for k := range m.Meta {
 		if reserved[k] || k == "" {
-			return fmt.Errorf("model metadata key %q is reserved", k)
+			return fmt.Errorf("model metadata key %s is reserved", quote.Value(k))
+		}
+	}
+	return m.checkUTF8()
+}
+
+// checkUTF8 reports the first class name, metadata key or value that is
+// not valid UTF-8: JSON, and so the file, cannot hold it, and writing it
+// would turn its bad bytes into U+FFFD without a word.
+func (m *Model) checkUTF8() error {
+	for i, c := range m.Classes {
+		if !utf8.ValidString(c) {
+			return fmt.Errorf("model class name %d (%s) is not valid UTF-8", i, quote.Value(c))
+		}
+	}
+	keys := make([]string, 0, len(m.Meta))
+	for k := range m.Meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("model metadata key %s is not valid UTF-8", quote.Value(k))
+		}
+		if v := m.Meta[k]; !utf8.ValidString(v) {
+			return fmt.Errorf("model metadata %s: value %s is not valid UTF-8", quote.Value(k), quote.Value(v))
 		}
 	}
 	return nil
@@ -91,18 +120,38 @@ func (m *Model) Scaler() (mean, std []float32) { return m.Mean, m.Std }
 // rows rows of x (rows×N, row-major): x' = (x − Mean[j]) / Std[j], in
 // float32, as numpy computes (x - mean) / std on float32 arrays. It does
 // nothing when the model has no scaling. Call it before Logits or Predict
-// on raw features.
-func (m *Model) ScaleInputs(x []float32, rows int) {
+// on raw features. A value that becomes NaN or ±Inf (a feature far outside
+// the training data, such as 3.4e38) is an error naming its row and feature
+// (0-based), a *ScaleError; x is then partly scaled.
+func (m *Model) ScaleInputs(x []float32, rows int) error {
 	if m.Mean == nil || m.Std == nil {
-		return
+		return nil
 	}
 	n := m.N
 	for r := 0; r < rows; r++ {
 		row := x[r*n : (r+1)*n]
-		for j := range row {
-			row[j] = (row[j] - m.Mean[j]) / m.Std[j]
+		for j, v := range row {
+			y := (v - m.Mean[j]) / m.Std[j]
+			if y-y != 0 { // NaN or ±Inf
+				return &ScaleError{Row: r, Feature: j, Value: v, Scaled: y, Mean: m.Mean[j], Std: m.Std[j]}
+			}
+			row[j] = y
 		}
 	}
+	return nil
+}
+
+// ScaleError is a feature that standardisation takes out of float32's
+// range. Row counts from 0 in the rows given to ScaleInputs (callers that
+// scale gathered batches put the data set's row there).
+type ScaleError struct {
+	Row, Feature             int
+	Value, Scaled, Mean, Std float32
+}
+
+func (e *ScaleError) Error() string {
+	return fmt.Sprintf("row %d, feature %d (both 0-based): value %g scales to %g ((x − %g) / %g overflows float32): far outside the training data",
+		e.Row, e.Feature, e.Value, e.Scaled, e.Mean, e.Std)
 }
 
 // Logits computes out = x·W + b for rows rows of already scaled features

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"dsx/internal/atomicfile"
+	"dsx/internal/quote"
 	"dsx/internal/safetensors"
 )
 
@@ -132,7 +133,7 @@ func decode(h *safetensors.Header, data []byte) (*Model, error) {
 	m := &Model{}
 	if meta := h.Meta; meta != nil {
 		if f, ok := meta["format"]; ok && f != Format {
-			return nil, fmt.Errorf("metadata format %q, want %q", f, Format)
+			return nil, fmt.Errorf("metadata format %s, want %q", quote.Value(f), Format)
 		}
 		if c, ok := meta["classes"]; ok {
 			if err := json.Unmarshal([]byte(c), &m.Classes); err != nil {
@@ -156,10 +157,10 @@ func decode(h *safetensors.Header, data []byte) (*Model, error) {
 	shapes := map[string][]int64{}
 	for _, t := range h.Tensors {
 		if !tensorNames[t.Name] {
-			return nil, fmt.Errorf("unexpected tensor %q (want W, b, scaler.mean, scaler.std)", t.Name)
+			return nil, fmt.Errorf("unexpected tensor %s (want W, b, scaler.mean, scaler.std)", quote.Value(t.Name))
 		}
 		if t.Dtype != "F32" && t.Dtype != "F64" {
-			return nil, fmt.Errorf("tensor %q: unsupported dtype %q (want F32 or F64)", t.Name, t.Dtype)
+			return nil, fmt.Errorf("tensor %s: unsupported dtype %s (want F32 or F64)", quote.Value(t.Name), quote.Value(t.Dtype))
 		}
 		shapes[t.Name] = t.Shape
 		v := make([]float32, t.Count)

@@ -17,6 +17,7 @@ import (
 	"dsx/graph"
 	"dsx/internal/benchdata"
 	"dsx/internal/dense"
+	"dsx/internal/quote"
 
 	"gorgonia.org/tensor"
 )
@@ -87,13 +88,13 @@ func parseShapes(s string) ([]shape, error) {
 	for _, f := range strings.Split(s, ",") {
 		parts := strings.Split(strings.TrimSpace(f), "x")
 		if len(parts) != 3 {
-			return nil, usageErr("--shapes: %q is not BxNxT", f)
+			return nil, usageErr("--shapes: %s is not BxNxT", quote.Value(f))
 		}
 		var v [3]int
 		for i, p := range parts {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 {
-				return nil, usageErr("--shapes: %q is not BxNxT with sizes ≥ 1", f)
+				return nil, usageErr("--shapes: %s is not BxNxT with sizes ≥ 1", quote.Value(f))
 			}
 			v[i] = n
 		}
@@ -171,7 +172,7 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	known := knownVariants()
 	for _, v := range splitList(*variants) {
 		if !slices.Contains(known, v) {
-			return usageErr("--variants: %q: want %s", v, strings.Join(known, ", "))
+			return usageErr("--variants: %s: want %s", quote.Value(v), strings.Join(known, ", "))
 		}
 	}
 	var sts []backend.Storage
@@ -183,7 +184,7 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		sts = append(sts, st)
 	}
 	if *grads != "W,b" && *grads != "W,b,x" {
-		return usageErr("--grads: %q: want W,b or W,b,x", *grads)
+		return usageErr("--grads: %s: want W,b or W,b,x", quote.Value(*grads))
 	}
 	var kinds []benchdata.Kind
 	for _, k := range splitList(*inputs) {

@@ -9,8 +9,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"dsx/data"
+	"dsx/internal/quote"
 )
 
 // dataFlags are the flags every command that reads data shares.
@@ -90,6 +92,27 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 		if d.withTrain {
 			to := opts
 			to.Labels, to.FeaturesTensor, to.LabelsTensor = d.trainLabels, d.featTensor, d.labelsTensor
+			// Both headers before either body: a test file that cannot
+			// match is found before the training file is read.
+			n, err := data.PeekFeatures(d.train, to)
+			if err != nil {
+				return nil, nil, err
+			}
+			if d.test != "" {
+				po := opts
+				if po.FeaturesTensor, po.LabelsTensor, err = d.testTensors(); err != nil {
+					return nil, nil, err
+				}
+				po.Labels = d.testLabels
+				m, err := data.PeekFeatures(d.test, po)
+				if err != nil {
+					return nil, nil, err
+				}
+				if n > 0 && m > 0 && n != m {
+					return nil, nil, fmt.Errorf("%w: training data %s has %d features, test data %s has %d", data.ErrFeatureCount, d.train, n, d.test, m)
+				}
+			}
+			to.Features = n
 			if train, err = loadFile(d.train, to, labelsHint{"--train-labels", "--labels-tensor"}, stderr); err != nil {
 				return nil, nil, err
 			}
@@ -124,20 +147,14 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 			return nil, nil, fmt.Errorf("no data: give --data DIR or --train/--test FILE, or install Debian's dataset-fashion-mnist (looked in %s)", strings.Join(data.DefaultDirs(), ", "))
 		}
 	}
-	train, test, err = data.LoadDir(dir)
+	train, test, err = data.LoadDirOptions(dir, data.Options{Features: o.features, Classes: o.classes})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, classesHint(err)
 	}
 	for _, s := range []*data.Set{train, test} {
-		if err := s.SetClasses(o.classes); err != nil {
-			return nil, nil, classesHint(err)
-		}
 		if s == test || d.withTrain {
 			fmt.Fprintf(stderr, "dsx: read %s\n", describe(s))
 		}
-	}
-	if o.features > 0 && test.N != o.features {
-		return nil, nil, fmt.Errorf("%s: %w: images have %d features, want %d", dir, data.ErrFeatureCount, test.N, o.features)
 	}
 	if !d.withTrain {
 		train = nil
@@ -260,11 +277,14 @@ func readClassNames(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: no class names (want one per line)", path)
 	}
 	for i, n := range names {
+		if !utf8.ValidString(n) {
+			return nil, fmt.Errorf("%s:%d: class name %s is not valid UTF-8 (the model keeps names as JSON text)", path, i+1, quote.Value(n))
+		}
 		if n == "" {
 			return nil, fmt.Errorf("%s:%d: blank class name", path, i+1)
 		}
 		if j, ok := seen[n]; ok {
-			return nil, fmt.Errorf("%s:%d: class name %q repeats line %d", path, i+1, n, j+1)
+			return nil, fmt.Errorf("%s:%d: class name %s repeats line %d", path, i+1, quote.Value(n), j+1)
 		}
 		seen[n] = i
 	}

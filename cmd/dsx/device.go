@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/backend/gpuprobe"
 	"dsx/cpu"
+	"dsx/internal/quote"
 )
 
 // envReexec marks a dsx-gpu process started by dsx, so that it never probes
@@ -37,7 +38,7 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		// Another backend linked into this binary (the tests' cuda-emu) is
 		// taken as it is.
 		if _, err := backend.Get(name); err != nil {
-			return nil, usageErr("--device %q: want auto, cpu or cuda", name)
+			return nil, usageErr("--device %s: want auto, cpu or cuda", quote.Value(name))
 		}
 	}
 	if _, err := backend.Get("cuda"); err != nil && (name == "auto" || name == "cuda") && os.Getenv(envReexec) == "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"dsx/graph"
+	"dsx/internal/quote"
 )
 
 var errUsage = errors.New("usage")
@@ -73,13 +74,31 @@ func parse(fs *cmdFlags, args []string) error {
 			}
 			return err
 		}
-		msg := strings.NewReplacer("defined: -", "defined: --", "flag -", "flag --").Replace(err.Error())
+		msg := strings.NewReplacer("defined: -", "defined: --", "flag -", "flag --").Replace(shortenArgs(err.Error(), args))
 		return usageErr("%s (dsx %s --help lists the flags)", msg, strings.TrimPrefix(fs.Name(), "dsx "))
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return usageErr("unexpected argument %s", quote.Value(fs.Arg(0)))
 	}
 	return nil
+}
+
+// shortenArgs replaces, in a message of the flag package (which quotes a
+// bad value or names an unknown flag in full), every long argument, flag
+// name or value with a short quote of it.
+func shortenArgs(msg string, args []string) string {
+	var parts []string
+	for _, a := range args {
+		name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		parts = append(parts, a, name, value)
+	}
+	for _, p := range parts {
+		if len(p) > quote.Max {
+			msg = strings.ReplaceAll(msg, strconv.Quote(p), quote.Value(p))
+			msg = strings.ReplaceAll(msg, p, quote.Value(p))
+		}
+	}
+	return msg
 }
 
 // optInt is an integer flag that may be unset; its help shows no default.
@@ -98,7 +117,7 @@ func (o *optInt) String() string {
 func (o *optInt) Set(s string) error {
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return fmt.Errorf("%q is not an integer", s)
+		return fmt.Errorf("%s is not an integer", quote.Value(s))
 	}
 	o.v, o.set = v, true
 	return nil
@@ -136,7 +155,7 @@ func (l *lossFlags) options(T int) (graph.LossOptions, error) {
 		for i, f := range strings.Split(l.weights, ",") {
 			w, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 			if err != nil {
-				return o, usageErr("--class-weights: item %d %q is not a number", i+1, f)
+				return o, usageErr("--class-weights: item %d %s is not a number", i+1, quote.Value(f))
 			}
 			o.ClassWeights = append(o.ClassWeights, w)
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"dsx/internal/quote"
 )
 
 const usage = `dsx: a dense → softmax → cross-entropy classifier head on CPU or NVIDIA GPU
@@ -48,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "dsx: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "dsx: unknown command %s\n\n%s", quote.Value(args[0]), usage)
 		return 2
 	}
 	err := f(args[1:], stdout, stderr)

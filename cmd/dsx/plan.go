@@ -10,6 +10,7 @@ import (
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
 	"dsx/graph"
+	"dsx/internal/quote"
 )
 
 // planRecord is dsx plan's JSON: what the CUDA backend would allocate and
@@ -72,7 +73,7 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 			want.DX = true
 		case "none":
 		default:
-			return usageErr("--grads: %q is not W, b, x or none", g)
+			return usageErr("--grads: %s is not W, b, x or none", quote.Value(g))
 		}
 	}
 	mm, err := backend.ParseMatMode(*mode)

@@ -21,7 +21,7 @@ import (
 // forBatches runs the layer forward over every row of s, in batches of the
 // layer's B scaled by scale (nil: none), and hands fn each batch's logits
 // (n×T, float64) and labels (nil without labels).
-func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn func(start, n int, z []float64, labels []int32) error) error {
+func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int) error, fn func(start, n int, z []float64, labels []int32) error) error {
 	B := l.Config().B
 	bt := newBatcher(s, B, l.Config().DType, scale)
 	idx := make([]int, B)
@@ -31,12 +31,20 @@ func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn fun
 		for i := range idx[:n] {
 			idx[i] = start + i
 		}
-		x, _, labels := bt.batch(idx[:n])
+		x, _, labels, err := bt.batch(idx[:n])
+		if err != nil {
+			return err
+		}
 		logits, err := l.Logits(x)
 		if err != nil {
 			return err
 		}
 		z = dense.Into(z, logits)
+		if i := firstNonFinite(z); i >= 0 {
+			T := len(z) / n
+			return fmt.Errorf("%s: row %d: logit of class %d is %v although the row's scaled features are finite: x·W + b overflows %v (a feature far outside the training data?)",
+				s.Source, start+i/T, i%T, z[i], l.Config().DType)
+		}
 		if !s.Labelled() {
 			labels = nil
 		}
@@ -49,7 +57,7 @@ func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int), fn fun
 
 // evaluate returns the mean plain cross-entropy and the accuracy of the
 // layer on a labelled set, scaled by scale.
-func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, acc float64, err error) {
+func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int) error) (loss, acc float64, err error) {
 	var plain rowmath.Options // plain cross-entropy
 	correct, sum := 0, 0.0
 	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
@@ -67,6 +75,16 @@ func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int)) (loss, a
 		return nil
 	})
 	return sum / float64(s.Rows), float64(correct) / float64(s.Rows), err
+}
+
+// firstNonFinite is the index of v's first NaN or ±Inf, or -1.
+func firstNonFinite(v []float64) int {
+	for i, x := range v {
+		if x-x != 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // argmax is the first index of the largest value, as numpy's argmax.

@@ -1,18 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"dsx/backend"
 	"dsx/data"
 	"dsx/graph"
+	"dsx/internal/atomicfile"
 	"dsx/internal/dense"
+	"dsx/internal/quote"
 	"dsx/model"
 
 	"gorgonia.org/tensor"
@@ -29,7 +32,7 @@ func parseDType(s string) (tensor.Dtype, error) {
 	case "float64", "f64":
 		return tensor.Float64, nil
 	}
-	return tensor.Float32, usageErr("--dtype %q: want float32 or float64", s)
+	return tensor.Float32, usageErr("--dtype %s: want float32 or float64", quote.Value(s))
 }
 
 // batcher gathers shuffled rows into reusable tensors of the layer's dtype,
@@ -37,7 +40,7 @@ func parseDType(s string) (tensor.Dtype, error) {
 // file's mapped pages, which a write would copy).
 type batcher struct {
 	set   *data.Set
-	scale func(x []float32, rows int) // nil: none
+	scale func(x []float32, rows int) error // nil: none
 	dt    tensor.Dtype
 	x32   []float32
 	y32   []int32
@@ -46,7 +49,7 @@ type batcher struct {
 	tgt64 []float64
 }
 
-func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, rows int)) *batcher {
+func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, rows int) error) *batcher {
 	b := &batcher{set: s, scale: scale, dt: dt, x32: make([]float32, B*s.N), y32: make([]int32, B)}
 	if dt == tensor.Float64 {
 		b.x64, b.tgt64 = make([]float64, B*s.N), make([]float64, B)
@@ -56,12 +59,20 @@ func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, row
 	return b
 }
 
-// batch returns rows idx as x (rows×N) and class-index targets (rows).
-func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32) {
+// batch returns rows idx as x (rows×N) and class-index targets (rows). A
+// feature that scaling takes out of float32's range is an error naming the
+// set's row.
+func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32, err error) {
 	n, N := len(idx), b.set.N
 	b.set.Batch(idx, b.x32[:n*N], b.y32[:n])
 	if b.scale != nil {
-		b.scale(b.x32[:n*N], n)
+		if err := b.scale(b.x32[:n*N], n); err != nil {
+			var se *model.ScaleError
+			if errors.As(err, &se) {
+				se.Row = idx[se.Row]
+			}
+			return nil, nil, nil, fmt.Errorf("%s: %w", b.set.Source, err)
+		}
 	}
 	labels = b.y32[:n]
 	if b.dt == tensor.Float64 {
@@ -72,13 +83,23 @@ func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32) {
 			b.tgt64[i] = float64(v)
 		}
 		return tensor.New(tensor.WithShape(n, N), tensor.WithBacking(b.x64[:n*N])),
-			tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt64[:n])), labels
+			tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt64[:n])), labels, nil
 	}
 	for i, v := range labels {
 		b.tgt32[i] = float32(v)
 	}
 	return tensor.New(tensor.WithShape(n, N), tensor.WithBacking(b.x32[:n*N])),
-		tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt32[:n])), labels
+		tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt32[:n])), labels, nil
+}
+
+// validUTF8 is s, or s quoted with its invalid bytes escaped (\xff) when
+// it is not valid UTF-8 (a file name can be any bytes; model metadata must
+// be UTF-8).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // trainReport is train --json's summary. Without a test set (no --test)
@@ -149,6 +170,10 @@ are. Without --test, only the training loss is reported.
 	if *out == "" {
 		return usageErr("--out FILE is empty")
 	}
+	// Where the model goes is checked now, not after the last epoch.
+	if err := atomicfile.Check(*out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	dt, err := parseDType(*dtype)
 	if err != nil {
 		return err
@@ -206,8 +231,12 @@ are. Without --test, only the training loss is reported.
 	if err != nil {
 		return err
 	}
-	sc := data.FitScaler(train)
-	// Applied as batches are gathered, in float32 as predict does.
+	sc, err := data.FitScaler(train)
+	if err != nil {
+		return err
+	}
+	// Applied as batches are gathered, in float32 as predict does: the
+	// sets' features stay as read (mapped file pages are never written).
 	scale := (&model.Model{N: train.N, Mean: sc.Mean, Std: sc.Std}).ScaleInputs
 	B := min(*batch, train.Rows)
 	layer, err := be.Open(backend.Config{
@@ -228,7 +257,9 @@ are. Without --test, only the training loss is reported.
 		return err
 	}
 	bt := newBatcher(train, B, dt, scale)
-	bar := newProgress(stderr, *epochs*((train.Rows+B-1)/B))
+	batches := (train.Rows + B - 1) / B
+	bar := newProgress(stderr, *epochs*batches)
+	guard := divergenceGuard{T: T, out: *out, lr: *lr}
 	start := time.Now()
 	var trainLoss, testLoss, testAcc float64
 	for e := 1; e <= *epochs; e++ {
@@ -236,19 +267,34 @@ are. Without --test, only the training loss is reported.
 		sum, n := 0.0, 0
 		for s := 0; s < train.Rows; s += B {
 			idx := perm[s:min(s+B, train.Rows)]
-			x, y, _ := bt.batch(idx)
+			x, y, _, err := bt.batch(idx)
+			if err != nil {
+				bar.clear()
+				return err
+			}
 			loss, err := layer.Step(x, y)
+			if errors.Is(err, backend.ErrNonFinite) {
+				bar.clear()
+				return guard.diverged(e, s/B+1, batches, err.Error())
+			}
 			if err != nil {
 				return fmt.Errorf("epoch %d, batch at row %d: %w", e, s, err)
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return fmt.Errorf("epoch %d, batch at row %d: loss is %v (try a smaller --lr)", e, s, loss)
+			if why := guard.check(loss); why != "" {
+				bar.clear()
+				return guard.diverged(e, s/B+1, batches, why)
 			}
 			sum += loss * float64(len(idx))
 			n += len(idx)
 			bar.step(fmt.Sprintf("epoch %d/%d loss %.4f", e, *epochs, sum/float64(n)))
 		}
 		trainLoss = sum / float64(n)
+		if why, err := finiteParams(layer); err != nil {
+			return err
+		} else if why != "" {
+			bar.clear()
+			return guard.diverged(e, batches, batches, why)
+		}
 		if test == nil {
 			bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  (%.1f s)", e, *epochs, trainLoss, time.Since(start).Seconds()))
 			continue
@@ -266,7 +312,7 @@ are. Without --test, only the training loss is reported.
 	}
 	m := &model.Model{W: dense.F32(W), B: dense.F32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
 		Meta: map[string]string{
-			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName, "trained_on": train.Source,
+			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName, "trained_on": validUTF8(train.Source),
 		}}
 	if test != nil {
 		m.Meta["test_accuracy"] = strconv.FormatFloat(testAcc, 'f', 4, 64)

@@ -18,10 +18,17 @@ import (
 	"io"
 	"math/bits"
 	"sort"
+	"unicode/utf8"
+
+	"dsx/internal/quote"
 )
 
 // MaxHeader bounds the JSON header, as the safetensors library does.
 const MaxHeader = 100 << 20
+
+// MaxDims bounds a tensor's number of dimensions (numpy allows 64), so
+// that an error quoting a shape stays short.
+const MaxDims = 64
 
 // Tensor is one header entry. Begin and End are byte offsets relative to
 // the start of the data section (the file offset is Header.DataStart+Begin).
@@ -113,8 +120,14 @@ type entry struct {
 	DataOffsets []uint64 `json:"data_offsets"`
 }
 
-// Parse checks a JSON header against a data section of dataLen bytes.
+// Parse checks a JSON header against a data section of dataLen bytes. A
+// header that is not valid UTF-8 is an error (naming the metadata key
+// whose value holds the bad bytes, when one does): JSON decoding would
+// otherwise turn the bytes into U+FFFD without a word.
 func Parse(header []byte, dataLen uint64) (*Header, error) {
+	if err := checkUTF8(header); err != nil {
+		return nil, err
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(header, &raw); err != nil {
 		return nil, fmt.Errorf("invalid JSON header: %w", err)
@@ -131,30 +144,33 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 		dec := json.NewDecoder(bytes.NewReader(rj))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("tensor %q: invalid header entry: %w", name, err)
+			return nil, fmt.Errorf("tensor %s: invalid header entry: %w", quote.Value(name), err)
 		}
 		size := DtypeSize(e.Dtype)
 		if size == 0 {
-			return nil, fmt.Errorf("tensor %q: unknown dtype %q", name, e.Dtype)
+			return nil, fmt.Errorf("tensor %s: unknown dtype %s", quote.Value(name), quote.Value(e.Dtype))
 		}
 		if len(e.DataOffsets) != 2 {
-			return nil, fmt.Errorf("tensor %q: data_offsets has %d values, want [begin, end]", name, len(e.DataOffsets))
+			return nil, fmt.Errorf("tensor %s: data_offsets has %d values, want [begin, end]", quote.Value(name), len(e.DataOffsets))
 		}
 		b, en := e.DataOffsets[0], e.DataOffsets[1]
 		if b > en {
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d] end before they begin", name, b, en)
+			return nil, fmt.Errorf("tensor %s: data_offsets [%d, %d] end before they begin", quote.Value(name), b, en)
 		}
 		if en > dataLen {
-			return nil, fmt.Errorf("truncated: tensor %q needs bytes %d..%d but data has %d", name, b, en, dataLen)
+			return nil, fmt.Errorf("truncated: tensor %s needs bytes %d..%d but data has %d", quote.Value(name), b, en, dataLen)
+		}
+		if len(e.Shape) > MaxDims {
+			return nil, fmt.Errorf("tensor %s: shape has %d dimensions, more than %d", quote.Value(name), len(e.Shape), MaxDims)
 		}
 		count, ok := Count(e.Shape)
 		if !ok {
-			return nil, fmt.Errorf("tensor %q: shape %v is negative or its element count overflows", name, e.Shape)
+			return nil, fmt.Errorf("tensor %s: shape %v is negative or its element count overflows", quote.Value(name), e.Shape)
 		}
 		hi, need := bits.Mul64(count, uint64(size))
 		if hi != 0 || need != en-b {
-			return nil, fmt.Errorf("tensor %q: shape %v of %s needs %s bytes but data_offsets [%d, %d] span %d",
-				name, e.Shape, e.Dtype, bytesNeeded(hi, need), b, en, en-b)
+			return nil, fmt.Errorf("tensor %s: shape %v of %s needs %s bytes but data_offsets [%d, %d] span %d",
+				quote.Value(name), e.Shape, e.Dtype, bytesNeeded(hi, need), b, en, en-b)
 		}
 		h.Tensors = append(h.Tensors, Tensor{Name: name, Dtype: e.Dtype, Shape: e.Shape, Begin: b, End: en, Count: count})
 	}
@@ -173,10 +189,10 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 	for i, t := range ts {
 		if t.Begin < pos {
 			p := ts[i-1]
-			return nil, fmt.Errorf("tensors %q (bytes %d..%d) and %q (bytes %d..%d) overlap", p.Name, p.Begin, p.End, t.Name, t.Begin, t.End)
+			return nil, fmt.Errorf("tensors %s (bytes %d..%d) and %s (bytes %d..%d) overlap", quote.Value(p.Name), p.Begin, p.End, quote.Value(t.Name), t.Begin, t.End)
 		}
 		if t.Begin > pos {
-			return nil, fmt.Errorf("gap in data: bytes %d..%d belong to no tensor (before tensor %q)", pos, t.Begin, t.Name)
+			return nil, fmt.Errorf("gap in data: bytes %d..%d belong to no tensor (before tensor %s)", pos, t.Begin, quote.Value(t.Name))
 		}
 		pos = t.End
 	}
@@ -184,6 +200,36 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 		return nil, fmt.Errorf("data has %d bytes but tensors cover only %d: %d trailing bytes", dataLen, pos, dataLen-pos)
 	}
 	return h, nil
+}
+
+// checkUTF8 reports where a header is not valid UTF-8.
+func checkUTF8(header []byte) error {
+	if utf8.Valid(header) {
+		return nil
+	}
+	off := 0
+	for off < len(header) {
+		r, n := utf8.DecodeRune(header[off:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		off += n
+	}
+	var raw map[string]json.RawMessage
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(header, &raw) == nil && json.Unmarshal(raw["__metadata__"], &meta) == nil {
+		keys := make([]string, 0, len(meta))
+		for k := range meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !utf8.Valid(meta[k]) {
+				return fmt.Errorf("__metadata__ %s: value is not valid UTF-8 (byte %d of the header)", quote.Value(k), off)
+			}
+		}
+	}
+	return fmt.Errorf("header is not valid UTF-8 at byte %d (in a metadata key or a tensor name)", off)
 }
 
 // Count is the number of elements of a shape; ok is false when a dimension

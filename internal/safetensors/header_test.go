@@ -58,3 +58,24 @@ func TestReadHeader(t *testing.T) {
 		t.Errorf("3-byte file: %v", err)
 	}
 }
+
+// Errors quote at most a short prefix of a name from the file, and a
+// shape of more than MaxDims dimensions is not printed.
+func TestShortErrors(t *testing.T) {
+	name := strings.Repeat("n", 10<<20)
+	dims := strings.Repeat("1,", 100000) + "1"
+	for _, h := range []string{
+		`{"` + name + `":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}`,
+		`{"x":{"dtype":"` + name + `","shape":[1],"data_offsets":[0,16]}}`,
+		`{"` + name + `":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`,
+		`{"x":{"dtype":"F32","shape":[` + dims + `],"data_offsets":[0,8]}}`,
+	} {
+		b := file(h, 16)
+		_, err := ReadHeader(bytes.NewReader(b), int64(len(b)))
+		if err == nil {
+			t.Errorf("no error for a header of %d bytes", len(h))
+		} else if len(err.Error()) > 200 {
+			t.Errorf("error of %d bytes: %.200v", len(err.Error()), err)
+		}
+	}
+}
