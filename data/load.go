@@ -56,9 +56,11 @@ type Options struct {
 	// copy, no fresh memory to fault in, the features stored once (in the
 	// page cache), every value still checked as it is read. The caller
 	// must then [Set.Close] the set when done with X (or leave it to the
-	// process's exit), must not change or truncate the file while X is in
-	// use (a write to X stays private), and should not write X: each
-	// written page is copied. Elsewhere, and for other types, Map reads as
+	// process's exit), and should not write X: each written page is copied
+	// (the write stays private). Another program rewriting the file while
+	// X is in use changes what X reads; truncating it makes [Set.Batch] and
+	// [FitScaler] return an error naming the file (read X through them, not
+	// directly, or a cut file's pages fault). Elsewhere, and for other types, Map reads as
 	// without it; Stats.Mapped says which happened.
 	Map bool
 	// Progress, when not nil, is called now and then with the bytes read

@@ -92,3 +92,36 @@ func TestLoadMappedCut(t *testing.T) {
 		t.Errorf("got %v, want truncated while reading", err)
 	}
 }
+
+// TestMappedCutInUse: a mapped file truncated after the load (np.save over
+// the same name while dsx trains) makes Batch and FitScaler return an
+// error naming the file instead of crashing the process with SIGBUS.
+func TestMappedCutInUse(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("features are mapped on Linux only")
+	}
+	const rows, n = 4096, 4
+	p := write(t, filepath.Join(t.TempDir(), "inuse.npy"), npyOf(t, []int{rows, n}, make([]float32, rows*n)))
+	s, err := LoadFile(p, Options{Unlabelled: true, Map: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Stats.Mapped {
+		t.Fatal("not mapped")
+	}
+	x, y := make([]float32, 2*n), make([]int32, 2)
+	if err := s.Batch([]int{0, rows - 1}, x, y); err != nil {
+		t.Fatalf("before the cut: %v", err)
+	}
+	if err := os.Truncate(p, 200); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Batch([]int{0, rows - 1}, x, y)
+	if err == nil || !strings.Contains(err.Error(), "the file changed while dsx read it") || !strings.Contains(err.Error(), "inuse.npy") {
+		t.Errorf("Batch after the cut: %v, want an error naming the file", err)
+	}
+	if _, err := FitScaler(s); err == nil || !strings.Contains(err.Error(), "the file changed") {
+		t.Errorf("FitScaler after the cut: %v, want an error", err)
+	}
+}

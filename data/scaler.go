@@ -24,8 +24,16 @@ type Scaler struct{ Mean, Std []float32 }
 // standardised value cannot then overflow: |x − mean| ≤ std·√(rows − 1).
 // So FitScaler fails, naming the set, the row and the feature (0-based),
 // on the first value whose x − mean is not finite in float32: the model
-// would not scale its own training data.
-func FitScaler(s *Set) (*Scaler, error) {
+// would not scale its own training data. A mapped file cut short while it
+// is read is an error too (see Set.Batch).
+func FitScaler(s *Set) (sc *Scaler, err error) {
+	if gerr := s.guard(func() { sc, err = fitScaler(s) }); gerr != nil {
+		return nil, gerr
+	}
+	return sc, err
+}
+
+func fitScaler(s *Set) (*Scaler, error) {
 	n := s.N
 	sc := &Scaler{Mean: make([]float32, n), Std: make([]float32, n)}
 	sum := make([]float64, n)

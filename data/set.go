@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 )
 
 // Set is a data set held in memory, row-major, usually labelled.
@@ -104,17 +105,44 @@ func (s *Set) Shuffle(rng *rand.Rand) []int {
 
 // Batch gathers the rows listed in idx into the caller-provided buffers:
 // x receives len(idx)*N features and y receives len(idx) labels (left
-// alone when the set has none). It does not allocate. The buffers must be at least that long and every index
-// must be in [0, Rows); violating this is a programming error and panics
-// like any out-of-range slice access.
-func (s *Set) Batch(idx []int, x []float32, y []int32) {
-	n := s.N
-	x = x[:len(idx)*n]
-	y = y[:len(idx)]
-	for i, r := range idx {
-		copy(x[i*n:(i+1)*n], s.X[r*n:(r+1)*n])
-		if s.Y != nil {
-			y[i] = s.Y[r]
+// alone when the set has none). It does not allocate. The buffers must be
+// at least that long and every index must be in [0, Rows); violating this
+// is a programming error and panics like any out-of-range slice access.
+// The only error is a mapped file (Options.Map) cut short by another
+// program while the set is in use.
+func (s *Set) Batch(idx []int, x []float32, y []int32) error {
+	return s.guard(func() {
+		n := s.N
+		x := x[:len(idx)*n]
+		y := y[:len(idx)]
+		for i, r := range idx {
+			copy(x[i*n:(i+1)*n], s.X[r*n:(r+1)*n])
+			if s.Y != nil {
+				y[i] = s.Y[r]
+			}
 		}
+	})
+}
+
+// guard runs f, which reads s.X. When X is a file's mapped pages, a file
+// truncated under the mapping (np.save over the same name, say) makes the
+// next read fault; that fault becomes an error naming the file instead of
+// a crash (runtime/debug.SetPanicOnFault, for this goroutine only, so f
+// must not start others that read X).
+func (s *Set) guard(f func()) (err error) {
+	if s.mapping == nil {
+		f()
+		return nil
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if _, fault := r.(interface{ Addr() uintptr }); fault {
+			err = fmt.Errorf("%s: the file changed while dsx read it (truncated or rewritten by another program?): its mapped features are gone", s.name())
+		} else if r != nil {
+			panic(r)
+		}
+	}()
+	f()
+	return nil
 }

@@ -64,7 +64,9 @@ func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, row
 // set's row.
 func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32, err error) {
 	n, N := len(idx), b.set.N
-	b.set.Batch(idx, b.x32[:n*N], b.y32[:n])
+	if err := b.set.Batch(idx, b.x32[:n*N], b.y32[:n]); err != nil {
+		return nil, nil, nil, err
+	}
 	if b.scale != nil {
 		if err := b.scale(b.x32[:n*N], n); err != nil {
 			var se *model.ScaleError
