@@ -278,13 +278,6 @@ func PeekFeatures(path string, o Options) (int, error) {
 	return n, err
 }
 
-func fileSize(path string) int64 {
-	if st, err := os.Stat(path); err == nil {
-		return st.Size()
-	}
-	return 0
-}
-
 // loadArrays reads a .npy or safetensors features file and its labels.
 // Headers first: shapes, row counts and the feature count are checked
 // before any data are read.
