@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"math"
 
 	"dsx/backend"
 	"dsx/graph"
+	"dsx/internal/benchdata"
 	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
@@ -87,24 +87,7 @@ func benchBase(be backend.Backend, sh shape, d benchData, o benchOpts) (benchBas
 	if err != nil {
 		return base, err
 	}
-	zv, yv := dense.F64(z), dense.F64(d.y)
-	for r := range rows {
-		m := math.Inf(-1)
-		for j := range sh.T {
-			m = math.Max(m, zv[r*sh.T+j])
-		}
-		s := 0.0
-		for j := range sh.T {
-			s += math.Exp(zv[r*sh.T+j] - m)
-		}
-		lse := m + math.Log(s)
-		h := 0.0
-		for j := range sh.T {
-			v := zv[r*sh.T+j] - lse
-			h -= math.Exp(v) * v
-		}
-		base.entropy0 += h / float64(rows)
-		base.loss0 += (lse - zv[r*sh.T+int(yv[r])]) / float64(rows)
-	}
+	yv := dense.F64(d.y)
+	base.loss0, base.entropy0 = benchdata.RowStats(dense.F64(z), sh.T, func(r int) int { return int(yv[r]) })
 	return base, nil
 }

@@ -240,3 +240,29 @@ func parallel(n int, f func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// RowStats returns the mean cross-entropy against labels and the mean
+// softmax entropy (nats) of rows of logits z (rows×T, float64): what
+// `dsx bench` and the peers report as loss0 and entropy0.
+func RowStats(z []float64, T int, label func(row int) int) (loss, entropy float64) {
+	rows := len(z) / T
+	for r := 0; r < rows; r++ {
+		row := z[r*T : (r+1)*T]
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, v)
+		}
+		s := 0.0
+		for _, v := range row {
+			s += math.Exp(v - m)
+		}
+		lse := m + math.Log(s)
+		h := 0.0
+		for _, v := range row {
+			h -= math.Exp(v-lse) * (v - lse)
+		}
+		entropy += h
+		loss += lse - row[label(r)]
+	}
+	return loss / float64(rows), entropy / float64(rows)
+}

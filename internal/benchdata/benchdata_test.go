@@ -92,35 +92,17 @@ func TestMatchesPython(t *testing.T) {
 // rowStats returns the mean softmax entropy and cross-entropy of x·W
 // against y, in float64.
 func rowStats(in *Inputs) (entropy, loss float64) {
-	z := make([]float64, in.T)
+	z := make([]float64, in.B*in.T)
 	for b := 0; b < in.B; b++ {
-		for j := range z {
-			z[j] = 0
-		}
 		for k := 0; k < in.N; k++ {
 			xv := float64(in.X[b*in.N+k])
 			for j, w := range in.W[k*in.T : (k+1)*in.T] {
-				z[j] += xv * float64(w)
+				z[b*in.T+j] += xv * float64(w)
 			}
 		}
-		m := math.Inf(-1)
-		for _, v := range z {
-			m = math.Max(m, v)
-		}
-		s := 0.0
-		for _, v := range z {
-			s += math.Exp(v - m)
-		}
-		lse := m + math.Log(s)
-		h := 0.0
-		for _, v := range z {
-			p := math.Exp(v - lse)
-			h -= p * (v - lse)
-		}
-		entropy += h
-		loss += lse - z[in.Y[b]]
 	}
-	return entropy / float64(in.B), loss / float64(in.B)
+	loss, entropy = RowStats(z, in.T, func(r int) int { return int(in.Y[r]) })
+	return entropy, loss
 }
 
 // TestDistributions checks what the package doc promises: random inputs
