@@ -414,6 +414,17 @@ type benchData struct {
 }
 
 func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (benchData, error) {
+	// The float32 draw of x and W, then their copies in the layer's dtype:
+	// refused before allocating when the host cannot hold them (a shape
+	// flag asks for what it likes).
+	elems := float64(sh.B)*float64(sh.N) + float64(sh.N)*float64(sh.T)
+	need := elems * float64(4+dt.Size())
+	if need > math.MaxInt64/2 {
+		need = math.MaxInt64 / 2
+	}
+	if err := backend.CheckHostMemory(fmt.Sprintf("bench inputs %d×%d×%d", sh.B, sh.N, sh.T), int64(need)); err != nil {
+		return benchData{}, err
+	}
 	in, err := benchdata.Generate(kind, sh.B, sh.N, sh.T, seed)
 	if err != nil {
 		return benchData{}, err

@@ -280,3 +280,16 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("records %+v", recs)
 	}
 }
+
+// TestBenchInputsTooLarge: a shape whose inputs the host cannot hold is
+// refused before they are drawn, not a runtime crash.
+func TestBenchInputsTooLarge(t *testing.T) {
+	const need = (65536*65535 + 65536) * 12 // float32 draw and float64 copy
+	if avail, ok := backend.HostAvailable(); !ok || avail > need {
+		t.Skipf("the host has room (%d bytes available) for the inputs this test needs refused", avail)
+	}
+	code, _, stderr := dsx(t, "bench", "--device", "cpu", "--dtype", "float64", "--shapes", "1x65536x65535")
+	if code != 1 || !strings.Contains(stderr, "out of memory") {
+		t.Errorf("exit %d, stderr %q; want exit 1, out of memory", code, stderr)
+	}
+}
