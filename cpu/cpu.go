@@ -55,7 +55,7 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := checkMemory(cfg); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}}
+	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: chunkRows(cfg).Rows}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -130,29 +130,25 @@ func (m *machine) rewind() {
 type layer struct {
 	cfg   backend.Config
 	w, b  *tensor.Dense // bound to the W and b nodes of every compiled graph
-	train map[int]*machine
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
-	acc   *accum // sums and gathers of chunked batches, made on first use
+	chunk int               // rows per chunk of a training batch (chunkRows)
+	t32   *trainer[float32] // the chunk loop's buffers, made on first use
+	t64   *trainer[float64]
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
 
-// compile builds and compiles the graph for a batch of rows.
-func (l *layer) compile(rows int, forward bool) (*machine, error) {
-	cache := l.train
-	if forward {
-		cache = l.fwd
-	}
-	if m, ok := cache[rows]; ok {
+// compile builds and compiles the forward graph (the logits) for a batch of
+// rows.
+func (l *layer) compile(rows int) (*machine, error) {
+	if m, ok := l.fwd[rows]; ok {
 		return m, nil
 	}
 	spec := l.cfg.Spec
 	spec.B = rows
-	if forward {
-		spec.Want = graph.Want{}
-	}
+	spec.Want = graph.Want{}
 	g, err := graph.Build(spec)
 	if err != nil {
 		return nil, err
@@ -163,12 +159,8 @@ func (l *layer) compile(rows int, forward bool) (*machine, error) {
 	if err := G.Let(g.Bias, l.b); err != nil {
 		return nil, err
 	}
-	sub := g.TrainGraph()
-	if forward {
-		sub = g.ForwardGraph()
-	}
-	m := newMachine(g, sub)
-	cache[rows] = m
+	m := newMachine(g, g.ForwardGraph())
+	l.fwd[rows] = m
 	return m, nil
 }
 
@@ -210,10 +202,10 @@ type result struct {
 	losses, dw, db, dx tensor.Tensor
 }
 
-// run runs the training graph on a batch: whole, or in chunks of
-// Config.Chunk rows whose logits exist one chunk at a time, each scaled by
-// the whole batch's Mean denominator, with dW and db summed over the chunks
-// and dx and per-row losses gathered.
+// run computes a batch's loss and the wanted gradients (step.go's chunk
+// loop) in chunks of l.chunk rows. The targets of the whole batch are
+// checked first, so that an error names the batch's row rather than a row
+// of a chunk, and the Mean denominators are the whole batch's.
 func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	if err := l.check(); err != nil {
 		return result{}, err
@@ -225,80 +217,27 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
-	if rows <= chunk {
-		m, err := l.runMachine(rows, x, targets, nil)
-		if err != nil {
-			return result{}, backend.ExplainNonFinite(err, 0, x, l.w, l.b)
-		}
-		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
-		if l.cfg.Loss.Reduction == graph.None {
-			r.losses = value(m.g.Xent)
-		}
-		return r, nil
-	}
-	// The targets of the whole batch are checked here, so that an error
-	// names the batch's row rather than a row of a chunk, and the Mean
-	// denominator is the whole batch's.
 	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
 	if err != nil {
 		return result{}, err
 	}
-	if l.acc == nil {
-		l.acc = newAccum(l.cfg)
-	}
-	r := result{}
-	for r0 := 0; r0 < rows; r0 += chunk {
-		r1 := min(r0+chunk, rows)
-		xs := rowsOf(x, r0, r1)
-		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &[2]float64{denom, kept})
-		if err != nil {
-			return result{}, backend.ExplainNonFinite(err, r0, xs, l.w, l.b)
+	den := [2]float64{denom, kept}
+	switch l.cfg.DType {
+	case tensor.Float32:
+		if l.t32 == nil {
+			if l.t32, err = newTrainer[float32](l.cfg, l.chunk); err != nil {
+				return result{}, err
+			}
 		}
-		r.loss += scalar(m.g.Loss.Value())
-		first := r0 == 0
-		if m.g.DW != nil {
-			addInto(l.acc.dw, value(m.g.DW), 0, first)
-			r.dw = l.acc.dw
+		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk, den)
+	default:
+		if l.t64 == nil {
+			if l.t64, err = newTrainer[float64](l.cfg, l.chunk); err != nil {
+				return result{}, err
+			}
 		}
-		if m.g.DB != nil {
-			addInto(l.acc.db, value(m.g.DB), 0, first)
-			r.db = l.acc.db
-		}
-		if m.g.DX != nil {
-			addInto(l.acc.dx, value(m.g.DX), r0*l.cfg.N, true)
-			r.dx = rowsOf(l.acc.dx, 0, rows)
-		}
-		if l.cfg.Loss.Reduction == graph.None {
-			addInto(l.acc.losses, value(m.g.Xent), r0, true)
-			r.losses = rowsOf(l.acc.losses, 0, rows)
-		}
+		return l.t64.run(x, targets, l.w, l.b, rows, l.chunk, den)
 	}
-	return r, nil
-}
-
-// runMachine runs the compiled graph for a batch of rows, with the whole
-// batch's Mean denominators (cross-entropy, z-loss) when denom is not nil.
-func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64) (*machine, error) {
-	m, err := l.compile(rows, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := G.Let(m.g.X, x); err != nil {
-		return nil, err
-	}
-	if err := G.Let(m.g.Targets, targets); err != nil {
-		return nil, err
-	}
-	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
-		op.Denom, op.ZDenom, op.UseDenom = denom[0], denom[1], true
-		defer func() { op.UseDenom = false }()
-	}
-	defer m.rewind()
-	if err := m.vm.RunAll(); err != nil {
-		return nil, vmCause(err)
-	}
-	return m, nil
 }
 
 // vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
@@ -342,26 +281,6 @@ func wholeBatch(targets *tensor.Dense, rows, T int, lo *graph.LossOptions) (floa
 	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
 
-// accum holds the sums and gathers of a chunked batch.
-type accum struct{ dw, db, dx, losses *tensor.Dense }
-
-func newAccum(cfg backend.Config) *accum {
-	a := &accum{}
-	if cfg.Want.DW {
-		a.dw = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
-	}
-	if cfg.Want.DB {
-		a.db = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
-	}
-	if cfg.Want.DX {
-		a.dx = tensor.New(tensor.WithShape(cfg.B, cfg.N), tensor.Of(cfg.DType))
-	}
-	if cfg.Loss.Reduction == graph.None {
-		a.losses = tensor.New(tensor.WithShape(cfg.B), tensor.Of(cfg.DType))
-	}
-	return a
-}
-
 // value is a node's value as a tensor, nil for a nil node.
 func value(n *G.Node) tensor.Tensor {
 	if n == nil {
@@ -391,17 +310,7 @@ func rowsOf(t tensor.Tensor, r0, r1 int) *tensor.Dense {
 	return nil
 }
 
-// addInto adds src into dst starting at element off, or copies it there when
-// overwrite is set.
-func addInto(dst *tensor.Dense, src tensor.Tensor, off int, overwrite bool) {
-	switch d := dst.Data().(type) {
-	case []float32:
-		addSlice(d[off:], src.Data().([]float32), overwrite)
-	case []float64:
-		addSlice(d[off:], src.Data().([]float64), overwrite)
-	}
-}
-
+// addSlice adds src into dst, or copies it there when overwrite is set.
 func addSlice[F dense.Float](dst, src []F, overwrite bool) {
 	if overwrite {
 		copy(dst, src)
@@ -469,7 +378,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.compile(rows, true)
+	m, err := l.compile(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -484,12 +393,11 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 }
 
 func (l *layer) Close() error {
-	for _, c := range []map[int]*machine{l.train, l.fwd} {
-		for k, m := range c {
-			m.vm.Close()
-			delete(c, k)
-		}
+	for k, m := range l.fwd {
+		m.vm.Close()
+		delete(l.fwd, k)
 	}
+	l.t32, l.t64 = nil, nil
 	l.shut = true
 	return nil
 }
