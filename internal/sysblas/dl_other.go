@@ -1,4 +1,4 @@
-//go:build !((linux || darwin) && (amd64 || arm64)) || nosysblas
+//go:build !((linux || darwin || windows) && (amd64 || arm64)) || nosysblas
 
 package sysblas
 

@@ -32,6 +32,9 @@ type Info struct {
 	Threads int    `json:"threads"`
 	Reason  string `json:"reason,omitempty"`  // why none was loaded
 	Warning string `json:"warning,omitempty"` // something that makes it slower than it could be
+	// Install is the command (or step) that installs the platform's usual
+	// BLAS, when the default search found none.
+	Install string `json:"install,omitempty"`
 }
 
 // Lib is a loaded BLAS.
@@ -85,12 +88,15 @@ func load(choice, threads string) (*Lib, Info) {
 		why = append(why, err.Error())
 	}
 	reason := strings.Join(why, "; ")
+	in := Info{Name: "none"}
 	if choice == "" || choice == "auto" {
 		reason += " (" + installHint + ", or set " + EnvBLAS + "=PATH)"
+		in.Install = installCommand()
 	} else {
 		reason = EnvBLAS + "=" + choice + ": " + reason
 	}
-	return nil, Info{Name: "none", Reason: reason}
+	in.Reason = reason
+	return nil, in
 }
 
 // Info returns what Load said.

@@ -172,3 +172,20 @@ func TestDefaultLoadInfo(t *testing.T) {
 		t.Errorf("OpenBLAS with %d threads per call, want 1", in.Threads)
 	}
 }
+
+// TestInstallHint: where the default search finds nothing, Info says how to
+// install the platform's usual library.
+func TestInstallHint(t *testing.T) {
+	if nosysblas {
+		t.Skip("built with -tags nosysblas: no search")
+	}
+	saved := defaultNames
+	defer func() { defaultNames = saved }()
+	defaultNames = []string{"libdsx-no-such-blas.so.0"}
+	if _, in := load("", ""); in.Install == "" || in.Install != installCommand() {
+		t.Errorf("install %q, want %q", in.Install, installCommand())
+	}
+	if _, in := load("off", ""); in.Install != "" {
+		t.Errorf("DSX_BLAS=off: install %q, want none (the user chose no BLAS)", in.Install)
+	}
+}
