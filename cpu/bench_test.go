@@ -142,7 +142,7 @@ func BenchmarkChunkRows(b *testing.B) {
 			b.Run(fmt.Sprintf("B=%d,N=%d,T=%d/rows=%d", s.B, s.N, s.T, r), func(b *testing.B) {
 				l, x, y := stepFixtureChunk(b, s.B, s.N, s.T, r)
 				defer l.Close()
-				b.ReportMetric(float64(l.(*layer).chunk), "chunk")
+				b.ReportMetric(float64(l.(*layer).chunk.Rows), "chunk")
 				for i := 0; i < 2; i++ {
 					if _, err := l.Step(x, y); err != nil {
 						b.Fatal(err)

@@ -38,3 +38,28 @@ func TestChunkedHoldsChunks(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestStats: the layer reports its chunk rows and footprint, and times its
+// products once it has run a batch.
+func TestStats(t *testing.T) {
+	l, x, y := stepFixtureChunk(t, 64, 16, 30, 24)
+	defer l.Close()
+	st := l.(backend.Stats)
+	if _, err := st.FloorMs(64, 3); err == nil {
+		t.Error("FloorMs before any batch: no error")
+	}
+	if _, err := l.Step(x, y); err != nil {
+		t.Fatal(err)
+	}
+	m := st.MemStats()
+	// 2·24×30 logits and gradient, 16 bytes of statistics a row, 30 column sums
+	if m.ChunkRows != 24 || m.ExtraBytes != 4*2*24*30+16*24+4*30 {
+		t.Errorf("MemStats %+v: want 24 rows, extra %d", m, 4*2*24*30+16*24+4*30)
+	}
+	if f, err := st.FloorMs(64, 3); err != nil || !(f > 0) {
+		t.Errorf("FloorMs = %v, %v", f, err)
+	}
+	if _, err := st.FloorMs(65, 3); err == nil {
+		t.Error("FloorMs of more rows than the layer's B: no error")
+	}
+}

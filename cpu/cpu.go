@@ -52,10 +52,11 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := checkMemory(cfg); err != nil {
+	ch := chunkRows(cfg)
+	if err := checkMemory(cfg, ch.Rows); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: chunkRows(cfg).Rows}
+	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -68,21 +69,20 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 }
 
 // checkMemory refuses a layer whose buffers would not fit the host's
-// available memory (backend.Footprint, less the input, which the caller
-// holds, plus the whole-batch sums of a chunked batch), so that an absurd
-// shape is an error wrapping backend.ErrOutOfMemory rather than the
-// runtime's fatal "out of memory".
-func checkMemory(cfg backend.Config) error {
-	fp, err := backend.Footprint(cfg)
+// available memory (backend.FootprintRows for its chunks: the state, the
+// chunk loop's buffers and dx, less x and the targets, which the caller
+// holds), so that an absurd shape is an error wrapping
+// backend.ErrOutOfMemory rather than the runtime's fatal "out of memory".
+func checkMemory(cfg backend.Config, rows int) error {
+	fp, err := backend.FootprintRows(cfg, rows)
 	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	if err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
 	var z backend.Sizer
 	need := z.Add(fp.StateBytes, fp.ExtraBytes)
-	if fp.ChunkRows < cfg.B {
-		es, B, N, T := int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N), int64(cfg.T)
-		need = z.Add(need, z.Mul(es, z.Add(z.Mul(N, T), T, z.Mul(B, N), B)))
+	if cfg.Want.DX {
+		need = z.Add(need, z.Mul(int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N)))
 	}
 	if err := z.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -133,7 +133,7 @@ type layer struct {
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
-	chunk int               // rows per chunk of a training batch (chunkRows)
+	chunk chunkChoice       // rows per chunk of a training batch, and why
 	t32   *trainer[float32] // the chunk loop's buffers, made on first use
 	t64   *trainer[float64]
 }
@@ -225,18 +225,18 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	switch l.cfg.DType {
 	case tensor.Float32:
 		if l.t32 == nil {
-			if l.t32, err = newTrainer[float32](l.cfg, l.chunk); err != nil {
+			if l.t32, err = newTrainer[float32](l.cfg, l.chunk.Rows); err != nil {
 				return result{}, err
 			}
 		}
-		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk, den)
+		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
 	default:
 		if l.t64 == nil {
-			if l.t64, err = newTrainer[float64](l.cfg, l.chunk); err != nil {
+			if l.t64, err = newTrainer[float64](l.cfg, l.chunk.Rows); err != nil {
 				return result{}, err
 			}
 		}
-		return l.t64.run(x, targets, l.w, l.b, rows, l.chunk, den)
+		return l.t64.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
 	}
 }
 

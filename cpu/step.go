@@ -48,6 +48,7 @@ type trainer[F dense.Float] struct {
 	dbt        *tensor.Dense         // dbc as a tensor
 	dw, db, dx *tensor.Dense         // whole-batch gradients (nil unless wanted)
 	losses     *tensor.Dense         // per-row losses (Reduction None)
+	lastX      []F                   // the last batch's x (FloorMs times the products on it)
 }
 
 func newTrainer[F dense.Float](cfg backend.Config, chunk int) (*trainer[F], error) {
@@ -108,6 +109,7 @@ func (t *trainer[F]) logits(r int) *tensor.Dense {
 func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2]float64) (result, error) {
 	N, T, want := t.cfg.N, t.cfg.T, t.cfg.Want
 	xs, ws := dense.View[F](x), dense.View[F](W)
+	t.lastX = xs
 	op := t.xop
 	op.Denom, op.ZDenom, op.UseDenom = den[0], den[1], true
 	defer func() { op.UseDenom = false }()
