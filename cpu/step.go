@@ -14,20 +14,23 @@ import (
 
 // The training pass (Step and Compute) runs the layer graph's arithmetic
 // without the VM, as the CUDA backend lowers it: the products on the BLAS,
-// and the graph's own ops (graph.BiasAddOp, graph.XentOp with its
-// XentGradOp, graph.ColSumOp) on each chunk of rows, so that the numbers are
-// the graph's. Per chunk of r rows (x_c = rows r0…r0+r of x):
+// and the graph's own ops (graph.XentOp with its XentGradOp,
+// graph.ColSumOp) on each chunk of rows, so that the loss and its gradient
+// are the graph's. Per chunk of r rows (x_c = rows r0…r0+r of x):
 //
-//	z   = x_c·W                    r×T, one buffer reused by every chunk
-//	z  += b                        in place (BiasAddOp)
+//	z   = b + x_c·W                r×T, one buffer reused by every chunk: each
+//	                               row set to b, then the product with β = 1
 //	e   = exp(z − max), loss       the XentOp's forward, e its r×T stash
 //	dz  = ∂loss/∂z                 into e, in place (XentGradOp)
 //	db += Σ_rows dz                (ColSumOp)
 //	dW += x_cᵀ·dz                  β = 0 for the first chunk, 1 after
 //	dx_c = dz·Wᵀ                   straight into rows r0… of dx
 //
-// so each chunk's logits are read and written while they are in cache, dW
-// accumulates in the product itself (no pass over N×T per chunk), and the
+// so each chunk's logits are read and written while they are in cache, the
+// bias costs no pass of its own (the rows of b replace the zeroing a β = 0
+// product does first; the sum is b + x·W where the graph's BiasAddOp adds
+// b to x·W, a difference of rounding), dW accumulates in the product
+// itself (no pass over N×T per chunk), and the
 // step holds two r×T buffers (z and e), never B×T. The loss and gradient of
 // every chunk are scaled by the whole batch's Mean denominators (XentOp's
 // Denom, ZDenom, UseDenom), so the result is the whole batch's however it is
@@ -108,7 +111,7 @@ func (t *trainer[F]) logits(r int) *tensor.Dense {
 // denominators den (the cross-entropy's and the z-loss's).
 func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2]float64) (result, error) {
 	N, T, want := t.cfg.N, t.cfg.T, t.cfg.Want
-	xs, ws := dense.View[F](x), dense.View[F](W)
+	xs, ws, bs := dense.View[F](x), dense.View[F](W), dense.View[F](b)
 	t.lastX = xs
 	op := t.xop
 	op.Denom, op.ZDenom, op.UseDenom = den[0], den[1], true
@@ -118,10 +121,11 @@ func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2
 		n := min(chunk, rows-r0)
 		xc := xs[r0*N : (r0+n)*N]
 		z := t.logits(n)
-		gemm(blas.NoTrans, blas.NoTrans, n, T, N, xc, N, ws, T, 0, t.z[:n*T], T)
-		if _, err := (graph.BiasAddOp{}).UsePreallocDo(z, z, b); err != nil {
-			return r, err
+		zs := t.z[:n*T]
+		for i := 0; i < n; i++ {
+			copy(zs[i*T:(i+1)*T], bs)
 		}
+		gemm(blas.NoTrans, blas.NoTrans, n, T, N, xc, N, ws, T, 1, zs, T)
 		tg := rowsOf(targets, r0, r0+n)
 		lv, err := op.Do(z, tg)
 		if err != nil {
