@@ -24,7 +24,7 @@ type Backend struct{}
 func (Backend) Name() string     { return "cpu" }
 func (Backend) Available() error { return nil }
 func (Backend) Devices() ([]backend.Device, error) {
-	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s, Gorgonia TapeMachine)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
+	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
 }
 
 // Capabilities: float32 and float64 layers, products in the layer's dtype
@@ -203,25 +203,42 @@ type result struct {
 }
 
 // run computes a batch's loss and the wanted gradients (step.go's chunk
-// loop) in chunks of l.chunk rows. The targets of the whole batch are
-// checked first, so that an error names the batch's row rather than a row
-// of a chunk, and the Mean denominators are the whole batch's.
+// loop) in chunks of l.chunk rows: the batch is checked, its Mean
+// denominators taken, then its loss and gradients computed with them.
 func (l *layer) run(x, targets *tensor.Dense) (result, error) {
-	if err := l.check(); err != nil {
+	rows, den, err := l.denominators(x, targets)
+	if err != nil {
 		return result{}, err
 	}
+	// The denominators scale every chunk's loss and gradient: a layer
+	// training on one shard of a larger batch replaces them here with the
+	// whole batch's (summed over the shards) before computing.
+	return l.compute(x, targets, rows, den)
+}
+
+// denominators checks a batch and returns its rows and its Mean
+// denominators (the cross-entropy's and the z-loss's, wholeBatch). The
+// targets of the whole batch are checked here, so that an error names the
+// batch's row rather than a row of a chunk.
+func (l *layer) denominators(x, targets *tensor.Dense) (int, [2]float64, error) {
+	if err := l.check(); err != nil {
+		return 0, [2]float64{}, err
+	}
 	if targets == nil {
-		return result{}, errors.New("batch: targets are nil")
+		return 0, [2]float64{}, errors.New("batch: targets are nil")
 	}
 	rows, err := backend.CheckBatch(l.cfg, x, targets)
 	if err != nil {
-		return result{}, err
+		return 0, [2]float64{}, err
 	}
 	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
-	if err != nil {
-		return result{}, err
-	}
-	den := [2]float64{denom, kept}
+	return rows, [2]float64{denom, kept}, err
+}
+
+// compute runs the chunk loop on a checked batch of rows with the Mean
+// denominators den, making its buffers on first use.
+func (l *layer) compute(x, targets *tensor.Dense, rows int, den [2]float64) (result, error) {
+	var err error
 	switch l.cfg.DType {
 	case tensor.Float32:
 		if l.t32 == nil {
@@ -358,6 +375,10 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 	return t.Clone().(*tensor.Dense)
 }
 
+// Step computes the batch's loss and local gradients (run), then updates
+// W and b in place with the optimizer. Between the two, dW and db
+// (r.dw, r.db: the layer's own buffers) are all that the update reads: a
+// layer training on one shard of a batch sums them over the shards there.
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if err := backend.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err

@@ -1,11 +1,19 @@
-// Package cpu is the CPU backend: it runs the layer graph of package graph on
-// Gorgonia's TapeMachine, compiled once per batch size and reused across
-// steps, with the optimizer applied in place to the parameter values that
-// every compiled graph shares. It registers itself as "cpu" and is always
-// available; programs link it in with import _ "dsx/cpu". Its declaration
-// (Capabilities): float32 and float64 layers, products in the layer's dtype
-// only, the graph's fused softmax-cross-entropy with every loss option, and
-// row chunks.
+// Package cpu is the CPU backend. It registers itself as "cpu" and is
+// always available; programs link it in with import _ "dsx/cpu". Its
+// declaration (Capabilities): float32 and float64 layers, products in the
+// layer's dtype only, the graph's fused softmax-cross-entropy with every
+// loss option, and row chunks.
+//
+// A training batch (Step, Compute) runs as a chunk loop over its rows
+// (step.go): the products on the BLAS and the layer graph's own loss ops
+// (graph.XentOp and its gradient, graph.ColSumOp) on each chunk while its
+// logits are in cache, dW accumulated by the product, without Gorgonia's
+// VM, which runs the forward graph for Logits. The rows per chunk are
+// picked for speed from the shape, the level-2 cache and the threads, with
+// Config.MemoryBudget a ceiling (chunk.go); the layer reports them, why,
+// and what it holds (backend.Stats). Step is "compute the batch's loss and
+// gradients" (run), then the optimizer's update in place (optim.go), on
+// the parameter values every compiled graph shares.
 //
 // Its products go to the system's BLAS, loaded at run time without cgo
 // (package dsx/internal/sysblas: OpenBLAS, Accelerate, or DSX_BLAS=PATH), in
