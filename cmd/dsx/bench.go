@@ -408,7 +408,9 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		if c, ok := l.(interface{ ChunkReason() string }); ok {
 			rec.ChunkWhy = c.ChunkReason()
 		}
-		f, err := st.FloorMs(sh.B, max(10, o.steps/2))
+		// Half as many repetitions as timed steps, 3 to 10 (a CPU step at a
+		// large shape takes seconds).
+		f, err := st.FloorMs(sh.B, min(10, max(3, o.steps/2)))
 		if err != nil {
 			return rec, err
 		}
