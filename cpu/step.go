@@ -47,6 +47,8 @@ type trainer[F dense.Float] struct {
 
 	z          []F                   // chunk×T logits
 	zt         map[int]*tensor.Dense // z as r×T tensors, by r
+	tg         []F                   // a chunk's class-index targets (a copy: no tensor header per chunk)
+	tgt        map[int]*tensor.Dense // tg as r-vectors, by r
 	dbc        []F                   // one chunk's column sums of dz (T)
 	dbt        *tensor.Dense         // dbc as a tensor
 	dw, db, dx *tensor.Dense         // whole-batch gradients (nil unless wanted)
@@ -68,7 +70,7 @@ func newTrainer[F dense.Float](cfg backend.Config, chunk int) (*trainer[F], erro
 	if !ok {
 		return nil, fmt.Errorf("cpu: the layer graph has no softmax-cross-entropy op")
 	}
-	t := &trainer[F]{cfg: cfg, xop: xop, gop: &graph.XentGradOp{Fwd: xop}, zt: map[int]*tensor.Dense{}}
+	t := &trainer[F]{cfg: cfg, xop: xop, gop: &graph.XentGradOp{Fwd: xop}, zt: map[int]*tensor.Dense{}, tgt: map[int]*tensor.Dense{}}
 	var zero F
 	if _, ok := any(zero).(float32); ok {
 		t.one = G.NewF32(1)
@@ -76,6 +78,9 @@ func newTrainer[F dense.Float](cfg backend.Config, chunk int) (*trainer[F], erro
 		t.one = G.NewF64(1)
 	}
 	t.z = make([]F, chunk*cfg.T)
+	if !cfg.Loss.SoftTargets {
+		t.tg = make([]F, chunk)
+	}
 	mk := func(shape ...int) *tensor.Dense { return tensor.New(tensor.WithShape(shape...), tensor.Of(cfg.DType)) }
 	if cfg.Want.DW {
 		t.dw = mk(cfg.N, cfg.T)
@@ -96,15 +101,32 @@ func newTrainer[F dense.Float](cfg backend.Config, chunk int) (*trainer[F], erro
 
 // logits is z's first r rows as an r×T tensor.
 func (t *trainer[F]) logits(r int) *tensor.Dense {
-	zt, ok := t.zt[r]
-	if !ok {
-		zt = tensor.New(tensor.WithShape(r, t.cfg.T), tensor.WithBacking(t.z[:r*t.cfg.T]))
-		if len(t.zt) > 4 { // the batch sizes seen: keep a few
-			clear(t.zt)
-		}
-		t.zt[r] = zt
+	return header(t.zt, r, t.z[:r*t.cfg.T], r, t.cfg.T)
+}
+
+// targets is rows [r0, r0+r) of the batch's targets: for class indices a
+// copy into tg (r values), so that no chunk makes a tensor header; for
+// probabilities a view.
+func (t *trainer[F]) targets(targets *tensor.Dense, r0, r int) *tensor.Dense {
+	if t.tg == nil {
+		return rowsOf(targets, r0, r0+r)
 	}
-	return zt
+	copy(t.tg, dense.View[F](targets)[r0:r0+r])
+	return header(t.tgt, r, t.tg[:r], r)
+}
+
+// header is the tensor of shape over buf, kept in m by r (the chunk's
+// rows: at most a few sizes, the chunk's and the batches' last).
+func header[F dense.Float](m map[int]*tensor.Dense, r int, buf []F, shape ...int) *tensor.Dense {
+	h, ok := m[r]
+	if !ok {
+		h = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(buf))
+		if len(m) > 4 {
+			clear(m)
+		}
+		m[r] = h
+	}
+	return h
 }
 
 // run computes a batch of rows in chunks of chunk rows with the Mean
@@ -126,7 +148,7 @@ func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2
 			copy(zs[i*T:(i+1)*T], bs)
 		}
 		gemm(blas.NoTrans, blas.NoTrans, n, T, N, xc, N, ws, T, 1, zs, T)
-		tg := rowsOf(targets, r0, r0+n)
+		tg := t.targets(targets, r0, n)
 		lv, err := op.Do(z, tg)
 		if err != nil {
 			return r, backend.ExplainNonFinite(err, r0, rowsOf(x, r0, r0+n), W, b)
