@@ -8,17 +8,18 @@
 // binary built without cgo; a cgo build such as dsx-gpu uses the real one).
 // On Windows the DLL is loaded with LoadLibraryEx by its full path, found
 // beside the executable or on PATH (never in the current directory), and
-// called with syscall.SyscallN: Go calls DLLs without cgo there. NOT TESTED
-// on Windows: the project has none; it is cross-built and vetted
-// (GOOS=windows). Only the Fortran entry points
-// sgemm_ and dgemm_ are called: they take every argument by pointer, so a
-// call needs no C calling-convention knowledge beyond pointer arguments and
-// allocates nothing.
+// called with syscall.SyscallN: Go calls DLLs without cgo there (NOT run:
+// the project has no Windows machine; it is cross-built and vetted with
+// GOOS=windows). Only the Fortran entry points sgemm_ and dgemm_ are
+// called: they take every argument by pointer, so a call needs no C
+// calling-convention knowledge beyond pointer arguments and allocates
+// nothing.
 //
 // The environment variable DSX_BLAS chooses: unset, empty or "auto" searches
 // the platform's default names (libopenblas.so.0 on Linux; Accelerate on
-// macOS; libopenblas.dll or openblas.dll on Windows), "off" loads nothing, and anything else is the path of a library
-// that exports sgemm_ and dgemm_ (OpenBLAS, BLIS, MKL's libmkl_rt, ...).
+// macOS; libopenblas.dll or openblas.dll on Windows), "off" loads nothing,
+// and anything else is the path of a library that exports sgemm_ and
+// dgemm_ (OpenBLAS, BLIS, MKL's libmkl_rt, ...).
 // When nothing loads, Load says why (and, for the default search, the
 // command that installs the platform's usual library: Info.Install) and
 // callers use their own GEMM.
