@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -107,20 +106,5 @@ func modulePath(h windows.Handle, fallback string) string {
 	return windows.UTF16ToString(buf[:n])
 }
 
-// call runs sgemm_ or dgemm_ on the arguments in p (see gemmArgs and the
-// purego version: the same by-pointer argument list, built in p so that a
-// call allocates nothing and p keeps the operands alive).
-func call[F float32 | float64](fn uintptr, p *gemmArgs[F], a, b, c unsafe.Pointer) {
-	p.a, p.b, p.c = a, b, c
-	p.argv = [15]uintptr{
-		uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
-		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
-		uintptr(unsafe.Pointer(&p.alpha)), uintptr(p.b), uintptr(unsafe.Pointer(&p.lda)),
-		uintptr(p.a), uintptr(unsafe.Pointer(&p.ldb)),
-		uintptr(unsafe.Pointer(&p.beta)), uintptr(p.c), uintptr(unsafe.Pointer(&p.ldc)),
-		1, 1,
-	}
-	syscall.SyscallN(fn, p.argv[:]...)
-	runtime.KeepAlive(p)
-	p.a, p.b, p.c = nil, nil, nil
-}
+// syscallN calls the DLL function fn with args (see call).
+func syscallN(fn uintptr, args []uintptr) { syscall.SyscallN(fn, args...) }

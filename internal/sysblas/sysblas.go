@@ -150,6 +150,31 @@ func (p *gemmArgs[F]) set(tA, tB bool, m, n, k, lda, ldb, ldc int) {
 	p.lda, p.ldb, p.ldc = int32(ldb), int32(lda), int32(ldc)
 }
 
+// call runs sgemm_ or dgemm_ on the arguments in p (see gemmArgs); a, b and
+// c are the first elements of the row-major A, B and C.
+//
+// The argument list is built in p, a pooled heap object, rather than as
+// the variadic arguments of the platform's syscallN, which escape and so
+// would allocate on every call. p holds a, b and c as pointers too: that
+// makes them heap objects (Go's heap does not move) and keeps them alive
+// through the call.
+func call[F float32 | float64](fn uintptr, p *gemmArgs[F], a, b, c unsafe.Pointer) {
+	p.a, p.b, p.c = a, b, c
+	// Fortran order: transa, transb, m, n, k, alpha, A, lda, B, ldb, beta,
+	// C, ldc, then the hidden lengths of the two character arguments.
+	p.argv = [15]uintptr{
+		uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
+		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)), uintptr(p.b), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(p.a), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(unsafe.Pointer(&p.beta)), uintptr(p.c), uintptr(unsafe.Pointer(&p.ldc)),
+		1, 1,
+	}
+	syscallN(fn, p.argv[:])
+	runtime.KeepAlive(p)
+	p.a, p.b, p.c = nil, nil, nil
+}
+
 func trans(t bool) byte {
 	if t {
 		return 'T'
