@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"dsx/dist"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -130,6 +131,16 @@ type Config struct {
 	// logits for the gradient (one more x·W product). 0: whole rows; a tile
 	// of T or more is whole rows too.
 	VocabTile int
+	// Comm, when not nil and of more than one rank, makes the layer one
+	// rank of a data-parallel job (package dist): each rank steps on its
+	// share of the global batch; Step and Compute all-reduce the batch's
+	// loss denominators (kept rows, their class weights, z-loss's kept
+	// rows) over Comm before anything divides by them, and dW and db
+	// (summed) between backward and the optimizer update, so that every
+	// rank applies the same update and the loss returned is the global
+	// batch's. A backend runs it only where Capabilities.DataParallel says
+	// so; nil or a Comm of one rank is the one-process layer.
+	Comm dist.Comm
 }
 
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
