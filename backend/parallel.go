@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"time"
 
 	"dsx/dist"
 	"dsx/graph"
@@ -28,7 +29,25 @@ import (
 // A rank whose share of a batch is empty (a tail batch of fewer rows than
 // ranks) calls Step or Compute with x and targets nil: it takes part in
 // every collective with zeros.
-type Ranks struct{ c dist.Comm }
+type Ranks struct {
+	c     dist.Comm
+	stats ReduceStats
+}
+
+// ReduceStats is what a data-parallel layer's all-reduces of dW and db have
+// taken since it opened.
+type ReduceStats struct {
+	How     string  `json:"how"`     // "host copies over mpi: Open MPI v4.1.4 (libmpi.so.40)", "NCCL 2.19.3 on the device"
+	Calls   int     `json:"calls"`   // steps (and Computes) reduced
+	Seconds float64 `json:"seconds"` // wall time in them, from the first copy out to the last copy back
+	Bytes   int64   `json:"bytes"`   // bytes of dW and db each rank put into them
+}
+
+// Parallel is implemented by layers that can step as one rank of a
+// data-parallel job: Ranks is nil for a one-process layer.
+type Parallel interface {
+	Ranks() *Ranks
+}
 
 // DataParallel returns the Ranks of a layer opened with cfg, nil when the
 // layer runs as one process: Comm nil or dist.Local. A Comm of one rank of
@@ -39,7 +58,7 @@ func DataParallel(cfg Config) *Ranks {
 	case nil, dist.Local, *dist.Local:
 		return nil
 	}
-	return &Ranks{cfg.Comm}
+	return &Ranks{c: cfg.Comm}
 }
 
 // Comm is the communicator.
@@ -87,6 +106,21 @@ func (r *Ranks) Status(loss float64, err error) (float64, error) {
 	}
 	return buf[0], nil
 }
+
+// Reduce runs f, the all-reduce of a step's dW and db (bytes of them, by
+// the means how), and adds its time to Stats.
+func (r *Ranks) Reduce(how string, bytes int64, f func() error) error {
+	t0 := time.Now()
+	err := f()
+	r.stats.How = how
+	r.stats.Calls++
+	r.stats.Seconds += time.Since(t0).Seconds()
+	r.stats.Bytes += bytes
+	return err
+}
+
+// Stats is what the all-reduces of dW and db have taken so far.
+func (r *Ranks) Stats() ReduceStats { return r.stats }
 
 // LocalDenominators are the Mean denominators (rowmath.Denominator and
 // rowmath.KeptRows) of rows rows of checked targets, for Denominators.

@@ -43,23 +43,36 @@ func (l *layer) parallel(x, targets *tensor.Dense) (result, error) {
 		return result{}, err
 	}
 	c := l.ranks.Comm()
-	for _, g := range []tensor.Tensor{r.dw, r.db} {
-		if g == nil {
-			continue
-		}
-		var err error
-		switch d := g.Data().(type) {
-		case []float32:
-			err = c.AllReduceF32(d)
-		case []float64:
-			err = c.AllReduceF64(d)
-		}
-		if err != nil {
-			return result{}, fmt.Errorf("cpu: all-reducing the gradients: %w", err)
+	grads := []tensor.Tensor{r.dw, r.db}
+	bytes := int64(0)
+	for _, g := range grads {
+		if g != nil {
+			bytes += int64(g.Shape().TotalSize()) * int64(l.cfg.DType.Size())
 		}
 	}
-	return r, nil
+	err = l.ranks.Reduce("in place over "+c.Engine(), bytes, func() error {
+		for _, g := range grads {
+			if g == nil {
+				continue
+			}
+			var err error
+			switch d := g.Data().(type) {
+			case []float32:
+				err = c.AllReduceF32(d)
+			case []float64:
+				err = c.AllReduceF64(d)
+			}
+			if err != nil {
+				return fmt.Errorf("cpu: all-reducing the gradients: %w", err)
+			}
+		}
+		return nil
+	})
+	return r, err
 }
+
+// Ranks is the layer's side of its data-parallel job (nil in one process).
+func (l *layer) Ranks() *backend.Ranks { return l.ranks }
 
 // share checks this rank's share of a batch and returns its Mean
 // denominators.

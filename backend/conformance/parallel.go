@@ -68,6 +68,18 @@ func (s *suite) dataParallel(t *testing.T) {
 		}
 	}
 	t.Run("BadShare", s.parallelBadShare)
+	t.Run("VocabTiles", func(t *testing.T) {
+		// The scales of the tiled softmax-cross-entropy, which has its own
+		// plan, over tiles of 2 of the 5 classes.
+		if !s.caps.Xents[s.xent].VocabTiles {
+			t.Skipf("%s declares no vocabulary tiles for %v", s.b.Name(), s.xent)
+		}
+		c := *s
+		c.tile = 2
+		for _, o := range parallelOptimizers {
+			t.Run(o.Kind.String(), func(t *testing.T) { c.parallelSteps(t, random(31, 7, 4, 5, parallelCases[2].o), o, 3) })
+		}
+	})
 }
 
 // ranks opens one layer a rank of a new world of P (concurrently: a backend
@@ -77,7 +89,7 @@ func (s *suite) ranks(t *testing.T, p problem, want graph.Want, o backend.Optimi
 	world := disttest.World(P)
 	ls := make([]backend.Layer, P)
 	err := each(P, func(r int) error {
-		cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: o, ChunkRows: s.chunk, Xent: s.xent, Comm: world[r]}
+		cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: o, ChunkRows: s.chunk, Xent: s.xent, VocabTile: s.tile, Comm: world[r]}
 		l, err := s.b.Open(cfg)
 		if err != nil {
 			return err
