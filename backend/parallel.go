@@ -122,6 +122,19 @@ func (r *Ranks) Reduce(how string, bytes int64, f func() error) error {
 // Stats is what the all-reduces of dW and db have taken so far.
 func (r *Ranks) Stats() ReduceStats { return r.stats }
 
+// Skip takes part in a step this rank cannot run (its share of the batch
+// could not be read): zeros for the denominators and its error in the
+// status, so that the step fails on every rank rather than leave the
+// others waiting in its collectives. It returns err.
+func (r *Ranks) Skip(lo *graph.LossOptions, err error) error {
+	var d [2]float64
+	if derr := r.Denominators(lo, &d); derr != nil {
+		return derr
+	}
+	_, err = r.Status(0, err)
+	return err
+}
+
 // LocalDenominators are the Mean denominators (rowmath.Denominator and
 // rowmath.KeptRows) of rows rows of checked targets, for Denominators.
 func LocalDenominators(cfg Config, targets *tensor.Dense, rows int) [2]float64 {
