@@ -100,35 +100,19 @@ func (t *Trainer) skip(err error) error {
 }
 
 // fingerprint is what must be the same on every rank for the ranks to
-// train one model: the data's shapes, the settings, the backend and the
-// dsx build.
-type fingerprint struct {
-	Data, Settings, Backend, Build string
-}
+// train one model: the data's shapes, each setting, the backend and the
+// dsx build, by name.
+type fingerprint []struct{ Name, Value string }
 
 func fingerprintOf(be backend.Backend, trainSet, test *data.Set, cfg Config) fingerprint {
 	shape := func(s *data.Set) string {
 		if s == nil {
 			return "none"
 		}
-		return fmt.Sprintf("%d rows × %d features, labels up to class %d", s.Rows, s.N, s.Classes)
+		return fmt.Sprintf("%d rows × %d features, labels below %d", s.Rows, s.N, s.Classes)
 	}
+	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	l := cfg.Layer
-	settings := struct {
-		Epochs, Batch    int
-		DType            string
-		Loss             any
-		Optimizer        backend.Optimizer
-		Seed             uint64
-		Classes          int
-		ClassNames       []string
-		MatMode, Xent    string
-		Storage          string
-		ChunkRows, Vocab int
-		MemoryBudget     int64
-	}{cfg.Epochs, cfg.Batch, cfg.DType.String(), cfg.Loss, cfg.Optimizer, cfg.Seed, cfg.Classes, cfg.ClassNames,
-		l.MatMode.String(), l.Xent.String(), l.Storage.String(), l.ChunkRows, l.VocabTile, l.MemoryBudget}
-	js, _ := json.Marshal(settings)
 	build := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		parts := []string{bi.GoVersion, bi.Main.Path + "@" + bi.Main.Version}
@@ -141,8 +125,13 @@ func fingerprintOf(be backend.Backend, trainSet, test *data.Set, cfg Config) fin
 		build = strings.Join(parts, " ")
 	}
 	return fingerprint{
-		Data:     "training set " + shape(trainSet) + "; test set " + shape(test),
-		Settings: string(js), Backend: be.Name(), Build: build,
+		{"training set", shape(trainSet)}, {"test set", shape(test)},
+		{"epochs", fmt.Sprint(cfg.Epochs)}, {"batch", fmt.Sprint(cfg.Batch)}, {"dtype", cfg.DType.String()},
+		{"loss options", js(cfg.Loss)}, {"optimizer", js(cfg.Optimizer)}, {"seed", fmt.Sprint(cfg.Seed)},
+		{"classes", fmt.Sprint(cfg.Classes)}, {"class names", js(cfg.ClassNames)},
+		{"matmul mode", l.MatMode.String()}, {"softmax-cross-entropy", l.Xent.String()}, {"storage", l.Storage.String()},
+		{"chunk rows", fmt.Sprint(l.ChunkRows)}, {"vocabulary tile", fmt.Sprint(l.VocabTile)}, {"memory budget", fmt.Sprint(l.MemoryBudget)},
+		{"backend", be.Name()}, {"dsx build", build},
 	}
 }
 
@@ -162,16 +151,13 @@ func checkSame(c dist.Comm, f fingerprint) error {
 		return err
 	}
 	var f0 fingerprint
-	if err := json.Unmarshal(theirs, &f0); err != nil {
-		return fmt.Errorf("rank 0's fingerprint: %w", err)
+	if err := json.Unmarshal(theirs, &f0); err != nil || len(f0) != len(f) {
+		return fmt.Errorf("rank 0's fingerprint (%d bytes) is not this dsx's: %v", len(theirs), err)
 	}
 	var diff []string
-	for _, p := range []struct{ what, mine, theirs string }{
-		{"data", f.Data, f0.Data}, {"settings", f.Settings, f0.Settings},
-		{"backend", f.Backend, f0.Backend}, {"dsx build", f.Build, f0.Build},
-	} {
-		if p.mine != p.theirs {
-			diff = append(diff, fmt.Sprintf("%s: %s here, %s on rank 0", p.what, p.mine, p.theirs))
+	for i, p := range f {
+		if p != f0[i] {
+			diff = append(diff, fmt.Sprintf("%s %s here, %s on rank 0", p.Name, p.Value, f0[i].Value))
 		}
 	}
 	if diff != nil {

@@ -158,7 +158,7 @@ func TestDataParallelErrors(t *testing.T) {
 				c.Seed = 9
 			}
 			return c
-		}, nil, 2, `this rank does not train what rank 0 does: settings:`, nil},
+		}, nil, 2, "this rank does not train what rank 0 does: seed 9 here, 3 on rank 0", nil},
 		{"hook", nil, func(r int) Options {
 			return Options{Step: func(tr *Trainer) error {
 				if r == 1 && tr.Position().Step == 3 {

@@ -67,7 +67,7 @@ type trainReport struct {
 	Model             string      `json:"model,omitempty"`
 }
 
-func cmdTrain(args []string, stdout, stderr io.Writer) error {
+func cmdTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("train", `Train the classifier head (logits = x·W + b, softmax cross-entropy) on
 (Fashion-)MNIST IDX files, CSV, .npy or safetensors features, with features
 standardised on the training set, and save W, b, the scaling and the class
@@ -151,10 +151,17 @@ are. Without --test, only the training loss is reported.
 		}
 	}
 
+	// Ranks other than 0 of a data-parallel job print nothing.
+	stdout, stderr = quiet(stdout), quiet(stderr)
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
 		return err
 	}
+	w, err := joinWorld(stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { w.end(err) }()
 	trainSet, test, err := df.load(loadOpts{classes: *classes}, stderr)
 	if err != nil {
 		return err
@@ -178,6 +185,7 @@ are. Without --test, only the training loss is reported.
 	cfg := train.Config{Epochs: *epochs, Batch: *batch, DType: dt, Loss: lossOpts, Optimizer: opt, Seed: *seed, Classes: T, ClassNames: names}
 	var bar *progress
 	opts := train.Options{
+		Comm: w.comm,
 		// Features in memory of their own are scaled once, in place, not
 		// again every epoch (on Fashion-MNIST, rescaling every batch took a
 		// third of training).
@@ -206,7 +214,7 @@ are. Without --test, only the training loss is reported.
 		bar.clear()
 		var de *train.DivergedError
 		if errors.As(err, &de) {
-			return diverged(de, *out, *lr)
+			return diverged(err, *out, *lr)
 		}
 		return err
 	}
@@ -216,8 +224,13 @@ are. Without --test, only the training loss is reported.
 	}
 	m.Meta["trained_on"] = validUTF8(trainSet.Source)
 	m.Meta["optimizer"] = *optName
-	if err := model.Save(*out, m); err != nil {
-		return err
+	if w.comm.Size() > 1 {
+		m.Meta["ranks"] = strconv.Itoa(w.comm.Size())
+	}
+	if w.rank0() { // every rank holds the same model; rank 0 writes it
+		if err := model.Save(*out, m); err != nil {
+			return err
+		}
 	}
 	secs := res.Seconds
 	rep := trainReport{Device: be.Name(), DType: dt.String(), Epochs: *epochs, Batch: min(*batch, trainSet.Rows), Optimizer: *optName, LR: *lr,

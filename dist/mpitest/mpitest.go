@@ -87,20 +87,45 @@ type Job struct {
 // start; the job's own failure is in Job.Err for the caller to judge.
 func (l Launcher) Launch(t testing.TB, np int, test string, extra []string, env []string, limit time.Duration) Job {
 	t.Helper()
-	out := t.TempDir()
+	return l.Start(t, np, test, extra, env, limit).Wait(t)
+}
+
+// Running is a job started and not yet waited for.
+type Running struct {
+	Out    string // the folder the ranks write into
+	cmd    *exec.Cmd
+	ctx    context.Context
+	cancel context.CancelFunc
+	buf    *bytes.Buffer
+	what   string
+}
+
+// Start starts a job as Launch does, without waiting for it.
+func (l Launcher) Start(t testing.TB, np int, test string, extra []string, env []string, limit time.Duration) *Running {
+	t.Helper()
+	r := &Running{Out: t.TempDir(), buf: new(bytes.Buffer), what: fmt.Sprintf("%s -np %d %s (limit %v)", l.Family, np, test, limit)}
 	args := l.args(np, extra)
 	args = append(args, os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.v")
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, l.Path, args...)
-	cmd.Env = append(os.Environ(), envRank+"="+test, envOut+"="+out)
-	cmd.Env = append(cmd.Env, env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	j := Job{Out: out, Output: buf.Bytes(), Err: err, Ended: time.Now()}
-	if ctx.Err() != nil {
-		t.Fatalf("%s -np %d %s: still running after %v; output:\n%s", l.Family, np, test, limit, tail(j.Output))
+	r.ctx, r.cancel = context.WithTimeout(context.Background(), limit)
+	r.cmd = exec.CommandContext(r.ctx, l.Path, args...)
+	r.cmd.Env = append(os.Environ(), envRank+"="+test, envOut+"="+r.Out)
+	r.cmd.Env = append(r.cmd.Env, env...)
+	r.cmd.Stdout, r.cmd.Stderr = r.buf, r.buf
+	if err := r.cmd.Start(); err != nil {
+		r.cancel()
+		t.Fatalf("%s: %v", r.what, err)
+	}
+	return r
+}
+
+// Wait waits for the job; one still running at its limit fails the test.
+func (r *Running) Wait(t testing.TB) Job {
+	t.Helper()
+	defer r.cancel()
+	err := r.cmd.Wait()
+	j := Job{Out: r.Out, Output: r.buf.Bytes(), Err: err, Ended: time.Now()}
+	if r.ctx.Err() != nil {
+		t.Fatalf("%s: still running at its limit; output:\n%s", r.what, tail(j.Output))
 	}
 	return j
 }
