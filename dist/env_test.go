@@ -67,7 +67,7 @@ func TestFromEnvAlone(t *testing.T) {
 		{env: env("OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "1"), why: "one process (rank 0 of 1", comm: true},
 		{env: env(EnvDist, "mpi"), err: "DSX_DIST=mpi, but no launcher started this process"},
 		{env: env(EnvDist, "gloo"), err: `DSX_DIST="gloo": want auto, off or mpi`},
-		{env: env("PMI_RANK", "0", "PMI_SIZE", "2", EnvMPILib, "/nonexistent/libmpi.so"), err: "but no MPI library loads (/nonexistent/libmpi.so"},
+		{env: env("PMI_RANK", "0", "PMI_SIZE", "2", EnvMPILib, "/nonexistent/libmpi.so"), err: "(PMI_RANK, PMI_SIZE), but no MPI library loads (/nonexistent/libmpi.so"},
 	} {
 		c0, why, err := fromEnv(c.env)
 		switch {

@@ -72,31 +72,9 @@ const maxCount = 1 << 30
 // be the launcher's: a library of another family than the launcher's starts
 // alone and says size 1, which is an error naming both.
 func JoinMPI(l Launcher, choice string) (*MPI, error) {
-	if !canLoad {
-		return nil, fmt.Errorf("dist: %s: %w", l, errNoLoad)
-	}
-	var why []string
-	var m *MPI
-	for _, name := range mpiCandidates(l.Family, choice) {
-		h, err := dlopen(name)
-		if err != nil {
-			why = append(why, err.Error())
-			continue
-		}
-		a, err := abiOf(h)
-		if err != nil {
-			why = append(why, name+": "+err.Error())
-			continue
-		}
-		m = &MPI{abi: a, lib: name}
-		if err := m.bind(h); err != nil {
-			return nil, fmt.Errorf("dist: %s: %w", name, err)
-		}
-		break
-	}
-	if m == nil {
-		hint := "install Open MPI's run-time library (Debian: libopenmpi3, which openmpi-bin brings) or MPICH's (libmpich12), or set " + EnvMPILib + " to the library"
-		return nil, fmt.Errorf("dist: %s, but no MPI library loads (%s): %s", l, strings.Join(why, "; "), hint)
+	m, err := loadMPI(l.Family, choice)
+	if err != nil {
+		return nil, fmt.Errorf("dist: %s, but %w", l, err)
 	}
 	if err := m.start(); err != nil {
 		return nil, fmt.Errorf("dist: %s: %s (%s): %w", l, m.family, m.lib, err)
@@ -107,6 +85,50 @@ func JoinMPI(l Launcher, choice string) (*MPI, error) {
 			l, m.family, m.lib, m.rank, m.size, EnvMPILib, l.Name)
 	}
 	return m, nil
+}
+
+// loadMPI loads the first MPI library of mpiCandidates that loads and has
+// the entry points, without initialising it.
+func loadMPI(family, choice string) (*MPI, error) {
+	if !canLoad {
+		return nil, errNoLoad
+	}
+	var why []string
+	for _, name := range mpiCandidates(family, choice) {
+		h, err := dlopen(name)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		a, err := abiOf(h)
+		if err != nil {
+			why = append(why, name+": "+err.Error())
+			continue
+		}
+		m := &MPI{abi: a, lib: name}
+		if err := m.bind(h); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return m, nil
+	}
+	hint := "install Open MPI's run-time library (Debian: libopenmpi3, which openmpi-bin brings) or MPICH's (libmpich12), or set " + EnvMPILib + " to the library"
+	return nil, fmt.Errorf("no MPI library loads (%s): %s", strings.Join(why, "; "), hint)
+}
+
+// FindMPI says which MPI library a process started by a launcher would
+// load (choice: DSX_MPI_LIB, or "" for the default search), by its own
+// version line ("Open MPI v4.1.4 (libmpi.so.40)"), without initialising
+// it (MPI_Get_library_version may be called before MPI_Init); or why
+// none loads.
+func FindMPI(choice string) (string, error) {
+	m, err := loadMPI("", choice)
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 8192)
+	var n int32
+	ccall(m.fn.libVersion, uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)))
+	return fmt.Sprintf("%s (%s)", versionLine(string(buf[:max(0, min(int(n), len(buf)))])), m.lib), nil
 }
 
 func (m *MPI) bind(h uintptr) error {
