@@ -217,7 +217,13 @@ func (m *MPI) mpiErr(call string, rc int32) error {
 var errClosed = errors.New("dist: the communicator is closed")
 
 // errNoLoad is why a build without run-time loading has no MPI.
-var errNoLoad = errors.New("this dsx loads no library at run time (built with -tags nosysblas, or on " + runtime.GOOS + "/" + runtime.GOARCH + ")")
+var errNoLoad = func() error {
+	switch runtime.GOOS + "/" + runtime.GOARCH {
+	case "linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64":
+		return errors.New("this dsx loads no library at run time (a static build: -tags nosysblas)")
+	}
+	return errors.New("this dsx loads no library at run time on " + runtime.GOOS + "/" + runtime.GOARCH)
+}()
 
 // do runs f on MPI's thread and waits for it.
 func (m *MPI) do(f func() error) error {
