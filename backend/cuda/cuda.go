@@ -93,13 +93,18 @@ func initDevice() error {
 			return fmt.Errorf("cuda: %w: %s=%q: want 0..%d", backend.ErrUnavailable, EnvDevice, s, n-1)
 		}
 	} else if l, ok, _ := dist.DetectLauncher(os.Getenv); ok && l.Size > 1 && l.LocalRank >= 0 {
-		// One GPU per rank of a data-parallel job: NCCL refuses two ranks
-		// on one GPU.
-		if l.LocalRank >= n {
-			return fmt.Errorf("cuda: %w: %s: local rank %d, but this host has %d GPUs (one GPU per rank: start at most %d ranks a host, or set %s)",
+		// One GPU per rank of a data-parallel job (NCCL refuses two ranks
+		// on one GPU): its local rank's, or the one GPU this rank sees
+		// (a launcher that gives each rank its own, as Slurm's
+		// --gpus-per-task does through CUDA_VISIBLE_DEVICES).
+		switch {
+		case n == 1:
+		case l.LocalRank < n:
+			ord = l.LocalRank
+		default:
+			return fmt.Errorf("cuda: %w: %s: local rank %d, but this host shows it %d GPUs (one GPU per rank: start at most %d ranks a host, or set %s)",
 				backend.ErrUnavailable, l, l.LocalRank, n, n, EnvDevice)
 		}
-		ord = l.LocalRank
 	}
 	device.ord = ord
 	if device.dev, err = cu.GetDevice(ord); err != nil {

@@ -4,20 +4,24 @@ package cuda
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 
 	"dsx/backend/cuda/run"
 	"dsx/cudakernels"
 	"dsx/dist"
 	"dsx/dist/nccl"
+
+	"gorgonia.org/cu"
 )
 
 // EnvNCCL set to "off" makes data-parallel layers reduce dW and db through
 // host copies over the job's communicator instead of NCCL.
 const EnvNCCL = "DSX_NCCL"
 
-// Reducer is NCCL over comm (run.Collectives) when libnccl.so.2 loads and
-// this process's GPU is its local rank's; else nil and why.
+// Reducer is NCCL over comm (run.Collectives) when libnccl.so.2 loads;
+// else nil and why. (Ranks that share a GPU, which NCCL refuses, are found
+// by the run layer from every rank's Device.)
 func (gpu) Reducer(comm dist.Comm) (run.Reducer, string) {
 	if os.Getenv(EnvNCCL) == "off" {
 		return nil, EnvNCCL + "=off"
@@ -25,9 +29,6 @@ func (gpu) Reducer(comm dist.Comm) (run.Reducer, string) {
 	v, err := nccl.Load()
 	if err != nil {
 		return nil, err.Error()
-	}
-	if device.ord != comm.LocalRank() {
-		return nil, fmt.Sprintf("GPU %d serves local rank %d: NCCL needs each rank on the GPU of its local rank", device.ord, comm.LocalRank())
 	}
 	return &ncclReducer{world: comm, version: v}, ""
 }
@@ -55,6 +56,20 @@ func (r *ncclReducer) Init() error {
 		r.c, err = nccl.InitRank(id, r.world.Size(), r.world.Rank())
 		return err
 	})
+}
+
+// Device is a hash of the host's name and the GPU's PCI domain, bus and
+// device: the same GPU, whatever ordinal CUDA_VISIBLE_DEVICES gives it.
+func (r *ncclReducer) Device() uint64 {
+	h := fnv.New64a()
+	host, _ := os.Hostname()
+	h.Write([]byte(host))
+	pci, err := device.dev.Attributes(cu.PciDomainID, cu.PciBusID, cu.PciDeviceID)
+	if err != nil {
+		pci = []int{-1, device.ord} // the ordinal, in this process's view
+	}
+	fmt.Fprint(h, pci)
+	return h.Sum64()
 }
 
 func (r *ncclReducer) AllReduce(p cudakernels.Ptr, n int, f32 bool) error {

@@ -54,8 +54,7 @@ type Runner interface {
 // through host copies over the layer's dist.Comm.
 type Collectives interface {
 	// Reducer returns the device's reducer over comm, or nil and why not
-	// (no library; this rank's GPU is not its own). It is local: no rank
-	// waits for another.
+	// (no library). It is local: no rank waits for another.
 	Reducer(comm dist.Comm) (Reducer, string)
 }
 
@@ -71,4 +70,8 @@ type Reducer interface {
 	AllReduce(p cudakernels.Ptr, n int, f32 bool) error
 	// Name says what reduces ("NCCL 2.19.3 on the device").
 	Name() string
+	// Device identifies the physical device among every rank's (a hash of
+	// the host and the GPU's PCI address): two ranks with the same cannot
+	// both reduce on it.
+	Device() uint64
 }

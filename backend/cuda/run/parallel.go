@@ -2,11 +2,11 @@ package run
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
-	"dsx/dist"
 	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
@@ -194,7 +194,10 @@ func (l *Layer) reduce() error {
 }
 
 // chooseReducer decides, with every rank, how dW and db are reduced: on
-// the devices when all of them can, else through host copies.
+// the devices when every rank's can and no two ranks share one (NCCL
+// refuses two ranks on one GPU), else through host copies. Each rank puts
+// its device's key (Reducer.Device) into one all-reduced vector, so that
+// every rank reaches the same decision.
 func (l *Layer) chooseReducer() error {
 	c := l.ranks.Comm()
 	var red Reducer
@@ -202,18 +205,27 @@ func (l *Layer) chooseReducer() error {
 	if col, ok := l.dev.(Collectives); ok {
 		red, why = col.Reducer(c)
 	}
-	err := dist.Failed(c, red == nil)
-	if _, peers := err.(*dist.PeerError); err != nil && !peers {
+	keys := make([]float64, c.Size())
+	if red != nil {
+		keys[c.Rank()] = float64(red.Device()&(1<<52-1) | 1<<52) // exact in a float64, never 0
+	}
+	if err := c.AllReduceF64(keys); err != nil {
 		return fmt.Errorf("%s: choosing how to all-reduce dW and db: %w", l.name, err)
 	}
 	l.par.chosen = true
-	if red == nil || err != nil {
-		if red == nil {
-			l.par.how = fmt.Sprintf("host copies over %s (%s)", c.Engine(), why)
-		} else {
-			l.par.how = fmt.Sprintf("host copies over %s (another rank's device cannot reduce its own memory)", c.Engine())
-		}
+	if red == nil {
+		l.par.how = fmt.Sprintf("host copies over %s (%s)", c.Engine(), why)
 		return nil
+	}
+	for r, k := range keys {
+		if k == 0 {
+			l.par.how = fmt.Sprintf("host copies over %s (rank %d's device cannot reduce its own memory)", c.Engine(), r)
+			return nil
+		}
+		if i := slices.Index(keys, k); i != r {
+			l.par.how = fmt.Sprintf("host copies over %s (ranks %d and %d share a GPU, which NCCL refuses)", c.Engine(), i, r)
+			return nil
+		}
 	}
 	if err := red.Init(); err != nil {
 		return fmt.Errorf("%s: starting %s: %w", l.name, red.Name(), err)
