@@ -441,15 +441,6 @@ func scalar(v G.Value) float64 {
 	return 0
 }
 
-// gradients is a batch's loss and gradients: this rank's rows' all-reduced
-// over the ranks of a data-parallel job (parallel.go), else the batch's.
-func (l *layer) gradients(x, targets *tensor.Dense) (result, error) {
-	if l.ranks != nil {
-		return l.parallel(x, targets)
-	}
-	return l.run(x, targets, nil)
-}
-
 func (l *layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 	r, err := l.gradients(x, targets)
 	if err != nil {

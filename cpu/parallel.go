@@ -9,6 +9,15 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// gradients is a batch's loss and gradients: this rank's rows' all-reduced
+// over the ranks of a data-parallel job (parallel.go), else the batch's.
+func (l *layer) gradients(x, targets *tensor.Dense) (result, error) {
+	if l.ranks != nil {
+		return l.parallel(x, targets)
+	}
+	return l.run(x, targets, nil)
+}
+
 // parallel is a data-parallel layer's loss and gradients (the protocol of
 // backend.Ranks): this rank's share of the global batch is checked, the
 // shares' Mean denominators all-reduced, the share run forward and
