@@ -1,16 +1,35 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"dsx/internal/quote"
 )
 
-// Format is the value of the "format" metadata key in files written by Save.
+// FormatVersion is the version of the file layout Save writes: the N of
+// Format's "dsx-softmax-vN". It is raised when a change would make an older
+// dsx misread a new file (a new tensor it must apply, a metadata key that
+// changes what W means); Load reads every version up to it and refuses a
+// later one with ErrNewerFormat.
+const FormatVersion = 1
+
+// Format is the value of the "format" metadata key in files written by
+// Save: "dsx-softmax-v" followed by FormatVersion.
 const Format = "dsx-softmax-v1"
+
+// formatPrefix is Format without its version.
+const formatPrefix = "dsx-softmax-v"
+
+// ErrNewerFormat is wrapped by Load's error for a file of a format version
+// above FormatVersion: written by a newer dsx, which this one would
+// misread.
+var ErrNewerFormat = errors.New("model format newer than this dsx reads")
 
 // Model is a trained softmax classifier.
 type Model struct {
@@ -19,11 +38,53 @@ type Model struct {
 	N, T      int               // features, classes
 	Mean, Std []float32         // feature scaling x' = (x − Mean)/Std (N each); nil = identity
 	Classes   []string          // class names (len T) or nil
-	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
+	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device")
+
+	// What wrote a model that Load read, from the file's metadata; Save
+	// ignores both and records FormatVersion and this build's
+	// version.Short(). FileFormat is the file's format version (0 for a
+	// safetensors file without a "format" key, not written by dsx);
+	// DsxVersion the dsx that saved it ("" in files from before dsx
+	// recorded it, which are still read).
+	FileFormat int
+	DsxVersion string
 }
 
-// reserved metadata keys, written by Save from the model's own fields.
-var reserved = map[string]bool{"format": true, "classes": true}
+// reserved metadata keys, written by Save from the model's own fields and
+// this build: the format, the class names and the dsx version.
+var reserved = map[string]bool{"format": true, "classes": true, "dsx_version": true}
+
+// parseFormat returns the version of a "format" metadata value: N for
+// "dsx-softmax-vN" with N from 1 to FormatVersion. A later N wraps
+// ErrNewerFormat; anything else is not a dsx model.
+func parseFormat(f, writtenBy string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(f, formatPrefix))
+	switch {
+	case !strings.HasPrefix(f, formatPrefix) || err != nil || n < 1 || strconv.Itoa(n) != f[len(formatPrefix):]:
+		return 0, fmt.Errorf("metadata format %s, want %q", quote.Value(f), Format)
+	case n > FormatVersion:
+		by := "a newer dsx"
+		if writtenBy != "" {
+			by = "dsx " + quote.Value(writtenBy)
+		}
+		return 0, fmt.Errorf("%w: the file is format %s (version %d), written by %s; this dsx reads versions up to %d (%s): upgrade dsx to read it",
+			ErrNewerFormat, quote.Value(f), n, by, FormatVersion, Format)
+	}
+	return n, nil
+}
+
+// Origin describes what wrote a loaded model, for a log line: "format
+// dsx-softmax-v1, saved by dsx 0.1.0+357753c1a2b3".
+func (m *Model) Origin() string {
+	s := "format " + formatPrefix + strconv.Itoa(m.FileFormat)
+	if m.FileFormat == 0 {
+		s = "no format key (not saved by dsx)"
+	}
+	if m.DsxVersion == "" {
+		return s + ", saved by a dsx from before models recorded its version"
+	}
+	return s + ", saved by dsx " + m.DsxVersion
+}
 
 // Validate checks the model's shapes, that no parameter is NaN or
 // infinite, and that class names and metadata are valid UTF-8.

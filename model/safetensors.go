@@ -12,6 +12,7 @@ import (
 	"dsx/internal/atomicfile"
 	"dsx/internal/quote"
 	"dsx/internal/safetensors"
+	"dsx/version"
 )
 
 type tensor struct {
@@ -33,7 +34,7 @@ func (m *Model) tensors() []tensor {
 
 // encode returns the complete safetensors file for m.
 func encode(m *Model) ([]byte, error) {
-	meta := map[string]string{"format": Format}
+	meta := map[string]string{"format": Format, "dsx_version": version.Short()}
 	for k, v := range m.Meta {
 		meta[k] = v
 	}
@@ -95,7 +96,9 @@ func Save(path string, m *Model) error {
 // Load reads and strictly validates a model written by Save, or any
 // safetensors file with the same tensors in F32 or F64. A file from before
 // scaler.std, holding "scaler.scale" = 1/std, is read too: Std becomes
-// 1/scale.
+// 1/scale; so are files without "dsx_version". A file of a format version
+// above FormatVersion is an error wrapping ErrNewerFormat, found from the
+// header before the tensors are read.
 func Load(path string) (*Model, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -112,6 +115,13 @@ func Load(path string) (*Model, error) {
 	h, err := safetensors.ReadHeader(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// A newer format is refused before its tensors are read: they may not
+	// mean what this dsx would take them for.
+	if f, ok := h.Meta["format"]; ok {
+		if _, err := parseFormat(f, h.Meta["dsx_version"]); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	// The header was checked against the file's size: the data section is
 	// what the file really holds.
@@ -132,8 +142,13 @@ var tensorNames = map[string]bool{"W": true, "b": true, "scaler.mean": true, "sc
 func decode(h *safetensors.Header, data []byte) (*Model, error) {
 	m := &Model{}
 	if meta := h.Meta; meta != nil {
-		if f, ok := meta["format"]; ok && f != Format {
-			return nil, fmt.Errorf("metadata format %s, want %q", quote.Value(f), Format)
+		m.DsxVersion = meta["dsx_version"]
+		if f, ok := meta["format"]; ok {
+			n, err := parseFormat(f, m.DsxVersion)
+			if err != nil {
+				return nil, err
+			}
+			m.FileFormat = n
 		}
 		if c, ok := meta["classes"]; ok {
 			if err := json.Unmarshal([]byte(c), &m.Classes); err != nil {
