@@ -225,6 +225,11 @@ are. Without --test, only the training loss is reported.
 			return usageErr("--classes %d but %s names %d classes", *classes, *namesFile, len(names))
 		}
 	}
+	if *classes > 0 { // T is known: --class-weights and --ignore-index are checked against it now
+		if _, err := lf.options(*classes); err != nil {
+			return err
+		}
+	}
 
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
