@@ -18,11 +18,16 @@ type terminal struct{ bytes.Buffer }
 
 func (*terminal) Terminal() bool { return true }
 
-// writeIDXDir writes an MNIST-style folder of gzipped IDX files: rows
-// images of 4×4 pixels in train and test, labels 0..2.
-func writeIDXDir(t *testing.T, rows int) string {
+// writeIDXDir writes an MNIST-style folder of gzipped IDX files into dir
+// (a new temporary one when ""): rows images of side×side pixels in train
+// and test, labels 0..2.
+func writeIDXDir(t *testing.T, dir string, rows, side int) string {
 	t.Helper()
-	dir := t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write := func(name string, magic uint32, dims []uint32, body []byte) {
 		var raw bytes.Buffer
 		binary.Write(&raw, binary.BigEndian, magic)
@@ -36,15 +41,16 @@ func writeIDXDir(t *testing.T, rows int) string {
 			t.Fatal(err)
 		}
 	}
-	pix, labels := make([]byte, rows*16), make([]byte, rows)
+	n := side * side
+	pix, labels := make([]byte, rows*n), make([]byte, rows)
 	for r := range rows {
 		labels[r] = byte(r % 3)
-		for j := range 16 {
-			pix[r*16+j] = byte((r*7 + j*int(labels[r]+1)*13) % 256)
+		for j := range n {
+			pix[r*n+j] = byte((r*7 + j*int(labels[r]+1)*13) % 256)
 		}
 	}
 	for _, set := range []string{"train", "t10k"} {
-		write(set+"-images-idx3-ubyte", 0x803, []uint32{uint32(rows), 4, 4}, pix)
+		write(set+"-images-idx3-ubyte", 0x803, []uint32{uint32(rows), uint32(side), uint32(side)}, pix)
 		write(set+"-labels-idx1-ubyte", 0x801, []uint32{uint32(rows)}, labels)
 	}
 	return dir
@@ -54,7 +60,7 @@ func writeIDXDir(t *testing.T, rows int) string {
 // (--data, the default Fashion-MNIST's kind) or one IDX file draws the
 // progress bar, as reading the other formats does, and erases it after.
 func TestProgressReadingIDX(t *testing.T) {
-	dir := writeIDXDir(t, 30)
+	dir := writeIDXDir(t, "", 30, 4)
 	mp := filepath.Join(t.TempDir(), "m.safetensors")
 	if err := model.Save(mp, &model.Model{W: make([]float32, 16*3), B: make([]float32, 3), N: 16, T: 3}); err != nil {
 		t.Fatal(err)
