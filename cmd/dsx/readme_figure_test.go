@@ -75,23 +75,31 @@ func TestReadmeFigure(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("decoding: %v, %v", errA, errB)
 	}
-	if !samePixels(a, b) {
-		t.Errorf("bench/results.png is not what dsx bench --plot draws from bench/results-gpu-readme.json: run bench/readme-figure.sh")
+	// The drawing is pure Go and the same bits on this project's machines
+	// (amd64); a compiler that fuses multiply-adds (arm64) may shade a few
+	// anti-aliased edge pixels differently, so up to 1 pixel in 1000 may
+	// differ. Any change to what is drawn (a bar, a label, the layout)
+	// changes far more.
+	if n, total := diffPixels(a, b); n < 0 || n*1000 > total {
+		t.Errorf("bench/results.png is not what dsx bench --plot draws from bench/results-gpu-readme.json (%d of %d pixels differ; sizes %v and %v): run bench/readme-figure.sh",
+			n, total, a.Bounds(), b.Bounds())
 	}
 }
 
-func samePixels(a, b image.Image) bool {
+// diffPixels counts the pixels that differ between a and b (-1: not the
+// same size) and returns the total.
+func diffPixels(a, b image.Image) (n, total int) {
 	if a.Bounds() != b.Bounds() {
-		return false
+		return -1, 0
 	}
 	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
 		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
 			r1, g1, b1, a1 := a.At(x, y).RGBA()
 			r2, g2, b2, a2 := b.At(x, y).RGBA()
 			if r1 != r2 || g1 != g2 || b1 != b2 || a1 != a2 {
-				return false
+				n++
 			}
 		}
 	}
-	return true
+	return n, a.Bounds().Dx() * a.Bounds().Dy()
 }
