@@ -19,7 +19,7 @@
 //
 // "__metadata__" holds what a model file holds ("classes" and the model's
 // metadata), and "checkpoint.position" (JSON: epoch, batch, step, the
-// epoch's running loss sum and rows), "checkpoint.optimizer" (JSON: kind,
+// epoch's running loss sum and rows, the divergence limit), "checkpoint.optimizer" (JSON: kind,
 // step), "checkpoint.rng" (the RNG's MarshalBinary, base64),
 // "checkpoint.settings" (JSON object: the fingerprint) and "checksums"
 // (the CRC-32C of every tensor and of the metadata:
@@ -50,15 +50,19 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Position is where a run stands.
+// Position is where a run stands, and the running values that go on from
+// there.
 type Position struct {
-	Epoch int `json:"epoch"` // the epoch in progress (or about to start), from 1
-	Batch int `json:"batch"` // the next batch within it, from 0
+	Epoch int `json:"epoch"` // epochs finished (the one under way, from 0)
+	Batch int `json:"batch"` // batches of the epoch under way done
 	Step  int `json:"step"`  // optimizer steps taken in all
 	// The running sum of the epoch's batch losses (each times its rows)
 	// and the rows summed: the epoch's mean loss goes on from them.
 	LossSum  float64 `json:"loss_sum"`
 	LossRows int     `json:"loss_rows"`
+	// DivergenceLimit is the batch loss above which the run is called
+	// diverged, set from its first batch (0 before).
+	DivergenceLimit float64 `json:"divergence_limit"`
 }
 
 // Checkpoint is everything a run needs to continue where it stopped.
@@ -197,6 +201,11 @@ func (c *Checkpoint) encode() ([]safetensors.Entry, map[string]string, error) {
 	return es, meta, nil
 }
 
+// MidWrite, when not nil, is called by Save in the middle of writing (the
+// header written, the tensors not): tests stop or kill a writer there to
+// check that the previous checkpoint survives.
+var MidWrite func()
+
 // Save writes c to path atomically, with checksums: on any error, or a
 // kill while it writes, a file already at path is left as it was.
 func Save(path string, c *Checkpoint) error {
@@ -205,8 +214,26 @@ func Save(path string, c *Checkpoint) error {
 		return fmt.Errorf("%s: not saved: %w", path, err)
 	}
 	return atomicfile.Write(path, func(w io.Writer) error {
+		if MidWrite != nil {
+			w = &midWriter{w: w}
+		}
 		return safetensors.Write(w, meta, es, true)
 	})
+}
+
+// midWriter calls MidWrite after the second Write (the header's length,
+// then the header).
+type midWriter struct {
+	w     io.Writer
+	calls int
+}
+
+func (m *midWriter) Write(p []byte) (int, error) {
+	n, err := m.w.Write(p)
+	if m.calls++; m.calls == 2 {
+		MidWrite()
+	}
+	return n, err
 }
 
 // Load reads and checks a checkpoint written by Save: a file cut short, a
@@ -303,8 +330,8 @@ func decode(h *safetensors.Header, data []byte) (*Checkpoint, error) {
 	if err := unmarshal(h.Meta, keyPosition, &c.Position); err != nil {
 		return nil, err
 	}
-	if p := c.Position; p.Epoch < 1 || p.Batch < 0 || p.Step < 0 || p.LossRows < 0 {
-		return nil, fmt.Errorf("%s: epoch %d, batch %d, step %d, rows %d: want epoch ≥ 1 and the rest ≥ 0", keyPosition, p.Epoch, p.Batch, p.Step, p.LossRows)
+	if p := c.Position; p.Epoch < 0 || p.Batch < 0 || p.Step < 0 || p.LossRows < 0 {
+		return nil, fmt.Errorf("%s: epoch %d, batch %d, step %d, rows %d: none may be negative", keyPosition, p.Epoch, p.Batch, p.Step, p.LossRows)
 	}
 	if err := unmarshal(h.Meta, keySettings, &c.Settings); err != nil {
 		return nil, err

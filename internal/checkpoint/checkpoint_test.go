@@ -54,7 +54,7 @@ func sample(t *testing.T, dt tensor.Dtype) *Checkpoint {
 			"W.exp_avg": dense.New(dt, vals(N*T), N, T), "W.exp_avg_sq": dense.New(dt, sq(vals(N*T)), N, T),
 			"b.exp_avg": dense.New(dt, vals(T), T), "b.exp_avg_sq": dense.New(dt, sq(vals(T)), T),
 		}},
-		Position: Position{Epoch: 3, Batch: 2, Step: 17, LossSum: 123.456789012345678, LossRows: 512},
+		Position: Position{Epoch: 3, Batch: 2, Step: 17, LossSum: 123.456789012345678, LossRows: 512, DivergenceLimit: 2302.585092994046},
 		RNG:      state,
 		History:  map[string][]float64{"train_loss": {2.3, 1.1}, "test_accuracy": {0.5, 0.75}, "empty": {}},
 		Settings: map[string]string{"lr": "0.001", "train data": "60000 rows × 784 features, 10 classes, crc32c 01234567"},
