@@ -184,13 +184,14 @@ are. Without --test, only the training loss is reported.
 			names = initial.Classes
 		}
 	}
-	stop := newStopper()
-	defer stop.stop()
-
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
 		return err
 	}
+	// From here (the device chosen, the process no longer replaced by
+	// dsx-gpu), SIGTERM and SIGINT stop training cleanly.
+	stop := newStopper()
+	defer stop.stop()
 	trainSet, test, err := df.load(loadOpts{classes: *classes}, stderr)
 	if err != nil {
 		return err
