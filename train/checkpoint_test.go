@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/cuda/emu"
 	"dsx/data"
+	"dsx/internal/tol"
 
 	"gorgonia.org/tensor"
 )
@@ -254,5 +256,40 @@ func TestInit(t *testing.T) {
 	m.Std[1] *= 2
 	if err := plain.Init(m); err == nil || !strings.Contains(err.Error(), "feature scaling") {
 		t.Errorf("a model of another scaling: %v", err)
+	}
+}
+
+// A run saved on one device and resumed on another (the CPU, then the
+// CUDA backend on its emulator) ends within the conformance suite's
+// parity tolerance of the run that stayed on the first.
+func TestResumeOnAnotherDevice(t *testing.T) {
+	emuBe, err := backend.Get(emu.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dt   tensor.Dtype
+		kind backend.OptimizerKind
+		tl   tol.Tol
+	}{{tensor.Float32, backend.Adam, tol.ParityF32}, {tensor.Float64, backend.SGD, tol.ParityF64}} {
+		cfg := config(c.dt, c.kind)
+		whole, _ := stopAt(t, cfg, true, 0)
+		_, st := stopAt(t, cfg, true, 7)
+		rc := cfg
+		rc.Scaler = &data.Scaler{Mean: st.Mean, Std: st.Std}
+		tr, err := New(emuBe, blobs(230, 6, 4, 1), testSet(true), rc, Options{InPlace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		if err := tr.Restore(st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := tol.Close(params(t, tr), params(t, whole), c.tl); err != nil {
+			t.Errorf("%v %v: resumed on %s: %v", c.dt, c.kind, emu.Name, err)
+		}
 	}
 }
