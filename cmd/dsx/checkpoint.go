@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -63,12 +62,11 @@ func (c *ckptFlags) check() error {
 // saver saves the trainer's checkpoint when it is due, and remembers the
 // step it last saved.
 type saver struct {
-	f      *ckptFlags
-	meta   map[string]string // added to the model's metadata
-	stderr io.Writer
-	bar    *progress
-	last   time.Time
-	saved  int // the step last saved, -1 before any
+	f     *ckptFlags
+	meta  map[string]string // added to the model's metadata
+	bar   *progress
+	last  time.Time
+	saved int // the step last saved, -1 before any
 }
 
 // save writes the checkpoint of the trainer's position now (rank 0 alone).

@@ -226,7 +226,7 @@ are. Without --test, only the training loss is reported.
 	cfg := train.Config{Epochs: *epochs, Batch: *batch, DType: dt, Loss: lossOpts, Optimizer: opt, Seed: *seed, Classes: T, ClassNames: names,
 		Scaler: scaler}
 	var bar *progress
-	sv := &saver{f: &cf, stderr: stderr, last: time.Now(), saved: -1,
+	sv := &saver{f: &cf, last: time.Now(), saved: -1,
 		meta: map[string]string{"trained_on": validUTF8(trainSet.Source), "optimizer": *optName}}
 	opts := train.Options{
 		Step: func(tr *train.Trainer) error { return sv.step(tr) },
