@@ -29,6 +29,13 @@
 // it was recorded) and refuses a later format version with an error
 // wrapping [ErrNewerFormat] that names the dsx that wrote it.
 //
+// A training checkpoint ([CheckpointFormat], written by dsx train
+// --checkpoint) is a model file with more in it: W and b possibly in F64,
+// the trainer's tensors and metadata (names starting with
+// [TrainerPrefixes]) and CRC-32C checksums. [Load] reads it as the model
+// it holds, verifying the checksums, so that dsx eval and predict take a
+// checkpoint as a model.
+//
 // [Save] writes atomically (temporary file, fsync, rename, fsync of the
 // directory). [Load] validates strictly and accepts F64 tensors, which it
 // converts to float32; every error names the file and the problem.

@@ -1,35 +1,41 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"dsx/internal/quote"
+	"dsx/internal/safetensors"
 )
 
-// FormatVersion is the version of the file layout Save writes: the N of
-// Format's "dsx-softmax-vN". It is raised when a change would make an older
-// dsx misread a new file (a new tensor it must apply, a metadata key that
-// changes what W means); Load reads every version up to it and refuses a
-// later one with ErrNewerFormat.
-const FormatVersion = 1
-
 // Format is the value of the "format" metadata key in files written by
-// Save: "dsx-softmax-v" followed by FormatVersion.
+// Save: "dsx-softmax-v" followed by FormatVersion (see format.go).
 const Format = "dsx-softmax-v1"
 
-// formatPrefix is Format without its version.
-const formatPrefix = "dsx-softmax-v"
+// CheckpointFormat is the "format" of a training checkpoint (package
+// checkpoint): a model file whose W and b are in the dtype the run trains
+// in (F32 or F64), with the trainer's tensors (names starting with
+// "optim." or "history."), its metadata (keys starting with
+// "checkpoint.") and checksums besides. Load reads it as the model it
+// holds.
+const CheckpointFormat = "dsx-checkpoint-v1"
 
-// ErrNewerFormat is wrapped by Load's error for a file of a format version
-// above FormatVersion: written by a newer dsx, which this one would
-// misread.
-var ErrNewerFormat = errors.New("model format newer than this dsx reads")
+// TrainerPrefixes are the name prefixes of a checkpoint's tensors and
+// metadata keys that belong to the trainer, not to the model: Load skips
+// them in a checkpoint (and refuses such tensors in a model file).
+var TrainerPrefixes = []string{"optim.", "history.", "checkpoint."}
+
+func trainerName(name string) bool {
+	for _, p := range TrainerPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Model is a trained softmax classifier.
 type Model struct {
@@ -41,50 +47,19 @@ type Model struct {
 	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device")
 
 	// What wrote a model that Load read, from the file's metadata; Save
-	// ignores both and records FormatVersion and this build's
-	// version.Short(). FileFormat is the file's format version (0 for a
-	// safetensors file without a "format" key, not written by dsx);
-	// DsxVersion the dsx that saved it ("" in files from before dsx
-	// recorded it, which are still read).
-	FileFormat int
+	// ignores both and records Format and this build's version.Short().
+	// FileFormat is the file's "format" (Format, an older model format, or
+	// CheckpointFormat; "" for a safetensors file without one, not written
+	// by dsx); DsxVersion the dsx that saved it ("" in files from before
+	// dsx recorded it, which are still read).
+	FileFormat string
 	DsxVersion string
 }
 
 // reserved metadata keys, written by Save from the model's own fields and
-// this build: the format, the class names and the dsx version.
-var reserved = map[string]bool{"format": true, "classes": true, "dsx_version": true}
-
-// parseFormat returns the version of a "format" metadata value: N for
-// "dsx-softmax-vN" with N from 1 to FormatVersion. A later N wraps
-// ErrNewerFormat; anything else is not a dsx model.
-func parseFormat(f, writtenBy string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimPrefix(f, formatPrefix))
-	switch {
-	case !strings.HasPrefix(f, formatPrefix) || err != nil || n < 1 || strconv.Itoa(n) != f[len(formatPrefix):]:
-		return 0, fmt.Errorf("metadata format %s, want %q", quote.Value(f), Format)
-	case n > FormatVersion:
-		by := "a newer dsx"
-		if writtenBy != "" {
-			by = "dsx " + quote.Value(writtenBy)
-		}
-		return 0, fmt.Errorf("%w: the file is format %s (version %d), written by %s; this dsx reads versions up to %d (%s): upgrade dsx to read it",
-			ErrNewerFormat, quote.Value(f), n, by, FormatVersion, Format)
-	}
-	return n, nil
-}
-
-// Origin describes what wrote a loaded model, for a log line: "format
-// dsx-softmax-v1, saved by dsx 0.1.0+357753c1a2b3".
-func (m *Model) Origin() string {
-	s := "format " + formatPrefix + strconv.Itoa(m.FileFormat)
-	if m.FileFormat == 0 {
-		s = "no format key (not saved by dsx)"
-	}
-	if m.DsxVersion == "" {
-		return s + ", saved by a dsx from before models recorded its version"
-	}
-	return s + ", saved by dsx " + m.DsxVersion
-}
+// this build: the format, the class names and the dsx version (and the
+// checksums a checkpoint records, safetensors.ChecksumsKey).
+var reserved = map[string]bool{"format": true, "classes": true, "dsx_version": true, safetensors.ChecksumsKey: true}
 
 // Validate checks the model's shapes, that no parameter is NaN or
 // infinite, and that class names and metadata are valid UTF-8.

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 // dsx version, Load returns them apart from Meta (so that a loaded model
 // saves again), and the Format string names FormatVersion.
 func TestFormatAndVersion(t *testing.T) {
-	if Format != formatPrefix+"1" || FormatVersion != 1 {
+	if Format != "dsx-softmax-v"+strconv.Itoa(FormatVersion) {
 		t.Fatalf("Format %q and FormatVersion %d disagree", Format, FormatVersion)
 	}
 	p := filepath.Join(t.TempDir(), "m.safetensors")
@@ -24,8 +25,8 @@ func TestFormatAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.FileFormat != FormatVersion || m.DsxVersion != version.Short() || m.DsxVersion == "" {
-		t.Errorf("loaded FileFormat %d, DsxVersion %q; want %d, %q", m.FileFormat, m.DsxVersion, FormatVersion, version.Short())
+	if m.FileFormat != Format || m.DsxVersion != version.Short() || m.DsxVersion == "" {
+		t.Errorf("loaded FileFormat %q, DsxVersion %q; want %q, %q", m.FileFormat, m.DsxVersion, Format, version.Short())
 	}
 	if _, ok := m.Meta["dsx_version"]; ok {
 		t.Errorf("dsx_version in Meta %v: Save would refuse the loaded model", m.Meta)
@@ -60,20 +61,21 @@ func TestOlderAndNewerFormats(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		meta     map[string]string
-		format   int
+		format   string
 		origin   string
 		err      error
 		contains []string
 	}{
-		{"older dsx", map[string]string{"format": "dsx-softmax-v1", "epochs": "3"}, 1,
+		{"older dsx", map[string]string{"format": "dsx-softmax-v1", "epochs": "3"}, "dsx-softmax-v1",
 			"format dsx-softmax-v1, saved by a dsx from before models recorded its version", nil, nil},
-		{"not dsx", nil, 0, "no format key (not saved by dsx), saved by a dsx from before models recorded its version", nil, nil},
-		{"newer", map[string]string{"format": "dsx-softmax-v2", "dsx_version": "0.4.0"}, 0, "", ErrNewerFormat,
-			[]string{`"dsx-softmax-v2" (version 2)`, `written by dsx "0.4.0"`, "reads versions up to 1", "upgrade dsx"}},
-		{"newer, no version", map[string]string{"format": "dsx-softmax-v17"}, 0, "", ErrNewerFormat, []string{"written by a newer dsx"}},
-		{"version 0", map[string]string{"format": "dsx-softmax-v0"}, 0, "", nil, []string{`metadata format "dsx-softmax-v0", want "dsx-softmax-v1"`}},
-		{"leading zero", map[string]string{"format": "dsx-softmax-v01"}, 0, "", nil, []string{`want "dsx-softmax-v1"`}},
-		{"other", map[string]string{"format": "pt"}, 0, "", nil, []string{`metadata format "pt"`}},
+		{"not dsx", nil, "", "no format key (not saved by dsx), saved by a dsx from before models recorded its version", nil, nil},
+		{"newer", map[string]string{"format": "dsx-softmax-v2", "dsx_version": "0.4.0"}, "", "", ErrNewerFormat,
+			[]string{`"dsx-softmax-v2" (version 2)`, `written by dsx "0.4.0"`, "reads versions up to dsx-softmax-v1", "upgrade dsx"}},
+		{"newer, no version", map[string]string{"format": "dsx-softmax-v17"}, "", "", ErrNewerFormat, []string{"written by a newer dsx"}},
+		{"newer checkpoint", map[string]string{"format": "dsx-checkpoint-v2"}, "", "", ErrNewerFormat, []string{"up to dsx-checkpoint-v1"}},
+		{"version 0", map[string]string{"format": "dsx-softmax-v0"}, "", "", nil, []string{`metadata format "dsx-softmax-v0", want "dsx-softmax-v1"`}},
+		{"leading zero", map[string]string{"format": "dsx-softmax-v01"}, "", "", nil, []string{`want "dsx-softmax-v1"`}},
+		{"other", map[string]string{"format": "pt"}, "", "", nil, []string{`metadata format "pt"`}},
 	} {
 		p := file(c.meta)
 		m, err := Load(p)
@@ -81,7 +83,7 @@ func TestOlderAndNewerFormats(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)
 			} else if m.FileFormat != c.format || m.DsxVersion != "" || m.Origin() != c.origin {
-				t.Errorf("%s: FileFormat %d, DsxVersion %q, Origin %q; want %d, \"\", %q", c.name, m.FileFormat, m.DsxVersion, m.Origin(), c.format, c.origin)
+				t.Errorf("%s: FileFormat %q, DsxVersion %q, Origin %q; want %q, \"\", %q", c.name, m.FileFormat, m.DsxVersion, m.Origin(), c.format, c.origin)
 			}
 			continue
 		}

@@ -34,7 +34,8 @@ func main() {
 }
 
 // run executes one command and returns the exit code: 0 on success, 1 on
-// failure, 2 on a usage error.
+// failure, 2 on a usage error, 128 + the signal's number for a run a
+// signal stopped (dsx train: 143 for SIGTERM, 130 for SIGINT).
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
@@ -65,9 +66,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := f(args[1:], stdout, stderr)
+	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], ee.msg)
+		}
+		return ee.code
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):

@@ -13,7 +13,9 @@ import (
 
 	"dsx/internal/atomicfile"
 	"dsx/internal/quote"
+	"dsx/internal/rowmath"
 	"dsx/model"
+	"dsx/train"
 )
 
 const predictHelp = `Predict the class of every row of a data set, labelled or not: a CSV of
@@ -121,7 +123,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		}
 		p := make([]float64, o.T)
 		order := make([]int, o.T)
-		err = forBatches(r.l, r.test, r.m.ScaleInputs, func(start, n int, z []float64, labels []int32) error {
+		err = train.ForBatches(r.l, r.test, 0, r.test.Rows, r.m.ScaleInputs, func(start, n int, z []float64, labels []int32) error {
 			for i := 0; i < n; i++ {
 				softmax(z[i*o.T:(i+1)*o.T], p)
 				k := rank(p, order, max(o.top, 1))
@@ -167,7 +169,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 
 // softmax writes the probabilities of logits z into p, in float64.
 func softmax(z, p []float64) {
-	m := z[argmax(z)]
+	m := z[rowmath.Argmax(z)]
 	sum := 0.0
 	for c, v := range z {
 		p[c] = math.Exp(v - m)

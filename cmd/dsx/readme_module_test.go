@@ -119,7 +119,7 @@ func TestModuleRecipe(t *testing.T) {
 					t.Fatalf("%s: %v\n%s", line, err, out)
 				}
 			}
-			want := "predicted [0 0 1 1] format 1 dsx true"
+			want := "predicted [0 0 1 1] format dsx-softmax-v1 dsx true"
 			if got := strings.TrimSpace(string(out)); !strings.HasSuffix(got, want) {
 				t.Errorf("the program printed %q, want %q", got, want)
 			}

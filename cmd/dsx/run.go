@@ -12,91 +12,11 @@ import (
 	"dsx/data"
 	"dsx/graph"
 	"dsx/internal/dense"
-	"dsx/internal/rowmath"
 	"dsx/model"
+	"dsx/train"
 
 	"gorgonia.org/tensor"
 )
-
-// forBatches runs the layer forward over every row of s, in batches of the
-// layer's B scaled by scale (nil: none), and hands fn each batch's logits
-// (n×T, float64) and labels (nil without labels).
-func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int) error, fn func(start, n int, z []float64, labels []int32) error) error {
-	B := l.Config().B
-	bt := newBatcher(s, B, l.Config().DType, scale)
-	idx := make([]int, B)
-	var z []float64
-	for start := 0; start < s.Rows; start += B {
-		n := min(B, s.Rows-start)
-		for i := range idx[:n] {
-			idx[i] = start + i
-		}
-		x, _, labels, err := bt.batch(idx[:n])
-		if err != nil {
-			return err
-		}
-		logits, err := l.Logits(x)
-		if err != nil {
-			return err
-		}
-		z = dense.Into(z, logits)
-		if i := firstNonFinite(z); i >= 0 {
-			T := len(z) / n
-			return fmt.Errorf("%s: row %d: logit of class %d is %v although the row's scaled features are finite: x·W + b overflows %v (a feature far outside the training data?)",
-				s.Source, start+i/T, i%T, z[i], l.Config().DType)
-		}
-		if !s.Labelled() {
-			labels = nil
-		}
-		if err := fn(start, n, z, labels); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// evaluate returns the mean plain cross-entropy and the accuracy of the
-// layer on a labelled set, scaled by scale.
-func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int) error) (loss, acc float64, err error) {
-	var plain rowmath.Options // plain cross-entropy
-	correct, sum := 0, 0.0
-	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
-		T := len(z) / n
-		for i := 0; i < n; i++ {
-			row := z[i*T : (i+1)*T]
-			if int32(argmax(row)) == labels[i] {
-				correct++
-			}
-			if int(labels[i]) < T {
-				rl, _ := rowmath.RowLoss(row, int(labels[i]), nil, &plain)
-				sum += rl
-			}
-		}
-		return nil
-	})
-	return sum / float64(s.Rows), float64(correct) / float64(s.Rows), err
-}
-
-// firstNonFinite is the index of v's first NaN or ±Inf, or -1.
-func firstNonFinite(v []float64) int {
-	for i, x := range v {
-		if x-x != 0 {
-			return i
-		}
-	}
-	return -1
-}
-
-// argmax is the first index of the largest value, as numpy's argmax.
-func argmax(v []float64) int {
-	best := 0
-	for c, x := range v {
-		if x > v[best] {
-			best = c
-		}
-	}
-	return best
-}
 
 // modelFlags are what eval and predict share: the data, the model and the
 // device.
@@ -206,7 +126,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.close()
-	loss, acc, err := evaluate(r.l, r.test, r.m.ScaleInputs)
+	loss, acc, err := train.Evaluate(r.l, r.test, r.m.ScaleInputs)
 	if err != nil {
 		return err
 	}
@@ -219,12 +139,12 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 }
 
 // modelInfo is a loaded model in eval's JSON: its shape, its file's format
-// version (0: no format key) and the dsx that saved it (null: a file from
-// before dsx recorded it).
+// ("dsx-softmax-v1"; "" without a format key) and the dsx that saved it
+// (null: a file from before dsx recorded it).
 type modelInfo struct {
 	Features   int     `json:"features"`
 	Classes    int     `json:"classes"`
-	Format     int     `json:"format"`
+	Format     string  `json:"format"`
 	DsxVersion *string `json:"dsx_version"`
 }
 

@@ -109,7 +109,7 @@ func TestModelOrigin(t *testing.T) {
 		}
 		return r.Info
 	}
-	if in := evalJSON(mp); in.Format != 1 || in.DsxVersion == nil || *in.DsxVersion != version.Short() || in.Features != 2 || in.Classes != 2 {
+	if in := evalJSON(mp); in.Format != model.Format || in.DsxVersion == nil || *in.DsxVersion != version.Short() || in.Features != 2 || in.Classes != 2 {
 		t.Errorf("eval --json model_info %+v", in)
 	}
 
@@ -121,8 +121,8 @@ func TestModelOrigin(t *testing.T) {
 		t.Fatalf("no %s in the model's header", key)
 	}
 	os.WriteFile(old, []byte(strings.Replace(string(raw), key, strings.Repeat(" ", len(key)), 1)), 0o644)
-	if in := evalJSON(old); in.Format != 1 || in.DsxVersion != nil {
-		t.Errorf("older model: model_info %+v, want format 1, dsx_version null", in)
+	if in := evalJSON(old); in.Format != model.Format || in.DsxVersion != nil {
+		t.Errorf("older model: model_info %+v, want format %s, dsx_version null", in, model.Format)
 	}
 	code, _, stderr := dsx(t, "predict", "--model", old, "--test", data, "--device", "cpu")
 	if code != 0 || !strings.Contains(stderr, "format dsx-softmax-v1, saved by a dsx from before models recorded its version") {
