@@ -11,7 +11,8 @@ import (
 	"dsx/internal/safetensors"
 )
 
-// Format is the value of the "format" metadata key in files written by Save.
+// Format is the value of the "format" metadata key in files written by
+// Save: "dsx-softmax-v" followed by FormatVersion (see format.go).
 const Format = "dsx-softmax-v1"
 
 // CheckpointFormat is the "format" of a training checkpoint (package
@@ -43,12 +44,22 @@ type Model struct {
 	N, T      int               // features, classes
 	Mean, Std []float32         // feature scaling x' = (x − Mean)/Std (N each); nil = identity
 	Classes   []string          // class names (len T) or nil
-	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
+	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device")
+
+	// What wrote a model that Load read, from the file's metadata; Save
+	// ignores both and records Format and this build's version.Short().
+	// FileFormat is the file's "format" (Format, an older model format, or
+	// CheckpointFormat; "" for a safetensors file without one, not written
+	// by dsx); DsxVersion the dsx that saved it ("" in files from before
+	// dsx recorded it, which are still read).
+	FileFormat string
+	DsxVersion string
 }
 
-// reserved metadata keys, written by Save from the model's own fields
-// (and the checksums a checkpoint records, safetensors.ChecksumsKey).
-var reserved = map[string]bool{"format": true, "classes": true, safetensors.ChecksumsKey: true}
+// reserved metadata keys, written by Save from the model's own fields and
+// this build: the format, the class names and the dsx version (and the
+// checksums a checkpoint records, safetensors.ChecksumsKey).
+var reserved = map[string]bool{"format": true, "classes": true, "dsx_version": true, safetensors.ChecksumsKey: true}
 
 // Validate checks the model's shapes, that no parameter is NaN or
 // infinite, and that class names and metadata are valid UTF-8.

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"dsx/internal/atomicfile"
 	"dsx/internal/quote"
 	"dsx/internal/safetensors"
+	"dsx/version"
 )
 
 // entries are the model's tensors as Save writes them.
@@ -25,10 +27,10 @@ func (m *Model) entries() []safetensors.Entry {
 }
 
 // Metadata is the "__metadata__" of m's file under format (Format, or
-// CheckpointFormat for package checkpoint): "format", "classes" and
-// m.Meta.
+// CheckpointFormat for package checkpoint): "format", "dsx_version" (this
+// build's version.Short()), "classes" and m.Meta.
 func (m *Model) Metadata(format string) (map[string]string, error) {
-	meta := map[string]string{"format": format}
+	meta := map[string]string{"format": format, "dsx_version": version.Short()}
 	for k, v := range m.Meta {
 		meta[k] = v
 	}
@@ -75,7 +77,8 @@ func Save(path string, m *Model) error {
 // Load reads and strictly validates a model written by Save, or any
 // safetensors file with the same tensors in F32 or F64. A file from before
 // scaler.std, holding "scaler.scale" = 1/std, is read too: Std becomes
-// 1/scale.
+// 1/scale; so are files without "dsx_version". A file of a later format
+// version than this dsx writes is an error wrapping ErrNewerFormat.
 func Load(path string) (*Model, error) {
 	h, data, err := safetensors.ReadFile(path)
 	if err != nil {
@@ -98,11 +101,12 @@ func Decode(h *safetensors.Header, data []byte) (*Model, error) {
 	m := &Model{}
 	ckpt := false
 	if meta := h.Meta; meta != nil {
-		if f, ok := meta["format"]; ok && f != Format {
-			if f != CheckpointFormat {
-				return nil, fmt.Errorf("metadata format %s, want %q (a model) or %q (a checkpoint)", quote.Value(f), Format, CheckpointFormat)
+		m.DsxVersion = meta["dsx_version"]
+		if f, ok := meta["format"]; ok {
+			if err := parseFormat(f, m.DsxVersion); err != nil {
+				return nil, err
 			}
-			ckpt = true
+			m.FileFormat, ckpt = f, strings.HasPrefix(f, "dsx-checkpoint-")
 		}
 		if c, ok := meta["classes"]; ok {
 			if err := json.Unmarshal([]byte(c), &m.Classes); err != nil {

@@ -156,6 +156,11 @@ are. Without --test, only the training loss is reported.
 			return usageErr("--classes %d but %s names %d classes", *classes, *namesFile, len(names))
 		}
 	}
+	if *classes > 0 { // T is known: --class-weights and --ignore-index are checked against it now
+		if _, err := lf.options(*classes); err != nil {
+			return err
+		}
+	}
 
 	// A checkpoint to resume or a model to start from: read (and checked)
 	// before the data. They give T and the class names unless the flags do.
