@@ -53,8 +53,10 @@ data:
 numpy:
 	scripts/install-numpy
 
+## build: bin/dsx, with the git commit stamped for dsx --version and saved models
+## (scripts/version-ldflags: go build stamps none in a linked worktree)
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/dsx ./cmd/dsx
+	CGO_ENABLED=0 $(GO) build -ldflags "$$(scripts/version-ldflags)" -o $(BIN)/dsx ./cmd/dsx
 
 cuda-headers:
 	scripts/cuda-headers $(CUDA_DIR) >/dev/null

@@ -253,6 +253,18 @@ type Layer interface {
 	Step(x, targets *tensor.Dense) (float64, error)
 	// Logits returns x·W + b (rows×T) as a host copy.
 	Logits(x *tensor.Dense) (*tensor.Dense, error)
+	// OptimizerState returns host copies of the optimizer's state: its
+	// kind, the steps taken since the last reset, and its buffers (see
+	// OptimizerState). With Params, it is what a checkpoint needs.
+	OptimizerState() (OptimizerState, error)
+	// SetOptimizerState replaces the optimizer's state with a copy of s.
+	// Restoring a layer is SetParams (which resets the state), then
+	// SetOptimizerState: the next steps are then bitwise those of the
+	// layer the two were taken from, on the same device. A state of
+	// another optimizer kind, or whose tensors differ in name, shape or
+	// dtype from those the layer keeps, or are not finite, is an error
+	// (CheckOptimizerState) and the layer keeps its state.
+	SetOptimizerState(s OptimizerState) error
 	// Close frees the layer's memory; the layer is unusable afterwards.
 	Close() error
 }

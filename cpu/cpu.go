@@ -298,8 +298,7 @@ func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64
 		return nil, err
 	}
 	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
-		op.Denom, op.ZDenom, op.UseDenom = denom[0], denom[1], true
-		defer func() { op.UseDenom = false }()
+		defer op.UseBatchDenominators(denom[0], denom[1])()
 	}
 	defer m.rewind()
 	if err := m.vm.RunAll(); err != nil {
@@ -309,7 +308,7 @@ func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64
 }
 
 // vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
-// Failed to execute instruction SoftmaxXent{…} … Failed to carry op.Do():
+// Failed to execute instruction XentOp{…} … Failed to carry op.Do():
 // targets: row 2: …"), which names instructions the user never wrote. The
 // VM's contextual error has no Unwrap (only Err), so errors.Is and
 // errors.As could not see through it; the cause is returned as the op made

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,25 @@ func agree(c dist.Comm, err error) error {
 		out.Err = err
 	}
 	return out
+}
+
+// stopping reports whether ctx has ended, on any rank: a signal reaches
+// the ranks of a job at different moments, and a rank that stopped alone
+// would leave the others waiting in the next step's collectives. One small
+// all-reduce a step in a job of several ranks.
+func (t *Trainer) stopping(ctx context.Context) bool {
+	stop := ctx.Err() != nil
+	if t.comm.Size() == 1 {
+		return stop
+	}
+	flag := []float64{0}
+	if stop {
+		flag[0] = 1
+	}
+	if err := t.comm.AllReduceF64(flag); err != nil {
+		return true // the job is broken; Run's caller sees the stop
+	}
+	return flag[0] > 0
 }
 
 // skip takes part in a step this rank cannot run (its share of the batch

@@ -107,8 +107,8 @@ func TestDataParallelModel(t *testing.T) {
 						continue // float32's bound over 10 steps is too loose to say anything (the layer tests hold float32 to one step)
 					}
 					steps := cfg.Epochs * 5
-					got := append(f64(runs[0].W), f64(runs[0].b)...)
-					want := append(f64(one.W), f64(one.b)...)
+					got := append(f32to64(runs[0].W), f32to64(runs[0].b)...)
+					want := append(f32to64(one.W), f32to64(one.b)...)
 					tol.Expect(t, fmt.Sprintf("P=%d model", P), got, want, tol.DataParallelParams(dt, steps, blobGrad, amp(cfg.Optimizer, steps), blobGrowth(cfg.Optimizer.LR)))
 				}
 			})
@@ -135,7 +135,7 @@ func amp(o backend.Optimizer, steps int) float64 {
 	return o.LR * math.Min(float64(steps), 1/(1-o.Momentum))
 }
 
-func f64(v []float32) []float64 { return dense.Convert[float64](v) }
+func f32to64(v []float32) []float64 { return dense.Convert[float64](v) }
 
 // An error on one rank stops every rank at the same step with that
 // rank's message (a *RankError; on the rank that raised it, the error

@@ -41,6 +41,11 @@ type Config struct {
 	// MemoryBudget, Storage, VocabTile); its Spec, Optimizer and Comm are
 	// set by New.
 	Layer backend.Config
+	// Scaler, when not nil, is the feature scaling to train with (a
+	// Scaler of nil Mean and Std: none) instead of one fitted on the
+	// training set: a model's, to go on training it (Trainer.Init), or a
+	// checkpoint's (Trainer.Restore).
+	Scaler *data.Scaler
 }
 
 // Options change nothing in the result of training.
@@ -126,6 +131,11 @@ type Trainer struct {
 	src         *rand.PCG
 	rng         *rand.Rand
 
+	// The data's fingerprints (data.Set.Fingerprint, of the features as
+	// read), for a checkpoint's settings; testFP is "none" without a
+	// test set.
+	trainFP, testFP string
+
 	// Where the run stands, and what a checkpoint restores exactly.
 	pos        Position
 	epochStart []byte  // the PCG's state before this epoch's permutation
@@ -197,9 +207,24 @@ func newTrainer(be backend.Backend, trainSet, test *data.Set, cfg Config, opts O
 	}
 	t := &Trainer{be: be, cfg: cfg, opts: opts, comm: comm, train: trainSet, test: test, T: T,
 		B: min(cfg.Batch, trainSet.Rows), guard: guard{T: T}}
-	sc, err := data.FitScaler(trainSet)
-	if err != nil {
+	// Fingerprints of the data as read, before any scaling in place.
+	var err error
+	if t.trainFP, err = trainSet.Fingerprint(); err != nil {
 		return nil, err
+	}
+	t.testFP = "none"
+	if test != nil {
+		if t.testFP, err = test.Fingerprint(); err != nil {
+			return nil, err
+		}
+	}
+	sc := cfg.Scaler
+	if sc == nil {
+		if sc, err = data.FitScaler(trainSet); err != nil {
+			return nil, err
+		}
+	} else if sc.Mean != nil && (len(sc.Mean) != trainSet.N || len(sc.Std) != trainSet.N) {
+		return nil, fmt.Errorf("train: Config.Scaler has %d means and %d stds for %d features", len(sc.Mean), len(sc.Std), trainSet.N)
 	}
 	t.scaler = sc
 	// In float32, as predict scales. Mapped features are never written:
@@ -270,8 +295,14 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	res := &Result{}
 	start := time.Now()
 	batches := t.Batches()
+	if t.comm.Size() > 1 {
+		// Parameters set after New (Restore, Init) must be every rank's.
+		if err := t.checkParams(); err != nil {
+			return nil, err
+		}
+	}
 	for !t.Done() {
-		if err := ctx.Err(); err != nil {
+		if t.stopping(ctx) {
 			res.Stopped = true
 			break
 		}
@@ -381,11 +412,17 @@ func (t *Trainer) Model() (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Meta = map[string]string{"device": t.be.Name(), "epochs": strconv.Itoa(t.pos.Epoch), "optimizer": t.cfg.Optimizer.Kind.String()}
-	if n := len(t.history); n > 0 && t.test != nil {
-		m.Meta["test_accuracy"] = strconv.FormatFloat(t.history[n-1].TestAccuracy, 'f', 4, 64)
-	}
+	m.Meta = t.meta()
 	return m, nil
+}
+
+// meta is the model's metadata (see Model).
+func (t *Trainer) meta() map[string]string {
+	meta := map[string]string{"device": t.be.Name(), "epochs": strconv.Itoa(t.pos.Epoch), "optimizer": t.cfg.Optimizer.Kind.String()}
+	if n := len(t.history); n > 0 && t.test != nil {
+		meta["test_accuracy"] = strconv.FormatFloat(t.history[n-1].TestAccuracy, 'f', 4, 64)
+	}
+	return meta
 }
 
 // ModelOf returns a layer's parameters as a model (float32, as models

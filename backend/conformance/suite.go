@@ -49,6 +49,8 @@ func Run(t *testing.T, name string) {
 			t.Run("AllWeightZero", s.allWeightZero)
 			t.Run("RepeatAndSmallerBatch", s.repeatAndSmallerBatch)
 			t.Run("Optimizers", s.optimizers)
+			t.Run("OptimizerState", s.optimizerState)
+			t.Run("OptimizerStateErrors", s.optimizerStateErrors)
 			t.Run("BadInput", s.badInput)
 			t.Run("HugeShapes", s.hugeShapes)
 			t.Run("NonFinite", s.nonFinite)

@@ -16,6 +16,7 @@ import (
 	"dsx/backend"
 	"dsx/dist"
 	"dsx/graph"
+	"dsx/internal/atomicfile"
 	"dsx/internal/benchdata"
 	"dsx/internal/dense"
 	"dsx/internal/quote"
@@ -221,6 +222,19 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 			return usageErr("--modes: %v", err)
 		}
 		ms = append(ms, mm)
+	}
+	if *device != "" && *device != "all" && *device != "none" {
+		for _, d := range splitList(*device) {
+			if _, err := deviceName(d); err != nil {
+				return err
+			}
+		}
+	}
+	// Where the plot goes is checked now, not after the timing.
+	if *plot != "" {
+		if err := atomicfile.Check(*plot); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
 	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {

@@ -56,15 +56,13 @@ func (r *modelRun) close() {
 	r.test.Close()
 }
 
-// open chooses the device, reads the model, passes it to checkModel (when
-// not nil: checks of the command line against the model), and then reads
-// the data, checked against the model's features from the data's header
-// before its body is read.
+// open reads the model, passes it to checkModel (when not nil: checks of
+// the command line against the model, such as predict's --top K ≤ T, whose
+// usage errors come before any device is chosen or line printed), chooses
+// the device, says which model runs (its shape, format and the dsx that
+// saved it), and then reads the data, checked against the model's
+// features from the data's header before its body is read.
 func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error, stderr io.Writer) (*modelRun, error) {
-	be, err := chooseDevice(*mf.device, stderr)
-	if err != nil {
-		return nil, err
-	}
 	path := *mf.model
 	m, err := model.Load(path)
 	if err != nil {
@@ -75,6 +73,11 @@ func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error,
 			return nil, err
 		}
 	}
+	be, err := chooseDevice(*mf.device, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "dsx: model %s: %d features, %d classes, %s\n", path, m.N, m.T, m.Origin())
 	_, test, err := mf.df.load(loadOpts{classes: m.T, features: m.N, unlabelled: unlabelled}, stderr)
 	if errors.Is(err, data.ErrFeatureCount) {
 		return nil, fmt.Errorf("model %s expects %d features: %w", path, m.N, err)
@@ -128,11 +131,29 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"device": r.be.Name(), "model": r.path, "rows": r.test.Rows,
+		return writeJSON(stdout, map[string]any{"device": r.be.Name(), "model": r.path, "model_info": infoOf(r.m), "rows": r.test.Rows,
 			"test_loss": loss, "test_accuracy": acc, "load_seconds": r.test.Stats.LoadSeconds, "test_data": reportOf(r.test)})
 	}
 	fmt.Fprintf(stdout, "test accuracy %.4f, test loss %.4f on %d rows of %s\n", acc, loss, r.test.Rows, r.test.Source)
 	return nil
+}
+
+// modelInfo is a loaded model in eval's JSON: its shape, its file's format
+// ("dsx-softmax-v1"; "" without a format key) and the dsx that saved it
+// (null: a file from before dsx recorded it).
+type modelInfo struct {
+	Features   int     `json:"features"`
+	Classes    int     `json:"classes"`
+	Format     string  `json:"format"`
+	DsxVersion *string `json:"dsx_version"`
+}
+
+func infoOf(m *model.Model) modelInfo {
+	in := modelInfo{Features: m.N, Classes: m.T, Format: m.FileFormat}
+	if m.DsxVersion != "" {
+		in.DsxVersion = &m.DsxVersion
+	}
+	return in
 }
 
 func writeJSON(w io.Writer, v any) error {

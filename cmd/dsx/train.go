@@ -1,17 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"dsx/backend"
 	"dsx/data"
 	"dsx/internal/atomicfile"
+	"dsx/internal/checkpoint"
 	"dsx/internal/quote"
 	"dsx/model"
 	"dsx/train"
@@ -96,6 +97,8 @@ are. Without --test, only the training loss is reported.
 	classes := fs.Int("classes", 0, fmt.Sprintf("number of classes `T` (default: largest label + 1, at most %d)", data.MaxInferredClasses))
 	namesFile := fs.String("class-names", "", "`file` of class names, one per line, saved in the model (sets T when --classes is not given)")
 	asJSON := fs.Bool("json", false, "print one JSON object at the end")
+	var cf ckptFlags
+	cf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +117,9 @@ are. Without --test, only the training loss is reported.
 	// Where the model goes is checked now, not after the last epoch.
 	if err := atomicfile.Check(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	if err := cf.check(); err != nil {
+		return err
 	}
 	dt, err := parseDType(*dtype)
 	if err != nil {
@@ -150,9 +156,41 @@ are. Without --test, only the training loss is reported.
 			return usageErr("--classes %d but %s names %d classes", *classes, *namesFile, len(names))
 		}
 	}
+	if *classes > 0 { // T is known: --class-weights and --ignore-index are checked against it now
+		if _, err := lf.options(*classes); err != nil {
+			return err
+		}
+	}
 
 	// Ranks other than 0 of a data-parallel job print nothing.
 	stdout, stderr = quiet(stdout), quiet(stderr)
+	// A checkpoint to resume or a model to start from: read (and checked)
+	// before the data. They give T and the class names unless the flags do.
+	var (
+		state   *train.State
+		initial *model.Model
+		scaler  *data.Scaler
+	)
+	switch {
+	case cf.resume != "":
+		if state, err = train.LoadState(cf.resume); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		initial = state.Model()
+	case cf.init != "":
+		if initial, err = model.Load(cf.init); err != nil {
+			return fmt.Errorf("--init: %w", err)
+		}
+	}
+	if initial != nil {
+		scaler = &data.Scaler{Mean: initial.Mean, Std: initial.Std}
+		if *classes == 0 {
+			*classes = initial.T
+		}
+		if names == nil {
+			names = initial.Classes
+		}
+	}
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
 		return err
@@ -162,12 +200,27 @@ are. Without --test, only the training loss is reported.
 		return err
 	}
 	defer func() { w.end(err) }()
+	// From here (the device chosen, the process no longer replaced by
+	// dsx-gpu), SIGTERM and SIGINT stop training cleanly.
+	stop := newStopper()
+	defer stop.stop()
 	trainSet, test, err := df.load(loadOpts{classes: *classes}, stderr)
 	if err != nil {
 		return err
 	}
 	defer trainSet.Close()
 	defer test.Close()
+	if initial != nil && initial.N != trainSet.N {
+		if state != nil {
+			fp, err := trainSet.Fingerprint()
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("--resume %s: %w", cf.resume, &train.SettingsError{Diffs: checkpoint.Diff(
+				map[string]string{"train data": state.Settings["train data"]}, map[string]string{"train data": fp})})
+		}
+		return fmt.Errorf("--init %s: the model has %d features, the training data %d", cf.init, initial.N, trainSet.N)
+	}
 	T := trainSet.Classes
 	if test != nil {
 		if test.N != trainSet.N {
@@ -182,10 +235,14 @@ are. Without --test, only the training loss is reported.
 	if names == nil && T == 10 && strings.Contains(strings.ToLower(trainSet.Source), "fashion") {
 		names = fashionClasses
 	}
-	cfg := train.Config{Epochs: *epochs, Batch: *batch, DType: dt, Loss: lossOpts, Optimizer: opt, Seed: *seed, Classes: T, ClassNames: names}
+	cfg := train.Config{Epochs: *epochs, Batch: *batch, DType: dt, Loss: lossOpts, Optimizer: opt, Seed: *seed, Classes: T, ClassNames: names,
+		Scaler: scaler}
 	var bar *progress
+	sv := &saver{f: &cf, last: time.Now(), saved: -1,
+		meta: map[string]string{"trained_on": validUTF8(trainSet.Source), "optimizer": *optName}}
 	opts := train.Options{
 		Comm: w.comm,
+		Step: func(tr *train.Trainer) error { return sv.step(tr) },
 		// Features in memory of their own are scaled once, in place, not
 		// again every epoch (on Fashion-MNIST, rescaling every batch took a
 		// third of training).
@@ -208,8 +265,25 @@ are. Without --test, only the training loss is reported.
 		return err
 	}
 	defer tr.Close()
+	switch {
+	case state != nil:
+		if err := tr.Restore(state); err != nil {
+			return fmt.Errorf("--resume %s: %w", cf.resume, err)
+		}
+		if cf.path == cf.resume {
+			sv.saved = state.Position.Step // what the file holds
+		}
+		fmt.Fprintf(stderr, "dsx: resuming %s from %s\n", where(tr, *epochs), cf.resume)
+	case initial != nil:
+		if err := tr.Init(initial); err != nil {
+			return fmt.Errorf("--init %s: %w", cf.init, err)
+		}
+	}
 	bar = newProgress(stderr, *epochs*tr.Batches())
-	res, err := tr.Run(context.Background())
+	sv.bar = bar
+	pos := tr.Position()
+	bar.done = int64(pos.Epoch*tr.Batches() + pos.Batch)
+	res, err := tr.Run(stop.ctx)
 	if err != nil {
 		bar.clear()
 		var de *train.DivergedError
@@ -218,12 +292,27 @@ are. Without --test, only the training loss is reported.
 		}
 		return err
 	}
+	// Stopped by a signal, or done: the checkpoint of where training
+	// stands, unless the last one saved is of this step.
+	var saveErr error
+	if cf.path != "" && sv.saved != tr.Position().Step {
+		saveErr = sv.save(tr)
+	}
+	if sig := stop.signal(); res.Stopped && sig != nil {
+		bar.clear()
+		fmt.Fprintln(stderr, stopped(sig, tr, *epochs, &cf, args, saveErr))
+		return &exitError{code: exitCode(sig)}
+	}
+	if saveErr != nil {
+		return saveErr
+	}
 	m, err := tr.Model()
 	if err != nil {
 		return err
 	}
-	m.Meta["trained_on"] = validUTF8(trainSet.Source)
-	m.Meta["optimizer"] = *optName
+	for k, v := range sv.meta {
+		m.Meta[k] = v
+	}
 	if w.comm.Size() > 1 {
 		m.Meta["ranks"] = strconv.Itoa(w.comm.Size())
 	}

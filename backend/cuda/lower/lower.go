@@ -23,9 +23,10 @@ type Program struct {
 
 	Train, Forward *Plan
 	// Optim updates W then b after Train (nil without an optimizer, or
-	// without dW and db); OptimState is its state, zeroed on reset.
+	// without dW and db); OptimState is its state, zeroed on reset, under
+	// the names and shapes of backend.OptimizerTensors.
 	Optim      []*Step
-	OptimState []*Buffer
+	OptimState []StateBuffer
 
 	X, W, Bias, Targets *Buffer
 	ClassWeights        *Buffer // T float64, nil without class weights

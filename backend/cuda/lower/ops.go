@@ -166,7 +166,7 @@ func (lw *lowerer) toBF16(v val) *Buffer {
 	return cp
 }
 
-// xent lowers the SoftmaxXent node and, when the graph has it, its gradient
+// xent lowers the XentOp node and, when the graph has it, its gradient
 // node into the fused kernel: the gradient overwrites the logits.
 func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	o := r.xent

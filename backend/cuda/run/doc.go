@@ -11,7 +11,9 @@
 // test`, so that this package and the lowering are exercised on every
 // machine.
 //
-// Parameters and optimizer state stay on the device. Buffers for the largest
+// Parameters and optimizer state stay on the device; Params and
+// OptimizerState copy them to the host (for a model or a checkpoint), and
+// SetParams and SetOptimizerState back. Buffers for the largest
 // batch B are allocated once by Open; a step copies the batch in and the
 // scalar loss out, and allocates no device memory. Close frees it all.
 package run

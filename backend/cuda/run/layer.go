@@ -143,9 +143,9 @@ func (l *Layer) check() error {
 // resetOptim zeroes the optimizer state (inside Do).
 func (l *Layer) resetOptim() error {
 	l.iter = 0
-	for _, b := range l.low.OptimState {
-		if err := l.mem.Zero(b); err != nil {
-			return fmt.Errorf("%s: zeroing %s: %w", l.name, b.What, err)
+	for _, sb := range l.low.OptimState {
+		if err := l.mem.Zero(sb.Buf); err != nil {
+			return fmt.Errorf("%s: zeroing %s: %w", l.name, sb.Buf.What, err)
 		}
 	}
 	return nil
