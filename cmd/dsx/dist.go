@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"dsx/dist"
 	"dsx/train"
@@ -132,11 +133,22 @@ func (w *world) end(err error) {
 	}
 	var re *train.RankError
 	var de *train.DivergedError
-	if err != nil && !errors.As(err, &re) && !errors.As(err, &de) {
+	var ee *exitError // stopped by a signal: every rank stopped at the same step
+	if err != nil && !errors.As(err, &re) && !errors.As(err, &de) && !errors.As(err, &ee) {
 		fmt.Fprintf(os.Stderr, "dsx: rank %d of %d: %v (aborting the job)\n", w.comm.Rank(), w.comm.Size(), err)
 		w.comm.Abort(1)
 	}
 	w.comm.Close()
+}
+
+// stopSignal is the signal that stopped a run: this process's, or SIGTERM
+// in a data-parallel job that stopped because another rank got one (the
+// ranks agree on stopping, train.Trainer.Run), as mpirun sends it to all.
+func stopSignal(sig os.Signal, stopped bool, w *world) os.Signal {
+	if sig == nil && stopped && w.comm.Size() > 1 {
+		return syscall.SIGTERM
+	}
+	return sig
 }
 
 // rankError is how a failed command's error is printed in a launched

@@ -27,8 +27,9 @@ import (
 )
 
 const (
-	envArgs    = "DSX_TEST_ARGS"     // the dsx command line of every rank (JSON)
-	envArgsOne = "DSX_TEST_ARGS_ONE" // more arguments for rank 1 alone (JSON)
+	envArgs     = "DSX_TEST_ARGS"      // the dsx command line of every rank (JSON)
+	envArgsOne  = "DSX_TEST_ARGS_ONE"  // more arguments for rank 1 alone (JSON)
+	envPauseOne = "DSX_TEST_PAUSE_ONE" // DSX_TEST_PAUSE for rank 1 alone
 )
 
 // TestMPIDsxRank is dsx itself in the ranks of the jobs below: it runs
@@ -44,6 +45,7 @@ func TestMPIDsxRank(t *testing.T) {
 	if rank == "1" {
 		json.Unmarshal([]byte(os.Getenv(envArgsOne)), &more)
 		args = append(args, more...)
+		pauseAt = os.Getenv(envPauseOne) // checkpoint.go's test hook, for rank 1 alone
 	}
 	os.WriteFile(filepath.Join(mpitest.Out(), "rank-"+rank+".pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	os.Exit(run(args, os.Stdout, os.Stderr))
@@ -302,4 +304,56 @@ func TestMPITrainKilledRank(t *testing.T) {
 		t.Error("the model file changed")
 	}
 	t.Logf("ended %v after the kill", took.Round(time.Millisecond))
+}
+
+// TestMPITrainStopAndResume: SIGTERM to one rank stops every rank after the
+// same step (the ranks agree on stopping each step), rank 0 saves the
+// checkpoint and says so, exit 143 and no model; `mpirun ... --resume`
+// then finishes with the bytes of the run never stopped.
+func TestMPITrainStopAndResume(t *testing.T) {
+	l := mpitest.OpenMPI(t)
+	train := blobCSV(t, "train.csv", 90, 6)
+	dir := t.TempDir()
+	args := func(out string, more ...string) []string {
+		return append([]string{"train", "--device", "cpu", "--train", train, "--epochs", "3", "--batch", "16", "--out", out}, more...)
+	}
+	whole := filepath.Join(dir, "whole.safetensors")
+	if job := mpiDsx(t, 2, nil, args(whole)); job.Err != nil {
+		t.Fatalf("%v\n%s", job.Err, job.Tail())
+	}
+	out, ck := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "ck.safetensors")
+	js, _ := json.Marshal(args(out, "--checkpoint", ck))
+	run := l.Start(t, 2, "TestMPIDsxRank", nil, []string{envArgs + "=" + string(js), envPauseOne + "=step:8"}, 3*time.Minute)
+	var pid int
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if bytes.Contains(run.Output(), []byte("dsx-test: paused at step 8")) {
+			b, _ := os.ReadFile(filepath.Join(run.Out, "rank-1.pid"))
+			pid, _ = strconv.Atoi(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			run.Wait(t)
+			t.Fatal("rank 1 never paused at step 8")
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	job := run.Wait(t)
+	o := string(job.Output)
+	if job.Err == nil || !strings.Contains(o, "dsx train: stopped by SIGTERM in epoch 2 of 3, after batch 2 of 6 (step 8); checkpoint saved to "+ck) ||
+		strings.Count(o, "dsx train: stopped") != 1 {
+		t.Fatalf("want one 'stopped after step 8, checkpoint saved' and a failed job; got %v:\n%s", job.Err, job.Tail())
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a stopped run wrote the model")
+	}
+	if job := mpiDsx(t, 2, nil, args(out, "--checkpoint", ck, "--resume", ck)); job.Err != nil {
+		t.Fatalf("resume: %v\n%s", job.Err, job.Tail())
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(out)
+	if !bytes.Equal(a, b) {
+		t.Error("the resumed run's model differs from the run never stopped")
+	}
 }

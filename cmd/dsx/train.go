@@ -298,7 +298,7 @@ are. Without --test, only the training loss is reported.
 	if cf.path != "" && sv.saved != tr.Position().Step {
 		saveErr = sv.save(tr)
 	}
-	if sig := stop.signal(); res.Stopped && sig != nil {
+	if sig := stopSignal(stop.signal(), res.Stopped, w); res.Stopped && sig != nil {
 		bar.clear()
 		fmt.Fprintln(stderr, stopped(sig, tr, *epochs, &cf, args, saveErr))
 		return &exitError{code: exitCode(sig)}

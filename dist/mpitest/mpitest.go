@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -96,14 +97,36 @@ type Running struct {
 	cmd    *exec.Cmd
 	ctx    context.Context
 	cancel context.CancelFunc
-	buf    *bytes.Buffer
+	buf    *syncBuffer
 	what   string
 }
+
+// syncBuffer is the job's output, written by the launcher's pipes and read
+// while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+// Output is what the job has printed so far.
+func (r *Running) Output() []byte { return r.buf.Bytes() }
 
 // Start starts a job as Launch does, without waiting for it.
 func (l Launcher) Start(t testing.TB, np int, test string, extra []string, env []string, limit time.Duration) *Running {
 	t.Helper()
-	r := &Running{Out: t.TempDir(), buf: new(bytes.Buffer), what: fmt.Sprintf("%s -np %d %s (limit %v)", l.Family, np, test, limit)}
+	r := &Running{Out: t.TempDir(), buf: new(syncBuffer), what: fmt.Sprintf("%s -np %d %s (limit %v)", l.Family, np, test, limit)}
 	args := l.args(np, extra)
 	args = append(args, os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.v")
 	r.ctx, r.cancel = context.WithTimeout(context.Background(), limit)
