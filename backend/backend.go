@@ -138,8 +138,16 @@ type Config struct {
 	// rows) over Comm before anything divides by them, and dW and db
 	// (summed) between backward and the optimizer update, so that every
 	// rank applies the same update and the loss returned is the global
-	// batch's. A backend runs it only where Capabilities.DataParallel says
-	// so; nil or a Comm of one rank is the one-process layer.
+	// batch's (Compute's dW and db too; its dx and per-row losses are the
+	// rank's rows'). A rank whose share of a batch is empty passes x and
+	// targets nil and takes part with zeros. Every rank must call Step and
+	// Compute in the same order (Open and the other methods are local). A
+	// bad share or a non-finite loss on one rank fails the step on every
+	// rank: that rank returns its error, the others a *dist.PeerError
+	// naming it, and no parameter changes. The protocol is backend.Ranks.
+	// A backend runs it only where Capabilities.DataParallel says so; nil
+	// or dist.Local is the one-process layer, and a Comm of one rank gives
+	// its results.
 	Comm dist.Comm
 }
 

@@ -32,10 +32,11 @@ func (Backend) Devices() ([]backend.Device, error) {
 // bfloat16 storage, no vocabulary tiles.
 func (Backend) Capabilities() backend.Capabilities {
 	return backend.Capabilities{
-		DTypes:    []tensor.Dtype{tensor.Float32, tensor.Float64},
-		Xents:     map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
-		Chunks:    true,
-		FusedName: "graph",
+		DTypes:       []tensor.Dtype{tensor.Float32, tensor.Float64},
+		Xents:        map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
+		Chunks:       true,
+		FusedName:    "graph",
+		DataParallel: true,
 	}
 }
 
@@ -55,7 +56,7 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := checkMemory(cfg); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}}
+	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}, ranks: backend.DataParallel(cfg)}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -134,7 +135,8 @@ type layer struct {
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
-	acc   *accum // sums and gathers of chunked batches, made on first use
+	acc   *accum         // sums and gathers of chunked batches, made on first use
+	ranks *backend.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -213,8 +215,10 @@ type result struct {
 // run runs the training graph on a batch: whole, or in chunks of
 // Config.Chunk rows whose logits exist one chunk at a time, each scaled by
 // the whole batch's Mean denominator, with dW and db summed over the chunks
-// and dx and per-row losses gathered.
-func (l *layer) run(x, targets *tensor.Dense) (result, error) {
+// and dx and per-row losses gathered. global, when not nil, is the Mean
+// denominators to scale by instead of the batch's own: those of the global
+// batch of which this is one rank's share (parallel.go).
+func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error) {
 	if err := l.check(); err != nil {
 		return result{}, err
 	}
@@ -227,7 +231,7 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	}
 	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
 	if rows <= chunk {
-		m, err := l.runMachine(rows, x, targets, nil)
+		m, err := l.runMachine(rows, x, targets, global)
 		if err != nil {
 			return result{}, backend.ExplainNonFinite(err, 0, x, l.w, l.b)
 		}
@@ -243,6 +247,9 @@ func (l *layer) run(x, targets *tensor.Dense) (result, error) {
 	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
 	if err != nil {
 		return result{}, err
+	}
+	if global != nil {
+		denom, kept = global[0], global[1]
 	}
 	if l.acc == nil {
 		l.acc = newAccum(l.cfg)
@@ -434,7 +441,7 @@ func scalar(v G.Value) float64 {
 }
 
 func (l *layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
-	r, err := l.run(x, targets)
+	r, err := l.gradients(x, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -452,11 +459,11 @@ func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if err := backend.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err
 	}
-	r, err := l.run(x, targets)
+	r, err := l.gradients(x, targets) // local gradients → reduce
 	if err != nil {
 		return 0, err
 	}
-	l.opt.step(l.w, r.dw, l.b, r.db)
+	l.opt.step(l.w, r.dw, l.b, r.db) // → update
 	return r.loss, nil
 }
 

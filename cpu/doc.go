@@ -4,8 +4,10 @@
 // every compiled graph shares. It registers itself as "cpu" and is always
 // available; programs link it in with import _ "dsx/cpu". Its declaration
 // (Capabilities): float32 and float64 layers, products in the layer's dtype
-// only, the graph's fused softmax-cross-entropy with every loss option, and
-// row chunks.
+// only, the graph's fused softmax-cross-entropy with every loss option, row
+// chunks, and data-parallel steps (Config.Comm: parallel.go is the seam
+// "local gradients → reduce → update", the protocol of backend.Ranks with
+// dW and db all-reduced in place on the host).
 //
 // Its products go to the system's BLAS, loaded at run time without cgo
 // (package dsx/internal/sysblas: OpenBLAS, Accelerate, or DSX_BLAS=PATH), in

@@ -1,6 +1,10 @@
 package dist
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Comm is a communicator: the ranks of one job and their collectives.
 // Every rank must call a collective in the same order with buffers of the
@@ -65,4 +69,53 @@ func Share(n, rank, size int) (lo, hi int) {
 		hi++
 	}
 	return lo, hi
+}
+
+// PeerError is what a rank returns from a collective step that other ranks
+// failed: each of those reports its own error, this one names them, so that
+// every rank stops at the same step.
+type PeerError struct {
+	Ranks []int // the ranks that failed, in order
+	Size  int
+}
+
+func (e *PeerError) Error() string {
+	s := make([]string, len(e.Ranks))
+	for i, r := range e.Ranks {
+		s[i] = strconv.Itoa(r)
+	}
+	what := "rank " + strings.Join(s, ", ")
+	if len(s) > 1 {
+		what = "ranks " + strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("dist: %s of %d failed this step (the error is reported there)", what, e.Size)
+}
+
+// Failed all-reduces one flag a rank, set where failed, and returns nil when
+// no rank failed, else a *PeerError naming those that did. Every rank must
+// call it at the same point of the step.
+func Failed(c Comm, failed bool) error {
+	flags := make([]float64, c.Size())
+	if failed {
+		flags[c.Rank()] = 1
+	}
+	if err := c.AllReduceF64(flags); err != nil {
+		return err
+	}
+	return FailedRanks(flags)
+}
+
+// FailedRanks is the *PeerError of all-reduced flags, one a rank (flag r >
+// 0: rank r failed), nil when none is set.
+func FailedRanks(flags []float64) error {
+	var bad []int
+	for r, f := range flags {
+		if f > 0 {
+			bad = append(bad, r)
+		}
+	}
+	if bad == nil {
+		return nil
+	}
+	return &PeerError{Ranks: bad, Size: len(flags)}
 }

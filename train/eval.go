@@ -63,8 +63,11 @@ func evaluate(l backend.Layer, s *data.Set, scale ScaleFunc, c dist.Comm) (loss,
 	if !s.Labelled() {
 		return 0, 0, fmt.Errorf("%s: evaluation needs labels", s.Source)
 	}
-	var plain rowmath.Options  // plain cross-entropy
-	sums := make([]float64, 2) // loss, correct
+	var plain rowmath.Options // plain cross-entropy
+	// The loss, the correct rows, and one flag a rank (it failed), summed
+	// over the ranks in one all-reduce: a rank whose rows fail still takes
+	// part, so that every rank returns an error.
+	sums := make([]float64, 2+c.Size())
 	lo, hi := dist.Share(s.Rows, c.Rank(), c.Size())
 	err = ForBatches(l, s, lo, hi, scale, func(_, n int, z []float64, labels []int32) error {
 		T := len(z) / n
@@ -81,9 +84,16 @@ func evaluate(l backend.Layer, s *data.Set, scale ScaleFunc, c dist.Comm) (loss,
 		return nil
 	})
 	if err != nil {
+		clear(sums)
+		sums[2+c.Rank()] = 1
+	}
+	if cerr := c.AllReduceF64(sums); cerr != nil {
+		return 0, 0, cerr
+	}
+	if err != nil {
 		return 0, 0, err
 	}
-	if err := c.AllReduceF64(sums); err != nil {
+	if err := dist.FailedRanks(sums[2:]); err != nil {
 		return 0, 0, err
 	}
 	return sums[0] / float64(s.Rows), sums[1] / float64(s.Rows), nil

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,11 @@ type Options struct {
 	// epoch); an error stops the run with it. The trainer's Position and
 	// Model are those after the step: the place for a periodic checkpoint.
 	Step func(*Trainer) error
+	// CheckEvery is the steps between the checks, in a data-parallel job,
+	// that every rank holds the same parameters (a checksum compared with
+	// rank 0's; they also run at the end of every epoch): 0 means 100, a
+	// negative value only at the ends of epochs.
+	CheckEvery int
 }
 
 // Progress is where a run is, after a step.
@@ -143,10 +149,33 @@ type Trainer struct {
 // New fits the feature scaling on trainSet, opens a layer on be and
 // draws its initial parameters from cfg.Seed. test may be nil. Close the
 // trainer when done.
+//
+// With a communicator of P > 1 ranks, New is collective: it checks first
+// that every rank has the same data shapes, settings, backend and dsx
+// build as rank 0 (or every rank returns a *RankError saying what
+// differs), and an error on any rank is every rank's *RankError.
 func New(be backend.Backend, trainSet, test *data.Set, cfg Config, opts Options) (*Trainer, error) {
 	if cfg.DType == (tensor.Dtype{}) {
 		cfg.DType = tensor.Float32
 	}
+	comm := opts.Comm
+	if comm == nil || comm.Size() == 1 {
+		return newTrainer(be, trainSet, test, cfg, opts)
+	}
+	if err := agree(comm, checkSame(comm, fingerprintOf(be, trainSet, test, cfg))); err != nil {
+		return nil, err
+	}
+	t, err := newTrainer(be, trainSet, test, cfg, opts)
+	if err = agree(comm, err); err != nil {
+		if t != nil {
+			t.Close()
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+func newTrainer(be backend.Backend, trainSet, test *data.Set, cfg Config, opts Options) (*Trainer, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("train: epochs %d and batch %d must be ≥ 1", cfg.Epochs, cfg.Batch)
 	}
@@ -266,8 +295,14 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	res := &Result{}
 	start := time.Now()
 	batches := t.Batches()
+	if t.comm.Size() > 1 {
+		// Parameters set after New (Restore, Init) must be every rank's.
+		if err := t.checkParams(); err != nil {
+			return nil, err
+		}
+	}
 	for !t.Done() {
-		if err := ctx.Err(); err != nil {
+		if t.stopping(ctx) {
 			res.Stopped = true
 			break
 		}
@@ -283,17 +318,23 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		e := t.pos.Epoch + 1
 		s := t.pos.Batch * t.B
 		global := t.perm[s:min(s+t.B, t.train.Rows)]
+		// This rank's share of the global batch; none (nil tensors) when
+		// the batch has fewer rows than there are ranks.
 		lo, hi := dist.Share(len(global), t.comm.Rank(), t.comm.Size())
-		x, y, _, err := t.bt.Batch(global[lo:hi])
+		var x, y *tensor.Dense
+		var err error
+		if hi > lo {
+			x, y, _, err = t.bt.Batch(global[lo:hi])
+		}
 		if err != nil {
-			return nil, err
+			return nil, agree(t.comm, t.skip(err))
 		}
 		loss, err := t.layer.Step(x, y)
 		if errors.Is(err, backend.ErrNonFinite) {
-			return nil, &DivergedError{Epoch: e, Batch: t.pos.Batch + 1, Batches: batches, Why: err.Error()}
+			return nil, agree(t.comm, &DivergedError{Epoch: e, Batch: t.pos.Batch + 1, Batches: batches, Why: err.Error()})
 		}
 		if err != nil {
-			return nil, fmt.Errorf("epoch %d, batch at row %d: %w", e, s, err)
+			return nil, agree(t.comm, fmt.Errorf("epoch %d, batch at row %d: %w", e, s, err))
 		}
 		if why := t.guard.check(loss); why != "" {
 			return nil, &DivergedError{Epoch: e, Batch: t.pos.Batch + 1, Batches: batches, Why: why}
@@ -308,11 +349,15 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		}
 		if t.pos.Batch == batches {
 			if err := t.endEpoch(start); err != nil {
+				return nil, agree(t.comm, err)
+			}
+		} else if every := t.opts.CheckEvery; t.comm.Size() > 1 && t.pos.Step%cmp.Or(every, 100) == 0 && every >= 0 {
+			if err := t.checkParams(); err != nil {
 				return nil, err
 			}
 		}
 		if t.opts.Step != nil {
-			if err := t.opts.Step(t); err != nil {
+			if err := agree(t.comm, t.opts.Step(t)); err != nil {
 				return nil, err
 			}
 		}
@@ -336,6 +381,11 @@ func (t *Trainer) endEpoch(start time.Time) error {
 	} else if why != "" {
 		return &DivergedError{Epoch: e, Batch: t.pos.Batch, Batches: t.Batches(), Why: why}
 	}
+	if t.comm.Size() > 1 {
+		if err := t.checkParams(); err != nil {
+			return err
+		}
+	}
 	if t.test != nil {
 		var err error
 		if st.TestLoss, st.TestAccuracy, err = evaluate(t.layer, t.test, t.testScale, t.comm); err != nil {
@@ -348,7 +398,7 @@ func (t *Trainer) endEpoch(start time.Time) error {
 	t.pos.Batch = 0
 	t.perm = nil
 	if t.opts.Epoch != nil {
-		return t.opts.Epoch(st)
+		return agree(t.comm, t.opts.Epoch(st))
 	}
 	return nil
 }

@@ -142,9 +142,18 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 		p := probeGPU()
 		reps = append([]backendReport{{Name: "cuda", Available: p.Reason == "", Reason: p.Reason, Binary: p.Binary, Devices: p.Devices}}, reps...)
 	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"backends": reps})
+	// Under a launcher every rank reports; rank 0 prints them all.
+	world, err := worldOf(reps, quiet(stderr))
+	if err != nil {
+		return err
 	}
+	if world == nil {
+		return nil
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"backends": reps, "world": world})
+	}
+	defer printWorld(stdout, world)
 	for _, r := range reps {
 		if !r.Available {
 			fmt.Fprintf(stdout, "%-5s unavailable: %s\n", r.Name, r.Reason)

@@ -81,7 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		if msg := rankError(err); msg != "" {
+			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], msg)
+		}
 		return 1
 	}
 }

@@ -68,7 +68,7 @@ type trainReport struct {
 	Model             string      `json:"model,omitempty"`
 }
 
-func cmdTrain(args []string, stdout, stderr io.Writer) error {
+func cmdTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("train", `Train the classifier head (logits = x·W + b, softmax cross-entropy) on
 (Fashion-)MNIST IDX files, CSV, .npy or safetensors features, with features
 standardised on the training set, and save W, b, the scaling and the class
@@ -162,6 +162,8 @@ are. Without --test, only the training loss is reported.
 		}
 	}
 
+	// Ranks other than 0 of a data-parallel job print nothing.
+	stdout, stderr = quiet(stdout), quiet(stderr)
 	// A checkpoint to resume or a model to start from: read (and checked)
 	// before the data. They give T and the class names unless the flags do.
 	var (
@@ -193,6 +195,11 @@ are. Without --test, only the training loss is reported.
 	if err != nil {
 		return err
 	}
+	w, err := joinWorld(stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { w.end(err) }()
 	// From here (the device chosen, the process no longer replaced by
 	// dsx-gpu), SIGTERM and SIGINT stop training cleanly.
 	stop := newStopper()
@@ -234,6 +241,7 @@ are. Without --test, only the training loss is reported.
 	sv := &saver{f: &cf, last: time.Now(), saved: -1,
 		meta: map[string]string{"trained_on": validUTF8(trainSet.Source), "optimizer": *optName}}
 	opts := train.Options{
+		Comm: w.comm,
 		Step: func(tr *train.Trainer) error { return sv.step(tr) },
 		// Features in memory of their own are scaled once, in place, not
 		// again every epoch (on Fashion-MNIST, rescaling every batch took a
@@ -280,7 +288,7 @@ are. Without --test, only the training loss is reported.
 		bar.clear()
 		var de *train.DivergedError
 		if errors.As(err, &de) {
-			return diverged(de, *out, *lr)
+			return diverged(err, *out, *lr)
 		}
 		return err
 	}
@@ -290,7 +298,7 @@ are. Without --test, only the training loss is reported.
 	if cf.path != "" && sv.saved != tr.Position().Step {
 		saveErr = sv.save(tr)
 	}
-	if sig := stop.signal(); res.Stopped && sig != nil {
+	if sig := stopSignal(stop.signal(), res.Stopped, w); res.Stopped && sig != nil {
 		bar.clear()
 		fmt.Fprintln(stderr, stopped(sig, tr, *epochs, &cf, args, saveErr))
 		return &exitError{code: exitCode(sig)}
@@ -305,8 +313,13 @@ are. Without --test, only the training loss is reported.
 	for k, v := range sv.meta {
 		m.Meta[k] = v
 	}
-	if err := model.Save(*out, m); err != nil {
-		return err
+	if w.comm.Size() > 1 {
+		m.Meta["ranks"] = strconv.Itoa(w.comm.Size())
+	}
+	if w.rank0() { // every rank holds the same model; rank 0 writes it
+		if err := model.Save(*out, m); err != nil {
+			return err
+		}
 	}
 	secs := res.Seconds
 	rep := trainReport{Device: be.Name(), DType: dt.String(), Epochs: *epochs, Batch: min(*batch, trainSet.Rows), Optimizer: *optName, LR: *lr,

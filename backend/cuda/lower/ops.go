@@ -278,6 +278,7 @@ func (lw *lowerer) lossBuffers(n *G.Node, opts graph.LossOptions) lossBufs {
 	lb.rowloss = lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
 	lb.rowloss.RowBytes = 8
 	lb.scale = lw.namedBuf("reduction scales", 16)
+	lw.scale = lb.scale
 	if opts.Reduction == graph.None {
 		lb.losses = lw.buffer(n, "per-row losses", s.B)
 		lb.losses.RowBytes = lw.esize

@@ -149,7 +149,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	}
 	loss := lw.namedBuf("loss", 8)
 	lw.add(Post, &xentReduce{rowloss: rowloss, loss: loss})
-	p.Loss, p.Losses, p.RowLoss = loss, losses, rowloss
+	p.Loss, p.Losses, p.RowLoss, p.Scale = loss, losses, rowloss, scale
 	lw.rowloss = rowloss
 	return p, nil
 }
