@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
+.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu mpi
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -26,8 +26,9 @@ endif
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
 ## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
 ## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
-## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer)
-test: data numpy blas check-gpu-build test-blas
+## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer);
+## Open MPI's mpirun (make mpi) for the data-parallel tests, which skip, saying so, without it
+test: data numpy blas mpi check-gpu-build test-blas
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	CGO_ENABLED=0 $(GO) vet ./...
 	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
@@ -52,8 +53,10 @@ data:
 numpy:
 	scripts/install-numpy
 
+## build: bin/dsx, with the git commit stamped for dsx --version and saved models
+## (scripts/version-ldflags: go build stamps none in a linked worktree)
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/dsx ./cmd/dsx
+	CGO_ENABLED=0 $(GO) build -ldflags "$$(scripts/version-ldflags)" -o $(BIN)/dsx ./cmd/dsx
 
 cuda-headers:
 	scripts/cuda-headers $(CUDA_DIR) >/dev/null
@@ -64,10 +67,12 @@ build-gpu:
 	CUDA_DIR=$(CUDA_DIR) scripts/build-gpu $(BIN)/dsx-gpu
 
 ## check-gpu-build: vet the gpu build and compile its tests without running them
-## (a gpu test binary does not load without libcuda.so.1)
-## and check the CPU fallback end to end with both binaries (scripts/check-fallback)
+## (a gpu test binary does not load without libcuda.so.1), run the NCCL binding's tests (which
+## need no CUDA: a stand-in libnccl.so.2 built by cc), and check the CPU fallback end to end with
+## both binaries (scripts/check-fallback)
 check-gpu-build: cuda-headers build build-gpu
 	$(GPU_ENV) $(GO) vet -tags gpu ./...
+	$(GPU_ENV) $(GO) test -count=1 -tags gpu ./dist/nccl
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && $(GPU_ENV) $(GO) test -tags gpu -c -o "$$d/" ./... >/dev/null && \
 		echo "check-gpu-build: compiled the gpu build's tests of $$(ls "$$d" | wc -l) packages; NOT run (they need libcuda.so.1: scripts/gpu-check runs them on a GPU machine)"
 	scripts/check-fallback $(BIN) $(CUDA_DIR)/stubs
@@ -79,6 +84,12 @@ bench: build
 ## at run time for its CPU products (root or sudo; waits for another apt to finish)
 blas:
 	@scripts/apt-install "dsx loads OpenBLAS at run time for its CPU products; libopenblas0-pthread also becomes the system's libblas.so.3 and liblapack.so.3 alternative" libopenblas.so.0 libopenblas0
+
+## mpi: Debian's Open MPI (openmpi-bin, which brings libopenmpi3: libmpi.so.40): make test runs
+## the data-parallel tests under its mpirun; dsx loads libmpi at run time (root or sudo)
+mpi:
+	@command -v mpirun.openmpi >/dev/null || \
+		scripts/apt-install "make test runs dsx's data-parallel tests under Open MPI's mpirun" - openmpi-bin
 
 ## test-blas: the CPU tests and the conformance suite on gonum (DSX_BLAS=off), and the binary's
 ## checks: CGO_ENABLED=0, OpenBLAS found, and trains where none is found (scripts/check-blas)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"dsx/dist"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -130,6 +131,24 @@ type Config struct {
 	// logits for the gradient (one more x·W product). 0: whole rows; a tile
 	// of T or more is whole rows too.
 	VocabTile int
+	// Comm, when not nil and of more than one rank, makes the layer one
+	// rank of a data-parallel job (package dist): each rank steps on its
+	// share of the global batch; Step and Compute all-reduce the batch's
+	// loss denominators (kept rows, their class weights, z-loss's kept
+	// rows) over Comm before anything divides by them, and dW and db
+	// (summed) between backward and the optimizer update, so that every
+	// rank applies the same update and the loss returned is the global
+	// batch's (Compute's dW and db too; its dx and per-row losses are the
+	// rank's rows'). A rank whose share of a batch is empty passes x and
+	// targets nil and takes part with zeros. Every rank must call Step and
+	// Compute in the same order (Open and the other methods are local). A
+	// bad share or a non-finite loss on one rank fails the step on every
+	// rank: that rank returns its error, the others a *dist.PeerError
+	// naming it, and no parameter changes. The protocol is backend.Ranks.
+	// A backend runs it only where Capabilities.DataParallel says so; nil
+	// or dist.Local is the one-process layer, and a Comm of one rank gives
+	// its results.
+	Comm dist.Comm
 }
 
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
@@ -234,6 +253,18 @@ type Layer interface {
 	Step(x, targets *tensor.Dense) (float64, error)
 	// Logits returns x·W + b (rows×T) as a host copy.
 	Logits(x *tensor.Dense) (*tensor.Dense, error)
+	// OptimizerState returns host copies of the optimizer's state: its
+	// kind, the steps taken since the last reset, and its buffers (see
+	// OptimizerState). With Params, it is what a checkpoint needs.
+	OptimizerState() (OptimizerState, error)
+	// SetOptimizerState replaces the optimizer's state with a copy of s.
+	// Restoring a layer is SetParams (which resets the state), then
+	// SetOptimizerState: the next steps are then bitwise those of the
+	// layer the two were taken from, on the same device. A state of
+	// another optimizer kind, or whose tensors differ in name, shape or
+	// dtype from those the layer keeps, or are not finite, is an error
+	// (CheckOptimizerState) and the layer keeps its state.
+	SetOptimizerState(s OptimizerState) error
 	// Close frees the layer's memory; the layer is unusable afterwards.
 	Close() error
 }

@@ -35,6 +35,9 @@ type Capabilities struct {
 	// itself on Gorgonia's VM (its softmax-cross-entropy is the graph's
 	// fused op).
 	FusedName string
+	// DataParallel: the layer steps as one rank of a data-parallel job
+	// (Config.Comm of more than one rank).
+	DataParallel bool
 }
 
 // XentCaps is what one softmax-cross-entropy implementation runs.
@@ -152,6 +155,9 @@ func (c Capabilities) Check(name string, cfg Config) error {
 	}
 	if cfg.ChunkRows > 0 && !c.Chunks {
 		return notImpl("chunked batches")
+	}
+	if cfg.Comm != nil && cfg.Comm.Size() > 1 && !c.DataParallel {
+		return notImpl("data-parallel steps (a communicator of %d ranks)", cfg.Comm.Size())
 	}
 	if cfg.VocabTile > 0 && cfg.VocabTile < cfg.T && !x.VocabTiles {
 		return notImpl("vocabulary tiles with the %v softmax-cross-entropy", cfg.Xent)

@@ -4,7 +4,11 @@
 //
 // A Backend opens Layers. A Layer owns the parameters W (N×T) and b (T), the
 // optimizer state and every buffer for its shape, so that a training step
-// allocates nothing; Close frees them (on a GPU, device memory).
+// allocates nothing; Close frees them (on a GPU, device memory). Params and
+// OptimizerState copy the parameters and the optimizer's state (PyTorch's
+// buffers under PyTorch's names, and the step count) to the host, and
+// SetParams then SetOptimizerState restore them: a checkpoint resumes to
+// the same bits as the run it was taken from.
 //
 // Backends register themselves from an init function: a program links one
 // in by importing its package (import _ "dsx/cpu"; the CUDA backend,

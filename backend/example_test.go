@@ -74,3 +74,61 @@ func Example() {
 	// db [0.0371 -0.0371]
 	// dx row 0 [-0.0679 0.0042 -0.0023]
 }
+
+// A checkpoint and its resume: the parameters and the optimizer's state
+// out of one layer after 2 Adam steps, into a fresh layer, whose third step
+// gives the bits the first layer's third step gives.
+func ExampleLayer_OptimizerState() {
+	be, err := backend.Get("cpu")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := backend.Config{
+		Spec:      graph.Spec{B: 2, N: 2, T: 2, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+		Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.1},
+	}
+	x := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 0, 0, 1}))
+	y := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{0, 1}))
+	open := func(W, b *tensor.Dense) backend.Layer {
+		l, err := be.Open(cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := l.SetParams(W, b); err != nil {
+			log.Fatal(err)
+		}
+		return l
+	}
+	a := open(tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float32)), tensor.New(tensor.WithShape(2), tensor.Of(tensor.Float32)))
+	defer a.Close()
+	for range 2 {
+		if _, err := a.Step(x, y); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The checkpoint: W, b and the optimizer's state.
+	W, b, err := a.Params()
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := a.OptimizerState()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.Kind, "step", st.Step, "holds", len(st.Tensors), "tensors, W.exp_avg", st.Tensors["W.exp_avg"].Shape())
+
+	// The resume: SetParams (which resets the state), then the state.
+	r := open(W, b)
+	defer r.Close()
+	if err := r.SetOptimizerState(st); err != nil {
+		log.Fatal(err)
+	}
+	la, _ := a.Step(x, y)
+	lr, _ := r.Step(x, y)
+	Wa, _, _ := a.Params()
+	Wr, _, _ := r.Params()
+	fmt.Println("same loss:", la == lr, "same W:", fmt.Sprint(Wa.Data()) == fmt.Sprint(Wr.Data()))
+	// Output:
+	// adam step 2 holds 4 tensors, W.exp_avg (2, 2)
+	// same loss: true same W: true
+}

@@ -32,10 +32,11 @@ func (Backend) Devices() ([]backend.Device, error) {
 // bfloat16 storage, no vocabulary tiles.
 func (Backend) Capabilities() backend.Capabilities {
 	return backend.Capabilities{
-		DTypes:    []tensor.Dtype{tensor.Float32, tensor.Float64},
-		Xents:     map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
-		Chunks:    true,
-		FusedName: "graph",
+		DTypes:       []tensor.Dtype{tensor.Float32, tensor.Float64},
+		Xents:        map[backend.XentImpl]backend.XentCaps{backend.Fused: {Loss: backend.AllLoss}},
+		Chunks:       true,
+		FusedName:    "graph",
+		DataParallel: true,
 	}
 }
 
@@ -56,7 +57,7 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := checkMemory(cfg, ch.Rows); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch}
+	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch, ranks: backend.DataParallel(cfg)}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -136,6 +137,7 @@ type layer struct {
 	chunk chunkChoice       // rows per chunk of a training batch, and why
 	t32   *trainer[float32] // the chunk loop's buffers, made on first use
 	t64   *trainer[float64]
+	ranks *backend.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -205,14 +207,19 @@ type result struct {
 // run computes a batch's loss and the wanted gradients (step.go's chunk
 // loop) in chunks of l.chunk rows: the batch is checked, its Mean
 // denominators taken, then its loss and gradients computed with them.
-func (l *layer) run(x, targets *tensor.Dense) (result, error) {
+// global, when not nil, is the Mean denominators to scale by instead of the
+// batch's own: those of the global batch of which this is one rank's share
+// (parallel.go).
+func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error) {
 	rows, den, err := l.denominators(x, targets)
 	if err != nil {
 		return result{}, err
 	}
-	// The denominators scale every chunk's loss and gradient: a layer
-	// training on one shard of a larger batch replaces them here with the
-	// whole batch's (summed over the shards) before computing.
+	// The denominators scale every chunk's loss and gradient: a rank's
+	// share of a data-parallel batch is scaled by the global batch's.
+	if global != nil {
+		den = *global
+	}
 	return l.compute(x, targets, rows, den)
 }
 
@@ -236,29 +243,32 @@ func (l *layer) denominators(x, targets *tensor.Dense) (int, [2]float64, error) 
 }
 
 // compute runs the chunk loop on a checked batch of rows with the Mean
-// denominators den, making its buffers on first use.
+// denominators den.
 func (l *layer) compute(x, targets *tensor.Dense, rows int, den [2]float64) (result, error) {
-	var err error
-	switch l.cfg.DType {
-	case tensor.Float32:
-		if l.t32 == nil {
-			if l.t32, err = newTrainer[float32](l.cfg, l.chunk.Rows); err != nil {
-				return result{}, err
-			}
-		}
-		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
-	default:
-		if l.t64 == nil {
-			if l.t64, err = newTrainer[float64](l.cfg, l.chunk.Rows); err != nil {
-				return result{}, err
-			}
-		}
-		return l.t64.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
+	if err := l.trainer(); err != nil {
+		return result{}, err
 	}
+	if l.t32 != nil {
+		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
+	}
+	return l.t64.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
+}
+
+// trainer makes the chunk loop's buffers on first use.
+func (l *layer) trainer() error {
+	var err error
+	switch {
+	case l.t32 != nil || l.t64 != nil:
+	case l.cfg.DType == tensor.Float32:
+		l.t32, err = newTrainer[float32](l.cfg, l.chunk.Rows)
+	default:
+		l.t64, err = newTrainer[float64](l.cfg, l.chunk.Rows)
+	}
+	return err
 }
 
 // vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
-// Failed to execute instruction SoftmaxXent{…} … Failed to carry op.Do():
+// Failed to execute instruction XentOp{…} … Failed to carry op.Do():
 // targets: row 2: …"), which names instructions the user never wrote. The
 // VM's contextual error has no Unwrap (only Err), so errors.Is and
 // errors.As could not see through it; the cause is returned as the op made
@@ -361,7 +371,7 @@ func scalar(v G.Value) float64 {
 }
 
 func (l *layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
-	r, err := l.run(x, targets)
+	r, err := l.gradients(x, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -375,19 +385,19 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 	return t.Clone().(*tensor.Dense)
 }
 
-// Step computes the batch's loss and local gradients (run), then updates
-// W and b in place with the optimizer. Between the two, dW and db
-// (r.dw, r.db: the layer's own buffers) are all that the update reads: a
-// layer training on one shard of a batch sums them over the shards there.
+// Step computes the batch's loss and gradients (gradients: the local ones,
+// all-reduced over the ranks of a data-parallel job), then updates W and b
+// in place with the optimizer, which reads only dW and db (r.dw, r.db: the
+// chunk loop's own buffers).
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if err := backend.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err
 	}
-	r, err := l.run(x, targets)
+	r, err := l.gradients(x, targets) // local gradients → reduce
 	if err != nil {
 		return 0, err
 	}
-	l.opt.step(l.w, r.dw, l.b, r.db)
+	l.opt.step(l.w, r.dw, l.b, r.db) // → update
 	return r.loss, nil
 }
 

@@ -2,7 +2,9 @@
 // always available; programs link it in with import _ "dsx/cpu". Its
 // declaration (Capabilities): float32 and float64 layers, products in the
 // layer's dtype only, the graph's fused softmax-cross-entropy with every
-// loss option, and row chunks.
+// loss option, row chunks, and data-parallel steps (Config.Comm: parallel.go
+// is the seam "local gradients → reduce → update", the protocol of
+// backend.Ranks with dW and db all-reduced in place on the host).
 //
 // A training batch (Step, Compute) runs as a chunk loop over its rows
 // (step.go): the products on the BLAS and the layer graph's own loss ops
@@ -12,8 +14,8 @@
 // picked for speed from the shape, the level-2 cache and the threads, with
 // Config.MemoryBudget a ceiling (chunk.go); the layer reports them, why,
 // and what it holds (backend.Stats). Step is "compute the batch's loss and
-// gradients" (run), then the optimizer's update in place (optim.go), on
-// the parameter values every compiled graph shares.
+// gradients" (gradients: run, or parallel's run and all-reduce), then the
+// optimizer's update in place (optim.go).
 //
 // Its products go to the system's BLAS, loaded at run time without cgo
 // (package dsx/internal/sysblas: OpenBLAS, Accelerate, or DSX_BLAS=PATH), in

@@ -1,7 +1,9 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
+	"slices"
 
 	"dsx/backend"
 	"dsx/internal/dense"
@@ -13,6 +15,10 @@ import (
 type optimizer interface {
 	step(w, dw, b, db tensor.Tensor)
 	reset()
+	// state returns copies of the state; restore sets a copy of s, which
+	// backend.CheckOptimizerState has accepted.
+	state(cfg backend.Config) backend.OptimizerState
+	restore(cfg backend.Config, s backend.OptimizerState)
 }
 
 // optim holds SGD-momentum or Adam state for W (nw values) and b (nb).
@@ -90,4 +96,66 @@ func (p *optim[F]) update(k int, w, g []F) {
 			w[i] = F(wi - lr*(mi/c1)/(math.Sqrt(vi/c2)+o.Eps))
 		}
 	}
+}
+
+// slot is the pair (W's, b's) of m or v that holds a state tensor.
+func (p *optim[F]) slot(st backend.StateTensor) *[2][]F {
+	if st.Slot == backend.ExpAvgSq {
+		return &p.v
+	}
+	return &p.m // SGD's momentum buffer or Adam's first moment
+}
+
+func paramIndex(st backend.StateTensor) int {
+	if st.Param == "b" {
+		return 1
+	}
+	return 0
+}
+
+func (p *optim[F]) state(cfg backend.Config) backend.OptimizerState {
+	s := backend.OptimizerState{Kind: p.o.Kind, Step: p.t}
+	for _, st := range backend.OptimizerTensors(cfg) {
+		d := p.slot(st)[paramIndex(st)]
+		if d == nil {
+			continue // not made yet: no step taken since the reset
+		}
+		if s.Tensors == nil {
+			s.Tensors = map[string]*tensor.Dense{}
+		}
+		s.Tensors[st.Name] = tensor.New(tensor.WithShape(st.Shape...), tensor.WithBacking(slices.Clone(d)))
+	}
+	return s
+}
+
+func (p *optim[F]) restore(cfg backend.Config, s backend.OptimizerState) {
+	p.reset()
+	p.t = s.Step
+	for _, st := range backend.OptimizerTensors(cfg) {
+		if t := s.Tensors[st.Name]; t != nil {
+			if t.RequiresIterator() { // a view: its elements in order
+				t = t.Materialize().(*tensor.Dense)
+			}
+			p.slot(st)[paramIndex(st)] = slices.Clone(dense.View[F](t))
+		}
+	}
+}
+
+// OptimizerState and SetOptimizerState: backend.Layer's.
+func (l *layer) OptimizerState() (backend.OptimizerState, error) {
+	if err := l.check(); err != nil {
+		return backend.OptimizerState{}, err
+	}
+	return l.opt.state(l.cfg), nil
+}
+
+func (l *layer) SetOptimizerState(s backend.OptimizerState) error {
+	if err := l.check(); err != nil {
+		return err
+	}
+	if err := backend.CheckOptimizerState(l.cfg, s); err != nil {
+		return fmt.Errorf("cpu: %w", err)
+	}
+	l.opt.restore(l.cfg, s)
+	return nil
 }

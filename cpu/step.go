@@ -30,12 +30,11 @@ import (
 // bias costs no pass of its own (the rows of b replace the zeroing a β = 0
 // product does first; the sum is b + x·W where the graph's BiasAddOp adds
 // b to x·W, a difference of rounding), dW accumulates in the product
-// itself (no pass over N×T per chunk), and the
-// step holds two r×T buffers (z and e), never B×T. The loss and gradient of
-// every chunk are scaled by the whole batch's Mean denominators (XentOp's
-// Denom, ZDenom, UseDenom), so the result is the whole batch's however it is
-// chunked. It stores no probabilities: the backward pass turns the forward
-// pass's e into dz.
+// itself (no pass over N×T per chunk), and the step holds two r×T buffers
+// (z and e), never B×T. The loss and gradient of every chunk are scaled by
+// the whole batch's Mean denominators (XentOp.UseBatchDenominators), so the
+// result is the whole batch's however it is chunked. It stores no
+// probabilities: the backward pass turns the forward pass's e into dz.
 
 // trainer holds one dtype's buffers and ops for the chunk loop; made on a
 // layer's first batch, reused by every later one.
@@ -99,6 +98,15 @@ func newTrainer[F dense.Float](cfg backend.Config, chunk int) (*trainer[F], erro
 	return t, nil
 }
 
+// grads is the whole-batch dW and db buffers (nil when not wanted, or on a
+// nil trainer).
+func (t *trainer[F]) grads() (dw, db *tensor.Dense) {
+	if t == nil {
+		return nil, nil
+	}
+	return t.dw, t.db
+}
+
 // logits is z's first r rows as an r×T tensor.
 func (t *trainer[F]) logits(r int) *tensor.Dense {
 	return header(t.zt, r, t.z[:r*t.cfg.T], r, t.cfg.T)
@@ -136,8 +144,7 @@ func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2
 	xs, ws, bs := dense.View[F](x), dense.View[F](W), dense.View[F](b)
 	t.lastX = xs
 	op := t.xop
-	op.Denom, op.ZDenom, op.UseDenom = den[0], den[1], true
-	defer func() { op.UseDenom = false }()
+	defer op.UseBatchDenominators(den[0], den[1])()
 	var r result
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)

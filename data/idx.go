@@ -53,6 +53,9 @@ type idxFile struct {
 	size   int64  // the file's size on disk, 0 when not a regular file
 	kind   string // "image" or "label"
 	claims string // what the header says, for errors: "3 images of 2×2"
+	// progress, when not nil, is told the bytes each read of the body
+	// brought (uncompressed).
+	progress func(n int64)
 }
 
 // openIDX reads an IDX header with the wanted magic and checks what it
@@ -127,6 +130,9 @@ func (f *idxFile) readBody(put func(b []byte)) error {
 		n, err := f.r.Read(buf[:min(uint64(len(buf)), f.total-got)])
 		put(buf[:n])
 		got += uint64(n)
+		if f.progress != nil && n > 0 {
+			f.progress(int64(n))
+		}
 		switch {
 		case err == io.EOF && got < f.total:
 			return fmt.Errorf("file %s: truncated: header says %s (%d bytes) but only %d bytes follow", f.path, f.claims, f.total, got)
@@ -254,6 +260,39 @@ func (p *idxPair) Close() {
 	}
 }
 
+// bodyBytes is what the pair's bodies hold, from the headers (checked
+// against the files' sizes when opened).
+func (p *idxPair) bodyBytes() int64 {
+	n := p.img.total
+	if p.lab != nil {
+		n += p.lab.total
+	}
+	return int64(n)
+}
+
+// reportTo makes the pairs' body reads call progress (Options.Progress)
+// with the bytes read so far of all of them and their total; nothing when
+// progress is nil.
+func reportTo(progress func(done, total int64), pairs ...*idxPair) {
+	if progress == nil {
+		return
+	}
+	var done, total int64
+	for _, p := range pairs {
+		total += p.bodyBytes()
+	}
+	add := func(n int64) {
+		done += n
+		progress(done, total)
+	}
+	for _, p := range pairs {
+		p.img.progress = add
+		if p.lab != nil {
+			p.lab.progress = add
+		}
+	}
+}
+
 // features is the number of features per row, from the header.
 func (p *idxPair) features() int { return p.img.dims[1] * p.img.dims[2] }
 
@@ -310,8 +349,10 @@ func LoadDir(dir string) (train, test *Set, err error) {
 
 // LoadDirOptions is [LoadDir] with o.Features (the number of features
 // both sets must have, as a model's N) and o.Classes applied as
-// [LoadFile] applies them. The four headers are read and checked against
-// each other and against o before any body is read.
+// [LoadFile] applies them, and o.Progress called with the bytes of the
+// four bodies read so far (uncompressed) and their total. The four headers
+// are read and checked against each other and against o before any body
+// is read.
 func LoadDirOptions(dir string, o Options) (train, test *Set, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -353,6 +394,7 @@ func LoadDirOptions(dir string, o Options) (train, test *Set, err error) {
 	if o.Features > 0 && te.features() != o.Features {
 		return nil, nil, fmt.Errorf("%s: %w: images have %d features, want %d", dir, ErrFeatureCount, te.features(), o.Features)
 	}
+	reportTo(o.Progress, tr, te)
 	if train, err = tr.read(); err != nil {
 		return nil, nil, err
 	}

@@ -64,7 +64,8 @@ type Options struct {
 	// without it; Stats.Mapped says which happened.
 	Map bool
 	// Progress, when not nil, is called now and then with the bytes read
-	// and the total.
+	// and the total: of the files, or of the uncompressed bodies of IDX
+	// files (LoadDirOptions: all four).
 	Progress func(done, total int64)
 }
 
@@ -224,6 +225,7 @@ func loadIDXFile(path string, o Options) (*Set, error) {
 		return nil, fmt.Errorf("file %s: %w: images of %d×%d have %d features, want %d",
 			path, ErrFeatureCount, p.img.dims[1], p.img.dims[2], p.features(), o.Features)
 	}
+	reportTo(o.Progress, p)
 	return p.read()
 }
 

@@ -218,3 +218,38 @@ func TestLoadFileIDX(t *testing.T) {
 		t.Errorf("IDX labels for .npy: %v", err)
 	}
 }
+
+// TestIDXProgress: reading IDX files reports progress as the other formats
+// do, up to the bodies' total (uncompressed, all four files for a folder),
+// never backwards.
+func TestIDXProgress(t *testing.T) {
+	for _, gzipped := range []bool{false, true} {
+		dir := t.TempDir()
+		writeDir(t, dir, gzipped)
+		var calls [][2]int64
+		progress := func(done, total int64) { calls = append(calls, [2]int64{done, total}) }
+		check := func(what string, total int64) {
+			t.Helper()
+			if len(calls) == 0 || calls[len(calls)-1] != [2]int64{total, total} {
+				t.Errorf("gzip=%v %s: progress %v, want it to end at %d of %d", gzipped, what, calls, total, total)
+			}
+			for i := 1; i < len(calls); i++ {
+				if calls[i][0] < calls[i-1][0] || calls[i][1] != total {
+					t.Errorf("gzip=%v %s: progress %v goes back or changes its total", gzipped, what, calls)
+				}
+			}
+			calls = nil
+		}
+		// 5 and 2 images of 2×3 pixels and their labels.
+		if _, _, err := LoadDirOptions(dir, Options{Progress: progress}); err != nil {
+			t.Fatal(err)
+		}
+		check("folder", 5*6+5+2*6+2)
+		suffix := map[bool]string{false: "", true: ".gz"}[gzipped]
+		if _, err := LoadFile(filepath.Join(dir, "t10k-images-idx3-ubyte"+suffix),
+			Options{Labels: filepath.Join(dir, "t10k-labels-idx1-ubyte"+suffix), Progress: progress}); err != nil {
+			t.Fatal(err)
+		}
+		check("file", 2*6+2)
+	}
+}

@@ -97,8 +97,10 @@ func (s *Set) validateLabels() error {
 }
 
 // Shuffle returns a random permutation of the row indices 0..Rows-1, drawn
-// from rng. The data itself is not moved; pass slices of the permutation
-// to [Set.Batch].
+// from rng, a math/rand/v2 generator (not math/rand's): for instance
+// rand.New(rand.NewPCG(seed, 0)) from "math/rand/v2", the same
+// permutation for the same seed. The data itself is not moved; pass
+// slices of the permutation to [Set.Batch].
 func (s *Set) Shuffle(rng *rand.Rand) []int {
 	return rng.Perm(s.Rows)
 }

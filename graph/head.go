@@ -56,7 +56,7 @@ type Head struct {
 
 	XW     *G.Node // B×N·N×T product
 	Logits *G.Node // B×T = x·W + b
-	Xent   *G.Node // the SoftmaxXent node: scalar, or B losses for Reduction None
+	Xent   *G.Node // the XentOp node: scalar, or B losses for Reduction None
 	Loss   *G.Node // scalar cost: Xent, or Σ Xent for Reduction None
 
 	DW, DB, DX *G.Node // gradients of Loss (nil unless wanted)

@@ -13,22 +13,20 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// XentOp is the fused softmax + cross-entropy op: inputs logits (B×T) and
-// targets (B class indices stored in the logits' dtype, or B×T probabilities);
-// output the reduced loss (a scalar) or, for Reduction None, B per-row losses.
-// Its symbolic gradient is XentGradOp. Backends that lower the graph to other
+// XentOp is the fused softmax + cross-entropy op that SoftmaxCrossEntropy
+// applies (its node prints as XentOp{…}): inputs logits (B×T) and targets
+// (B class indices stored in the logits' dtype, or B×T probabilities); output
+// the reduced loss (a scalar) or, for Reduction None, B per-row losses. Its
+// symbolic gradient is XentGradOp. Backends that lower the graph to other
 // devices recognise this op (see AsXent) and replace it with a fused kernel.
 type XentOp struct {
 	Opts LossOptions
 	T    int
 
-	// Denom and ZDenom, when UseDenom is set, replace the Mean denominators
-	// the op would take from its own rows: a backend that runs a batch in row
-	// chunks sets them to the whole batch's denominators (rowmath.Denominator
-	// and rowmath.KeptRows) so that
-	// every chunk's loss and gradient are scaled as the whole batch's are.
-	Denom, ZDenom float64
-	UseDenom      bool
+	// denom and zDenom, when useDenom is set, replace the Mean denominators
+	// the op would take from its own rows (see UseBatchDenominators).
+	denom, zDenom float64
+	useDenom      bool
 
 	// CPU kernel state (see xentCPU): buffers reused across steps, and
 	// whether a XentGradOp reads this op's stash.
@@ -49,6 +47,18 @@ func (op *XentOp) cpu64() *xentCPU[float64] {
 		op.c64 = newXentCPU[float64](op)
 	}
 	return op.c64
+}
+
+// UseBatchDenominators makes the op scale its loss and gradient under
+// Reduction Mean by the given denominators, those of a whole batch, instead
+// of those of the rows it runs: cross-entropy's (the summed class weight of
+// the kept rows) and the z-loss's (the number of kept rows). A backend that
+// runs a batch in row chunks calls it before each chunk, so that every
+// chunk's loss and gradient are scaled as the whole batch's are, and calls
+// the returned function after the chunk to go back to the rows' own.
+func (op *XentOp) UseBatchDenominators(denom, zDenom float64) (restore func()) {
+	op.denom, op.zDenom, op.useDenom = denom, zDenom, true
+	return func() { op.useDenom = false }
 }
 
 // AsXent returns the options of a node built by SoftmaxCrossEntropy.
@@ -111,7 +121,7 @@ func (op *XentOp) ReturnsPtr() bool     { return false }
 func (op *XentOp) CallsExtern() bool    { return false }
 func (op *XentOp) OverwritesInput() int { return -1 }
 func (op *XentOp) String() string {
-	s := fmt.Sprintf("SoftmaxXent{%v, soft=%v, ε=%g, ignore=%v:%d, weights=%v",
+	s := fmt.Sprintf("XentOp{%v, soft=%v, ε=%g, ignore=%v:%d, weights=%v",
 		op.Opts.Reduction, op.Opts.SoftTargets, op.Opts.LabelSmoothing, op.Opts.UseIgnoreIndex, op.Opts.IgnoreIndex, op.Opts.ClassWeights != nil)
 	if op.Opts.Softcap != 0 || op.Opts.ZLoss != 0 {
 		s += fmt.Sprintf(", softcap=%g, zloss=%g", op.Opts.Softcap, op.Opts.ZLoss)
@@ -324,11 +334,12 @@ func xentGrad[F dense.Float](op *XentOp, k *xentCPU[F], dz, z, tg []F, g G.Value
 }
 
 // scalesOf returns the cross-entropy's and the z-loss's scales (rowmath.Scale) for
-// op.Denom and op.ZDenom when set, else for these rows' denominators.
+// the batch's denominators when set (UseBatchDenominators), else for these
+// rows' own.
 func scalesOf[F dense.Float](op *XentOp, tg []F, rows int) (sc, sz float64) {
 	o := op.Opts.row()
-	if op.UseDenom {
-		return rowmath.Scale(o, op.Denom), rowmath.Scale(o, op.ZDenom)
+	if op.useDenom {
+		return rowmath.Scale(o, op.denom), rowmath.Scale(o, op.zDenom)
 	}
 	return rowmath.Scale(o, rowmath.Denominator(tg, rows, o)), rowmath.Scale(o, rowmath.KeptRows(tg, rows, o))
 }

@@ -20,8 +20,21 @@
 //	"scaler.mean"   F32 [N]   (absent when the model has no scaling)
 //	"scaler.std"    F32 [N]   (absent when the model has no scaling; divide by it)
 //
-// The "__metadata__" map holds "format": "dsx-softmax-v1", "classes": a
-// JSON array of class names (when known), and the entries of [Model.Meta].
+// The "__metadata__" map holds "format": "dsx-softmax-v1" (the layout's
+// version, [FormatVersion], after the "v"), "dsx_version": the dsx that
+// wrote the file (package version's Short, such as "0.1.0+357753c1a2b3"),
+// "classes": a JSON array of class names (when known), and the entries of
+// [Model.Meta]. [Load] returns the first two as [Model.FileFormat] and
+// [Model.DsxVersion]; it reads files without "dsx_version" (written before
+// it was recorded) and refuses a later format version with an error
+// wrapping [ErrNewerFormat] that names the dsx that wrote it.
+//
+// A training checkpoint ([CheckpointFormat], written by dsx train
+// --checkpoint) is a model file with more in it: W and b possibly in F64,
+// the trainer's tensors and metadata (names starting with
+// [TrainerPrefixes]) and CRC-32C checksums. [Load] reads it as the model
+// it holds, verifying the checksums, so that dsx eval and predict take a
+// checkpoint as a model.
 //
 // [Save] writes atomically (temporary file, fsync, rename, fsync of the
 // directory). [Load] validates strictly and accepts F64 tensors, which it

@@ -4,13 +4,38 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"dsx/internal/quote"
+	"dsx/internal/safetensors"
 )
 
-// Format is the value of the "format" metadata key in files written by Save.
+// Format is the value of the "format" metadata key in files written by
+// Save: "dsx-softmax-v" followed by FormatVersion (see format.go).
 const Format = "dsx-softmax-v1"
+
+// CheckpointFormat is the "format" of a training checkpoint (package
+// checkpoint): a model file whose W and b are in the dtype the run trains
+// in (F32 or F64), with the trainer's tensors (names starting with
+// "optim." or "history."), its metadata (keys starting with
+// "checkpoint.") and checksums besides. Load reads it as the model it
+// holds.
+const CheckpointFormat = "dsx-checkpoint-v1"
+
+// TrainerPrefixes are the name prefixes of a checkpoint's tensors and
+// metadata keys that belong to the trainer, not to the model: Load skips
+// them in a checkpoint (and refuses such tensors in a model file).
+var TrainerPrefixes = []string{"optim.", "history.", "checkpoint."}
+
+func trainerName(name string) bool {
+	for _, p := range TrainerPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Model is a trained softmax classifier.
 type Model struct {
@@ -19,11 +44,22 @@ type Model struct {
 	N, T      int               // features, classes
 	Mean, Std []float32         // feature scaling x' = (x − Mean)/Std (N each); nil = identity
 	Classes   []string          // class names (len T) or nil
-	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device", "dsx_version")
+	Meta      map[string]string // extra metadata (e.g. "epochs", "test_accuracy", "device")
+
+	// What wrote a model that Load read, from the file's metadata; Save
+	// ignores both and records Format and this build's version.Short().
+	// FileFormat is the file's "format" (Format, an older model format, or
+	// CheckpointFormat; "" for a safetensors file without one, not written
+	// by dsx); DsxVersion the dsx that saved it ("" in files from before
+	// dsx recorded it, which are still read).
+	FileFormat string
+	DsxVersion string
 }
 
-// reserved metadata keys, written by Save from the model's own fields.
-var reserved = map[string]bool{"format": true, "classes": true}
+// reserved metadata keys, written by Save from the model's own fields and
+// this build: the format, the class names and the dsx version (and the
+// checksums a checkpoint records, safetensors.ChecksumsKey).
+var reserved = map[string]bool{"format": true, "classes": true, "dsx_version": true, safetensors.ChecksumsKey: true}
 
 // Validate checks the model's shapes, that no parameter is NaN or
 // infinite, and that class names and metadata are valid UTF-8.

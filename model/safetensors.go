@@ -2,38 +2,35 @@ package model
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"os"
+	"strings"
 
 	"dsx/internal/atomicfile"
 	"dsx/internal/quote"
 	"dsx/internal/safetensors"
+	"dsx/version"
 )
 
-type tensor struct {
-	name string
-	data []float32
-	dims []int
-}
-
-func (m *Model) tensors() []tensor {
-	ts := []tensor{
-		{"W", m.W, []int{m.N, m.T}},
-		{"b", m.B, []int{m.T}},
+// entries are the model's tensors as Save writes them.
+func (m *Model) entries() []safetensors.Entry {
+	es := []safetensors.Entry{
+		{Name: "W", Dtype: "F32", Shape: []int{m.N, m.T}, Data: safetensors.LE(m.W)},
+		{Name: "b", Dtype: "F32", Shape: []int{m.T}, Data: safetensors.LE(m.B)},
 	}
 	if m.Mean != nil {
-		ts = append(ts, tensor{"scaler.mean", m.Mean, []int{m.N}}, tensor{"scaler.std", m.Std, []int{m.N}})
+		es = append(es, safetensors.Entry{Name: "scaler.mean", Dtype: "F32", Shape: []int{m.N}, Data: safetensors.LE(m.Mean)},
+			safetensors.Entry{Name: "scaler.std", Dtype: "F32", Shape: []int{m.N}, Data: safetensors.LE(m.Std)})
 	}
-	return ts
+	return es
 }
 
-// encode returns the complete safetensors file for m.
-func encode(m *Model) ([]byte, error) {
-	meta := map[string]string{"format": Format}
+// Metadata is the "__metadata__" of m's file under format (Format, or
+// CheckpointFormat for package checkpoint): "format", "dsx_version" (this
+// build's version.Short()), "classes" and m.Meta.
+func (m *Model) Metadata(format string) (map[string]string, error) {
+	meta := map[string]string{"format": format, "dsx_version": version.Short()}
 	for k, v := range m.Meta {
 		meta[k] = v
 	}
@@ -44,35 +41,20 @@ func encode(m *Model) ([]byte, error) {
 		}
 		meta["classes"] = string(c)
 	}
-	var h bytes.Buffer
-	mj, err := json.Marshal(meta) // keys sorted: deterministic output
+	return meta, nil
+}
+
+// encode returns the complete safetensors file for m.
+func encode(m *Model) ([]byte, error) {
+	meta, err := m.Metadata(Format)
 	if err != nil {
 		return nil, err
 	}
-	h.WriteString(`{"__metadata__":`)
-	h.Write(mj)
-	ts := m.tensors()
-	off := 0
-	for _, t := range ts {
-		end := off + 4*len(t.data)
-		name, _ := json.Marshal(t.name)
-		shape, _ := json.Marshal(t.dims)
-		fmt.Fprintf(&h, `,%s:{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}`, name, shape, off, end)
-		off = end
+	var b bytes.Buffer
+	if err := safetensors.Write(&b, meta, m.entries(), false); err != nil {
+		return nil, err
 	}
-	h.WriteByte('}')
-	for h.Len()%8 != 0 {
-		h.WriteByte(' ')
-	}
-	out := make([]byte, 8, 8+h.Len()+off)
-	binary.LittleEndian.PutUint64(out, uint64(h.Len()))
-	out = append(out, h.Bytes()...)
-	for _, t := range ts {
-		for _, v := range t.data {
-			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-		}
-	}
-	return out, nil
+	return b.Bytes(), nil
 }
 
 // Save writes m to path as a safetensors file, atomically (see
@@ -95,31 +77,14 @@ func Save(path string, m *Model) error {
 // Load reads and strictly validates a model written by Save, or any
 // safetensors file with the same tensors in F32 or F64. A file from before
 // scaler.std, holding "scaler.scale" = 1/std, is read too: Std becomes
-// 1/scale.
+// 1/scale; so are files without "dsx_version". A file of a later format
+// version than this dsx writes is an error wrapping ErrNewerFormat.
 func Load(path string) (*Model, error) {
-	f, err := os.Open(path)
+	h, data, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	h, err := safetensors.ReadHeader(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	// The header was checked against the file's size: the data section is
-	// what the file really holds.
-	data := make([]byte, h.DataLen)
-	if _, err := f.ReadAt(data, h.DataStart); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	m, err := decode(h, data)
+	m, err := Decode(h, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -129,11 +94,19 @@ func Load(path string) (*Model, error) {
 // tensorNames are the tensors a model file may hold.
 var tensorNames = map[string]bool{"W": true, "b": true, "scaler.mean": true, "scaler.std": true, "scaler.scale": true}
 
-func decode(h *safetensors.Header, data []byte) (*Model, error) {
+// Decode is Load for a file already read (safetensors.ReadFile): h its
+// header, data its data section. Package checkpoint reads the model a
+// checkpoint holds with it.
+func Decode(h *safetensors.Header, data []byte) (*Model, error) {
 	m := &Model{}
+	ckpt := false
 	if meta := h.Meta; meta != nil {
-		if f, ok := meta["format"]; ok && f != Format {
-			return nil, fmt.Errorf("metadata format %s, want %q", quote.Value(f), Format)
+		m.DsxVersion = meta["dsx_version"]
+		if f, ok := meta["format"]; ok {
+			if err := parseFormat(f, m.DsxVersion); err != nil {
+				return nil, err
+			}
+			m.FileFormat, ckpt = f, strings.HasPrefix(f, "dsx-checkpoint-")
 		}
 		if c, ok := meta["classes"]; ok {
 			if err := json.Unmarshal([]byte(c), &m.Classes); err != nil {
@@ -144,7 +117,7 @@ func decode(h *safetensors.Header, data []byte) (*Model, error) {
 			}
 		}
 		for k, v := range meta {
-			if reserved[k] {
+			if reserved[k] || ckpt && trainerName(k) {
 				continue
 			}
 			if m.Meta == nil {
@@ -153,9 +126,17 @@ func decode(h *safetensors.Header, data []byte) (*Model, error) {
 			m.Meta[k] = v
 		}
 	}
+	// A file that records checksums (a checkpoint does) is checked whole:
+	// a model torn or corrupted anywhere is refused.
+	if err := safetensors.Verify(h, data); err != nil {
+		return nil, err
+	}
 	vals := map[string][]float32{}
 	shapes := map[string][]int64{}
 	for _, t := range h.Tensors {
+		if ckpt && trainerName(t.Name) {
+			continue
+		}
 		if !tensorNames[t.Name] {
 			return nil, fmt.Errorf("unexpected tensor %s (want W, b, scaler.mean, scaler.std)", quote.Value(t.Name))
 		}
@@ -163,14 +144,9 @@ func decode(h *safetensors.Header, data []byte) (*Model, error) {
 			return nil, fmt.Errorf("tensor %s: unsupported dtype %s (want F32 or F64)", quote.Value(t.Name), quote.Value(t.Dtype))
 		}
 		shapes[t.Name] = t.Shape
-		v := make([]float32, t.Count)
-		src := data[t.Begin:t.End]
-		for i := range v {
-			if t.Dtype == "F32" {
-				v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-			} else {
-				v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
-			}
+		v, err := safetensors.Floats[float32](t, data)
+		if err != nil {
+			return nil, err
 		}
 		vals[t.Name] = v
 	}

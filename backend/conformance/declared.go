@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/dist/disttest"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -69,6 +70,10 @@ func declared(t *testing.T, b backend.Backend, caps backend.Capabilities) {
 	chunked := base
 	chunked.ChunkRows = 2
 	try("chunked batches", chunked, caps.Chunks)
+	// Open needs no collective, so one rank of a world of two opens alone.
+	parallel := base
+	parallel.Comm = disttest.World(2)[0]
+	try("data-parallel steps", parallel, caps.DataParallel)
 	for _, x := range backend.XentImpls() {
 		xc, has := caps.Xents[x]
 		cfg := base

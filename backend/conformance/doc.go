@@ -6,8 +6,9 @@
 // The suite checks the worked softmax examples, the softmax Jacobian,
 // p − y, every gradient against the float64 reference of package cpu and
 // against central finite differences, every loss option, awkward sizes,
-// optimizer steps and errors on bad input, in float32 and float64, with fixed
-// seeds. What runs follows the backend's declaration (Backend.Capabilities):
+// optimizer steps, the optimizer's state out and in (a restored layer steps
+// to the same bits as the one it was saved from) and errors on bad input,
+// in float32 and float64, with fixed seeds. What runs follows the backend's declaration (Backend.Capabilities):
 // what it does not declare is skipped with the reason, and Declared checks
 // that Open refuses it with ErrNotImplemented and opens all that is
 // declared; each declared softmax-cross-entropy implementation beyond Fused

@@ -81,7 +81,7 @@ func checkPlain(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	for _, v := range []string{"PC ", "Failed to", "op.Do", "SoftmaxXent", "instruction"} {
+	for _, v := range []string{"PC ", "Failed to", "op.Do", "XentOp", "instruction"} {
 		if strings.Contains(err.Error(), v) {
 			t.Errorf("%s: the error shows the VM's text %q rather than the cause alone: %v", what, v, err)
 		}

@@ -49,10 +49,13 @@ func Run(t *testing.T, name string) {
 			t.Run("AllWeightZero", s.allWeightZero)
 			t.Run("RepeatAndSmallerBatch", s.repeatAndSmallerBatch)
 			t.Run("Optimizers", s.optimizers)
+			t.Run("OptimizerState", s.optimizerState)
+			t.Run("OptimizerStateErrors", s.optimizerStateErrors)
 			t.Run("BadInput", s.badInput)
 			t.Run("HugeShapes", s.hugeShapes)
 			t.Run("NonFinite", s.nonFinite)
 			t.Run("Overflow", s.overflow)
+			t.Run("DataParallel", s.dataParallel)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
 				// (Config.ChunkRows), where the backend declares it.
@@ -67,6 +70,7 @@ func Run(t *testing.T, name string) {
 				t.Run("Optimizers", c.optimizers)
 				t.Run("BadInput", c.badInput)
 				t.Run("NonFinite", c.nonFinite)
+				t.Run("DataParallel", c.dataParallel)
 			})
 			// The checks that hold for any implementation, with each
 			// declared one beyond Fused (its loss options as declared:
@@ -104,6 +108,7 @@ type suite struct {
 	caps  backend.Capabilities
 	chunk int              // Config.ChunkRows of the layers the suite opens
 	xent  backend.XentImpl // Config.Xent of the layers the suite opens
+	tile  int              // Config.VocabTile of the layers the suite opens
 }
 
 // problem is one layer with its inputs.
@@ -162,7 +167,7 @@ func (p problem) targetShape() []int {
 // open makes a layer for p with params set.
 func (s *suite) open(t *testing.T, p problem, want graph.Want, opt backend.Optimizer) backend.Layer {
 	t.Helper()
-	cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk, Xent: s.xent}
+	cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: opt, ChunkRows: s.chunk, Xent: s.xent, VocabTile: s.tile}
 	l, err := s.b.Open(cfg)
 	if m := s.caps.Xents[s.xent].Loss.Missing(p.opts); m != "" {
 		// Not declared: Open must refuse it, and the check is skipped.

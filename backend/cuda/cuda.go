@@ -12,6 +12,7 @@ import (
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
+	"dsx/dist"
 
 	"gorgonia.org/cu"
 )
@@ -19,7 +20,8 @@ import (
 func init() { backend.Register(Backend{}, 10) }
 
 // EnvDevice names the environment variable that picks the GPU ordinal
-// (default 0).
+// (default 0; in a process a launcher started as one of several ranks on a
+// host, its local rank: one GPU per rank).
 const EnvDevice = "DSX_CUDA_DEVICE"
 
 // Backend is the CUDA backend.
@@ -66,6 +68,7 @@ var device struct {
 	err  error
 	mu   sync.Mutex
 	dev  cu.Device
+	ord  int // the device's ordinal
 	name string
 	ctx  cu.CUContext
 	fn   map[string]cu.Function
@@ -89,7 +92,21 @@ func initDevice() error {
 		if ord, err = strconv.Atoi(s); err != nil || ord < 0 || ord >= n {
 			return fmt.Errorf("cuda: %w: %s=%q: want 0..%d", backend.ErrUnavailable, EnvDevice, s, n-1)
 		}
+	} else if l, ok, _ := dist.DetectLauncher(os.Getenv); ok && l.Size > 1 && l.LocalRank >= 0 {
+		// One GPU per rank of a data-parallel job (NCCL refuses two ranks
+		// on one GPU): its local rank's, or the one GPU this rank sees
+		// (a launcher that gives each rank its own, as Slurm's
+		// --gpus-per-task does through CUDA_VISIBLE_DEVICES).
+		switch {
+		case n == 1:
+		case l.LocalRank < n:
+			ord = l.LocalRank
+		default:
+			return fmt.Errorf("cuda: %w: %s: local rank %d, but this host shows it %d GPUs (one GPU per rank: start at most %d ranks a host, or set %s)",
+				backend.ErrUnavailable, l, l.LocalRank, n, n, EnvDevice)
+		}
 	}
+	device.ord = ord
 	if device.dev, err = cu.GetDevice(ord); err != nil {
 		return fmt.Errorf("cuda: %w: device %d: %v", backend.ErrUnavailable, ord, err)
 	}

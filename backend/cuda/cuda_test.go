@@ -40,6 +40,10 @@ func TestBF16Storage(t *testing.T)      { requireGPU(t); cudatest.BF16Storage(t,
 func TestDeterministic(t *testing.T)    { requireGPU(t); cudatest.Deterministic(t, "cuda") }
 func TestVocabTiles(t *testing.T)       { requireGPU(t); cudatest.VocabTiles(t, "cuda") }
 
+// TestDataParallelOne: one rank through NCCL (where libnccl.so.2 loads;
+// NCCL refuses two ranks on one GPU) steps as the one-process layer does.
+func TestDataParallelOne(t *testing.T) { requireGPU(t); cudatest.DataParallelOne(t, "cuda") }
+
 // TestOutOfMemory: asking for more than the device has is a clear error
 // (memory.alloc is what Open uses; graph.Build would need the same W on the
 // host, so a whole layer that large is not opened here).

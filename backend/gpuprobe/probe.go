@@ -87,7 +87,10 @@ func Probe(ctx context.Context, self string) Result {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "devices", "--json")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "DSX_REEXEC=1")
+	// DSX_DIST=off: a rank of a data-parallel job probes before it joins
+	// the job, and the probe, which inherits the launcher's variables, must
+	// not join it in the rank's place.
+	cmd.Env = append(os.Environ(), "DSX_REEXEC=1", "DSX_DIST=off")
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" { // cu's init prints its cuInit error on stdout

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"dsx/backend"
+	"dsx/dist"
 	"dsx/graph"
+	"dsx/internal/atomicfile"
 	"dsx/internal/benchdata"
 	"dsx/internal/dense"
 	"dsx/internal/quote"
@@ -79,6 +81,15 @@ type benchRecord struct {
 	DXDiff   float64 `json:"dx_rel_diff,omitempty"`
 	Checked  bool    `json:"checked,omitempty"`
 
+	// Data-parallel rows (dsx bench under mpirun): the ranks, each stepping
+	// on its share of B; the all-reduce of dW and db a step (wall time,
+	// and bytes each rank puts in), and how it ran. ms_per_step and
+	// GFLOP/s are the global batch's.
+	Ranks          int     `json:"ranks,omitempty"`
+	AllReduceMs    float64 `json:"allreduce_ms,omitempty"`
+	AllReduceBytes int64   `json:"allreduce_bytes,omitempty"`
+	Reduce         string  `json:"reduce,omitempty"`
+
 	VsEager float64 `json:"vs_torch_eager,omitempty"` // ms_per_step / torch-eager's on the same shape and mode
 	Peer    string  `json:"peer,omitempty"`
 	Skipped string  `json:"skipped,omitempty"` // why the row was not measured
@@ -126,9 +137,10 @@ type benchOpts struct {
 	vocabTile      int
 	softcap, zloss float64
 	seed           uint32
+	comm           dist.Comm // data-parallel rows: this rank's job (nil alone)
 }
 
-func cmdBench(args []string, stdout, stderr io.Writer) error {
+func cmdBench(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("bench", `Time training steps (forward, backward for the --grads asked for, SGD
 update) on inputs drawn with a fixed seed (--inputs: random, or lm, logits
 like a trained language model's; bench/peers/benchdata.py draws the same bits
@@ -214,6 +226,19 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		}
 		ms = append(ms, mm)
 	}
+	if *device != "" && *device != "all" && *device != "none" {
+		for _, d := range splitList(*device) {
+			if _, err := deviceName(d); err != nil {
+				return err
+			}
+		}
+	}
+	// Where the plot goes is checked now, not after the timing.
+	if *plot != "" {
+		if err := atomicfile.Check(*plot); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
 		b, err := os.ReadFile(f)
@@ -226,14 +251,20 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		}
 		peerRecs = append(peerRecs, rs...)
 	}
+	stdout, stderr = quiet(stdout), quiet(stderr) // under mpirun, rank 0 reports
 	var bes []backend.Backend
 	if *device != "none" {
 		if bes, err = benchDevices(*device, stderr); err != nil {
 			return err
 		}
 	}
+	w, err := joinWorld(stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { w.end(err) }()
 	o := benchOpts{dt: dt, warmup: *warmup, steps: *steps, check: *check, chunkRows: *chunkRows, budget: *budget,
-		dx: *grads == "W,b,x", vocabTile: *vocabTile, softcap: *softcap, zloss: *zloss, seed: uint32(*seed)}
+		dx: *grads == "W,b,x", vocabTile: *vocabTile, softcap: *softcap, zloss: *zloss, seed: uint32(*seed), comm: w.comm}
 	vsets := map[string][]string{}
 	for _, be := range bes {
 		vs, note := deviceVariants(be, splitList(*variants))
@@ -348,6 +379,10 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		return rec, nil
 	}
 	rec.VocabTile = cfg.VocabTile
+	xt, yt, rows, err := o.share(&cfg, d, sh.B)
+	if err != nil {
+		return rec, err
+	}
 	l, err := be.Open(cfg)
 	if errors.Is(err, backend.ErrNotImplemented) {
 		rec.Skipped = err.Error()
@@ -360,7 +395,6 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 	if err := l.SetParams(d.w, d.b); err != nil {
 		return rec, err
 	}
-	xt, yt := d.x, d.y
 	if base.ref != nil {
 		res, err := l.Compute(xt, yt)
 		if err != nil {
@@ -402,6 +436,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		products = 3
 	}
 	rec.GFlops = 2 * products * float64(sh.B) * float64(sh.N) * float64(sh.T) / (med * 1e6)
+	parallelStats(&rec, l, o.ranks())
 	if st, ok := l.(backend.Stats); ok {
 		m := st.MemStats()
 		rec.StateBytes, rec.InputBytes, rec.ExtraBytes, rec.DeviceBytes, rec.ChunkRows = m.StateBytes, m.InputBytes, m.ExtraBytes, m.DeviceBytes, m.ChunkRows
@@ -410,7 +445,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		}
 		// Half as many repetitions as timed steps, 3 to 10 (a CPU step at a
 		// large shape takes seconds).
-		f, err := st.FloorMs(sh.B, min(10, max(3, o.steps/2)))
+		f, err := st.FloorMs(max(1, rows), min(10, max(3, o.steps/2)))
 		if err != nil {
 			return rec, err
 		}

@@ -7,7 +7,8 @@ import "fmt"
 var benchColumns = []struct {
 	name  string
 	width int
-}{{"storage", 7}, {"inputs", 6}, {"grads", 5}, {"%floor", 7}, {"extra MiB", 10}, {"chunk", 10}, {"×eager", 8}}
+}{{"storage", 7}, {"inputs", 6}, {"grads", 5}, {"%floor", 7}, {"extra MiB", 10}, {"chunk", 10}, {"×eager", 8},
+	{"ranks", 5}, {"allred ms", 9}, {"allred MiB", 10}}
 
 func usedColumns(recs []benchRecord) []bool {
 	used := make([]bool, len(benchColumns))
@@ -44,7 +45,8 @@ func rowValues(r benchRecord) []string {
 		return v
 	}
 	return []string{str(r.Storage, "fp32"), str(r.Inputs, ""), str(r.Grads, "W,b"),
-		opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f")}
+		opt(r.PctFloor, "%.1f"), opt(float64(r.ExtraBytes)/(1<<20), "%.1f"), opt(float64(r.ChunkRows), "%.0f"), opt(r.VsEager, "%.3f"),
+		opt(float64(r.Ranks), "%.0f"), opt(r.AllReduceMs, "%.3f"), opt(float64(r.AllReduceBytes)/(1<<20), "%.2f")}
 }
 
 func rowLine(r benchRecord, cols []bool) string {

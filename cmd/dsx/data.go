@@ -147,7 +147,9 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 			return nil, nil, fmt.Errorf("no data: give --data DIR or --train/--test FILE, or install Debian's dataset-fashion-mnist (looked in %s)", strings.Join(data.DefaultDirs(), ", "))
 		}
 	}
-	train, test, err = data.LoadDirOptions(dir, data.Options{Features: o.features, Classes: o.classes})
+	bar, prog := readingBar(stderr, dir)
+	train, test, err = data.LoadDirOptions(dir, data.Options{Features: o.features, Classes: o.classes, Progress: prog})
+	bar.clear()
 	if err != nil {
 		return nil, nil, classesHint(err)
 	}
@@ -192,10 +194,8 @@ type labelsHint struct{ file, tensor string }
 // loadFile reads one data file, with a progress bar on a terminal and a
 // line saying what was read.
 func loadFile(path string, o data.Options, hint labelsHint, stderr io.Writer) (*data.Set, error) {
-	bar := newProgress(stderr, 0)
-	o.Progress = func(done, total int64) {
-		bar.bytes(done, total, fmt.Sprintf("reading %s %.2f/%.2f GB", path, float64(done)/1e9, float64(total)/1e9))
-	}
+	bar, prog := readingBar(stderr, path)
+	o.Progress = prog
 	s, err := data.LoadFile(path, o)
 	bar.clear()
 	if err != nil {
@@ -209,6 +209,15 @@ func loadFile(path string, o data.Options, hint labelsHint, stderr io.Writer) (*
 	}
 	fmt.Fprintf(stderr, "dsx: read %s\n", describe(s))
 	return s, nil
+}
+
+// readingBar is a progress bar for reading what (a file or a folder) and
+// the data.Options.Progress that draws it; clear it when done.
+func readingBar(stderr io.Writer, what string) (*progress, func(done, total int64)) {
+	bar := newProgress(stderr, 0)
+	return bar, func(done, total int64) {
+		bar.bytes(done, total, fmt.Sprintf("reading %s %.2f/%.2f GB", what, float64(done)/1e9, float64(total)/1e9))
+	}
 }
 
 // classesHint adds how to raise the bound on inferred classes.

@@ -28,18 +28,9 @@ const envReexec = "DSX_REEXEC"
 // a usable GPU, replaces itself with it (same arguments); otherwise it runs on
 // the CPU and says why.
 func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
-	if name == "" {
-		name = os.Getenv(backend.EnvDevice)
-	}
-	if name == "" {
-		name = "auto"
-	}
-	if name != "auto" && name != "cpu" && name != "cuda" {
-		// Another backend linked into this binary (the tests' cuda-emu) is
-		// taken as it is.
-		if _, err := backend.Get(name); err != nil {
-			return nil, usageErr("--device %s: want auto, cpu or cuda", quote.Value(name))
-		}
+	name, err := deviceName(name)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := backend.Get("cuda"); err != nil && (name == "auto" || name == "cuda") && os.Getenv(envReexec) == "" {
 		r := probeGPU()
@@ -69,6 +60,26 @@ func chooseDevice(name string, stderr io.Writer) (backend.Backend, error) {
 		fmt.Fprintf(stderr, "dsx: cpu products on %s\n", blasLine(cpu.BLAS()))
 	}
 	return b, nil
+}
+
+// deviceName is the device --device names (empty: $DSX_DEVICE, else
+// auto), or a usage error for a name that is none: checked by itself
+// before anything is printed (bench checks every name of its list first).
+func deviceName(name string) (string, error) {
+	if name == "" {
+		name = os.Getenv(backend.EnvDevice)
+	}
+	if name == "" {
+		name = "auto"
+	}
+	if name != "auto" && name != "cpu" && name != "cuda" {
+		// Another backend linked into this binary (the tests' cuda-emu) is
+		// taken as it is.
+		if _, err := backend.Get(name); err != nil {
+			return "", usageErr("--device %s: want auto, cpu or cuda", quote.Value(name))
+		}
+	}
+	return name, nil
 }
 
 // blasLine says which GEMM the CPU backend uses, from where and how it is
@@ -131,9 +142,18 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 		p := probeGPU()
 		reps = append([]backendReport{{Name: "cuda", Available: p.Reason == "", Reason: p.Reason, Binary: p.Binary, Devices: p.Devices}}, reps...)
 	}
-	if *asJSON {
-		return writeJSON(stdout, map[string]any{"backends": reps})
+	// Under a launcher every rank reports; rank 0 prints them all.
+	world, err := worldOf(reps, quiet(stderr))
+	if err != nil {
+		return err
 	}
+	if world == nil {
+		return nil
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"backends": reps, "world": world})
+	}
+	defer printWorld(stdout, world)
 	for _, r := range reps {
 		if !r.Available {
 			fmt.Fprintf(stdout, "%-5s unavailable: %s\n", r.Name, r.Reason)

@@ -2,75 +2,17 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
-
-	"dsx/backend"
-	"dsx/internal/dense"
 )
 
-// explodeFactor is how far above its reference a batch's loss may go
-// before training is called diverged. The reference is the larger of the
-// first batch's loss and log T, the loss of guessing uniformly, which a
-// model starting from small weights begins at: a run whose mean batch loss
-// is a thousand times that is worse than a thousand uniform guesses per
-// row, which no optimizer making progress produces (a healthy run's loss
-// falls below its first batch's within the first epoch). It scales with
-// the loss's own units: a sum reduction makes the first batch's loss B
-// times larger too.
-const explodeFactor = 1000
-
-// divergenceGuard watches a training run's batch losses.
-type divergenceGuard struct {
-	T     int
-	out   string
-	lr    float64
-	limit float64 // 0 until the first batch
-}
-
-// check returns why loss, the next batch's, means the run has diverged,
-// or "".
-func (g *divergenceGuard) check(loss float64) string {
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Sprintf("the loss is %v", loss)
-	}
-	if g.limit == 0 {
-		g.limit = explodeFactor * math.Max(1, math.Max(loss, math.Log(float64(g.T))))
-		return ""
-	}
-	if loss > g.limit {
-		return fmt.Sprintf("the loss exploded to %.4g, more than %d times its start (limit %.4g)", loss, explodeFactor, g.limit)
-	}
-	return ""
-}
-
-// diverged is the error that stops a diverged run: what happened, where,
-// and that the model file was left as it was.
-func (g *divergenceGuard) diverged(epoch, batch, batches int, why string) error {
+// diverged is the error that stops a diverged run (err, a
+// *train.DivergedError or, in a data-parallel job, a *train.RankError
+// holding one): what happened, where, and that the model file was left as
+// it was.
+func diverged(err error, out string, lr float64) error {
 	kept := ""
-	if _, err := os.Stat(g.out); err == nil {
+	if _, err := os.Stat(out); err == nil {
 		kept = " (the model already there is kept)"
 	}
-	return fmt.Errorf("training diverged in epoch %d, batch %d of %d: %s; %s was not written%s; try a smaller --lr than %g",
-		epoch, batch, batches, why, g.out, kept, g.lr)
-}
-
-// finiteParams checks the layer's parameters at the end of an epoch: why
-// is "" when they are finite.
-func finiteParams(l backend.Layer) (why string, err error) {
-	W, b, err := l.Params()
-	if err != nil {
-		return "", err
-	}
-	for _, p := range []struct {
-		name string
-		v    []float32
-	}{{"W", dense.F32(W)}, {"b", dense.F32(b)}} {
-		for i, x := range p.v {
-			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
-				return fmt.Sprintf("the parameters are not finite (%s[%d] is %v)", p.name, i, x), nil
-			}
-		}
-	}
-	return "", nil
+	return fmt.Errorf("%w; %s was not written%s; try a smaller --lr than %g", err, out, kept, lr)
 }

@@ -75,7 +75,13 @@ func parse(fs *cmdFlags, args []string) error {
 			return err
 		}
 		msg := strings.NewReplacer("defined: -", "defined: --", "flag -", "flag --").Replace(shortenArgs(err.Error(), args))
-		return usageErr("%s (dsx %s --help lists the flags)", msg, strings.TrimPrefix(fs.Name(), "dsx "))
+		hint := ""
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			var names []string
+			fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+			hint = didYouMean(name, names, "--")
+		}
+		return usageErr("%s%s (dsx %s --help lists the flags)", msg, hint, strings.TrimPrefix(fs.Name(), "dsx "))
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %s", quote.Value(fs.Arg(0)))

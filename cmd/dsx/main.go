@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"dsx/internal/quote"
+	"dsx/model"
+	"dsx/version"
 )
 
 const usage = `dsx: a dense → softmax → cross-entropy classifier head on CPU or NVIDIA GPU
@@ -21,6 +23,7 @@ commands:
   devices   list the backends and devices, or why a device is unusable
   bench     time training steps for a list of shapes
   plan      show the CUDA backend's launch plan and device memory for a layer (no GPU needed)
+  version   print dsx's version (also --version)
 
 Every command takes --help. --device auto|cpu|cuda (or DSX_DEVICE) picks the
 backend; auto uses the GPU when one is usable and says which and why.
@@ -31,7 +34,8 @@ func main() {
 }
 
 // run executes one command and returns the exit code: 0 on success, 1 on
-// failure, 2 on a usage error.
+// failure, 2 on a usage error, 128 + the signal's number for a run a
+// signal stopped (dsx train: 143 for SIGTERM, 130 for SIGINT).
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
@@ -47,23 +51,56 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"devices": cmdDevices,
 		"bench":   cmdBench,
 		"plan":    cmdPlan,
+		"version": cmdVersion,
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "dsx: unknown command %s\n\n%s", quote.Value(args[0]), usage)
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		fmt.Fprintf(stderr, "dsx: unknown command %s%s\n\n%s", quote.Value(args[0]), didYouMean(args[0], names, ""), usage)
 		return 2
 	}
 	err := f(args[1:], stdout, stderr)
+	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], ee.msg)
+		}
+		return ee.code
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		if msg := rankError(err); msg != "" {
+			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], msg)
+		}
 		return 1
 	}
+}
+
+// cmdVersion prints the version of this build (see package version) and
+// the model format it writes.
+func cmdVersion(args []string, stdout, _ io.Writer) error {
+	fs := newFlags("version", "Print dsx's version: the release, the commit it was built from (when built from a git checkout), the Go toolchain, and the model format it writes.", stdout)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	in := version.Get()
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"version": in.Version, "short": in.Short(), "revision": in.Revision,
+			"time": in.Time, "modified": in.Modified, "go": in.Go, "platform": in.Platform, "model_format": model.FormatVersion})
+	}
+	_, err := fmt.Fprintf(stdout, "%s\nmodel format %s\n", in, model.Format)
+	return err
 }

@@ -189,12 +189,21 @@ func TestUsageBeforeDevice(t *testing.T) {
 		{[]string{"eval", "--model", "m", "--features-tensor", "e"}, "name tensors of a --test safetensors file"},
 		{[]string{"eval", "--model", "m", "--test-labels", good}, "--test-labels without --test"},
 		{[]string{"predict", "--model", "m", "--top", "-1"}, "--top -1"},
+		{[]string{"train", "--train", good, "--classes", "3", "--class-weights", "1,2"}, "2 class weights for 3 classes"},
+		{[]string{"bench", "--device", "cpu,tpu", "--shapes", "8x8x8"}, `--device "tpu": want auto, cpu or cuda`},
+		{[]string{"bench", "--shapes", "8x8"}, "is not BxNxT"},
+		{[]string{"plan", "--shape", "8x8x8", "--xent", "fusde"}, "--xent"},
 	} {
 		code, stdout, stderr := dsx(t, c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "device") || stdout != "" {
-			t.Errorf("dsx %s: exit %d, stdout %q, stderr %q; want exit 2, no device line, mentioning %q",
+		if code != 2 || !strings.Contains(stderr, c.want) || deviceLine(stderr) || stdout != "" || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("dsx %s: exit %d, stdout %q, stderr %q; want exit 2, one line mentioning %q, no device line",
 				strings.Join(c.args, " "), code, stdout, stderr, c.want)
 		}
+	}
+	// Where bench's plot goes is checked before the device is chosen.
+	code, _, stderr := dsx(t, "bench", "--shapes", "8x8x8", "--plot", filepath.Join(t.TempDir(), "no", "p.png"))
+	if code != 1 || !strings.Contains(stderr, "--plot") || deviceLine(stderr) {
+		t.Errorf("bench --plot into a missing folder: exit %d, stderr %q; want exit 1 before any device line", code, stderr)
 	}
 }
 

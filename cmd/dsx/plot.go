@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,24 +14,24 @@ import (
 	"dsx/internal/atomicfile"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// writePlot draws `dsx bench --plot` with gonum.org/v1/plot: for each shape
-// (B×N×T, in the order measured) the step time (left) and the extra device
-// memory (right) of every measured row, one series per implementation
-// (device and variant) and matmul mode, and a legend below with a column
-// per mode. The colour says the implementation, the marker and the line's
-// dashes the mode (plotStyles: no two series look alike, however many), and
-// each mode's points sit a little to the side so that equal values of two
-// modes both show.
-// When PyTorch eager was measured (--peers), both panels are ratios to eager
-// on the same shape and mode (1 is eager; lower is faster or leaner);
-// otherwise milliseconds per step and MiB. Log scales, but for the time
-// ratio (which stays near 1). The PNG is written atomically.
+// writePlot draws `dsx bench --plot` with gonum.org/v1/plot, as what a
+// reader compares: one panel per shape (B×N×T, in the order measured), in
+// it a bar per implementation (dsx's variants, then the peers), grouped by
+// setting (matmul mode, storage, inputs) when the rows span several. Each
+// panel has its own linear axis from 0, so the bars of one shape compare by
+// length whatever the other shapes' sizes, and every bar is labelled with
+// its value (and its ratio to PyTorch eager's in the same setting, where
+// eager was measured). A second row of panels shows the extra device
+// memory, only when some row measured it (the CPU's do not). The PNG is
+// written atomically.
 func writePlot(path string, recs []benchRecord) error {
 	png, err := plotPNG(recs)
 	if err != nil {
@@ -42,130 +43,124 @@ func writePlot(path string, recs []benchRecord) error {
 	return nil
 }
 
-type plotSeries struct {
-	name      string          // legend text: impl and mode
-	impl      string          // the variant, after the device when the records span several
-	mode      string          // matmul mode
-	time, mem map[int]float64 // by shape index
+// plotCell is one bar's place: shape, group (setting) and implementation,
+// as indices into plotData's lists.
+type plotCell struct{ shape, group, impl int }
+
+// plotData is what the plot draws, from the measured rows.
+type plotData struct {
+	device string   // the one device of every row; "" when they span several (impls then name theirs)
+	shapes []string // panel titles, in the order measured
+	groups []string // settings: fp32, tf32, bf16, bf16 storage, ... ("lm" for LM-like inputs)
+	impls  []string // bar colours: dsx's variants, then the peers
+	colors []color.RGBA
+	time   map[plotCell]float64
+	mem    map[plotCell]float64 // MiB; only rows that measured it
+	ratio  map[plotCell]float64 // time ÷ torch-eager's, where eager ran the same setting
 }
 
-// plotData groups the measured rows into series over the shapes; ratio is
-// set when every value is relative to PyTorch eager; device is the one
-// device of all the rows ("" when they span several: then each series'
-// impl names its device). Series come ordered by
-// implementation (dsx's variants, then the peers', each alphabetically) and
-// then by mode (fp32, tf32, bf16, then others alphabetically).
-func plotData(recs []benchRecord) (shapes []string, series []*plotSeries, ratio bool, device string) {
-	// A series' "mode" is its precision and inputs (gradients and loss
-	// options are in the key that relates it to eager, not the legend).
-	mode := func(r benchRecord) string {
-		m := r.Mode
+// plotPeers are the implementations that are not dsx's.
+var plotPeers = []string{"torch-eager", "torch-compile", "cce", "liger-flce"}
+
+// collectPlot groups the measured rows (skipped ones and those without a
+// time are left out) by shape, setting and implementation.
+func collectPlot(recs []benchRecord) plotData {
+	recs = slices.Clone(recs)
+	relate(recs) // VsEager, on a copy
+	var rows []benchRecord
+	devices, grads, losses := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, r := range recs {
+		if r.Skipped == "" && r.MsPerStep > 0 {
+			rows = append(rows, r)
+			devices[r.Device] = true
+			grads[r.Grads] = true
+			losses[fmt.Sprint(r.Softcap, r.ZLoss)] = true
+		}
+	}
+	d := plotData{time: map[plotCell]float64{}, mem: map[plotCell]float64{}, ratio: map[plotCell]float64{}}
+	if len(devices) == 1 {
+		d.device = rows[0].Device
+	}
+	// A group names what sets its rows apart: the precision and inputs
+	// always, the gradients and loss options only where the rows differ.
+	group := func(r benchRecord) string {
+		g := r.Mode
 		switch {
 		case r.Storage == "bf16":
-			m = "bf16 storage"
-		case m == "":
-			m = "fp32"
+			g = "bf16 storage"
+		case g == "":
+			g = "fp32"
 		}
 		if r.Inputs == "lm" {
-			m += " lm"
+			g += " lm"
 		}
-		return m
+		if len(grads) > 1 && r.Grads == "W,b,x" {
+			g += " +dx"
+		}
+		if len(losses) > 1 && (r.Softcap != 0 || r.ZLoss != 0) {
+			g += fmt.Sprintf(" cap %g z %g", r.Softcap, r.ZLoss)
+		}
+		return g
 	}
-	type key struct {
-		s       shape
-		setting string
+	impl := func(r benchRecord) string {
+		if d.device == "" {
+			return r.Device + " " + r.Variant
+		}
+		return r.Variant
 	}
-	eager := map[key]benchRecord{}
-	devices := map[string]bool{}
-	for _, r := range recs {
-		if r.Variant == "torch-eager" && r.Skipped == "" && r.MsPerStep > 0 {
-			eager[key{shape{r.B, r.N, r.T}, r.setting()}] = r
+	index := func(list *[]string, s string) int {
+		if i := slices.Index(*list, s); i >= 0 {
+			return i
 		}
-		if r.Skipped == "" && r.MsPerStep > 0 {
-			devices[r.Device] = true
-		}
+		*list = append(*list, s)
+		return len(*list) - 1
 	}
-	ratio = len(eager) > 0
-	if len(devices) == 1 {
-		for d := range devices {
-			device = d
-		}
+	// Groups and implementations in a fixed order, whatever the rows'.
+	var groups, impls []string
+	for _, r := range rows {
+		index(&groups, group(r))
+		index(&impls, impl(r))
 	}
-	idx := map[shape]int{}
-	byName := map[string]*plotSeries{}
-	for _, r := range recs {
-		if r.Skipped != "" || r.MsPerStep <= 0 {
-			continue
-		}
-		s := shape{r.B, r.N, r.T}
-		t, m := r.MsPerStep, float64(r.ExtraBytes)/(1<<20)
-		if ratio {
-			e, ok := eager[key{s, r.setting()}]
-			if !ok {
-				continue // nothing to relate it to
-			}
-			t, m = r.MsPerStep/e.MsPerStep, 0
-			if e.ExtraBytes > 0 {
-				m = float64(r.ExtraBytes) / float64(e.ExtraBytes)
-			}
-		}
-		if _, ok := idx[s]; !ok {
-			idx[s] = len(shapes)
-			shapes = append(shapes, fmt.Sprintf("%d×%d×%d", s.B, s.N, s.T))
-		}
-		impl := r.Variant
-		if device == "" {
-			impl = r.Device + " " + r.Variant
-		}
-		name := impl + " " + mode(r)
-		ps := byName[name]
-		if ps == nil {
-			ps = &plotSeries{name: name, impl: impl, mode: mode(r), time: map[int]float64{}, mem: map[int]float64{}}
-			byName[name] = ps
-			series = append(series, ps)
-		}
-		ps.time[idx[s]] = t
-		if m > 0 {
-			ps.mem[idx[s]] = m
-		}
-	}
-	peer := func(impl string) bool {
-		for _, p := range []string{"torch-eager", "torch-compile", "cce", "liger-flce"} {
-			if strings.HasSuffix(impl, p) {
-				return true
-			}
-		}
-		return false
-	}
-	modeRank := map[string]int{"fp32": 0, "tf32": 1, "bf16": 2, "bf16 storage": 3, "fp32 lm": 4, "bf16 storage lm": 5}
-	mr := func(m string) int {
-		if r, ok := modeRank[m]; ok {
+	rank := map[string]int{"fp32": 0, "tf32": 1, "bf16": 2, "bf16 storage": 3}
+	groupRank := func(g string) int {
+		base, _, _ := strings.Cut(g, " lm")
+		if r, ok := rank[base]; ok {
 			return r
 		}
-		return len(modeRank)
+		return len(rank)
 	}
-	sort.SliceStable(series, func(i, j int) bool {
-		a, b := series[i], series[j]
-		switch {
-		case a.impl != b.impl && peer(a.impl) != peer(b.impl):
-			return !peer(a.impl)
-		case a.impl != b.impl:
-			return a.impl < b.impl
-		case mr(a.mode) != mr(b.mode):
-			return mr(a.mode) < mr(b.mode)
+	sort.SliceStable(groups, func(i, j int) bool { return groupRank(groups[i]) < groupRank(groups[j]) })
+	// dsx's variants (the CPU's graph, the GPU's fused, then the others),
+	// then the peers, in their order; a variant dsx does not know yet
+	// after those it does, alphabetically.
+	order := append([]string{"graph", "fused", "chunked", "tiled", "unfused"}, plotPeers...)
+	rankOf := func(s string) int {
+		if i := slices.Index(order, s[strings.LastIndexByte(s, ' ')+1:]); i >= 0 {
+			if i >= 5 {
+				return i + 1 // a peer
+			}
+			return i
 		}
-		return a.mode < b.mode
+		return 5
+	}
+	sort.SliceStable(impls, func(i, j int) bool {
+		if ri, rj := rankOf(impls[i]), rankOf(impls[j]); ri != rj {
+			return ri < rj
+		}
+		return impls[i] < impls[j]
 	})
-	return shapes, series, ratio, device
-}
-
-// seriesStyle is how one series is drawn; dx shifts its points off the
-// shape's position (by mode), so that modes with equal values stay visible.
-type seriesStyle struct {
-	color  color.Color
-	glyph  draw.GlyphDrawer
-	dashes []vg.Length
-	dx     float64
+	d.groups, d.impls, d.colors = groups, impls, plotColors(impls)
+	for _, r := range rows {
+		c := plotCell{index(&d.shapes, fmt.Sprintf("%d×%d×%d", r.B, r.N, r.T)), slices.Index(groups, group(r)), slices.Index(impls, impl(r))}
+		d.time[c] = r.MsPerStep
+		if r.ExtraBytes > 0 {
+			d.mem[c] = float64(r.ExtraBytes) / (1 << 20)
+		}
+		if r.VsEager > 0 && r.Variant != "torch-eager" {
+			d.ratio[c] = r.VsEager
+		}
+	}
+	return d
 }
 
 // plotPalette is Tableau's ten colours (distinct in print and to most
@@ -176,207 +171,126 @@ var plotPalette = []color.RGBA{
 	{0x9c, 0x75, 0x5f, 255}, {0xba, 0xb0, 0xac, 255},
 }
 
-// plotGlyphs are the markers, one per mode (fp32, tf32, bf16, ...).
-var plotGlyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{},
-	draw.PlusGlyph{}, draw.RingGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}}
-
-// plotDashes is the d-th dash pattern: solid, dashed, dotted, dash-dot, then
-// dashes that lengthen with d (every d its own pattern).
-func plotDashes(d int) []vg.Length {
-	pt := vg.Points
-	switch d {
-	case 0:
-		return nil
-	case 1:
-		return []vg.Length{pt(6), pt(3)}
-	case 2:
-		return []vg.Length{pt(1.5), pt(2.5)}
-	case 3:
-		return []vg.Length{pt(6), pt(2), pt(1.5), pt(2)}
-	}
-	return []vg.Length{pt(1.5 * float64(d)), pt(2.5)}
-}
-
-// plotStyles gives the series their styles: implementation i (in order of
-// first appearance) the colour i mod 10, mode m of M the marker m and the
-// dash pattern m + M·⌊i/10⌋. The colour and the dash pattern together name
-// i and m, so no two series share a style, however many there are; up to
-// ten implementations, one colour is one implementation and one marker and
-// dash pattern one mode.
-func plotStyles(series []*plotSeries) []seriesStyle {
-	impls, modes := map[string]int{}, map[string]int{}
-	for _, s := range series {
-		if _, ok := impls[s.impl]; !ok {
-			impls[s.impl] = len(impls)
-		}
-		if _, ok := modes[s.mode]; !ok {
-			modes[s.mode] = len(modes)
+// plotColors are the implementations' colours: the same colour for an
+// implementation in every plot (dsx's fused or graph blue, chunked orange,
+// PyTorch eager red, ...), the others taking the free colours in turn; no
+// two implementations of one plot share a colour.
+func plotColors(impls []string) []color.RGBA {
+	fixed := map[string]int{"fused": 0, "graph": 0, "chunked": 1, "torch-eager": 2, "unfused": 3, "tiled": 4,
+		"torch-compile": 6, "liger-flce": 7, "cce": 8}
+	used := map[int]bool{}
+	slot := make([]int, len(impls))
+	for k, name := range impls {
+		slot[k] = -1
+		if i, ok := fixed[name[strings.LastIndexByte(name, ' ')+1:]]; ok && !used[i] {
+			slot[k], used[i] = i, true
 		}
 	}
-	step := min(0.08, 0.5/float64(len(modes)))
-	st := make([]seriesStyle, len(series))
-	for k, s := range series {
-		i, m := impls[s.impl], modes[s.mode]
-		st[k] = seriesStyle{
-			color:  plotPalette[i%len(plotPalette)],
-			glyph:  plotGlyphs[m%len(plotGlyphs)],
-			dashes: plotDashes(m + len(modes)*(i/len(plotPalette))),
-			dx:     step * (float64(m) - float64(len(modes)-1)/2),
-		}
-	}
-	return st
-}
-
-// lineOf is a series' line and markers in its style.
-func lineOf(xys plotter.XYs, st seriesStyle) (*plotter.Line, *plotter.Scatter, error) {
-	ln, pts, err := plotter.NewLinePoints(xys)
-	if err != nil {
-		return nil, nil, err
-	}
-	ln.Color, ln.Width, ln.Dashes = st.color, vg.Points(1.5), st.dashes
-	pts.GlyphStyle = draw.GlyphStyle{Color: st.color, Radius: vg.Points(4), Shape: st.glyph}
-	return ln, pts, nil
-}
-
-// legendColumns lays the legend out: a column per mode (the implementations
-// in rows, a blank where one was not measured in that mode) when there are
-// at most four modes, else the series in order over three columns.
-func legendColumns(series []*plotSeries) [][]int {
-	var modes, impls []string
-	seen := map[string]bool{}
-	at := map[[2]string]int{}
-	for k, s := range series {
-		if !seen["m"+s.mode] {
-			seen["m"+s.mode] = true
-			modes = append(modes, s.mode)
-		}
-		if !seen["i"+s.impl] {
-			seen["i"+s.impl] = true
-			impls = append(impls, s.impl)
-		}
-		at[[2]string{s.impl, s.mode}] = k
-	}
-	var cols [][]int
-	if len(modes) <= 4 {
-		for _, m := range modes {
-			var col []int
-			for _, i := range impls {
-				k, ok := at[[2]string{i, m}]
-				if !ok {
-					k = -1
-				}
-				col = append(col, k)
+	next := 0
+	out := make([]color.RGBA, len(impls))
+	for k := range impls {
+		if slot[k] < 0 {
+			for used[next] {
+				next++
 			}
-			cols = append(cols, col)
+			slot[k], used[next] = next, true
 		}
-		return cols
+		out[k] = implColor(slot[k])
 	}
-	per := (len(series) + 2) / 3
-	for c := 0; c*per < len(series); c++ {
-		var col []int
-		for k := c * per; k < min(len(series), (c+1)*per); k++ {
-			col = append(col, k)
-		}
-		cols = append(cols, col)
-	}
-	return cols
+	return out
 }
 
-// plotPNG renders the two panels and the legend.
+// implColor is colour i: the palette's, and beyond ten the same hues
+// darker, one shade per round of ten.
+func implColor(i int) color.RGBA {
+	c := plotPalette[i%len(plotPalette)]
+	f := math.Pow(0.7, float64(i/len(plotPalette)))
+	return color.RGBA{uint8(float64(c.R) * f), uint8(float64(c.G) * f), uint8(float64(c.B) * f), 255}
+}
+
+// plotNumber formats a bar's value with three significant digits, never
+// in exponent form: 0.0731, 2.97, 84.5, 336, 10084.
+func plotNumber(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case v >= 1:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// The figure's layout.
+const (
+	panelW   = 9.5 * vg.Centimeter
+	panelH   = 7.5 * vg.Centimeter
+	titleH   = 1.2 * vg.Centimeter
+	legendRH = 0.55 * vg.Centimeter // a row of the legend
+	legendW  = 4.5 * vg.Centimeter  // a column of the legend
+	margin   = 0.4 * vg.Centimeter
+)
+
+// plotPNG renders the panels (a row of time per shape, then one of memory
+// when measured, wrapped at three shapes a row), a title and a legend.
 func plotPNG(recs []benchRecord) ([]byte, error) {
-	shapes, series, ratio, device := plotData(recs)
-	if len(shapes) == 0 {
+	d := collectPlot(recs)
+	if len(d.shapes) == 0 {
 		return nil, fmt.Errorf("no measured rows to draw")
 	}
-	titles := [2]string{"time per step, ms", "extra device memory, MiB"}
-	if ratio {
-		titles = [2]string{"time per step ÷ PyTorch eager's", "extra device memory ÷ PyTorch eager's"}
+	cols, perQuantity, quantities := d.layout()
+	title := "time per training step"
+	if len(quantities) == 2 {
+		title += " (top) and extra device memory (bottom)"
 	}
-	if device != "" {
-		titles[0], titles[1] = device+": "+titles[0], device+": "+titles[1]
+	title += ", lower is better"
+	if d.device != "" {
+		title = "dsx bench on " + d.device + ": " + title
 	}
-	styles := plotStyles(series)
-	var panels [2]*plot.Plot
-	for p := range panels {
-		pl := plot.New()
-		pl.Title.Text = titles[p]
-		pl.X.Label.Text = "B×N×T (batch, features, classes)"
-		if !ratio || p == 1 { // ratios of time stay near 1: a linear axis reads better
-			pl.Y.Scale = plot.LogScale{}
-			pl.Y.Tick.Marker = ticks125{}
-		}
-		pl.Add(plotter.NewGrid())
-		pl.NominalX(shapes...)
-		pl.X.Min, pl.X.Max = -0.5, float64(len(shapes))-0.5
-		drawn := false
-		for i, s := range series {
-			vals := s.time
-			if p == 1 {
-				vals = s.mem
-			}
-			var xys plotter.XYs
-			for x := range shapes {
-				if v, ok := vals[x]; ok && v > 0 {
-					xys = append(xys, plotter.XY{X: float64(x) + styles[i].dx, Y: v})
-				}
-			}
-			if len(xys) == 0 {
-				continue
-			}
-			ln, pts, err := lineOf(xys, styles[i])
-			if err != nil {
-				return nil, err
-			}
-			pl.Add(ln, pts)
-			drawn = true
-		}
-		if !drawn { // no row measured this (memory on the CPU): an empty linear panel, not a log axis over nothing
-			pl.Y.Scale, pl.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
-			pl.Y.Min, pl.Y.Max = 0, 1
-			pl.Title.Text += " (not measured)"
-		}
-		if ratio {
-			one, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(len(shapes)) - 0.5, Y: 1}})
-			if err == nil {
-				one.Color, one.Dashes = color.Gray{Y: 90}, []vg.Length{vg.Points(4), vg.Points(3)}
-				pl.Add(one)
-			}
-		}
-		panels[p] = pl
-	}
-	const W, H = 28 * vg.Centimeter, 17 * vg.Centimeter
+	ts := text.Style{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(13)), XAlign: text.XCenter, YAlign: text.YTop, Handler: plot.DefaultTextHandler}
+	// The figure is as wide as its panels, or its title where that is wider.
+	W := max(vg.Length(cols)*panelW, ts.Width(title)) + 2*margin
+	legendCols := max(1, min(len(d.impls), int((W-2*margin)/legendW)))
+	legendRows := (len(d.impls) + legendCols - 1) / legendCols
+	panelsH := vg.Length(perQuantity*len(quantities)) * panelH
+	H := titleH + panelsH + vg.Length(legendRows)*legendRH + 2*margin
 	img := vgimg.New(W, H)
 	dc := draw.New(img)
-	cols := legendColumns(series)
-	rows := 0
-	for _, c := range cols {
-		rows = max(rows, len(c))
-	}
-	legendH := vg.Length(rows)*vg.Points(15) + vg.Points(12)
-	top := draw.Crop(dc, 0, 0, legendH, 0)
-	cv := plot.Align([][]*plot.Plot{{panels[0], panels[1]}}, draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2}, top)
-	panels[0].Draw(cv[0][0])
-	panels[1].Draw(cv[0][1])
-	// The legend under the panels, in the columns of legendColumns.
-	bottom := draw.Crop(dc, vg.Millimeter*8, 0, 0, legendH-H)
-	colW := (W - vg.Millimeter*8) / vg.Length(len(cols))
-	for c, col := range cols {
-		lg := plot.NewLegend()
-		lg.Left, lg.Top = true, true
-		lg.ThumbnailWidth = vg.Points(36) // room for a dash pattern
-		for _, k := range col {
-			if k < 0 {
-				lg.Add("") // not measured in this mode: keeps the rows aligned
-				continue
-			}
-			ln, pts, err := lineOf(plotter.XYs{{}}, styles[k])
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	dc.FillText(ts, vg.Point{X: W / 2, Y: H - margin}, title)
+
+	for q, quantity := range quantities {
+		for s := range d.shapes {
+			pl, err := d.panel(s, quantity, s%cols == 0)
 			if err != nil {
 				return nil, err
 			}
-			lg.Add(series[k].name, ln, pts)
+			if pl == nil {
+				continue // nothing measured: a blank, not an empty panel
+			}
+			row := q*perQuantity + s/cols
+			x0 := (W-vg.Length(cols)*panelW)/2 + vg.Length(s%cols)*panelW
+			y1 := H - margin - titleH - vg.Length(row)*panelH
+			// A gap under each panel keeps its tick labels off the title below.
+			pl.Draw(draw.Canvas{Canvas: dc, Rectangle: vg.Rectangle{Min: vg.Point{X: x0, Y: y1 - panelH + margin}, Max: vg.Point{X: x0 + panelW - margin/2, Y: y1}}})
 		}
-		lg.Draw(draw.Crop(bottom, vg.Length(c)*colW, -vg.Length(len(cols)-1-c)*colW, 0, 0))
 	}
+
+	// The legend: a swatch and a name per implementation, in rows under
+	// the panels.
+	lf := font.From(plot.DefaultFont, vg.Points(10))
+	for i, name := range d.impls {
+		x := margin + vg.Length(i%legendCols)*legendW
+		y := margin + vg.Length(legendRows-1-i/legendCols)*legendRH
+		dc.SetColor(d.colors[i])
+		sw := vg.Points(10)
+		dc.Fill(vg.Rectangle{Min: vg.Point{X: x, Y: y}, Max: vg.Point{X: x + sw, Y: y + sw}}.Path())
+		dc.FillText(text.Style{Color: color.Black, Font: lf, YAlign: text.YBottom, Handler: plot.DefaultTextHandler},
+			vg.Point{X: x + sw + vg.Points(4), Y: y}, name)
+	}
+
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
@@ -384,28 +298,144 @@ func plotPNG(recs []benchRecord) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ticks125 marks a log axis at 1, 2 and 5 times each power of ten (labelled
-// when there are few decades, else at the powers only).
-type ticks125 struct{}
+// layout is the grid of panels: cols panels a row, rows rows of them per
+// quantity, the quantities ("time", and "mem" only when a row measured
+// memory: no empty panel).
+func (d *plotData) layout() (cols, rows int, quantities []string) {
+	cols = min(len(d.shapes), 3)
+	rows = (len(d.shapes) + cols - 1) / cols
+	quantities = []string{"time"}
+	if len(d.mem) > 0 {
+		quantities = append(quantities, "mem")
+	}
+	return cols, rows, quantities
+}
 
-func (ticks125) Ticks(lo, hi float64) []plot.Tick {
-	if !(lo > 0) || !(hi > lo) {
+// panel draws shape s's bars of one quantity ("time" or "mem"): a cluster
+// per group, a bar per implementation measured in it, each labelled with
+// its value; nil when none was measured.
+func (d *plotData) panel(s int, quantity string, first bool) (*plot.Plot, error) {
+	vals := d.time
+	unit := "ms per step"
+	if quantity == "mem" {
+		vals, unit = d.mem, "extra MiB"
+	}
+	pl := plot.New()
+	pl.Title.Text = d.shapes[s]
+	pl.Title.TextStyle.Font.Size = vg.Points(11)
+	if first {
+		pl.Y.Label.Text = unit
+	}
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil // groups are categories: no line through them
+	pl.Add(grid)
+	pl.Y.Tick.Marker = linearTicks{}
+	// The bars of each group, side by side; the groups at 0, 1, ...
+	type bar struct {
+		g, i int
+		v    float64
+	}
+	var bars [][]bar // per group
+	top, count := 0.0, 0
+	for g := range d.groups {
+		var gb []bar
+		for i := range d.impls {
+			if v, ok := vals[plotCell{s, g, i}]; ok && v > 0 {
+				gb = append(gb, bar{g, i, v})
+				top = max(top, v)
+			}
+		}
+		bars = append(bars, gb)
+		count += len(gb)
+	}
+	if count == 0 {
+		return nil, nil
+	}
+	// Groups without a bar in this panel are left out of its axis.
+	var names []string
+	x := 0.0
+	const span = 0.8    // of the unit between groups that a group's bars fill
+	rotate := count > 4 // labels of more bars would overlap upright
+	for g, gb := range bars {
+		if len(gb) == 0 {
+			continue
+		}
+		names = append(names, d.groups[g])
+		w := min(span/float64(len(gb)), 0.3) // a lone bar stays a bar, not a block
+		var xys plotter.XYs
+		var labels []string
+		for k, b := range gb {
+			x0 := x - w*float64(len(gb))/2 + float64(k)*w
+			poly, err := plotter.NewPolygon(plotter.XYs{{X: x0, Y: 0}, {X: x0 + w*0.92, Y: 0}, {X: x0 + w*0.92, Y: b.v}, {X: x0, Y: b.v}})
+			if err != nil {
+				return nil, err
+			}
+			poly.Color, poly.LineStyle.Width = d.colors[b.i], 0
+			pl.Add(poly)
+			label := plotNumber(b.v)
+			if r, ok := d.ratio[plotCell{s, b.g, b.i}]; ok && quantity == "time" {
+				label += fmt.Sprintf(" (%.2f×)", r)
+			}
+			xys = append(xys, plotter.XY{X: x0 + w*0.46, Y: b.v})
+			labels = append(labels, label)
+		}
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return nil, err
+		}
+		for k := range lb.TextStyle {
+			st := &lb.TextStyle[k]
+			st.Font.Size = vg.Points(8)
+			st.XAlign, st.YAlign = text.XCenter, text.YBottom
+			if rotate { // upright text would overlap its neighbours'
+				st.Rotation, st.XAlign, st.YAlign = math.Pi/2, text.XLeft, text.YCenter
+			}
+		}
+		lb.Offset = vg.Point{Y: vg.Points(2)}
+		pl.Add(lb)
+		x++
+	}
+	pl.NominalX(names...)
+	pl.X.Min, pl.X.Max = -0.5, float64(len(names))-0.5
+	// Room above the tallest bar for its label: more when labels stand up.
+	pl.Y.Min, pl.Y.Max = 0, top*1.15
+	if rotate {
+		pl.Y.Max = top * 1.45
+	}
+	return pl, nil
+}
+
+// linearTicks marks a linear axis from lo to hi at 1, 2, 2.5 or 5 times a
+// power of ten, the step that gives four to eight labelled ticks, with
+// unlabelled ticks between them.
+type linearTicks struct{}
+
+func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
 		return nil
 	}
-	e0, e1 := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
-	var ts []plot.Tick
-	for e := e0; e <= e1; e++ {
-		for _, m := range []float64{1, 2, 5} {
-			v := m * math.Pow(10, float64(e))
-			if v < lo || v > hi {
-				continue
+	var step float64
+	for e := math.Floor(math.Log10(hi-lo)) - 1; step == 0; e++ {
+		for _, m := range []float64{1, 2, 2.5, 5} {
+			if st := m * math.Pow(10, e); (hi-lo)/st <= 7 {
+				step = st
+				break
 			}
-			t := plot.Tick{Value: v}
-			if m == 1 || e1-e0 <= 3 {
-				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
-			}
-			ts = append(ts, t)
 		}
+	}
+	// Decimals enough for the step (2.5·10ᵉ needs one more than 10ᵉ).
+	dec := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
+	if m := step / math.Pow(10, math.Floor(math.Log10(step)+1e-9)); math.Abs(m-2.5) < 1e-9 && step < 10 {
+		dec++
+	}
+	var ts []plot.Tick
+	for k := math.Ceil(lo / step * 2); k/2*step <= hi*(1+1e-9); k++ {
+		v := k / 2 * step
+		t := plot.Tick{Value: v}
+		if int64(k)%2 == 0 {
+			t.Label = strconv.FormatFloat(v, 'f', dec, 64)
+		}
+		ts = append(ts, t)
 	}
 	return ts
 }

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	"dsx/data"
 	"dsx/internal/atomicfile"
+	"dsx/internal/quote"
+	"dsx/internal/rowmath"
 	"dsx/model"
+	"dsx/train"
 )
 
 const predictHelp = `Predict the class of every row of a data set, labelled or not: a CSV of
@@ -22,19 +24,26 @@ safetensors features without labels, or any labelled set. A .npy or
 safetensors array of shape (rows, d1, d2, ...) is read as rows of
 d1·d2·... features, as IDX images are. Features are scaled as in
 training. Output goes to stdout, or to --out FILE (written atomically) in
-the format its extension names:
+the format its extension names. --top K adds the K most probable classes
+with their probabilities, best first (K ≤ T); --proba adds the probability
+of every class, whether or not --top is given:
 
 CSV (stdout, or --out F.csv), a header line, then one line per row:
   row,predicted,class[,label]          class: the class name (or number);
                                        label: only when the data have labels
-  --top K adds  top1,top1_class,...,topK,topK_class      (best first; K ≤ T)
-  --proba adds  p_0,...,p_T-1          (probability of each class)
-  both add      top1,top1_class,top1_p,...,topK,topK_class,topK_p
-.npy (--out F.npy): int64 predicted class, shape (rows,); with --top K
-  int64 classes (rows, K), best first; with --proba float32
-  probabilities (rows, T).
+  --top K adds  top1,top1_class,top1_p,...,topK,topK_class,topK_p
+  --proba adds  p_0,...,p_T-1          (after the top-K columns)
 JSON (--json, or --out F.json): an array of {"row", "predicted", "class",
-  "label", "top": [{"class", "name", "p"}], "proba": [...]}.`
+  "label", "top": [{"class", "name", "p"}, ...K], "proba": [...T]}, "label"
+  only with labels, "top" only with --top, "proba" only with --proba.
+.npy (--out F.npy, one array, as np.load returns it): int64 predicted
+  classes, shape (rows,); with --top K the top-K classes, int64 (rows, K),
+  best first; with --proba the probabilities, float32 (rows, T). --top and
+  --proba together need several arrays: use .npz.
+.npz (--out F.npz, as np.savez writes; np.load(F) gives each array by
+  name): "predicted" int64 (rows,), "label" int64 (rows,) with labels,
+  "top" int64 (rows, K) and "top_p" float32 (rows, K) with --top K,
+  "proba" float32 (rows, T) with --proba.`
 
 // predOpts say what a prediction row holds.
 type predOpts struct {
@@ -86,13 +95,13 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 			return usageErr("--json prints to stdout; for a JSON file give --out FILE.json")
 		}
 		switch ext := strings.ToLower(filepath.Ext(*out)); ext {
-		case ".csv", ".npy", ".json":
+		case ".csv", ".npy", ".npz", ".json":
 			format = ext[1:]
 		default:
-			return usageErr("--out %s: the extension says the format: .csv, .npy or .json", *out)
+			return usageErr("--out %s: the extension says the format: .csv, .npy, .npz or .json", quote.Value(*out))
 		}
 		if format == "npy" && *proba && *top > 0 {
-			return usageErr("a .npy file holds one array: --top K writes the classes, --proba the probabilities of all classes; for both use --out FILE.csv")
+			return usageErr("--out %s: a .npy file holds one array: the top-K classes (--top K) or the probabilities (--proba), not both; --out FILE.npz holds both (arrays top, top_p and proba), as do .csv and .json", quote.Value(*out))
 		}
 	}
 	r, err := mf.open(true, func(m *model.Model) error {
@@ -114,7 +123,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		}
 		p := make([]float64, o.T)
 		order := make([]int, o.T)
-		err = forBatches(r.l, r.test, r.m.ScaleInputs, func(start, n int, z []float64, labels []int32) error {
+		err = train.ForBatches(r.l, r.test, 0, r.test.Rows, r.m.ScaleInputs, func(start, n int, z []float64, labels []int32) error {
 			for i := 0; i < n; i++ {
 				softmax(z[i*o.T:(i+1)*o.T], p)
 				k := rank(p, order, max(o.top, 1))
@@ -160,7 +169,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 
 // softmax writes the probabilities of logits z into p, in float64.
 func softmax(z, p []float64) {
-	m := z[argmax(z)]
+	m := z[rowmath.Argmax(z)]
 	sum := 0.0
 	for c, v := range z {
 		p[c] = math.Exp(v - m)
@@ -196,16 +205,9 @@ func rank(p []float64, order []int, k int) []int {
 func newPredWriter(format string, w io.Writer, o *predOpts, rows int) (predWriter, error) {
 	switch format {
 	case "npy":
-		if o.proba {
-			nw, err := data.NewNPYWriter[float32](w, []int{rows, o.T})
-			return &npyProba{nw: nw, buf: make([]float32, o.T)}, err
-		}
-		shape := []int{rows}
-		if o.top > 0 {
-			shape = append(shape, o.top)
-		}
-		nw, err := data.NewNPYWriter[int64](w, shape)
-		return &npyClasses{nw: nw, k: max(o.top, 1), buf: make([]int64, max(o.top, 1))}, err
+		return newNPYPred(w, o, rows)
+	case "npz":
+		return newNPZPred(w, o, rows)
 	case "json":
 		return &jsonPred{w: w, o: o}, nil
 	}
@@ -215,12 +217,9 @@ func newPredWriter(format string, w io.Writer, o *predOpts, rows int) (predWrite
 		head = append(head, "label")
 	}
 	for k := 1; k <= o.top; k++ {
-		head = append(head, fmt.Sprintf("top%d", k), fmt.Sprintf("top%d_class", k))
-		if o.proba {
-			head = append(head, fmt.Sprintf("top%d_p", k))
-		}
+		head = append(head, fmt.Sprintf("top%d", k), fmt.Sprintf("top%d_class", k), fmt.Sprintf("top%d_p", k))
 	}
-	if o.proba && o.top == 0 {
+	if o.proba {
 		for c := 0; c < o.T; c++ {
 			head = append(head, "p_"+strconv.Itoa(c))
 		}
@@ -242,12 +241,9 @@ func (c *csvPred) row(i int, label int32, order []int, p []float64) error {
 		r = append(r, strconv.Itoa(int(label)))
 	}
 	for _, k := range order[:c.o.top] {
-		r = append(r, strconv.Itoa(k), c.o.name(k))
-		if c.o.proba {
-			r = append(r, prob(p[k]))
-		}
+		r = append(r, strconv.Itoa(k), c.o.name(k), prob(p[k]))
 	}
-	if c.o.proba && c.o.top == 0 {
+	if c.o.proba {
 		for _, v := range p {
 			r = append(r, prob(v))
 		}
@@ -261,35 +257,6 @@ func (c *csvPred) close() error {
 	return c.w.Error()
 }
 
-type npyClasses struct {
-	nw  *data.NPYWriter[int64]
-	k   int
-	buf []int64
-}
-
-func (n *npyClasses) row(_ int, _ int32, order []int, _ []float64) error {
-	for j := range n.buf {
-		n.buf[j] = int64(order[j])
-	}
-	return n.nw.Write(n.buf...)
-}
-
-func (n *npyClasses) close() error { return n.nw.Close() }
-
-type npyProba struct {
-	nw  *data.NPYWriter[float32]
-	buf []float32
-}
-
-func (n *npyProba) row(_ int, _ int32, _ []int, p []float64) error {
-	for c, v := range p {
-		n.buf[c] = float32(v)
-	}
-	return n.nw.Write(n.buf...)
-}
-
-func (n *npyProba) close() error { return n.nw.Close() }
-
 // jsonPred streams a JSON array, one object per line.
 type jsonPred struct {
 	w    io.Writer
@@ -298,9 +265,9 @@ type jsonPred struct {
 }
 
 type jsonTop struct {
-	Class int      `json:"class"`
-	Name  string   `json:"name"`
-	P     *float64 `json:"p,omitempty"`
+	Class int     `json:"class"`
+	Name  string  `json:"name"`
+	P     float64 `json:"p"`
 }
 
 type jsonRow struct {
@@ -318,13 +285,9 @@ func (j *jsonPred) row(i int, label int32, order []int, p []float64) error {
 		r.Label = &label
 	}
 	for _, k := range order[:j.o.top] {
-		t := jsonTop{Class: k, Name: j.o.name(k)}
-		if j.o.proba {
-			t.P = &p[k]
-		}
-		r.Top = append(r.Top, t)
+		r.Top = append(r.Top, jsonTop{Class: k, Name: j.o.name(k), P: p[k]})
 	}
-	if j.o.proba && j.o.top == 0 {
+	if j.o.proba {
 		r.Proba = p
 	}
 	b, err := json.Marshal(r)

@@ -134,7 +134,8 @@ func TestNPYTrainPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "row,predicted,class,top1,top1_class,top1_p,top2,top2_class,top2_p"
+	// --proba is every class's probability, after the top-K columns.
+	want := "row,predicted,class,top1,top1_class,top1_p,top2,top2_class,top2_p,p_0,p_1,p_2,p_3"
 	if len(recs) != 101 || strings.Join(recs[0], ",") != want {
 		t.Fatalf("%d lines, header %q, want %q", len(recs), recs[0], want)
 	}
@@ -145,6 +146,11 @@ func TestNPYTrainPredict(t *testing.T) {
 		if r[1] != strconv.Itoa(int(labels[i])) || r[2] != m.Classes[labels[i]] || r[3] != r[1] || p1 < p2 ||
 			math.Abs(p1-float64(probs[i*T+int(labels[i])])) > 1e-5 || math.Abs(p2-float64(probs[i*T+c2])) > 1e-5 {
 			t.Fatalf("row %d: %q; want class %d (%s), probabilities %v", i, r, labels[i], m.Classes[labels[i]], probs[i*T:i*T+T])
+		}
+		for c := range T {
+			if pc, _ := strconv.ParseFloat(r[9+c], 64); math.Abs(pc-float64(probs[i*T+c])) > 1e-5 {
+				t.Fatalf("row %d: p_%d %v, want %v", i, c, pc, probs[i*T+c])
+			}
 		}
 	}
 

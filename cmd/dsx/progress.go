@@ -24,8 +24,12 @@ func newProgress(w io.Writer, total int) *progress {
 	return &progress{w: w, tty: isTerminal(w), total: int64(total), start: time.Now()}
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a character device (a terminal), or a
+// writer that says it is one (the tests' stand-in for a terminal).
 func isTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ Terminal() bool }); ok {
+		return t.Terminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -12,91 +12,11 @@ import (
 	"dsx/data"
 	"dsx/graph"
 	"dsx/internal/dense"
-	"dsx/internal/rowmath"
 	"dsx/model"
+	"dsx/train"
 
 	"gorgonia.org/tensor"
 )
-
-// forBatches runs the layer forward over every row of s, in batches of the
-// layer's B scaled by scale (nil: none), and hands fn each batch's logits
-// (n×T, float64) and labels (nil without labels).
-func forBatches(l backend.Layer, s *data.Set, scale func([]float32, int) error, fn func(start, n int, z []float64, labels []int32) error) error {
-	B := l.Config().B
-	bt := newBatcher(s, B, l.Config().DType, scale)
-	idx := make([]int, B)
-	var z []float64
-	for start := 0; start < s.Rows; start += B {
-		n := min(B, s.Rows-start)
-		for i := range idx[:n] {
-			idx[i] = start + i
-		}
-		x, _, labels, err := bt.batch(idx[:n])
-		if err != nil {
-			return err
-		}
-		logits, err := l.Logits(x)
-		if err != nil {
-			return err
-		}
-		z = dense.Into(z, logits)
-		if i := firstNonFinite(z); i >= 0 {
-			T := len(z) / n
-			return fmt.Errorf("%s: row %d: logit of class %d is %v although the row's scaled features are finite: x·W + b overflows %v (a feature far outside the training data?)",
-				s.Source, start+i/T, i%T, z[i], l.Config().DType)
-		}
-		if !s.Labelled() {
-			labels = nil
-		}
-		if err := fn(start, n, z, labels); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// evaluate returns the mean plain cross-entropy and the accuracy of the
-// layer on a labelled set, scaled by scale.
-func evaluate(l backend.Layer, s *data.Set, scale func([]float32, int) error) (loss, acc float64, err error) {
-	var plain rowmath.Options // plain cross-entropy
-	correct, sum := 0, 0.0
-	err = forBatches(l, s, scale, func(_, n int, z []float64, labels []int32) error {
-		T := len(z) / n
-		for i := 0; i < n; i++ {
-			row := z[i*T : (i+1)*T]
-			if int32(argmax(row)) == labels[i] {
-				correct++
-			}
-			if int(labels[i]) < T {
-				rl, _ := rowmath.RowLoss(row, int(labels[i]), nil, &plain)
-				sum += rl
-			}
-		}
-		return nil
-	})
-	return sum / float64(s.Rows), float64(correct) / float64(s.Rows), err
-}
-
-// firstNonFinite is the index of v's first NaN or ±Inf, or -1.
-func firstNonFinite(v []float64) int {
-	for i, x := range v {
-		if x-x != 0 {
-			return i
-		}
-	}
-	return -1
-}
-
-// argmax is the first index of the largest value, as numpy's argmax.
-func argmax(v []float64) int {
-	best := 0
-	for c, x := range v {
-		if x > v[best] {
-			best = c
-		}
-	}
-	return best
-}
 
 // modelFlags are what eval and predict share: the data, the model and the
 // device.
@@ -136,15 +56,13 @@ func (r *modelRun) close() {
 	r.test.Close()
 }
 
-// open chooses the device, reads the model, passes it to checkModel (when
-// not nil: checks of the command line against the model), and then reads
-// the data, checked against the model's features from the data's header
-// before its body is read.
+// open reads the model, passes it to checkModel (when not nil: checks of
+// the command line against the model, such as predict's --top K ≤ T, whose
+// usage errors come before any device is chosen or line printed), chooses
+// the device, says which model runs (its shape, format and the dsx that
+// saved it), and then reads the data, checked against the model's
+// features from the data's header before its body is read.
 func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error, stderr io.Writer) (*modelRun, error) {
-	be, err := chooseDevice(*mf.device, stderr)
-	if err != nil {
-		return nil, err
-	}
 	path := *mf.model
 	m, err := model.Load(path)
 	if err != nil {
@@ -155,6 +73,11 @@ func (mf *modelFlags) open(unlabelled bool, checkModel func(*model.Model) error,
 			return nil, err
 		}
 	}
+	be, err := chooseDevice(*mf.device, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "dsx: model %s: %d features, %d classes, %s\n", path, m.N, m.T, m.Origin())
 	_, test, err := mf.df.load(loadOpts{classes: m.T, features: m.N, unlabelled: unlabelled}, stderr)
 	if errors.Is(err, data.ErrFeatureCount) {
 		return nil, fmt.Errorf("model %s expects %d features: %w", path, m.N, err)
@@ -203,16 +126,34 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.close()
-	loss, acc, err := evaluate(r.l, r.test, r.m.ScaleInputs)
+	loss, acc, err := train.Evaluate(r.l, r.test, r.m.ScaleInputs)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"device": r.be.Name(), "model": r.path, "rows": r.test.Rows,
+		return writeJSON(stdout, map[string]any{"device": r.be.Name(), "model": r.path, "model_info": infoOf(r.m), "rows": r.test.Rows,
 			"test_loss": loss, "test_accuracy": acc, "load_seconds": r.test.Stats.LoadSeconds, "test_data": reportOf(r.test)})
 	}
 	fmt.Fprintf(stdout, "test accuracy %.4f, test loss %.4f on %d rows of %s\n", acc, loss, r.test.Rows, r.test.Source)
 	return nil
+}
+
+// modelInfo is a loaded model in eval's JSON: its shape, its file's format
+// ("dsx-softmax-v1"; "" without a format key) and the dsx that saved it
+// (null: a file from before dsx recorded it).
+type modelInfo struct {
+	Features   int     `json:"features"`
+	Classes    int     `json:"classes"`
+	Format     string  `json:"format"`
+	DsxVersion *string `json:"dsx_version"`
+}
+
+func infoOf(m *model.Model) modelInfo {
+	in := modelInfo{Features: m.N, Classes: m.T, Format: m.FileFormat}
+	if m.DsxVersion != "" {
+		in.DsxVersion = &m.DsxVersion
+	}
+	return in
 }
 
 func writeJSON(w io.Writer, v any) error {

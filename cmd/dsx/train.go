@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -12,11 +11,11 @@ import (
 
 	"dsx/backend"
 	"dsx/data"
-	"dsx/graph"
 	"dsx/internal/atomicfile"
-	"dsx/internal/dense"
+	"dsx/internal/checkpoint"
 	"dsx/internal/quote"
 	"dsx/model"
+	"dsx/train"
 
 	"gorgonia.org/tensor"
 )
@@ -33,79 +32,6 @@ func parseDType(s string) (tensor.Dtype, error) {
 		return tensor.Float64, nil
 	}
 	return tensor.Float32, usageErr("--dtype %s: want float32 or float64", quote.Value(s))
-}
-
-// batcher gathers shuffled rows into reusable tensors of the layer's dtype,
-// scaling them there: the set's features stay as read (they may be a
-// file's mapped pages, which a write would copy).
-type batcher struct {
-	set   *data.Set
-	scale func(x []float32, rows int) error // nil: none
-	dt    tensor.Dtype
-	x32   []float32
-	y32   []int32
-	x64   []float64
-	tgt32 []float32
-	tgt64 []float64
-}
-
-func newBatcher(s *data.Set, B int, dt tensor.Dtype, scale func(x []float32, rows int) error) *batcher {
-	b := &batcher{set: s, scale: scale, dt: dt, x32: make([]float32, B*s.N), y32: make([]int32, B)}
-	if dt == tensor.Float64 {
-		b.x64, b.tgt64 = make([]float64, B*s.N), make([]float64, B)
-	} else {
-		b.tgt32 = make([]float32, B)
-	}
-	return b
-}
-
-// batch returns rows idx as x (rows×N) and class-index targets (rows). A
-// feature that scaling takes out of float32's range is an error naming the
-// set's row.
-func (b *batcher) batch(idx []int) (x, y *tensor.Dense, labels []int32, err error) {
-	n, N := len(idx), b.set.N
-	if err := b.set.Batch(idx, b.x32[:n*N], b.y32[:n]); err != nil {
-		return nil, nil, nil, err
-	}
-	if b.scale != nil {
-		if err := b.scale(b.x32[:n*N], n); err != nil {
-			var se *model.ScaleError
-			if errors.As(err, &se) {
-				se.Row = idx[se.Row]
-			}
-			return nil, nil, nil, fmt.Errorf("%s: %w", b.set.Source, err)
-		}
-	}
-	labels = b.y32[:n]
-	if b.dt == tensor.Float64 {
-		for i, v := range b.x32[:n*N] {
-			b.x64[i] = float64(v)
-		}
-		for i, v := range labels {
-			b.tgt64[i] = float64(v)
-		}
-		return tensor.New(tensor.WithShape(n, N), tensor.WithBacking(b.x64[:n*N])),
-			tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt64[:n])), labels, nil
-	}
-	for i, v := range labels {
-		b.tgt32[i] = float32(v)
-	}
-	return tensor.New(tensor.WithShape(n, N), tensor.WithBacking(b.x32[:n*N])),
-		tensor.New(tensor.WithShape(n), tensor.WithBacking(b.tgt32[:n])), labels, nil
-}
-
-// scaleOnce scales a set whose features are its own memory in place, and
-// returns nil (nothing left to do per batch); for mapped features, which
-// must stay unwritten, it returns scale for the batcher. A nil set needs
-// nothing.
-func scaleOnce(s *data.Set, scale func(x []float32, rows int) error) (func(x []float32, rows int) error, error) {
-	if s == nil || s.Stats.Mapped {
-		return scale, nil
-	}
-	if err := scale(s.X, s.Rows); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Source, err)
-	}
-	return nil, nil
 }
 
 // validUTF8 is s, or s quoted with its invalid bytes escaped (\xff) when
@@ -142,7 +68,7 @@ type trainReport struct {
 	Model             string      `json:"model,omitempty"`
 }
 
-func cmdTrain(args []string, stdout, stderr io.Writer) error {
+func cmdTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("train", `Train the classifier head (logits = x·W + b, softmax cross-entropy) on
 (Fashion-)MNIST IDX files, CSV, .npy or safetensors features, with features
 standardised on the training set, and save W, b, the scaling and the class
@@ -171,6 +97,8 @@ are. Without --test, only the training loss is reported.
 	classes := fs.Int("classes", 0, fmt.Sprintf("number of classes `T` (default: largest label + 1, at most %d)", data.MaxInferredClasses))
 	namesFile := fs.String("class-names", "", "`file` of class names, one per line, saved in the model (sets T when --classes is not given)")
 	asJSON := fs.Bool("json", false, "print one JSON object at the end")
+	var cf ckptFlags
+	cf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -189,6 +117,9 @@ are. Without --test, only the training loss is reported.
 	// Where the model goes is checked now, not after the last epoch.
 	if err := atomicfile.Check(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	if err := cf.check(); err != nil {
+		return err
 	}
 	dt, err := parseDType(*dtype)
 	if err != nil {
@@ -225,21 +156,75 @@ are. Without --test, only the training loss is reported.
 			return usageErr("--classes %d but %s names %d classes", *classes, *namesFile, len(names))
 		}
 	}
+	if *classes > 0 { // T is known: --class-weights and --ignore-index are checked against it now
+		if _, err := lf.options(*classes); err != nil {
+			return err
+		}
+	}
 
+	// Ranks other than 0 of a data-parallel job print nothing.
+	stdout, stderr = quiet(stdout), quiet(stderr)
+	// A checkpoint to resume or a model to start from: read (and checked)
+	// before the data. They give T and the class names unless the flags do.
+	var (
+		state   *train.State
+		initial *model.Model
+		scaler  *data.Scaler
+	)
+	switch {
+	case cf.resume != "":
+		if state, err = train.LoadState(cf.resume); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		initial = state.Model()
+	case cf.init != "":
+		if initial, err = model.Load(cf.init); err != nil {
+			return fmt.Errorf("--init: %w", err)
+		}
+	}
+	if initial != nil {
+		scaler = &data.Scaler{Mean: initial.Mean, Std: initial.Std}
+		if *classes == 0 {
+			*classes = initial.T
+		}
+		if names == nil {
+			names = initial.Classes
+		}
+	}
 	be, err := chooseDevice(*device, stderr)
 	if err != nil {
 		return err
 	}
-	train, test, err := df.load(loadOpts{classes: *classes}, stderr)
+	w, err := joinWorld(stderr)
 	if err != nil {
 		return err
 	}
-	defer train.Close()
+	defer func() { w.end(err) }()
+	// From here (the device chosen, the process no longer replaced by
+	// dsx-gpu), SIGTERM and SIGINT stop training cleanly.
+	stop := newStopper()
+	defer stop.stop()
+	trainSet, test, err := df.load(loadOpts{classes: *classes}, stderr)
+	if err != nil {
+		return err
+	}
+	defer trainSet.Close()
 	defer test.Close()
-	T := train.Classes
+	if initial != nil && initial.N != trainSet.N {
+		if state != nil {
+			fp, err := trainSet.Fingerprint()
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("--resume %s: %w", cf.resume, &train.SettingsError{Diffs: checkpoint.Diff(
+				map[string]string{"train data": state.Settings["train data"]}, map[string]string{"train data": fp})})
+		}
+		return fmt.Errorf("--init %s: the model has %d features, the training data %d", cf.init, initial.N, trainSet.N)
+	}
+	T := trainSet.Classes
 	if test != nil {
-		if test.N != train.N {
-			return fmt.Errorf("training data has %d features, test data %d", train.N, test.N)
+		if test.N != trainSet.N {
+			return fmt.Errorf("training data has %d features, test data %d", trainSet.N, test.N)
 		}
 		T = max(T, test.Classes)
 	}
@@ -247,122 +232,110 @@ are. Without --test, only the training loss is reported.
 	if err != nil {
 		return err
 	}
-	sc, err := data.FitScaler(train)
+	if names == nil && T == 10 && strings.Contains(strings.ToLower(trainSet.Source), "fashion") {
+		names = fashionClasses
+	}
+	cfg := train.Config{Epochs: *epochs, Batch: *batch, DType: dt, Loss: lossOpts, Optimizer: opt, Seed: *seed, Classes: T, ClassNames: names,
+		Scaler: scaler}
+	var bar *progress
+	sv := &saver{f: &cf, last: time.Now(), saved: -1,
+		meta: map[string]string{"trained_on": validUTF8(trainSet.Source), "optimizer": *optName}}
+	opts := train.Options{
+		Comm: w.comm,
+		Step: func(tr *train.Trainer) error { return sv.step(tr) },
+		// Features in memory of their own are scaled once, in place, not
+		// again every epoch (on Fashion-MNIST, rescaling every batch took a
+		// third of training).
+		InPlace: true,
+		Progress: func(p train.Progress) {
+			bar.step(fmt.Sprintf("epoch %d/%d loss %.4f", p.Epoch, p.Epochs, p.Loss))
+		},
+		Epoch: func(e train.EpochStats) error {
+			if test == nil {
+				bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  (%.1f s)", e.Epoch, *epochs, e.TrainLoss, e.Seconds))
+			} else {
+				bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f  (%.1f s)",
+					e.Epoch, *epochs, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.Seconds))
+			}
+			return nil
+		},
+	}
+	tr, err := train.New(be, trainSet, test, cfg, opts)
 	if err != nil {
 		return err
 	}
-	// In float32 as predict does. Mapped features are never written: their
-	// batches are scaled as they are gathered. Features in memory of their
-	// own are scaled once, in place, not again every epoch (on
-	// Fashion-MNIST, rescaling every batch took a third of training).
-	scale := (&model.Model{N: train.N, Mean: sc.Mean, Std: sc.Std}).ScaleInputs
-	trainScale, err := scaleOnce(train, scale)
-	if err != nil {
-		return err
-	}
-	testScale, err := scaleOnce(test, scale)
-	if err != nil {
-		return err
-	}
-	B := min(*batch, train.Rows)
-	layer, err := be.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: train.N, T: T, DType: dt, Loss: lossOpts, Want: graph.Want{DW: true, DB: true}},
-		Optimizer: opt,
-	})
-	if err != nil {
-		return err
-	}
-	defer layer.Close()
-	// W starts small and random (std 0.01), b at zero.
-	rng := rand.New(rand.NewPCG(*seed, 0xd5))
-	w0 := make([]float32, train.N*T)
-	for i := range w0 {
-		w0[i] = float32(rng.NormFloat64() * 0.01)
-	}
-	if err := layer.SetParams(dense.New(dt, w0, train.N, T), dense.New(dt, make([]float32, T), T)); err != nil {
-		return err
-	}
-	bt := newBatcher(train, B, dt, trainScale)
-	batches := (train.Rows + B - 1) / B
-	bar := newProgress(stderr, *epochs*batches)
-	guard := divergenceGuard{T: T, out: *out, lr: *lr}
-	start := time.Now()
-	var trainLoss, testLoss, testAcc float64
-	for e := 1; e <= *epochs; e++ {
-		perm := train.Shuffle(rng)
-		sum, n := 0.0, 0
-		for s := 0; s < train.Rows; s += B {
-			idx := perm[s:min(s+B, train.Rows)]
-			x, y, _, err := bt.batch(idx)
-			if err != nil {
-				bar.clear()
-				return err
-			}
-			loss, err := layer.Step(x, y)
-			if errors.Is(err, backend.ErrNonFinite) {
-				bar.clear()
-				return guard.diverged(e, s/B+1, batches, err.Error())
-			}
-			if err != nil {
-				return fmt.Errorf("epoch %d, batch at row %d: %w", e, s, err)
-			}
-			if why := guard.check(loss); why != "" {
-				bar.clear()
-				return guard.diverged(e, s/B+1, batches, why)
-			}
-			sum += loss * float64(len(idx))
-			n += len(idx)
-			bar.step(fmt.Sprintf("epoch %d/%d loss %.4f", e, *epochs, sum/float64(n)))
+	defer tr.Close()
+	switch {
+	case state != nil:
+		if err := tr.Restore(state); err != nil {
+			return fmt.Errorf("--resume %s: %w", cf.resume, err)
 		}
-		trainLoss = sum / float64(n)
-		if why, err := finiteParams(layer); err != nil {
+		if cf.path == cf.resume {
+			sv.saved = state.Position.Step // what the file holds
+		}
+		fmt.Fprintf(stderr, "dsx: resuming %s from %s\n", where(tr, *epochs), cf.resume)
+	case initial != nil:
+		if err := tr.Init(initial); err != nil {
+			return fmt.Errorf("--init %s: %w", cf.init, err)
+		}
+	}
+	bar = newProgress(stderr, *epochs*tr.Batches())
+	sv.bar = bar
+	pos := tr.Position()
+	bar.done = int64(pos.Epoch*tr.Batches() + pos.Batch)
+	res, err := tr.Run(stop.ctx)
+	if err != nil {
+		bar.clear()
+		var de *train.DivergedError
+		if errors.As(err, &de) {
+			return diverged(err, *out, *lr)
+		}
+		return err
+	}
+	// Stopped by a signal, or done: the checkpoint of where training
+	// stands, unless the last one saved is of this step.
+	var saveErr error
+	if cf.path != "" && sv.saved != tr.Position().Step {
+		saveErr = sv.save(tr)
+	}
+	if sig := stopSignal(stop.signal(), res.Stopped, w); res.Stopped && sig != nil {
+		bar.clear()
+		fmt.Fprintln(stderr, stopped(sig, tr, *epochs, &cf, args, saveErr))
+		return &exitError{code: exitCode(sig)}
+	}
+	if saveErr != nil {
+		return saveErr
+	}
+	m, err := tr.Model()
+	if err != nil {
+		return err
+	}
+	for k, v := range sv.meta {
+		m.Meta[k] = v
+	}
+	if w.comm.Size() > 1 {
+		m.Meta["ranks"] = strconv.Itoa(w.comm.Size())
+	}
+	if w.rank0() { // every rank holds the same model; rank 0 writes it
+		if err := model.Save(*out, m); err != nil {
 			return err
-		} else if why != "" {
-			bar.clear()
-			return guard.diverged(e, batches, batches, why)
 		}
-		if test == nil {
-			bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  (%.1f s)", e, *epochs, trainLoss, time.Since(start).Seconds()))
-			continue
-		}
-		if testLoss, testAcc, err = evaluate(layer, test, testScale); err != nil {
-			return fmt.Errorf("evaluating after epoch %d: %w", e, err)
-		}
-		bar.line(fmt.Sprintf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f  (%.1f s)",
-			e, *epochs, trainLoss, testLoss, testAcc, time.Since(start).Seconds()))
 	}
-	secs := time.Since(start).Seconds()
-	W, b, err := layer.Params()
-	if err != nil {
-		return err
-	}
-	m := &model.Model{W: dense.F32(W), B: dense.F32(b), N: train.N, T: T, Mean: sc.Mean, Std: sc.Std, Classes: names,
-		Meta: map[string]string{
-			"device": be.Name(), "epochs": strconv.Itoa(*epochs), "optimizer": *optName, "trained_on": validUTF8(train.Source),
-		}}
+	secs := res.Seconds
+	rep := trainReport{Device: be.Name(), DType: dt.String(), Epochs: *epochs, Batch: min(*batch, trainSet.Rows), Optimizer: *optName, LR: *lr,
+		TrainRows: trainSet.Rows, Features: trainSet.N, Classes: T, TrainLoss: res.TrainLoss, Seconds: secs,
+		ExamplesPerSecond: float64(res.Examples) / secs,
+		LoadSeconds:       trainSet.Stats.LoadSeconds, TrainData: reportOf(trainSet), Model: *out}
 	if test != nil {
-		m.Meta["test_accuracy"] = strconv.FormatFloat(testAcc, 'f', 4, 64)
-	}
-	if names == nil && T == 10 && strings.Contains(strings.ToLower(train.Source), "fashion") {
-		m.Classes = fashionClasses
-	}
-	if err := model.Save(*out, m); err != nil {
-		return err
-	}
-	rep := trainReport{Device: be.Name(), DType: dt.String(), Epochs: *epochs, Batch: B, Optimizer: *optName, LR: *lr,
-		TrainRows: train.Rows, Features: train.N, Classes: T, TrainLoss: trainLoss, Seconds: secs,
-		ExamplesPerSecond: float64(*epochs*train.Rows) / secs,
-		LoadSeconds:       train.Stats.LoadSeconds, TrainData: reportOf(train), Model: *out}
-	if test != nil {
-		rep.TestRows, rep.TestLoss, rep.TestAccuracy, rep.TestData = test.Rows, &testLoss, &testAcc, reportOf(test)
+		rep.TestRows, rep.TestLoss, rep.TestAccuracy, rep.TestData = test.Rows, &res.TestLoss, &res.TestAccuracy, reportOf(test)
 		rep.LoadSeconds += test.Stats.LoadSeconds
 	}
 	if *asJSON {
 		return writeJSON(stdout, rep)
 	}
-	result := fmt.Sprintf("train loss %.4f (no test set)", trainLoss)
+	result := fmt.Sprintf("train loss %.4f (no test set)", res.TrainLoss)
 	if test != nil {
-		result = fmt.Sprintf("test accuracy %.4f (test loss %.4f)", testAcc, testLoss)
+		result = fmt.Sprintf("test accuracy %.4f (test loss %.4f)", res.TestAccuracy, res.TestLoss)
 	}
 	fmt.Fprintf(stdout, "%s after %d epochs on %s in %.1f s (%.0f examples/s, data read in %.1f s); model saved to %s\n",
 		result, *epochs, be.Name(), secs, rep.ExamplesPerSecond, rep.LoadSeconds, *out)

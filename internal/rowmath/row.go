@@ -162,3 +162,14 @@ func Target[F dense.Float](targets []F, i, T int, o *Options) (int, []F) {
 	}
 	return int(targets[i]), nil
 }
+
+// Argmax is the first index of the largest value, as numpy's argmax.
+func Argmax[F dense.Float](v []F) int {
+	best := 0
+	for c, x := range v {
+		if x > v[best] {
+			best = c
+		}
+	}
+	return best
+}

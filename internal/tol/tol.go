@@ -199,3 +199,55 @@ var (
 	// computed as exp((ẑ_c − m) − L): a few ulp of 1, 1e-15 absolute.
 	ShiftedGrad = Tol{Abs: 1e-15, Why: "a few ulp of values ≤ 1"}
 )
+
+// Tolerances of data-parallel training (package dist): a layer stepping as
+// one of P ranks on its share of a global batch against the one-process
+// layer on the whole batch.
+var (
+	// DataParallelF32: a step's loss, dW and db. Both sides compute the
+	// same float32 products and sums in another order: each rank sums its
+	// rows, the all-reduce adds the P partial sums, where the one process
+	// sums all rows in its own blocking. Each side is within F32 of the
+	// exact value, so the two are within twice that: ParityF32's bound.
+	// The Mean denominators are all-reduced in float64 (integer counts,
+	// exact; or sums of class weights, off by a few 2⁻⁵³) and change
+	// nothing at this size.
+	DataParallelF32 = Tol{Abs: ParityF32.Abs, Rel: ParityF32.Rel, Why: "float32 sums of the same terms split over ranks, then added by the all-reduce (2 × F32)"}
+	// DataParallelF64: the same in float64 (ParityF64's bound).
+	DataParallelF64 = Tol{Abs: ParityF64.Abs, Rel: ParityF64.Rel, Why: "float64 sums of the same terms split over ranks, then added by the all-reduce"}
+)
+
+// DataParallel is DataParallelF32 or DataParallelF64 for a dtype.
+func DataParallel(dt tensor.Dtype) Tol {
+	if dt == tensor.Float32 {
+		return DataParallelF32
+	}
+	return DataParallelF64
+}
+
+// DataParallelParams bounds the parameters after steps optimizer steps of
+// a P-rank layer against the one-process layer's, from the same
+// parameters on the same global batches. Each step's gradients differ by
+// at most d = Abs + Rel·gmax (DataParallel, gmax the largest gradient
+// magnitude); an update passes a gradient difference on times amp (SGD:
+// lr, and lr·Σβʲ ≤ lr·min(steps, 1/(1−β)) with momentum β; Adam: 2·lr/ε,
+// since m̂/(√v̂+ε) moves by at most 1/ε per unit of m̂ and as much again
+// through v̂); a parameter difference grows a step by at most growth =
+// 1 + lr·L, L bounding how far the gradient moves with the parameters
+// (the softmax's Jacobian is at most ½, times ‖x‖²_F over the
+// denominator, times the largest class weight); and each update rounds
+// the parameter to the dtype on each side (2u of max|W|, the Rel term).
+func DataParallelParams(dt tensor.Dtype, steps int, gmax, amp, growth float64) Tol {
+	s := DataParallel(dt)
+	u := 0x1p-53
+	if dt == tensor.Float32 {
+		u = 0x1p-24
+	}
+	d := s.Abs + s.Rel*gmax
+	bound := 0.0
+	for range steps {
+		bound = bound*growth + amp*d
+	}
+	return Tol{Abs: bound, Rel: 2 * float64(steps) * u,
+		Why: fmt.Sprintf("%d steps: gradients that differ by ≤ %.3g, amplified ×%.3g by the update and ×%.3g a step by the parameters", steps, d, amp, growth)}
+}

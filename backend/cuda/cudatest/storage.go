@@ -98,7 +98,10 @@ func BF16Storage(t *testing.T, dev string) {
 }
 
 // Deterministic: the fused path gives a bit-identical model run after run:
-// two fresh layers, the same batches, the same parameters to the bit.
+// two fresh layers, the same batches, the same parameters to the bit; and
+// a third layer given the first one's parameters and optimizer state after
+// 2 of the 4 steps (SetParams, SetOptimizerState: a resumed checkpoint)
+// ends with the same bits too, bfloat16 storage's copy of W included.
 func Deterministic(t *testing.T, dev string) {
 	const B, N, T = 256, 32, 1000
 	for _, cfg := range []backend.Config{
@@ -106,18 +109,43 @@ func Deterministic(t *testing.T, dev string) {
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, ChunkRows: 100},
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, Storage: backend.StorageBF16},
 		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam, LR: 0.01}, VocabTile: 300},
+		{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.5, Momentum: 0.9}, Storage: backend.StorageBF16},
 	} {
 		p := NewProblem(9, B, N, T, graph.LossOptions{}, "det")
 		x, tg := dense.New(tensor.Float32, p.X, B, N), dense.New(tensor.Float32, p.Tg, B)
-		var runs [2][]float64
+		var (
+			runs   [3][]float64
+			W2, b2 *tensor.Dense
+			st2    backend.OptimizerState
+		)
 		for run := range runs {
 			l := open(t, dev, cfg)
-			if err := l.SetParams(dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)); err != nil {
+			W, b := dense.New(tensor.Float32, p.W, N, T), dense.New(tensor.Float32, p.B, T)
+			if run == 2 {
+				W, b = W2, b2
+			}
+			if err := l.SetParams(W, b); err != nil {
 				t.Fatal(err)
 			}
-			for i := 0; i < 4; i++ {
+			first := 0
+			if run == 2 {
+				if err := l.SetOptimizerState(st2); err != nil {
+					t.Fatal(err)
+				}
+				first = 2
+			}
+			for i := first; i < 4; i++ {
 				if _, err := l.Step(x, tg); err != nil {
 					t.Fatal(err)
+				}
+				if run == 0 && i == 1 {
+					var err error
+					if W2, b2, err = l.Params(); err != nil {
+						t.Fatal(err)
+					}
+					if st2, err = l.OptimizerState(); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			W, b, err := l.Params()
@@ -127,9 +155,11 @@ func Deterministic(t *testing.T, dev string) {
 			runs[run] = append(dense.F64(W), dense.F64(b)...)
 			l.Close()
 		}
-		for i := range runs[0] {
-			if math.Float64bits(runs[0][i]) != math.Float64bits(runs[1][i]) {
-				t.Fatalf("chunk %d storage %q tiles %d: parameter %d is %v, then %v: not bit-identical", cfg.ChunkRows, cfg.Storage, cfg.VocabTile, i, runs[0][i], runs[1][i])
+		for r, what := range map[int]string{1: "a second run", 2: "a layer restored after 2 steps"} {
+			for i := range runs[0] {
+				if math.Float64bits(runs[0][i]) != math.Float64bits(runs[r][i]) {
+					t.Fatalf("%v chunk %d storage %q tiles %d: parameter %d is %v, then %v in %s: not bit-identical", cfg.Optimizer.Kind, cfg.ChunkRows, cfg.Storage, cfg.VocabTile, i, runs[0][i], runs[r][i], what)
+				}
 			}
 		}
 	}

@@ -15,6 +15,7 @@ func TestResidentAndStats(t *testing.T) { cudatest.ResidentAndStats(t, Name) }
 func TestBF16Storage(t *testing.T)      { cudatest.BF16Storage(t, Name) }
 func TestDeterministic(t *testing.T)    { cudatest.Deterministic(t, Name) }
 func TestVocabTiles(t *testing.T)       { cudatest.VocabTiles(t, Name) }
+func TestDataParallelOne(t *testing.T)  { cudatest.DataParallelOne(t, Name) }
 
 // The variants at T = 12000 rather than 50257: the same launch (a block per
 // row whose float32 row, 47 KiB, is too long to cache) in a quarter of the

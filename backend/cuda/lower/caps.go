@@ -13,7 +13,8 @@ import (
 // for float32 layers; row chunks; the fused softmax-cross-entropy with
 // every loss option and vocabulary tiles, and the unfused one (PyTorch
 // eager's kernels) with hard targets, class weights and an ignore index
-// only, over whole rows.
+// only, over whole rows; data-parallel steps (package run reduces dW and
+// db on the device where it can, else through host copies).
 func Capabilities() backend.Capabilities {
 	return backend.Capabilities{
 		DTypes:   []tensor.Dtype{tensor.Float32, tensor.Float64},
@@ -23,6 +24,7 @@ func Capabilities() backend.Capabilities {
 			backend.Fused:   {Loss: backend.AllLoss, VocabTiles: true},
 			backend.Unfused: {Loss: backend.LossCaps{ClassWeights: true, IgnoreIndex: true}},
 		},
-		Chunks: true,
+		Chunks:       true,
+		DataParallel: true,
 	}
 }

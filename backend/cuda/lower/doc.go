@@ -11,7 +11,7 @@
 //	A × B, Aᵀ × B, A × Bᵀ       a Gemm (cuBLAS; row-major through Cᵀ = Bᵀ·Aᵀ)
 //	BiasAdd(x·W, b)             fused into the softmax-cross-entropy kernel that
 //	                            reads x·W when only it does; else bias_add in place
-//	SoftmaxXent + its gradient  one fused kernel, gradient in place (xent_t<Tmax>
+//	XentOp + its gradient       one fused kernel, gradient in place (xent_t<Tmax>
 //	                            for T ≤ 4096, else xent: see XentKernel); or, with
 //	                            Config.Xent = Unfused, PyTorch eager's four kernels
 //	ColSum of the B×T gradient  colsum_part + colsum_fin: db

@@ -23,9 +23,10 @@ type Program struct {
 
 	Train, Forward *Plan
 	// Optim updates W then b after Train (nil without an optimizer, or
-	// without dW and db); OptimState is its state, zeroed on reset.
+	// without dW and db); OptimState is its state, zeroed on reset, under
+	// the names and shapes of backend.OptimizerTensors.
 	Optim      []*Step
-	OptimState []*Buffer
+	OptimState []StateBuffer
 
 	X, W, Bias, Targets *Buffer
 	ClassWeights        *Buffer // T float64, nil without class weights
@@ -145,6 +146,7 @@ type lowerer struct {
 	p         *Plan
 	converted map[*Buffer]bool // bf16 copies already made in this plan since their source last changed
 	rowloss   *Buffer          // the loss node's float64 per-row losses
+	scale     *Buffer          // the loss node's reduction scales (xent_scale's output)
 	// bfloat16 storage: storage is set, and stored maps a buffer to its
 	// bfloat16 twin that is always current (W → W16, the logits' gradient
 	// → the loss kernel's bfloat16 copy of it): no step converts them.
@@ -472,7 +474,7 @@ func (lw *lowerer) outputs(p *Plan, forward bool) error {
 	if p.Loss, err = get(g.Loss, kLoss, "loss"); err != nil {
 		return err
 	}
-	p.RowLoss = lw.rowloss
+	p.RowLoss, p.Scale = lw.rowloss, lw.scale
 	if g.Xent != g.Loss {
 		if p.Losses, err = get(g.Xent, kRowLoss, "per-row losses"); err != nil {
 			return err

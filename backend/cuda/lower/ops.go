@@ -166,7 +166,7 @@ func (lw *lowerer) toBF16(v val) *Buffer {
 	return cp
 }
 
-// xent lowers the SoftmaxXent node and, when the graph has it, its gradient
+// xent lowers the XentOp node and, when the graph has it, its gradient
 // node into the fused kernel: the gradient overwrites the logits.
 func (lw *lowerer) xent(n *G.Node, r recognized, in []val) error {
 	o := r.xent
@@ -278,6 +278,7 @@ func (lw *lowerer) lossBuffers(n *G.Node, opts graph.LossOptions) lossBufs {
 	lb.rowloss = lw.namedBuf("per-row losses (float64)", int64(s.B)*8)
 	lb.rowloss.RowBytes = 8
 	lb.scale = lw.namedBuf("reduction scales", 16)
+	lw.scale = lb.scale
 	if opts.Reduction == graph.None {
 		lb.losses = lw.buffer(n, "per-row losses", s.B)
 		lb.losses.RowBytes = lw.esize

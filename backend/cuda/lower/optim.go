@@ -62,6 +62,13 @@ func (s *optimStep) Fill(args any, a Addr, c Ctx) {
 		BC1: 1 - math.Pow(o.Beta1, float64(c.Iter)), BC2: 1 - math.Pow(o.Beta2, float64(c.Iter)), W16: at(a, s.w16, 0)}
 }
 
+// StateBuffer is one buffer of the optimizer's state: Buf holds the
+// backend.OptimizerTensors entry Tensor.
+type StateBuffer struct {
+	Tensor backend.StateTensor
+	Buf    *Buffer
+}
+
 // optimizer adds the optimizer's state buffers and its two steps (W, then
 // b); none without an optimizer.
 func (lw *lowerer) optimizer(l *Program) {
@@ -69,12 +76,7 @@ func (lw *lowerer) optimizer(l *Program) {
 	if o.Kind == backend.NoOptimizer || l.Train.DW == nil || l.Train.DB == nil {
 		return // Step is an error without an optimizer or without dW and db
 	}
-	state := func(what string, n int) *Buffer {
-		b := lw.request(what, int64(n)*lw.esize)
-		b.Cat = State
-		l.OptimState = append(l.OptimState, b)
-		return b
-	}
+	params := map[string]*optimStep{}
 	for _, p := range []struct {
 		name string
 		w, g *Buffer
@@ -84,13 +86,21 @@ func (lw *lowerer) optimizer(l *Program) {
 		if p.name == "W" {
 			st.w16 = l.W16
 		}
-		switch {
-		case o.Kind == backend.SGD && o.Momentum != 0:
-			st.m = state("SGD velocity of "+p.name, p.n)
-		case o.Kind == backend.Adam:
-			st.m = state("Adam m of "+p.name, p.n)
-			st.v = state("Adam v of "+p.name, p.n)
-		}
+		params[p.name] = st
 		l.Optim = append(l.Optim, &Step{Phase: Post, Op: st})
+	}
+	// The state: SGD's velocity (none without momentum) in m; Adam's
+	// moments in m and v.
+	for _, t := range backend.OptimizerTensors(lw.cfg) {
+		st := params[t.Param]
+		what := map[string]string{backend.MomentumBuffer: "SGD velocity", backend.ExpAvg: "Adam m", backend.ExpAvgSq: "Adam v"}[t.Slot]
+		b := lw.request(fmt.Sprintf("%s of %s (%s)", what, t.Param, t.Name), int64(st.elements)*lw.esize)
+		b.Cat = State
+		l.OptimState = append(l.OptimState, StateBuffer{Tensor: t, Buf: b})
+		if t.Slot == backend.ExpAvgSq {
+			st.v = b
+		} else {
+			st.m = b
+		}
 	}
 }

@@ -139,6 +139,18 @@ type Plan struct {
 	// scale (nil in a forward plan): where the host looks for the row to
 	// blame when the loss is not finite.
 	RowLoss *Buffer
+	// Scale is the reduction's two scales (2 float64: the cross-entropy's
+	// and the z-loss's), which the plan's xent_scale step (IsScale) writes
+	// from the batch's own rows. A data-parallel layer skips that step and
+	// writes them from the global batch's denominators instead.
+	Scale *Buffer
+}
+
+// IsScale reports whether op is the step that computes the reduction's
+// scales from the batch (Plan.Scale).
+func IsScale(op Op) bool {
+	_, ok := op.(*xentScale)
+	return ok
 }
 
 // Run runs the plan over rows rows in chunks of chunk rows: the Pre steps

@@ -13,7 +13,7 @@ import (
 // Vocabulary tiles (backend.Config.VocabTile): the training plan of a layer
 // whose chunk logits must never exist whole. It is the layer graph's
 // training subgraph lowered as one fused unit rather than node by node: the
-// nodes are the same (x·W, + b, SoftmaxXent, its gradient, db, dW, dx; the
+// nodes are the same (x·W, + b, XentOp, its gradient, db, dW, dx; the
 // plan's outputs are theirs), but every product and kernel runs over
 // rows×Vt tiles of the logits (xvocab.cu):
 //
@@ -149,7 +149,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 	}
 	loss := lw.namedBuf("loss", 8)
 	lw.add(Post, &xentReduce{rowloss: rowloss, loss: loss})
-	p.Loss, p.Losses, p.RowLoss = loss, losses, rowloss
+	p.Loss, p.Losses, p.RowLoss, p.Scale = loss, losses, rowloss, scale
 	lw.rowloss = rowloss
 	return p, nil
 }

@@ -3,6 +3,7 @@ package run
 import (
 	"dsx/backend/cuda/lower"
 	"dsx/cudakernels"
+	"dsx/dist"
 )
 
 // Device is what a lowered layer needs from a GPU (or from the host
@@ -45,4 +46,32 @@ type Memory interface {
 // Runner runs one bound step for a chunk, with buffer addresses from a.
 type Runner interface {
 	Run(a lower.Addr, c lower.Ctx) error
+}
+
+// Collectives is implemented by a Device that all-reduces its own memory
+// (NCCL on a GPU), so that a data-parallel layer's dW and db cross no host
+// copy. A Device without it, or whose Reducer declines, has them reduced
+// through host copies over the layer's dist.Comm.
+type Collectives interface {
+	// Reducer returns the device's reducer over comm, or nil and why not
+	// (no library). It is local: no rank waits for another.
+	Reducer(comm dist.Comm) (Reducer, string)
+}
+
+// Reducer all-reduces device memory in place over the ranks of a job.
+type Reducer interface {
+	// Init makes the reducer's communicator: every rank calls it once, at
+	// the same point (outside Do; it enters Do itself where it needs the
+	// device).
+	Init() error
+	// AllReduce replaces n elements at p, float32 when f32 else float64,
+	// by their sum over the ranks, queued on the device's stream behind the
+	// work before it and ahead of the work after (inside Do).
+	AllReduce(p cudakernels.Ptr, n int, f32 bool) error
+	// Name says what reduces ("NCCL 2.19.3 on the device").
+	Name() string
+	// Device identifies the physical device among every rank's (a hash of
+	// the host and the GPU's PCI address): two ranks with the same cannot
+	// both reduce on it.
+	Device() uint64
 }

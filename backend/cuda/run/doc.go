@@ -11,7 +11,14 @@
 // test`, so that this package and the lowering are exercised on every
 // machine.
 //
-// Parameters and optimizer state stay on the device. Buffers for the largest
+// A data-parallel layer (Config.Comm; parallel.go) writes the global
+// batch's reduction scales over the plan's own, and all-reduces dW and db
+// on the device where every rank's device can (Collectives: NCCL on a GPU,
+// one GPU per rank) or else through one host copy over the communicator.
+//
+// Parameters and optimizer state stay on the device; Params and
+// OptimizerState copy them to the host (for a model or a checkpoint), and
+// SetParams and SetOptimizerState back. Buffers for the largest
 // batch B are allocated once by Open; a step copies the batch in and the
 // scalar loss out, and allocates no device memory. Close frees it all.
 package run

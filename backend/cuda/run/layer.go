@@ -29,7 +29,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Layer{name: name, dev: dev, low: low, cfg: cfg, loss: make([]float64, 1)}
+	l := &Layer{name: name, dev: dev, low: low, cfg: cfg, loss: make([]float64, 1), ranks: backend.DataParallel(cfg)}
 	what := fmt.Sprintf("layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	err = dev.Do(func() error {
 		l.free0, _ = dev.FreeBytes()
@@ -95,6 +95,8 @@ type Layer struct {
 	free0   int64     // free device memory before the layer allocated
 	loaded  int       // rows of the batch Load left on the device (0: none)
 	half    []uint16  // host staging of bfloat16 copies (x in, dx out)
+	par     parallel  // a data-parallel layer's state (parallel.go)
+	ranks   *backend.Ranks
 }
 
 // bound is a plan step ready to run.
@@ -122,6 +124,9 @@ func (l *Layer) runPlan(p *lower.Plan, steps []bound, rows int, gemmOnly bool, a
 		chunk = p.Chunk
 	}
 	return p.Run(rows, chunk, gemmOnly, func(i int, c lower.Ctx) error {
+		if l.ranks != nil && lower.IsScale(steps[i].s.Op) {
+			return nil // the global batch's scales, written by parallel.go
+		}
 		return steps[i].r.Run(l.addr, c)
 	}, after)
 }
@@ -138,9 +143,9 @@ func (l *Layer) check() error {
 // resetOptim zeroes the optimizer state (inside Do).
 func (l *Layer) resetOptim() error {
 	l.iter = 0
-	for _, b := range l.low.OptimState {
-		if err := l.mem.Zero(b); err != nil {
-			return fmt.Errorf("%s: zeroing %s: %w", l.name, b.What, err)
+	for _, sb := range l.low.OptimState {
+		if err := l.mem.Zero(sb.Buf); err != nil {
+			return fmt.Errorf("%s: zeroing %s: %w", l.name, sb.Buf.What, err)
 		}
 	}
 	return nil
@@ -210,6 +215,9 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", l.name, err)
 	}
+	if l.ranks != nil {
+		l.par.denom = backend.LocalDenominators(l.cfg, targets, rows)
+	}
 	if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)); err != nil {
 		return 0, err
 	}
@@ -232,6 +240,9 @@ func (l *Layer) readLoss() (float64, error) {
 }
 
 func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
+	if l.ranks != nil {
+		return l.parallel(x, targets, false, false)
+	}
 	var r *backend.Result
 	err := l.dev.Do(func() error {
 		rows, err := l.load(x, targets)
@@ -245,20 +256,7 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 		if r.Loss, err = l.checkedLoss(rows); err != nil {
 			return err
 		}
-		p, c := l.low.Train, l.cfg
-		for _, o := range []struct {
-			buf   *lower.Buffer
-			into  **tensor.Dense
-			shape []int
-		}{{p.Losses, &r.Losses, []int{rows}}, {p.DW, &r.DW, []int{c.N, c.T}}, {p.DB, &r.DB, []int{c.T}}, {p.DX, &r.DX, []int{rows, c.N}}} {
-			if o.buf == nil {
-				continue
-			}
-			if *o.into, err = l.toHost(o.buf, o.shape...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return l.results(r, rows)
 	})
 	if err != nil {
 		return nil, err
@@ -266,9 +264,36 @@ func (l *Layer) Compute(x, targets *tensor.Dense) (*backend.Result, error) {
 	return r, nil
 }
 
+// results copies the training plan's outputs of a batch of rows into r
+// (inside Do).
+func (l *Layer) results(r *backend.Result, rows int) error {
+	p, c := l.low.Train, l.cfg
+	for _, o := range []struct {
+		buf   *lower.Buffer
+		into  **tensor.Dense
+		shape []int
+	}{{p.Losses, &r.Losses, []int{rows}}, {p.DW, &r.DW, []int{c.N, c.T}}, {p.DB, &r.DB, []int{c.T}}, {p.DX, &r.DX, []int{rows, c.N}}} {
+		if o.buf == nil || o.shape[0] == 0 {
+			continue
+		}
+		var err error
+		if *o.into, err = l.toHost(o.buf, o.shape...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
+	}
+	if l.ranks != nil {
+		r, err := l.parallel(x, targets, false, true)
+		if err != nil {
+			return 0, err
+		}
+		return r.Loss, nil
 	}
 	var loss float64
 	err := l.dev.Do(func() error {
@@ -295,13 +320,18 @@ func (l *Layer) step(rows int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return loss, l.update(rows)
+}
+
+// update runs the optimizer's steps (inside Do).
+func (l *Layer) update(rows int) error {
 	l.iter++
 	for _, o := range l.optim {
-		if err := o.r.Run(l.addr, lower.Ctx{Rows: rows, First: true, Iter: l.iter}); err != nil {
-			return 0, err
+		if err := o.r.Run(l.addr, lower.Ctx{Rows: max(1, rows), First: true, Iter: l.iter}); err != nil {
+			return err
 		}
 	}
-	return loss, nil
+	return nil
 }
 
 func (l *Layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {

@@ -25,6 +25,16 @@ func (l *Layer) StepLoaded() (float64, error) {
 	if err := backend.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
+	if l.ranks != nil {
+		if l.loaded == 0 {
+			return 0, errors.New(l.name + ": StepLoaded before Load")
+		}
+		r, err := l.parallel(nil, nil, true, true)
+		if err != nil {
+			return 0, err
+		}
+		return r.Loss, nil
+	}
 	var loss float64
 	err := l.dev.Do(func() error {
 		if err := l.check(); err != nil {
