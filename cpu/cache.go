@@ -8,16 +8,17 @@ import (
 	"sync"
 )
 
-// cacheInfo is the per-core cache the chunk rule sizes chunks for.
+// cacheInfo is the last-level cache the chunk rule compares a batch's
+// logits with.
 type cacheInfo struct {
-	L2     int64  // bytes of level-2 cache one core has to itself (its size / the CPUs sharing it)
-	Source string // where L2 came from: the sysfs file, or "assumed"
+	LLC    int64  // bytes of the last-level cache (the largest level cpu0 has), all of it
+	Level  int    // its level (3 on most x86; 2 where that is the last)
+	Source string // where LLC came from: the sysfs file, or "assumed"
 }
 
-// assumedL2 is the per-core level-2 cache taken where none can be read: at
-// the small end of current x86 and ARM cores (AMD Zen 4 has 1 MiB, Intel's
-// server cores 1.25–2 MiB, Apple's performance cores share 16 MiB).
-const assumedL2 = 1 << 20
+// assumedLLC is the last-level cache taken where none can be read: at the
+// small end of current laptops and desktops (8–32 MiB).
+const assumedLLC = 8 << 20
 
 var (
 	cacheOnce sync.Once
@@ -31,11 +32,12 @@ func hostCache() cacheInfo {
 }
 
 // readCache reads Linux's description of cpu0's caches (index*/level,
-// type, size, shared_cpu_list) under dir and returns the level-2 cache per
-// core, or assumedL2 when there is none to read (not Linux, or a kernel
-// that does not say).
+// type and size) under dir and returns its last-level cache (the
+// highest level of type Unified or Data), or assumedLLC when there is none
+// to read (not Linux, or a kernel that does not say).
 func readCache(dir string) cacheInfo {
 	idx, _ := filepath.Glob(filepath.Join(dir, "index*"))
+	best := cacheInfo{LLC: assumedLLC, Source: "assumed (no cache sizes in " + dir + ")"}
 	for _, d := range idx {
 		read := func(f string) string {
 			b, err := os.ReadFile(filepath.Join(d, f))
@@ -44,19 +46,15 @@ func readCache(dir string) cacheInfo {
 			}
 			return strings.TrimSpace(string(b))
 		}
-		if read("level") != "2" || (read("type") != "Unified" && read("type") != "Data") {
+		level, err := strconv.Atoi(read("level"))
+		if err != nil || level <= best.Level || (read("type") != "Unified" && read("type") != "Data") {
 			continue
 		}
-		size, ok := parseSize(read("size"))
-		if !ok {
-			continue
+		if size, ok := parseSize(read("size")); ok {
+			best = cacheInfo{LLC: size, Level: level, Source: filepath.Join(d, "size")}
 		}
-		if n := countCPUs(read("shared_cpu_list")); n > 1 {
-			size /= int64(n)
-		}
-		return cacheInfo{L2: size, Source: filepath.Join(d, "size")}
 	}
-	return cacheInfo{L2: assumedL2, Source: "assumed (no cache sizes in " + dir + ")"}
+	return best
 }
 
 // parseSize reads sysfs's cache size: "2048K", "1M", "512".
@@ -73,25 +71,4 @@ func parseSize(s string) (int64, bool) {
 		return 0, false
 	}
 	return n * mul, true
-}
-
-// countCPUs counts the CPUs of a list such as "0-3,8,10-11" (1 when it
-// cannot be read).
-func countCPUs(list string) int {
-	n := 0
-	for _, f := range strings.Split(list, ",") {
-		lo, hi, rng := strings.Cut(f, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 1
-		}
-		b := a
-		if rng {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 1
-			}
-		}
-		n += b - a + 1
-	}
-	return max(n, 1)
 }

@@ -2,8 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math/bits"
-	"runtime"
 
 	"dsx/backend"
 )
@@ -13,31 +11,38 @@ import (
 // logits; the CUDA backend keeps Config.Chunk's rule (chunk only when the
 // logits exceed the budget).
 //
-// The model (checked against BenchmarkChunkRows, bench/RESULTS.md): a chunk
-// of r rows costs its products (4·r·N·T multiply-adds, 6 with dx), a few
-// passes over its r×T logits (the bias fill, max, exp, gradient, column
-// sums), and, whatever r is, one read of W for x_c·W (and one of Wᵀ for dx)
-// and a read and write of dW for its accumulation: about 3·N·T values a
-// chunk. Two regimes follow:
+// What a chunk of r rows costs beyond its products (4·r·N·T multiply-adds,
+// 6 with dx) was measured (BenchmarkChunkRows, bench/run-cpu.sh's whole
+// column; bench/RESULTS.md): at T = 10 and 100 chunks that fit the level-2
+// caches were 0–20 % slower than the whole batch (more parallel regions,
+// the loss's row passes split over fewer rows), and at T ≥ 1000 chunks
+// under about 512 rows cost 10–50 % more CPU time, with no gain from 512
+// rows up to the whole batch. The BLAS blocks a product's inner dimension
+// (a few hundred) and rereads C, and packs op(B), once a block anyway, so
+// a chunk of r rows adds one read of W for x_c·W (and one of Wᵀ for dx) per
+// chunk, a few per cent at r ≥ 512, and below the block size rereads of dW
+// as well. The passes over a chunk's logits (bias fill, max, exp,
+// gradient, column sums) cost the same per row whether they hit this
+// machine's caches or not. So the rule chunks for memory, in chunks large
+// enough to cost little:
 //
-//   - W small (W and dW, N·T values each, fit half the threads' level-2
-//     caches): the per-chunk reads of W and dW come from cache and cost
-//     little, so r is the largest power of two whose rows — logits and their
-//     gradient (2·T values) and x's rows (N, and dx's N) — fit the threads'
-//     level-2 caches: the passes over the logits and the second read of x_c
-//     (for x_cᵀ·dz) hit the cache. (T = 10 and 100 at N = 784…1024.)
-//   - W large: the reads of W and dW stream from memory once per chunk,
-//     about 3/(4·r)·(F/BW) of the products' time (F the products' flop rate,
-//     BW the memory bandwidth: 1.5–4 % at 2048 rows on this project's
-//     machine) while the logits' passes cost the same per row whatever r
-//     is once they miss the cache: r = largeChunkRows, so that the rereads
-//     stay a few per cent.
+//   - the whole batch while its logits and their gradient (2·B·T values)
+//     fit the last-level cache (read from /sys/devices/system/cpu/cpu0/cache;
+//     8 MiB assumed where there is none to read);
+//   - else chunks of N rows, at least minChunkRows (so that the dW product's
+//     inner blocks stay whole) and at most maxChunkRows (past which the
+//     per-chunk read of W is below 1.5 %): the chunk's two r×T buffers then
+//     hold no more than W and dW do (2·N·T values).
 //
-// Measured in CPU time at B = 4096, N = 1024 (bench/RESULTS.md), 128-row
-// chunks were 10–50 % slower than 2048-row ones at T ≥ 1000 and the whole
-// batch within a few per cent of 2048 rows; chunks that fit the cache were
-// a few per cent faster than the whole batch at T = 10 and 100.
-const largeChunkRows = 2048
+// The split over the worker pool divides each product along N or T (and
+// the row passes into parts of the chunk), never changing a product's
+// inner dimension, so the rule does not depend on the number of threads,
+// and results (which depend on the chunks) do not depend on GOMAXPROCS
+// where they did not before.
+const (
+	minChunkRows = 512
+	maxChunkRows = 2048
+)
 
 // chunkChoice is the rows per chunk of a layer's training batches and why.
 type chunkChoice struct {
@@ -46,7 +51,7 @@ type chunkChoice struct {
 }
 
 // chunkRows picks the rows per chunk for cfg: Config.ChunkRows when set,
-// else the model above.
+// else the rule above.
 func chunkRows(cfg backend.Config) chunkChoice {
 	switch {
 	case cfg.ChunkRows > 0:
@@ -55,53 +60,39 @@ func chunkRows(cfg backend.Config) chunkChoice {
 	case cfg.ChunkRows < 0:
 		return chunkChoice{cfg.B, "the whole batch: Config.ChunkRows = -1 (never chunk)"}
 	}
-	return speedChunk(cfg, hostCache(), ruleThreads())
+	return speedChunk(cfg, hostCache())
 }
 
-// ruleThreads is the number of cores whose caches a chunk may fill: the Go
-// workers a product is split over with a system BLAS; 1 with gonum's GEMM,
-// so that without a system BLAS the chunks (and so the results, bit for
-// bit) do not depend on GOMAXPROCS.
-func ruleThreads() int {
-	if sysBLAS() == nil {
-		return 1
-	}
-	return runtime.GOMAXPROCS(0)
-}
-
-// speedChunk is the model's choice for cfg with the given cache and threads.
-func speedChunk(cfg backend.Config, c cacheInfo, threads int) chunkChoice {
+// speedChunk is the rule's choice for cfg with the given cache.
+func speedChunk(cfg backend.Config, c cacheInfo) chunkChoice {
 	es := int64(cfg.DType.Size())
-	l2 := c.L2 * int64(max(threads, 1))
-	caches := fmt.Sprintf("%d×%s of L2 from %s", max(threads, 1), backend.FormatBytes(c.L2), c.Source)
-	w := int64(cfg.N) * int64(cfg.T) * es
-	var r int64
-	var why string
-	if w <= l2/2 {
-		row := 2*int64(cfg.T) + int64(cfg.N) // logits, their gradient, x's row
-		if cfg.Want.DX {
-			row += int64(cfg.N)
+	B, N, T := int64(cfg.B), int64(cfg.N), int64(cfg.T)
+	llc := fmt.Sprintf("the %s L%d cache (%s)", backend.FormatBytes(c.LLC), c.Level, c.Source)
+	if c.Level == 0 {
+		llc = fmt.Sprintf("a last-level cache of %s, %s", backend.FormatBytes(c.LLC), c.Source)
+	}
+	r := B
+	why := ""
+	if whole := 2 * B * T * es; whole <= c.LLC || B <= minChunkRows {
+		why = fmt.Sprintf("the logits and their gradient (%s) fit %s", backend.FormatBytes(whole), llc)
+		if B <= minChunkRows {
+			why = fmt.Sprintf("no more rows than the smallest chunk (%d)", minChunkRows)
 		}
-		row *= es
-		r = max(1, l2/row)
-		r = 1 << (bits.Len64(uint64(r)) - 1)
-		why = fmt.Sprintf("W (%s) fits the cache: the most rows (a power of two) whose logits, gradient and x (%s a row) fit %s",
-			backend.FormatBytes(w), backend.FormatBytes(row), caches)
 	} else {
-		r = largeChunkRows
-		why = fmt.Sprintf("W (%s) does not fit half of %s: every chunk rereads W and dW from memory, so chunks are large (%d rows)",
-			backend.FormatBytes(w), caches, largeChunkRows)
+		r = min(max(N, minChunkRows), maxChunkRows)
+		why = fmt.Sprintf("the logits and their gradient (%s) exceed %s: chunks of N rows within [%d, %d], whose two chunk×T buffers hold no more than W and dW",
+			backend.FormatBytes(whole), llc, minChunkRows, maxChunkRows)
 	}
 	budget := cfg.MemoryBudget
 	if budget <= 0 {
 		budget = backend.DefaultMemoryBudget
 	}
-	if lim := budget / (int64(cfg.T) * es); lim < r {
+	if lim := budget / (T * es); lim < min(r, B) {
 		r = max(lim, 1)
 		why = fmt.Sprintf("MemoryBudget %s bounds the logits to %d rows", backend.FormatBytes(budget), r)
 	}
-	if r >= int64(cfg.B) {
-		return chunkChoice{cfg.B, fmt.Sprintf("the whole batch (%d rows): %s", cfg.B, why)}
+	if r >= B {
+		return chunkChoice{cfg.B, "the whole batch: " + why}
 	}
 	return chunkChoice{int(r), fmt.Sprintf("%d rows: %s", r, why)}
 }

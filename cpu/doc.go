@@ -11,9 +11,9 @@
 // (graph.XentOp and its gradient, graph.ColSumOp) on each chunk while its
 // logits are in cache, dW accumulated by the product, without Gorgonia's
 // VM, which runs the forward graph for Logits. The rows per chunk are
-// picked for speed from the shape, the level-2 cache and the threads, with
-// Config.MemoryBudget a ceiling (chunk.go); the layer reports them, why,
-// and what it holds (backend.Stats). Step is "compute the batch's loss and
+// picked by default from the shape and the last-level cache, as measured
+// to cost least (chunk.go), with Config.MemoryBudget a ceiling; the layer
+// reports them, why, and what it holds (backend.Stats). Step is "compute the batch's loss and
 // gradients" (gradients: run, or parallel's run and all-reduce), then the
 // optimizer's update in place (optim.go).
 //

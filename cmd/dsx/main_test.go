@@ -271,7 +271,7 @@ func TestBenchCPU(t *testing.T) {
 	if !strings.Contains(stderr, "cpu runs variant fused as graph") {
 		t.Errorf("no note that fused runs as graph: %s", stderr)
 	}
-	if !strings.Contains(stderr, "16×8×4 cpu graph: chunks of the whole batch (16 rows)") {
+	if !strings.Contains(stderr, "16×8×4 cpu graph: chunks of the whole batch: ") {
 		t.Errorf("no note of the chunk rows and why: %s", stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
