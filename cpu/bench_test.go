@@ -22,9 +22,18 @@ func stepFixture(tb testing.TB, B, N, T int) (backend.Layer, *tensor.Dense, *ten
 
 // stepFixtureChunk is stepFixture with Config.ChunkRows = chunk.
 func stepFixtureChunk(tb testing.TB, B, N, T, chunk int) (backend.Layer, *tensor.Dense, *tensor.Dense) {
+	return stepFixtureWant(tb, B, N, T, chunk, graph.Want{DW: true, DB: true})
+}
+
+// stepFixtureDX is stepFixture with dx computed too.
+func stepFixtureDX(tb testing.TB, B, N, T int) (backend.Layer, *tensor.Dense, *tensor.Dense) {
+	return stepFixtureWant(tb, B, N, T, 0, graph.Want{DW: true, DB: true, DX: true})
+}
+
+func stepFixtureWant(tb testing.TB, B, N, T, chunk int, want graph.Want) (backend.Layer, *tensor.Dense, *tensor.Dense) {
 	tb.Helper()
 	l, err := Backend{}.Open(backend.Config{
-		Spec:      graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+		Spec:      graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: want},
 		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 1e-3},
 		ChunkRows: chunk,
 	})
