@@ -84,36 +84,39 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
-// BenchmarkNarrow times one step at T = 10, where both products are narrow
-// (T ≤ narrowN), with them on the system's BLAS and on the Go dot/axpy
-// kernels.
+// BenchmarkNarrow times one step at T = 10, where the products are narrow
+// (T ≤ narrowN), with and without dx, on the narrow kernels ("narrow": the
+// FMA assembly where the CPU has it, else gonum's dot and axpy) and on the
+// system's BLAS ("blas").
 func BenchmarkNarrow(b *testing.B) {
 	if !BLAS().Loaded {
 		b.Skipf("no BLAS loaded: %s", BLAS().Reason)
 	}
 	for _, s := range benchShapes[:2] {
-		for _, goKernels := range []bool{false, true} {
-			name := "blas"
-			if goKernels {
-				name = "go"
+		for _, dx := range []bool{false, true} {
+			for _, onBLAS := range []bool{true, false} {
+				name := "narrow"
+				if onBLAS {
+					name = "blas"
+				}
+				b.Run(fmt.Sprintf("B=%d,N=%d,T=%d,dx=%v/%s", s.B, s.N, s.T, dx, name), func(b *testing.B) {
+					forceGeneralGEMM, narrowGo = onBLAS, !onBLAS
+					defer func() { forceGeneralGEMM, narrowGo = false, false }()
+					l, x, y := stepFixtureWant(b, s.B, s.N, s.T, 0, graph.Want{DW: true, DB: true, DX: dx})
+					defer l.Close()
+					for i := 0; i < 10; i++ {
+						if _, err := l.Step(x, y); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if _, err := l.Step(x, y); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
 			}
-			b.Run(fmt.Sprintf("B=%d,N=%d,T=%d/%s", s.B, s.N, s.T, name), func(b *testing.B) {
-				narrowGo = goKernels
-				defer func() { narrowGo = false }()
-				l, x, y := stepFixture(b, s.B, s.N, s.T)
-				defer l.Close()
-				for i := 0; i < 10; i++ {
-					if _, err := l.Step(x, y); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := l.Step(x, y); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
 		}
 	}
 }

@@ -24,12 +24,13 @@ import (
 //	dz·Wᵀ: C[i,:]  += dz[i,l]·Wᵀ[l,:]          axpys of length N into C's row (narrowNT)
 //
 // In float32 on a CPU with AVX2 and FMA the dots and axpys run in assembly
-// (narrow_amd64.s), eight lanes and four accumulators wide: faster than
-// OpenBLAS's generic kernels and at least as fast as its AVX-512 ones on
-// these shapes (bench/RESULTS.md), so they run whether or not a system
-// BLAS loaded. Elsewhere (float64, no AVX2) they are gonum's dot and axpy,
-// and a loaded system BLAS takes the narrow products too (its small-n
-// kernels beat those). Everything else goes to the general GEMM
+// (narrow_amd64.s), eight lanes and four accumulators wide: about twice as
+// fast as OpenBLAS's generic kernels on these shapes, but slower than its
+// AVX-512 ones (BenchmarkNarrow, bench/RESULTS.md), so they run when no
+// system BLAS loaded or when it runs generic kernels on this CPU
+// (sysblas.Info.Generic). Elsewhere (float64, no AVX2) they are gonum's
+// dot and axpy, and a loaded system BLAS takes the narrow products (its
+// small-n kernels beat those). Everything else goes to the general GEMM
 // (gemmS/gemmD): the system's BLAS when one loaded at run time
 // (sysgemm.go), gonum's otherwise.
 type blasImpl struct{ gonum.Implementation }
@@ -44,7 +45,7 @@ const gemmGrain = 1 << 16
 func init() { G.Use(blasImpl{}) }
 
 func (blasImpl) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if kind := narrow(tA, tB, m, n, k, useFMA); kind != notNarrow {
+	if kind := narrow(tA, tB, m, n, k, useFMA && genericBLAS()); kind != notNarrow {
 		gemmNarrow(&pool32, kind, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -84,6 +85,13 @@ func narrow(tA, tB blas.Transpose, m, n, k int, fast bool) narrowKind {
 		return narrowNT
 	}
 	return notNarrow
+}
+
+// genericBLAS: no system BLAS loaded, or it runs generic kernels on this
+// CPU.
+func genericBLAS() bool {
+	l := sysBLAS()
+	return l == nil || l.Info().Generic
 }
 
 // narrowGo keeps the narrow products on the Go kernels even when a system

@@ -42,6 +42,7 @@ func open(name string, threads int) (*Lib, error) {
 		purego.RegisterFunc(&get, fn)
 		l.info.Core = get()
 		l.info.Warning = coreWarning(l.info.Core)
+		l.info.Generic = l.info.Warning != ""
 	}
 	if fn := sym(h, "openblas_set_num_threads"); fn != 0 {
 		purego.SyscallN(fn, uintptr(threads))

@@ -47,6 +47,7 @@ func open(name string, threads int) (*Lib, error) {
 	if fn := proc(h, "openblas_get_corename"); fn != 0 {
 		l.info.Core = cString(fn)
 		l.info.Warning = coreWarning(l.info.Core)
+		l.info.Generic = l.info.Warning != ""
 	}
 	if fn := proc(h, "openblas_set_num_threads"); fn != 0 {
 		syscall.SyscallN(fn, uintptr(threads))

@@ -32,6 +32,10 @@ type Info struct {
 	Threads int    `json:"threads"`
 	Reason  string `json:"reason,omitempty"`  // why none was loaded
 	Warning string `json:"warning,omitempty"` // something that makes it slower than it could be
+	// Generic: OpenBLAS runs its generic SSE kernels on a CPU that has AVX2
+	// and FMA (the Warning says how to pick faster ones), so that callers
+	// may prefer kernels of their own.
+	Generic bool `json:"generic,omitempty"`
 	// Install is the command (or step) that installs the platform's usual
 	// BLAS, when the default search found none.
 	Install string `json:"install,omitempty"`

@@ -171,6 +171,9 @@ func TestDefaultLoadInfo(t *testing.T) {
 	if strings.HasPrefix(in.Name, "OpenBLAS") && in.Threads != 1 {
 		t.Errorf("OpenBLAS with %d threads per call, want 1", in.Threads)
 	}
+	if in.Generic != (in.Warning != "") {
+		t.Errorf("generic %v, warning %q: generic kernels are what the warning is about", in.Generic, in.Warning)
+	}
 }
 
 // TestInstallHint: where the default search finds nothing, Info says how to
