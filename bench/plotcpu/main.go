@@ -9,6 +9,11 @@
 //
 // DIR holds run-cpu.sh's raw records: rROUND-SHAPE-COL.json (the
 // process's records; the median of their ms_per_step) and .rss (KiB).
+// -save FILE also writes what was read as JSON lines (round, shape, column,
+// ms per step, peak KiB), and -summary FILE draws from such a file instead
+// of DIR (bench/results-cpu-t.jsonl: the records behind bench/cpu-vs-t.png):
+//
+//	go run ./bench/plotcpu -summary bench/results-cpu-t.jsonl -out bench/cpu-vs-t.png
 package main
 
 import (
@@ -41,53 +46,137 @@ func main() {
 	shapes := flag.String("shapes", "", "comma-separated BxNxT, as run")
 	cols := flag.String("cols", "", "comma-separated columns, as run")
 	rounds := flag.Int("rounds", 1, "rounds run")
+	save := flag.String("save", "", "also write the records read from -dir to this JSON-lines file")
+	summary := flag.String("summary", "", "draw from this JSON-lines file (written by -save) instead of -dir")
 	out := flag.String("out", "", "PNG to write")
 	flag.Parse()
-	if *dir == "" || *shapes == "" || *cols == "" || *out == "" || *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "plotcpu: -dir, -shapes, -cols, -rounds and -out are needed")
-		os.Exit(2)
+	var recs []record
+	var err error
+	switch {
+	case *out == "":
+		err = fmt.Errorf("-out is needed")
+	case *summary != "":
+		recs, err = readSummary(*summary)
+	case *dir == "" || *shapes == "" || *cols == "" || *rounds < 1:
+		err = fmt.Errorf("-dir, -shapes, -cols and -rounds are needed (or -summary)")
+	default:
+		recs = readDir(*dir, strings.Split(*shapes, ","), strings.Split(*cols, ","), *rounds)
+		if *save != "" {
+			err = writeSummary(*save, recs)
+		}
 	}
-	if err := run(*dir, strings.Split(*shapes, ","), strings.Split(*cols, ","), *rounds, *out); err != nil {
+	if err == nil {
+		err = plotRecords(recs, *out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "plotcpu:", err)
 		os.Exit(1)
 	}
 }
 
-// point is one column's medians at one shape.
-type point struct{ T, ms, mib float64 }
+// record is one process's result: its median step time and peak RSS.
+type record struct {
+	Round  int     `json:"round"`
+	Shape  string  `json:"shape"`
+	Column string  `json:"column"`
+	Ms     float64 `json:"ms_per_step"`
+	KiB    float64 `json:"max_rss_kib"`
+}
 
-func run(dir string, shapes, cols []string, rounds int, out string) error {
+func readDir(dir string, shapes, cols []string, rounds int) []record {
+	var recs []record
+	for r := 1; r <= rounds; r++ {
+		for _, s := range shapes {
+			for _, c := range cols {
+				base := filepath.Join(dir, fmt.Sprintf("r%d-%s-%s", r, s, c))
+				ms, ok1 := stepMs(base + ".json")
+				mib, ok2 := rssMiB(base + ".rss")
+				if ok1 && ok2 {
+					recs = append(recs, record{r, s, c, ms, mib * 1024})
+				}
+			}
+		}
+	}
+	return recs
+}
+
+func writeSummary(path string, recs []record) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		e := json.NewEncoder(w)
+		for _, r := range recs {
+			if err := e.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func readSummary(path string) ([]record, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var recs []record
+	d := json.NewDecoder(bytes.NewReader(b))
+	for d.More() {
+		var r record
+		if err := d.Decode(&r); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// point is one column's medians at one shape; rel is ms over PyTorch's
+// (column torch) at the same shape, 0 when there is none.
+type point struct{ T, ms, mib, rel float64 }
+
+// plotRecords draws the medians over rounds per shape and column, in the
+// order the columns first appear.
+func plotRecords(recs []record, out string) error {
+	type key struct{ shape, col string }
+	ms, mib := map[key][]float64{}, map[key][]float64{}
+	var cols []string
+	for _, r := range recs {
+		k := key{r.Shape, r.Column}
+		if len(ms[k]) == 0 && !contains(cols, r.Column) {
+			cols = append(cols, r.Column)
+		}
+		ms[k] = append(ms[k], r.Ms)
+		mib[k] = append(mib[k], r.KiB/1024)
+	}
 	series := map[string][]point{}
-	for _, s := range shapes {
-		f := strings.Split(s, "x")
+	for k := range ms {
+		f := strings.Split(k.shape, "x")
 		if len(f) != 3 {
-			return fmt.Errorf("shape %q is not BxNxT", s)
+			return fmt.Errorf("shape %q is not BxNxT", k.shape)
 		}
 		T, err := strconv.Atoi(f[2])
 		if err != nil {
-			return fmt.Errorf("shape %q: %v", s, err)
+			return fmt.Errorf("shape %q: %v", k.shape, err)
 		}
-		for _, c := range cols {
-			var ms, mib []float64
-			for r := 1; r <= rounds; r++ {
-				base := filepath.Join(dir, fmt.Sprintf("r%d-%s-%s", r, s, c))
-				if v, ok := stepMs(base + ".json"); ok {
-					ms = append(ms, v)
-				}
-				if v, ok := rssMiB(base + ".rss"); ok {
-					mib = append(mib, v)
-				}
-			}
-			if len(ms) > 0 && len(mib) > 0 {
-				series[c] = append(series[c], point{float64(T), median(ms), median(mib)})
-			}
+		rel := 0.0
+		if t := ms[key{k.shape, "torch"}]; len(t) > 0 {
+			rel = median(ms[k]) / median(t)
 		}
+		series[k.col] = append(series[k.col], point{float64(T), median(ms[k]), median(mib[k]), rel})
 	}
 	png, err := draw2(series, cols)
 	if err != nil {
 		return err
 	}
 	return atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(png); return err })
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // stepMs is the median ms_per_step of a record file.
@@ -140,15 +229,24 @@ func median(v []float64) float64 {
 var colours = []color.Color{color.RGBA{0, 90, 200, 255}, color.RGBA{120, 170, 240, 255}, color.RGBA{220, 80, 20, 255},
 	color.RGBA{240, 170, 60, 255}, color.RGBA{40, 160, 60, 255}, color.RGBA{120, 120, 120, 255}}
 
-// draw2 makes the two panels side by side.
+// draw2 makes the panels side by side: time, time relative to PyTorch
+// (when it was measured) and memory.
 func draw2(series map[string][]point, cols []string) ([]byte, error) {
-	var panels [2]*plot.Plot
-	for i, what := range []string{"ms per training step", "peak resident memory (MiB)"} {
+	titles := []string{"ms per training step", "step time / PyTorch's (medians over the rounds)", "peak resident memory (MiB)"}
+	if len(series["torch"]) == 0 {
+		titles = []string{titles[0], titles[2]}
+	}
+	panels := make([]*plot.Plot, len(titles))
+	for i, what := range titles {
 		p := plot.New()
 		p.Title.Text = what
 		p.X.Label.Text = "classes T"
 		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+		relative := strings.HasPrefix(what, "step time /")
+		if relative {
+			p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+		}
 		p.Add(plotter.NewGrid())
 		p.Legend.Top, p.Legend.Left = true, true
 		for k, c := range cols {
@@ -159,9 +257,13 @@ func draw2(series map[string][]point, cols []string) ([]byte, error) {
 			sort.Slice(pts, func(a, b int) bool { return pts[a].T < pts[b].T })
 			xy := make(plotter.XYs, len(pts))
 			for j, pt := range pts {
-				xy[j].X, xy[j].Y = pt.T, pt.ms
-				if i == 1 {
-					xy[j].Y = pt.mib
+				switch {
+				case relative:
+					xy[j].X, xy[j].Y = pt.T, pt.rel
+				case strings.HasPrefix(what, "peak"):
+					xy[j].X, xy[j].Y = pt.T, pt.mib
+				default:
+					xy[j].X, xy[j].Y = pt.T, pt.ms
 				}
 			}
 			l, s, err := plotter.NewLinePoints(xy)
@@ -180,12 +282,13 @@ func draw2(series map[string][]point, cols []string) ([]byte, error) {
 		}
 		panels[i] = p
 	}
-	const W, H = 28 * vg.Centimeter, 11 * vg.Centimeter
+	W, H := vg.Length(len(panels))*14*vg.Centimeter, 11*vg.Centimeter
 	img := vgimg.New(W, H)
-	dc := draw.New(img)
-	cv := plot.Align([][]*plot.Plot{{panels[0], panels[1]}}, draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 2}, dc)
-	panels[0].Draw(cv[0][0])
-	panels[1].Draw(cv[0][1])
+	dc := draw.Crop(draw.New(img), vg.Millimeter*2, -vg.Millimeter*2, vg.Millimeter*2, -vg.Millimeter*4)
+	cv := plot.Align([][]*plot.Plot{panels}, draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 8, PadY: vg.Millimeter * 2}, dc)
+	for i, p := range panels {
+		p.Draw(cv[0][i])
+	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
