@@ -129,15 +129,21 @@ func readSummary(path string) ([]record, error) {
 	return recs, nil
 }
 
-// point is one column's medians at one shape; rel is ms over PyTorch's
-// (column torch) at the same shape, 0 when there is none.
+// point is one column's medians at one shape; rel is the median over the
+// rounds of its ms over PyTorch's (column torch) in the same round, 0 when
+// there is none.
 type point struct{ T, ms, mib, rel float64 }
 
 // plotRecords draws the medians over rounds per shape and column, in the
 // order the columns first appear.
 func plotRecords(recs []record, out string) error {
 	type key struct{ shape, col string }
-	ms, mib := map[key][]float64{}, map[key][]float64{}
+	type rkey struct {
+		key
+		round int
+	}
+	ms, mib, rel := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
+	byRound := map[rkey]float64{}
 	var cols []string
 	for _, r := range recs {
 		k := key{r.Shape, r.Column}
@@ -146,6 +152,14 @@ func plotRecords(recs []record, out string) error {
 		}
 		ms[k] = append(ms[k], r.Ms)
 		mib[k] = append(mib[k], r.KiB/1024)
+		byRound[rkey{k, r.Round}] = r.Ms
+	}
+	// Relative times are taken round by round (the two processes ran
+	// seconds apart), then their median: as bench/run-cpu.sh's ratios.
+	for rk, v := range byRound {
+		if t, ok := byRound[rkey{key{rk.shape, "torch"}, rk.round}]; ok && t > 0 {
+			rel[rk.key] = append(rel[rk.key], v/t)
+		}
 	}
 	series := map[string][]point{}
 	for k := range ms {
@@ -157,11 +171,11 @@ func plotRecords(recs []record, out string) error {
 		if err != nil {
 			return fmt.Errorf("shape %q: %v", k.shape, err)
 		}
-		rel := 0.0
-		if t := ms[key{k.shape, "torch"}]; len(t) > 0 {
-			rel = median(ms[k]) / median(t)
+		r := 0.0
+		if len(rel[k]) > 0 {
+			r = median(rel[k])
 		}
-		series[k.col] = append(series[k.col], point{float64(T), median(ms[k]), median(mib[k]), rel})
+		series[k.col] = append(series[k.col], point{float64(T), median(ms[k]), median(mib[k]), r})
 	}
 	png, err := draw2(series, cols)
 	if err != nil {
@@ -232,7 +246,7 @@ var colours = []color.Color{color.RGBA{0, 90, 200, 255}, color.RGBA{120, 170, 24
 // draw2 makes the panels side by side: time, time relative to PyTorch
 // (when it was measured) and memory.
 func draw2(series map[string][]point, cols []string) ([]byte, error) {
-	titles := []string{"ms per training step", "step time / PyTorch's (medians over the rounds)", "peak resident memory (MiB)"}
+	titles := []string{"ms per training step", "step time / PyTorch's (median of the rounds' ratios)", "peak resident memory (MiB)"}
 	if len(series["torch"]) == 0 {
 		titles = []string{titles[0], titles[2]}
 	}
@@ -246,6 +260,7 @@ func draw2(series map[string][]point, cols []string) ([]byte, error) {
 		relative := strings.HasPrefix(what, "step time /")
 		if relative {
 			p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+			p.Legend.Top = false // PyTorch's line is at the top
 		}
 		p.Add(plotter.NewGrid())
 		p.Legend.Top, p.Legend.Left = true, true
