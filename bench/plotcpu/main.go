@@ -260,10 +260,9 @@ func draw2(series map[string][]point, cols []string) ([]byte, error) {
 		relative := strings.HasPrefix(what, "step time /")
 		if relative {
 			p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
-			p.Legend.Top = false // PyTorch's line is at the top
 		}
 		p.Add(plotter.NewGrid())
-		p.Legend.Top, p.Legend.Left = true, true
+		p.Legend.Top, p.Legend.Left = !relative, true // PyTorch's line is the relative panel's top
 		for k, c := range cols {
 			pts := series[c]
 			if len(pts) == 0 {
