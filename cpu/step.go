@@ -26,12 +26,13 @@ import (
 //	dW += x_cᵀ·dz                  β = 0 for the first chunk, 1 after
 //	dx_c = dz·Wᵀ                   straight into rows r0… of dx
 //
-// so each chunk's logits are read and written while they are in cache, the
-// bias costs no pass of its own (the rows of b replace the zeroing a β = 0
-// product does first; the sum is b + x·W where the graph's BiasAddOp adds
-// b to x·W, a difference of rounding), dW accumulates in the product
-// itself (no pass over N×T per chunk), and the step holds two r×T buffers
-// (z and e), never B×T. The loss and gradient of every chunk are scaled by
+// so the passes over a chunk's logits follow one another (in cache where
+// the chunk fits it), the bias costs no pass of its own (the rows of b
+// replace the zeroing a β = 0 product does first; the sum is b + x·W where
+// the graph's BiasAddOp adds b to x·W, a difference of rounding), dW
+// accumulates in the product itself (no pass over N×T per chunk), and the
+// step holds two r×T buffers (z and e), B×T only when the batch runs whole
+// (chunk.go picks r). The loss and gradient of every chunk are scaled by
 // the whole batch's Mean denominators (XentOp.UseBatchDenominators), so the
 // result is the whole batch's however it is chunked. It stores no
 // probabilities: the backward pass turns the forward pass's e into dz.
