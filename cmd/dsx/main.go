@@ -27,16 +27,27 @@ backend; auto uses the GPU when one is usable and says which and why.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err := closeStdout(); err != nil && code != 1 {
+		fmt.Fprintf(os.Stderr, "dsx: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // run executes one command and returns the exit code: 0 on success, 1 on
-// failure, 2 on a usage error.
+// failure (a failed write to stdout included: the output is lost), 2 on a
+// usage error.
 func run(args []string, stdout, stderr io.Writer) int {
+	out := &checkedWriter{w: stdout}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		switch {
+		case len(args) == 0:
 			return 2
+		case out.err != nil:
+			fmt.Fprintf(stderr, "dsx: %v\n", outputErr(out.err))
+			return 1
 		}
 		return 0
 	}
@@ -53,7 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsx: unknown command %s\n\n%s", quote.Value(args[0]), usage)
 		return 2
 	}
-	err := f(args[1:], stdout, stderr)
+	err := f(args[1:], out, stderr)
+	if out.err != nil && (err == nil || errors.Is(err, flag.ErrHelp)) {
+		err = outputErr(out.err)
+	}
 	switch {
 	case err == nil:
 		return 0
