@@ -371,6 +371,22 @@ func LoadDirOptions(dir string, o Options) (train, test *Set, err error) {
 	return train, test, nil
 }
 
+// DirFiles lists the data files of an MNIST-style folder that exist (each
+// of the four names, plain or with .gz), for callers that must not
+// overwrite them.
+func DirFiles(dir string) []string {
+	var out []string
+	for _, name := range idxNames {
+		for _, cand := range []string{name, name + ".gz"} {
+			p := filepath.Join(dir, cand)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // DefaultDirs lists the folders where Debian packages install MNIST-style
 // data sets, most specific first: dataset-fashion-mnist installs into
 // /usr/share/datasets/fashion-mnist, and an MNIST package would follow the

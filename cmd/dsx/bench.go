@@ -211,6 +211,9 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		}
 		ms = append(ms, mm)
 	}
+	if err := checkNotInput(*plot, splitList(*peers)...); err != nil {
+		return err
+	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
 		b, err := os.ReadFile(f)

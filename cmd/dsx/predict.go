@@ -94,6 +94,12 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		if format == "npy" && *proba && *top > 0 {
 			return usageErr("a .npy file holds one array: --top K writes the classes, --proba the probabilities of all classes; for both use --out FILE.csv")
 		}
+		if err := checkNotInput(*out, append(mf.df.inputs(), *mf.model)...); err != nil {
+			return err
+		}
+		if err := atomicfile.Check(*out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	r, err := mf.open(true, func(m *model.Model) error {
 		if *top > m.T {

@@ -190,6 +190,9 @@ are. Without --test, only the training loss is reported.
 	if err := atomicfile.Check(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	if err := checkNotInput(*out, append(df.inputs(), *namesFile)...); err != nil {
+		return err
+	}
 	dt, err := parseDType(*dtype)
 	if err != nil {
 		return err
