@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"dsx/internal/quote"
 )
@@ -24,7 +25,46 @@ import (
 // "file:line" and the 1-based column, and quote at most a short prefix of
 // a field.
 func LoadCSV(path string, classes int) (*Set, error) {
-	return loadCSV(path, classes, true, nil)
+	in, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	r, err := in.body()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return loadCSV(r, in.size, csvMode{labelled: true, classes: classes}, nil)
+}
+
+// csvMode says how loadCSV reads rows.
+type csvMode struct {
+	// labelled: rows start with a label. With features > 0 the first
+	// line that is not blank decides instead: features+1 columns are a
+	// label and the features, features columns (with allowUnlabelled)
+	// features only; any other count is an error wrapping
+	// ErrFeatureCount, given before another line is read.
+	labelled        bool
+	features        int
+	allowUnlabelled bool
+	classes         int // > 0: labels must be below it; applied to labelled rows only
+}
+
+// decide applies the first line's column count.
+func (m *csvMode) decide(path string, cols int) error {
+	switch {
+	case m.features <= 0:
+	case cols == m.features+1:
+		m.labelled = true
+	case cols == m.features && m.allowUnlabelled:
+		m.labelled = false
+	case m.allowUnlabelled:
+		return fmt.Errorf("file %s: %w: rows have %d columns: want %d features, or a label and %d features", path, ErrFeatureCount, cols, m.features, m.features)
+	default:
+		return fmt.Errorf("file %s: %w: rows have %d columns: want a label and %d features", path, ErrFeatureCount, cols, m.features)
+	}
+	return nil
 }
 
 // maxCSVField bounds one field of a CSV line in bytes. No number needs a
@@ -87,24 +127,12 @@ func (lr *lineReader) wrap(err error) error {
 	return lr.r.wrap(err)
 }
 
-// loadCSV reads a CSV file whose rows start with a label (labelled) or hold
-// features only. progress, when not nil, gets the file's bytes read so far
-// and its size.
-func loadCSV(path string, classes int, labelled bool, progress func(done, total int64)) (*Set, error) {
-	r, err := open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var size int64
-	if st, err := r.f.Stat(); err == nil {
-		size = st.Size()
-	}
-	br, ok := r.Reader.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 1<<20)
-	}
-	lr := &lineReader{br: br, r: r}
+// loadCSV reads CSV rows from r (a file of size bytes, 0 for a stream) as
+// mode says. progress, when not nil, gets the file's bytes read so far and
+// its size.
+func loadCSV(r *reader, size int64, mode csvMode, progress func(done, total int64)) (*Set, error) {
+	path := r.path
+	lr := &lineReader{br: r.buffered(), r: r}
 	s := &Set{Source: path, Stats: LoadStats{Format: "csv", Bytes: size}}
 	maxLabel := int32(-1)
 	blank, header := 0, 0
@@ -117,26 +145,32 @@ func loadCSV(path string, classes int, labelled bool, progress func(done, total 
 		if lr.lineNo == 1 && len(b) > 0 {
 			b = bytes.TrimPrefix(b, []byte(bom))
 		}
-		line := strings.TrimRight(string(b), "\r\n")
-		if strings.TrimSpace(line) == "" {
-			if len(b) > 0 {
+		b = bytes.TrimRight(b, "\r\n")
+		// A view of the line, not a copy (a line may be hundreds of
+		// megabytes): nothing below keeps it past this iteration.
+		line := unsafe.String(unsafe.SliceData(b), len(b))
+		if len(bytes.TrimSpace(b)) == 0 {
+			if len(b) > 0 || rerr == nil {
 				blank++
 			}
 		} else {
 			isHeader := false
 			if first {
 				first = false
+				if err := mode.decide(path, strings.Count(line, ",")+1); err != nil {
+					return nil, err
+				}
 				isHeader = isCSVHeader(line)
 			}
 			if isHeader {
 				header++
 			} else {
-				label, err := s.parseRow(line, labelled)
+				label, err := s.parseRow(line, mode.labelled)
 				if err != nil {
 					return nil, fmt.Errorf("%s:%d: %w", path, lr.lineNo, err)
 				}
-				if classes > 0 && int(label) >= classes {
-					return nil, fmt.Errorf("%s:%d: column 1: label %d out of range [0, %d)", path, lr.lineNo, label, classes)
+				if mode.labelled && mode.classes > 0 && int(label) >= mode.classes {
+					return nil, fmt.Errorf("%s:%d: column 1: label %d out of range [0, %d)", path, lr.lineNo, label, mode.classes)
 				}
 				maxLabel = max(maxLabel, label)
 				if progress != nil && s.Rows%4096 == 0 {
@@ -161,22 +195,71 @@ func loadCSV(path string, classes int, labelled bool, progress func(done, total 
 	if blank > 0 {
 		s.Stats.Skipped = append(s.Stats.Skipped, Skipped{blank, "blank lines"})
 	}
-	if !labelled {
+	if !mode.labelled {
 		return s, nil
 	}
-	s.Classes = classes
-	if classes <= 0 {
+	s.Classes = mode.classes
+	if mode.classes <= 0 {
 		s.Classes = int(maxLabel) + 1
 	}
 	return s, nil
+}
+
+// countFirstLine counts the fields of the first line of r that is not
+// blank, reading it a buffer at a time: no more than the buffer is held,
+// and a field longer than maxCSVField is an error naming its column.
+func countFirstLine(r *reader) (int, error) {
+	br := r.buffered()
+	lineNo := 0
+	for {
+		lineNo++
+		commas, run, blank := 0, 0, true
+		for {
+			chunk, err := br.ReadSlice('\n')
+			for _, c := range chunk {
+				switch {
+				case c == ',':
+					commas++
+					run = 0
+					blank = false
+				case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f':
+					run++
+				default:
+					run++
+					blank = false
+				}
+			}
+			if run > maxCSVField {
+				return 0, fmt.Errorf("%s:%d: column %d: field is longer than %d bytes: no number is that long", r.path, lineNo, commas+1, maxCSVField)
+			}
+			switch {
+			case errors.Is(err, bufio.ErrBufferFull):
+				continue
+			case err == io.EOF && blank:
+				return 0, fmt.Errorf("%s: empty set: no data rows", r.path)
+			case err != nil && err != io.EOF:
+				return 0, r.wrap(err)
+			}
+			break
+		}
+		if !blank {
+			return commas + 1, nil
+		}
+	}
 }
 
 // isCSVHeader tells whether the first non-blank line is a header: one of
 // its fields is neither a number nor empty. A label written 1.0 is a
 // number, so its row is data; an empty field (pandas writes one over the
 // index column) does not make a header by itself.
+//
+// The fields are looked at one by one, without splitting the line: a line
+// of millions of fields costs no memory, and a header is told at its
+// first word.
 func isCSVHeader(line string) bool {
-	for _, f := range strings.Split(line, ",") {
+	for rest, more := line, true; more; {
+		var f string
+		f, rest, more = strings.Cut(rest, ",")
 		f = strings.TrimSpace(f)
 		if _, err := strconv.ParseFloat(f, 64); err != nil && f != "" {
 			return true
@@ -275,22 +358,30 @@ func (s *Set) parseRow(line string, labelled bool) (int32, error) {
 // classes inferred. IDX files keep labels in a separate file, so an IDX
 // file here is reported with a pointer to [LoadIDX] and [LoadDir].
 func Load(path string) (*Set, error) {
-	if st, err := os.Stat(path); err != nil {
+	in, err := Open(path)
+	if err != nil {
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			return nil, fmt.Errorf("%s: is a directory: use LoadDir for an MNIST-style folder", path)
+		}
 		return nil, err
-	} else if st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory: use LoadDir for an MNIST-style folder", path)
 	}
-	r, err := open(path)
+	defer in.Close()
+	format, err := in.sniff()
 	if err != nil {
 		return nil, err
 	}
-	var head [4]byte
-	n, _ := io.ReadFull(r, head[:])
-	r.Close()
-	if n == 4 && head[0] == 0 && head[1] == 0 && head[2] == 0x08 && (head[3] == 1 || head[3] == 3) {
+	if format == "idx" {
 		return nil, fmt.Errorf("file %s: is an IDX file; images and labels come in separate files: use LoadIDX or LoadDir", path)
 	}
-	return LoadCSV(path, 0)
+	if format != "csv" {
+		return nil, fmt.Errorf("file %s: a %s file: use LoadFile", path, format)
+	}
+	r, err := in.body()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return loadCSV(r, in.size, csvMode{labelled: true}, nil)
 }
 
 // smallUint parses a field of 1 to 7 decimal digits, the common case of

@@ -84,16 +84,22 @@ func (s *safetensorsFile) missing(kind, name string, defaults []string) error {
 // header checked against its size; for a file of another format it returns
 // nil and no error.
 func TensorNames(path string) ([]string, error) {
-	format, err := sniff(path)
-	if err != nil || format != "safetensors" {
-		return nil, err
-	}
-	f, size, err := openRegular(path)
+	in, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := openSafetensors(f, path, size)
+	defer in.Close()
+	return in.TensorNames()
+}
+
+// TensorNames is [TensorNames] of the opened input; a stream (which
+// cannot be safetensors data) gives nil, and nothing of it is consumed.
+func (in *Input) TensorNames() ([]string, error) {
+	format, err := in.sniff()
+	if err != nil || format != "safetensors" || !in.regular {
+		return nil, err
+	}
+	st, err := openSafetensors(in.f, in.path, in.size)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,7 @@ func Load(path string) (*Model, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, fmt.Errorf("%s: not a regular file (a pipe or device?): a model is read by its size, so give the model file itself", path)
 	}
 	h, err := safetensors.ReadHeader(f, st.Size())
 	if err != nil {

@@ -14,8 +14,12 @@ import (
 // file. An input that is a folder (--data) stands for the data files in
 // it. An output that does not exist yet aliases nothing; empty names are
 // skipped. The error is a usage error (exit 2), found before any device is
-// chosen or data read.
+// chosen or data read. It also refuses one stream given as two inputs
+// (checkStreamsOnce).
 func checkNotInput(out string, inputs ...string) error {
+	if err := checkStreamsOnce(inputs...); err != nil {
+		return err
+	}
 	if out == "" {
 		return nil
 	}
@@ -56,4 +60,33 @@ func (d *dataFlags) inputs() []string {
 		in = append(in, data.DefaultDirs()...)
 	}
 	return in
+}
+
+// checkStreamsOnce refuses one pipe, FIFO or device given as two inputs
+// (say --train /dev/stdin --test /dev/stdin): a stream is read once, so
+// the second would find it empty, or hold the rest of the first. A
+// regular file may be given twice. Nothing is opened: a FIFO is not
+// waited on here.
+func checkStreamsOnce(inputs ...string) error {
+	type seen struct {
+		path string
+		st   os.FileInfo
+	}
+	var streams []seen
+	for _, in := range inputs {
+		if in == "" {
+			continue
+		}
+		st, err := os.Stat(in)
+		if err != nil || st.Mode().IsRegular() || st.IsDir() {
+			continue // the reader names a missing input
+		}
+		for _, s := range streams {
+			if os.SameFile(s.st, st) {
+				return usageErr("%s and %s are the same pipe or device, which is read once: give it as one input, or save it to a file", s.path, in)
+			}
+		}
+		streams = append(streams, seen{in, st})
+	}
+	return nil
 }
