@@ -101,7 +101,7 @@ func (lr *lineReader) next() ([]byte, error) {
 	commas, last := 0, -1 // commas so far; offset of the last one
 	for {
 		base := len(lr.long)
-		lr.long = append(lr.long, line...)
+		lr.long = append(grow(lr.long, len(line), math.MaxInt), line...) // doubling: at most twice the line in all
 		if i := bytes.LastIndexByte(line, ','); i >= 0 {
 			commas += bytes.Count(line, []byte(","))
 			last = base + i
