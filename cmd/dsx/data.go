@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,10 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"dsx/data"
-	"dsx/internal/quote"
 )
 
 // dataFlags are the flags every command that reads data shares.
@@ -267,43 +264,4 @@ func reportOf(s *data.Set) *dataReport {
 		r.Skipped = []data.Skipped{}
 	}
 	return r
-}
-
-// readClassNames reads one class name per line; blank lines at the end are
-// ignored, blank or repeated names elsewhere are errors.
-func readClassNames(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var names []string
-	seen := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		names = append(names, strings.TrimSpace(sc.Text()))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for len(names) > 0 && names[len(names)-1] == "" {
-		names = names[:len(names)-1]
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%s: no class names (want one per line)", path)
-	}
-	for i, n := range names {
-		if !utf8.ValidString(n) {
-			return nil, fmt.Errorf("%s:%d: class name %s is not valid UTF-8 (the model keeps names as JSON text)", path, i+1, quote.Value(n))
-		}
-		if n == "" {
-			return nil, fmt.Errorf("%s:%d: blank class name", path, i+1)
-		}
-		if j, ok := seen[n]; ok {
-			return nil, fmt.Errorf("%s:%d: class name %s repeats line %d", path, i+1, quote.Value(n), j+1)
-		}
-		seen[n] = i
-	}
-	return names, nil
 }

@@ -219,7 +219,7 @@ are. Without --test, only the training loss is reported.
 	}
 	var names []string
 	if *namesFile != "" {
-		if names, err = readClassNames(*namesFile); err != nil {
+		if names, err = readClassNames(*namesFile, *classes); err != nil {
 			return err
 		}
 		if *classes == 0 {
