@@ -261,8 +261,8 @@ func isCSVHeader(line string) bool {
 		var f string
 		f, rest, more = strings.Cut(rest, ",")
 		f = strings.TrimSpace(f)
-		if _, err := strconv.ParseFloat(f, 64); err != nil && f != "" {
-			return true
+		if _, err := strconv.ParseFloat(f, 64); err != nil && f != "" && !errors.Is(err, strconv.ErrRange) {
+			return true // a number out of range is a number (and an error as data)
 		}
 	}
 	return false

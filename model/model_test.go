@@ -216,9 +216,14 @@ func TestLoadErrors(t *testing.T) {
 		{"header over limit", func(t *testing.T) string {
 			return writeBytes(t, binary.LittleEndian.AppendUint64(nil, 1<<40))
 		}, "exceeds the 104857600-byte limit"},
-		{"bad JSON", func(t *testing.T) string {
+		{"JSON array", func(t *testing.T) string {
 			b := append([]byte(nil), good...)
 			b[8] = '['
+			return writeBytes(t, b)
+		}, "header is not a JSON object"},
+		{"bad JSON", func(t *testing.T) string {
+			b := append([]byte(nil), good...)
+			b[9] = ']'
 			return writeBytes(t, b)
 		}, "invalid JSON header"},
 		{"dtype I8", func(t *testing.T) string {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -216,13 +214,9 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
-		b, err := os.ReadFile(f)
+		rs, err := readPeers(f)
 		if err != nil {
-			return fmt.Errorf("--peers: %w", err)
-		}
-		var rs []benchRecord
-		if err := json.Unmarshal(b, &rs); err != nil {
-			return fmt.Errorf("--peers: %s: %w", f, err)
+			return err
 		}
 		peerRecs = append(peerRecs, rs...)
 	}

@@ -74,10 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], errorLine(err))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], errorLine(err))
 		return 1
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"dsx/internal/quote"
 )
 
 // checkedWriter passes writes to w and keeps the first error, so that a
@@ -45,3 +47,14 @@ func closeStdout() error {
 	}
 	return nil
 }
+
+// maxErrorLine bounds the error line dsx prints. Errors about what a file
+// holds stay under 300 bytes (they quote at most quote.Max bytes of a
+// value); file names are given in full, so a line can be longer, but a
+// file name of megabytes (or one holding a newline) still gives one line
+// of at most this many bytes, cut in the middle.
+const maxErrorLine = 1024
+
+// errorLine is err's message as printed: on one line (control bytes
+// escaped), at most maxErrorLine bytes.
+func errorLine(err error) string { return quote.Text(err.Error(), maxErrorLine) }

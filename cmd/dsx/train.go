@@ -208,7 +208,7 @@ are. Without --test, only the training loss is reported.
 	}
 	kind, err := backend.ParseOptimizerKind(*optName)
 	if err != nil || kind == backend.NoOptimizer { // training needs one
-		return usageErr("optimizer %q: want sgd or adam", *optName)
+		return usageErr("optimizer %s: want sgd or adam", quote.Value(*optName))
 	}
 	opt := backend.Optimizer{Kind: kind, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
 	if kind == backend.SGD {
