@@ -53,6 +53,7 @@ func Run(t *testing.T, name string) {
 			t.Run("HugeShapes", s.hugeShapes)
 			t.Run("NonFinite", s.nonFinite)
 			t.Run("Overflow", s.overflow)
+			t.Run("Views", s.views)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
 				// (Config.ChunkRows), where the backend declares it.
@@ -67,6 +68,7 @@ func Run(t *testing.T, name string) {
 				t.Run("Optimizers", c.optimizers)
 				t.Run("BadInput", c.badInput)
 				t.Run("NonFinite", c.nonFinite)
+				t.Run("Views", c.views)
 			})
 			// The checks that hold for any implementation, with each
 			// declared one beyond Fused (its loss options as declared:
