@@ -51,6 +51,7 @@ func Run(t *testing.T, name string) {
 			t.Run("Optimizers", s.optimizers)
 			t.Run("BadInput", s.badInput)
 			t.Run("HugeShapes", s.hugeShapes)
+			t.Run("Meaningless", s.meaningless)
 			t.Run("NonFinite", s.nonFinite)
 			t.Run("Overflow", s.overflow)
 			t.Run("Views", s.views)

@@ -195,6 +195,9 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	if *vocabTile < 1 {
 		return usageErr("--vocab-tile must be ≥ 1")
 	}
+	if *chunkRows < 0 || *budget < 0 {
+		return usageErr("--chunk-rows %d, --memory-budget %d: want ≥ 0 (0: automatic, 1 GiB)", *chunkRows, *budget)
+	}
 	if *seed > math.MaxUint32 {
 		return usageErr("--seed must fit 32 bits")
 	}
