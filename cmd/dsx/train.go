@@ -206,6 +206,9 @@ are. Without --test, only the training loss is reported.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
+	if err := nonNegative(map[string]float64{"momentum": *momentum, "weight-decay": *wd}); err != nil {
+		return err
+	}
 	kind, err := backend.ParseOptimizerKind(*optName)
 	if err != nil || kind == backend.NoOptimizer { // training needs one
 		return usageErr("optimizer %s: want sgd or adam", quote.Value(*optName))
