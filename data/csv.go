@@ -269,15 +269,20 @@ func isCSVHeader(line string) bool {
 }
 
 // parseLabel reads a class label: a non-negative integer, written as one
-// (3) or as a number with no fractional part (3.0, 3e0).
+// (3) or as a decimal number whose value is exactly an integer (3.0, 3e0,
+// 30e-1). Exactly: 2.9999999999999999 is not 3 (float64 would round it
+// there). Underscores and hex are not numbers here.
 func parseLabel(f string) (int64, error) {
 	label, err := strconv.ParseInt(f, 10, 32)
 	if err != nil {
 		v, ferr := strconv.ParseFloat(f, 64)
+		if ferr == nil && !plainDecimal(f) {
+			ferr = strconv.ErrSyntax
+		}
 		switch {
-		case ferr != nil:
+		case ferr != nil && !errors.Is(ferr, strconv.ErrRange):
 			return 0, fmt.Errorf("label %s is not a number", quote.Value(f))
-		case v != math.Trunc(v) || math.IsInf(v, 0):
+		case math.IsNaN(v) || math.IsInf(v, 0) || !integral(f):
 			return 0, fmt.Errorf("label %s is not an integer", quote.Value(f))
 		case v < 0:
 			return 0, fmt.Errorf("negative label %s", quote.Value(f))
@@ -290,6 +295,37 @@ func parseLabel(f string) (int64, error) {
 		return 0, fmt.Errorf("negative label %d", label)
 	}
 	return label, nil
+}
+
+// plainDecimal reports whether a field strconv.ParseFloat accepted is
+// written as a decimal number (or inf, nan): no digit separators (1_000)
+// and no hexadecimal (0x1p-2), which no CSV writer produces and which
+// more likely mean a corrupt field than a value.
+func plainDecimal(f string) bool { return !strings.ContainsAny(f, "_xX") }
+
+// integral reports whether a decimal number, as written, is an integer:
+// its digits after the decimal point, once the exponent has moved it, are
+// all zero. f is a number ParseFloat accepted, without underscores or hex.
+func integral(f string) bool {
+	f = strings.TrimLeft(f, "+-")
+	mant, exp, _ := strings.Cut(strings.ToLower(f), "e")
+	e := 0
+	if exp != "" {
+		v, err := strconv.Atoi(exp)
+		if err != nil || v > 1000 || v < -1000 {
+			return false // no label has such an exponent
+		}
+		e = v
+	}
+	ip, fp, _ := strings.Cut(mant, ".")
+	digits := ip + fp
+	point := len(ip) + e // the decimal point's place in digits
+	for i := max(point, 0); i < len(digits); i++ {
+		if digits[i] != '0' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRow appends one data line to s and returns its label (0 for rows
@@ -319,6 +355,9 @@ func (s *Set) parseRow(line string, labelled bool) (int32, error) {
 		}
 		f := strings.TrimSpace(field)
 		v, err := strconv.ParseFloat(f, 32)
+		if err == nil && !plainDecimal(f) {
+			err = strconv.ErrSyntax
+		}
 		if err != nil {
 			s.X = s.X[:start]
 			var ne *strconv.NumError
