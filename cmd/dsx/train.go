@@ -206,7 +206,7 @@ are. Without --test, only the training loss is reported.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
-	if err := nonNegative(map[string]float64{"momentum": *momentum, "weight-decay": *wd}); err != nil {
+	if err := nonNegative(map[string]float64{"momentum": *momentum}); err != nil {
 		return err
 	}
 	kind, err := backend.ParseOptimizerKind(*optName)
