@@ -3,46 +3,16 @@ package data
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"dsx/internal/testio"
 )
 
-// fifo makes a named pipe in a fresh folder and writes b into it from a
-// goroutine (which waits for a reader to open it, and gives up when the
-// reader closes early). The test waits for the writer before it ends.
-func fifo(t *testing.T, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("no FIFOs here: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f, err := os.OpenFile(p, os.O_WRONLY, 0)
-		if err != nil {
-			return
-		}
-		f.Write(b) // EPIPE once the reader has closed: fine
-		f.Close()
-	}()
-	t.Cleanup(func() {
-		// A FIFO that no reader opened (the command failed first) or
-		// left unread: drain it so that the writer finishes.
-		if r, err := os.OpenFile(p, os.O_RDWR, 0); err == nil { // never blocks, never reads EOF
-			go io.Copy(io.Discard, r)
-			<-done
-			r.Close()
-			return
-		}
-		<-done
-	})
-	return p
-}
+// fifo is testio.FIFO: a named pipe that b is written into.
+func fifo(t *testing.T, name string, b []byte) string { return testio.FIFO(t, name, b) }
 
 // pipePath returns /dev/fd/N of a pipe that b is written into, as a
 // shell's process substitution <(...) passes one.

@@ -5,19 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-)
 
-// allocated is the memory that f allocates (counted by the runtime).
-func allocated(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
+	"dsx/internal/testio"
+)
 
 // TestClassNamesBounded: --class-names holds at most the names it may
 // give (the class limit, lines of at most maxClassName bytes) whatever the
@@ -56,7 +48,7 @@ func TestClassNamesBounded(t *testing.T) {
 			continue
 		}
 		var err error
-		got := allocated(func() { _, err = readClassNames(c.path, c.classes) })
+		got := testio.Allocated(func() { _, err = readClassNames(c.path, c.classes) })
 		if err == nil || !strings.Contains(err.Error(), c.want) || len(err.Error()) > 300 {
 			t.Errorf("%s: %v; want a short error containing %q", c.path, err, c.want)
 		}

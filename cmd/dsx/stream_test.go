@@ -3,43 +3,17 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"dsx/internal/testio"
 )
 
-// fifoOf makes a named pipe and writes b into it from a goroutine, which
-// the test waits for (it gives up when the reader closes early).
-func fifoOf(t *testing.T, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("no FIFOs here: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-			f.Write(b)
-			f.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		// A FIFO that no reader opened (the command failed first) or
-		// left unread: drain it so that the writer finishes.
-		if r, err := os.OpenFile(p, os.O_RDWR, 0); err == nil { // never blocks, never reads EOF
-			go io.Copy(io.Discard, r)
-			<-done
-			r.Close()
-			return
-		}
-		<-done
-	})
-	return p
-}
+// fifoOf is testio.FIFO: a named pipe that b is written into.
+func fifoOf(t *testing.T, b []byte) string { return testio.FIFO(t, "fifo", b) }
 
 // TestStreamInputs: dsx reads a CSV through a FIFO or a pipe whole (the
 // issue's `cat a.csv | dsx predict --test /dev/stdin` printed "predicted
