@@ -26,16 +26,19 @@ endif
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
 ## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
 ## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
-## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer);
+## each fuzzer of the data readers runs 1000 inputs (make fuzz runs them longer); a count, not a
+## duration: a duration's deadline races the fuzzing workers on a loaded machine and fails with
+## "context deadline exceeded" (golang/go#75804, not fixed in Go 1.26), a count has no deadline;
 ## Open MPI's mpirun (make mpi) for the data-parallel tests, which skip, saying so, without it
 test: data numpy blas mpi check-gpu-build test-blas
-	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	$(MAKE) --no-print-directory fuzz FUZZTIME=1000x
 	CGO_ENABLED=0 $(GO) vet ./...
 	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 ## fuzz: run each fuzzer of the data readers (FuzzNPY, FuzzSafetensorsFeatures, FuzzIDX, FuzzCSV)
-## for FUZZTIME (default 3m); an input that fails is saved in data/testdata/fuzz/NAME/, where
-## go test runs it from then on (commit it once fixed). make test runs each for 5 s.
+## for FUZZTIME (default 3m, or a count such as 1000x); an input that fails is saved in
+## data/testdata/fuzz/NAME/, where go test runs it from then on (commit it once fixed).
+## make test runs 1000 inputs of each.
 FUZZTIME ?= 3m
 FUZZERS  := FuzzNPY FuzzSafetensorsFeatures FuzzIDX FuzzCSV
 fuzz:

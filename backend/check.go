@@ -10,9 +10,22 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// Contiguous returns t when its data are its elements in row-major order,
+// and otherwise (a view that strides through a larger tensor, such as a
+// column slice, or a transpose) a materialized copy: what a backend reads
+// from t.Data() is then the values t shows, never its backing array.
+// Every backend passes a batch through it after CheckBatch. nil stays nil.
+func Contiguous(t *tensor.Dense) *tensor.Dense {
+	if t == nil || !t.RequiresIterator() {
+		return t
+	}
+	return t.Materialize().(*tensor.Dense)
+}
+
 // CheckBatch validates a batch against a layer's configuration and returns its
 // row count. Every backend calls it first so that bad input gets the same
-// error everywhere.
+// error everywhere; the batch may be a view (a slice of a larger tensor),
+// which the backend then reads through Contiguous.
 func CheckBatch(cfg Config, x, targets *tensor.Dense) (int, error) {
 	if x == nil {
 		return 0, errors.New("batch: x is nil")
@@ -75,7 +88,7 @@ func CheckParams(cfg Config, W, b *tensor.Dense) error {
 	for _, p := range []struct {
 		name string
 		t    *tensor.Dense
-	}{{"W", W}, {"b", b}} {
+	}{{"W", Contiguous(W)}, {"b", Contiguous(b)}} { // the values shown, not a view's backing array
 		if at, v, ok := firstNonFinite(p.t); !ok {
 			return fmt.Errorf("params: %s%s is %v: %w", p.name, index(p.t, at), v, ErrNonFinite)
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -111,15 +110,12 @@ func (z *Sizer) Err() error {
 const maxAddressable = 1 << 47
 
 // HostAvailable returns the host memory new allocations can take without
-// swapping: MemAvailable from /proc/meminfo, with ok false where that file
-// does not exist or does not say (not Linux).
+// swapping or failing: the least of MemAvailable from /proc/meminfo, the
+// process's cgroup memory limit less its usage, and RLIMIT_AS less the
+// address space in use; ok is false where none is known (not Linux).
 func HostAvailable() (bytes int64, ok bool) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	return memAvailable(f)
+	bytes, _, ok = hostAvailable()
+	return bytes, ok
 }
 
 // memAvailable reads the MemAvailable line of /proc/meminfo ("MemAvailable:
@@ -145,11 +141,11 @@ func memAvailable(r io.Reader) (int64, bool) {
 
 // CheckHostMemory returns an error wrapping ErrOutOfMemory when need bytes
 // exceed what the host has available (HostAvailable; where that is unknown,
-// the address space), saying how much was asked for and how much there is;
-// what names the request.
+// the address space), saying how much was asked for, how much there is and
+// which bound applies (MemAvailable, the cgroup limit, RLIMIT_AS); what
+// names the request.
 func CheckHostMemory(what string, need int64) error {
-	avail, ok := HostAvailable()
-	src := "MemAvailable in /proc/meminfo"
+	avail, src, ok := hostAvailable()
 	if !ok {
 		avail, src = maxAddressable, "the address space"
 	}

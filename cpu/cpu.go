@@ -229,6 +229,7 @@ func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error
 	if err != nil {
 		return result{}, err
 	}
+	x, targets = backend.Contiguous(x), backend.Contiguous(targets) // views read as the values they show
 	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
 	if rows <= chunk {
 		m, err := l.runMachine(rows, x, targets, global)
@@ -475,6 +476,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
+	x = backend.Contiguous(x) // a view read as the values it shows
 	m, err := l.compile(rows, true)
 	if err != nil {
 		return nil, err
