@@ -78,15 +78,20 @@ enum State { RUN = 0, BAR = 1, WARP = 2, DONE = 3 };
 // Warp exchanges (Thread::op).
 enum Op { SHFL_IDX = 1, SHFL_DOWN = 2, SHFL_XOR = 3, ANY = 4 };
 
-// The runtime (shim.cc).
-extern std::atomic<Thread *> current;
-uint3 thread_idx();
-uint3 block_idx();
-uint3 block_dim();
-uint3 grid_dim();
+// The runtime (harness.cc). The running thread and the launch's geometry
+// are relaxed atomics: under ThreadSanitizer the fibers read what the
+// scheduler wrote without ordering anything else.
+inline std::atomic<void *> current{nullptr};
+inline std::atomic<unsigned> cur_tx{0}, cur_ty{0};
+inline std::atomic<unsigned> g_bx{0}, g_by{0}, g_Bx{1}, g_By{1}, g_Gx{1}, g_Gy{1};
+inline std::atomic<unsigned char *> g_dyn{nullptr};
+inline uint3 thread_idx() { return uint3{cur_tx.load(std::memory_order_relaxed), cur_ty.load(std::memory_order_relaxed), 0}; }
+inline uint3 block_idx() { return uint3{g_bx.load(std::memory_order_relaxed), g_by.load(std::memory_order_relaxed), 0}; }
+inline uint3 block_dim() { return uint3{g_Bx.load(std::memory_order_relaxed), g_By.load(std::memory_order_relaxed), 1}; }
+inline uint3 grid_dim() { return uint3{g_Gx.load(std::memory_order_relaxed), g_Gy.load(std::memory_order_relaxed), 1}; }
+inline unsigned char *dynamic_shared() { return g_dyn.load(std::memory_order_relaxed); }
 void syncthreads();
 uint64_t warp_op(int op, unsigned mask, uint64_t bits, int size, int arg, int width);
-unsigned char *dynamic_shared();
 // register_shared records a __shared__ variable (once per address; the
 // runtime fills it with 0xff bytes before every later block).
 void register_shared(void *p, size_t n, const char *name);

@@ -38,8 +38,46 @@
 
 namespace dsx {
 
+// Context switches: on x86-64 a few instructions of our own (the
+// callee-saved registers and the stack pointer; no system call), elsewhere
+// ucontext. MXCSR and the x87 control word are not switched (saving them
+// costs more than the rest): every fiber runs in the process's one
+// floating-point environment, which no kernel changes.
+#if defined(__x86_64__)
+#define DSX_FAST_SWITCH 1
+extern "C" void dsx_switch(void **save_sp, void *load_sp);
+asm(R"(
+    .text
+    .globl dsx_switch
+    .type dsx_switch, @function
+dsx_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size dsx_switch, .-dsx_switch
+)");
+#else
+#define DSX_FAST_SWITCH 0
+#endif
+
 struct Thread {
+#if DSX_FAST_SWITCH
+    void *sp = nullptr;
+#else
     ucontext_t ctx;
+#endif
     unsigned char *stack = nullptr;
     size_t stack_size = 0;
     int index = 0;  // linear index in the block
@@ -56,16 +94,15 @@ struct Thread {
 #endif
 };
 
-std::atomic<Thread *> current{nullptr};
-
 namespace {
 
-std::atomic<unsigned> g_bx{0}, g_by{0}, g_Bx{1}, g_By{1}, g_Gx{1}, g_Gy{1};
 std::atomic<Invoker> g_kernel{nullptr};
 std::atomic<const uint64_t *> g_args{nullptr};
-std::atomic<unsigned char *> g_dyn{nullptr};
-std::atomic<const char *> g_name{""};
+#if DSX_FAST_SWITCH
+void *sched_sp;
+#else
 ucontext_t sched_ctx;
+#endif
 std::vector<Thread *> pool;
 #if TSAN
 void *sched_fiber;
@@ -96,6 +133,17 @@ const int kMaxShared = 512;
 std::atomic<void *> shared_p[kMaxShared];
 std::atomic<size_t> shared_n[kMaxShared];
 std::atomic<int> shared_count{0};
+// shared_used[i] is the last launch whose threads declared variable i; only
+// those are refilled before a block, and after their launch.
+std::atomic<uint64_t> shared_used[kMaxShared];
+std::atomic<uint64_t> launch_no{1};
+
+void poison_shared(uint64_t launch) {
+    int c = shared_count.load(std::memory_order_relaxed);
+    for (int i = 0; i < c; i++) {
+        if (shared_used[i].load(std::memory_order_relaxed) == launch) memset(shared_p[i].load(), 0xff, shared_n[i].load());
+    }
+}
 
 // Dynamic shared memory: kDyn bytes that end at a PROT_NONE page.
 const size_t kDyn = 48 << 10;
@@ -105,28 +153,59 @@ void yield_to_scheduler(Thread *t) {
 #if TSAN
     __tsan_switch_to_fiber(sched_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
+#if DSX_FAST_SWITCH
+    dsx_switch(&t->sp, sched_sp);
+#else
     swapcontext(&t->ctx, &sched_ctx);
+#endif
 }
 
 void switch_to(Thread *t) {
     current.store(t, std::memory_order_relaxed);
+    cur_tx.store(t->tx.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    cur_ty.store(t->ty.load(std::memory_order_relaxed), std::memory_order_relaxed);
 #if TSAN
     // The first entry of a fiber synchronises (it starts from the
     // scheduler's state, which holds no other fiber's); later ones do not.
     __tsan_switch_to_fiber(t->fiber, t->entered ? __tsan_switch_to_fiber_no_sync : 0);
     t->entered = true;
 #endif
+#if DSX_FAST_SWITCH
+    dsx_switch(&sched_sp, t->sp);
+#else
     swapcontext(&sched_ctx, &t->ctx);
+#endif
 }
 
 void trampoline() {
-    Thread *t = current.load(std::memory_order_relaxed);
+    Thread *t = (Thread *)current.load(std::memory_order_relaxed);
     tsan_acquire(&launch_sync);
     g_kernel.load(std::memory_order_relaxed)(g_args.load(std::memory_order_relaxed));
     tsan_release(&launch_sync);
     t->state.store(DONE, std::memory_order_relaxed);
     yield_to_scheduler(t);
     abort();  // never resumed
+}
+
+// start_at_trampoline makes t's next switch_to enter trampoline on a
+// fresh stack.
+void start_at_trampoline(Thread *t) {
+#if DSX_FAST_SWITCH
+    // What dsx_switch pops: six registers, then trampoline as the return
+    // address, above it a zero return address so that trampoline starts
+    // with the stack aligned as after a call.
+    uint64_t *sp = (uint64_t *)(t->stack + t->stack_size);
+    *--sp = 0;
+    *--sp = (uint64_t)(void *)trampoline;
+    for (int i = 0; i < 6; i++) *--sp = 0;
+    t->sp = sp;
+#else
+    getcontext(&t->ctx);
+    t->ctx.uc_stack.ss_sp = t->stack;
+    t->ctx.uc_stack.ss_size = t->stack_size;
+    t->ctx.uc_link = nullptr;
+    makecontext(&t->ctx, trampoline, 0);
+#endif
 }
 
 Thread *new_thread(int index) {
@@ -181,8 +260,9 @@ std::string describe(int n) {
 }
 
 // resolve_warp completes warp w's exchange if every lane of its mask has
-// reached it; returns 1 if it did, 0 if it must wait, -1 on error.
-int resolve_warp(int w, int n, std::string &err) {
+// reached it, queueing the lanes it lets go (in lane order, or reversed);
+// returns how many, 0 if it must wait, -1 on error.
+int resolve_warp(int w, int n, std::string &err, bool reverse, std::vector<int> &queue) {
     int lo = 32 * w, hi = std::min(lo + 32, n);
     Thread *first = nullptr;
     for (int i = lo; i < hi; i++) {
@@ -233,7 +313,9 @@ int resolve_warp(int w, int n, std::string &err) {
     for (int l = 0; l < 32; l++) {
         if (mask >> l & 1) any |= vals[l];
     }
-    for (int l = 0; l < 32; l++) {
+    int released = 0;
+    for (int k = 0; k < 32; k++) {
+        const int l = reverse ? 31 - k : k;
         if (!(mask >> l & 1)) continue;
         Thread *t = pool[lo + l];
         int arg = t->arg.load(), src = l;
@@ -248,10 +330,16 @@ int resolve_warp(int w, int n, std::string &err) {
         }
         t->res.store(op == ANY ? (any != 0) : vals[src], std::memory_order_relaxed);
         t->state.store(RUN, std::memory_order_relaxed);
+        queue.push_back(lo + l);
+        released++;
     }
-    return 1;
+    return released;
 }
 
+// run_block runs the block's n threads to their end: the runnable ones in
+// order (a queue), then the warp exchanges whose lanes have all arrived,
+// then, when every thread that has not exited waits at __syncthreads, the
+// barrier. The work is proportional to the waits, not to n per round.
 bool run_block(int n, bool reverse, std::string &err) {
     const unsigned Bx = g_Bx.load();
     for (int i = 0; i < n; i++) {
@@ -259,39 +347,65 @@ bool run_block(int n, bool reverse, std::string &err) {
         t->tx.store(i % Bx, std::memory_order_relaxed);
         t->ty.store(i / Bx, std::memory_order_relaxed);
         t->state.store(RUN, std::memory_order_relaxed);
-        getcontext(&t->ctx);
-        t->ctx.uc_stack.ss_sp = t->stack;
-        t->ctx.uc_stack.ss_size = t->stack_size;
-        t->ctx.uc_link = nullptr;
-        makecontext(&t->ctx, trampoline, 0);
+        start_at_trampoline(t);
     }
+    static std::vector<int> queue, touched;
+    static std::vector<int> waiting;
+    static std::vector<char> is_touched;
     const int warps = (n + 31) / 32;
+    queue.clear();
+    touched.clear();
+    waiting.assign(warps, 0);
+    is_touched.assign(warps, 0);
+    for (int k = 0; k < n; k++) queue.push_back(reverse ? n - 1 - k : k);
+    int bar = 0, inwarp = 0;
+    auto touch = [&](int w) {
+        if (!is_touched[w]) {
+            is_touched[w] = 1;
+            touched.push_back(w);
+        }
+    };
     for (;;) {
-        for (int k = 0; k < n; k++) {
-            Thread *t = pool[reverse ? n - 1 - k : k];
-            if (t->state.load(std::memory_order_relaxed) == RUN) switch_to(t);
+        for (size_t q = 0; q < queue.size(); q++) {
+            Thread *t = pool[queue[q]];
+            switch_to(t);
+            const int w = t->index / 32;
+            switch (t->state.load(std::memory_order_relaxed)) {
+            case BAR: bar++; break;
+            case WARP:
+                waiting[w]++;
+                inwarp++;
+                touch(w);
+                break;
+            case DONE:
+                if (waiting[w]) touch(w);  // lanes that wait for it now never can
+                break;
+            }
         }
-        bool progressed = false;
-        for (int w = 0; w < warps; w++) {
-            int r = resolve_warp(w, n, err);
+        queue.clear();
+        for (int w : touched) {
+            is_touched[w] = 0;
+            if (waiting[w] == 0) continue;
+            int r = resolve_warp(w, n, err, reverse, queue);
             if (r < 0) return false;
-            progressed |= r > 0;
+            waiting[w] -= r;
+            inwarp -= r;
         }
-        if (progressed) continue;
-        int bar = 0, warp = 0;
-        for (int i = 0; i < n; i++) {
-            int st = pool[i]->state.load(std::memory_order_relaxed);
-            bar += st == BAR;
-            warp += st == WARP;
-        }
-        if (warp > 0) {
+        touched.clear();
+        if (!queue.empty()) continue;
+        if (inwarp > 0) {
             err = "deadlock: threads wait at a warp exchange that some lanes of its mask never reach" + describe(n);
             return false;
         }
         if (bar == 0) return true;  // every thread exited
-        for (int i = 0; i < n; i++) {
-            if (pool[i]->state.load(std::memory_order_relaxed) == BAR) pool[i]->state.store(RUN, std::memory_order_relaxed);
+        for (int k = 0; k < n; k++) {
+            const int i = reverse ? n - 1 - k : k;
+            if (pool[i]->state.load(std::memory_order_relaxed) == BAR) {
+                pool[i]->state.store(RUN, std::memory_order_relaxed);
+                queue.push_back(i);
+            }
         }
+        bar = 0;
     }
 }
 
@@ -309,17 +423,9 @@ std::vector<KernelEntry> &kernels() {
 
 void register_kernel(const char *name, int nargs, Invoker f) { kernels().push_back({name, nargs, f}); }
 
-uint3 thread_idx() {
-    Thread *t = current.load(std::memory_order_relaxed);
-    return uint3{t->tx.load(std::memory_order_relaxed), t->ty.load(std::memory_order_relaxed), 0};
-}
-uint3 block_idx() { return uint3{g_bx.load(std::memory_order_relaxed), g_by.load(std::memory_order_relaxed), 0}; }
-uint3 block_dim() { return uint3{g_Bx.load(std::memory_order_relaxed), g_By.load(std::memory_order_relaxed), 1}; }
-uint3 grid_dim() { return uint3{g_Gx.load(std::memory_order_relaxed), g_Gy.load(std::memory_order_relaxed), 1}; }
-unsigned char *dynamic_shared() { return g_dyn.load(std::memory_order_relaxed); }
 
 void syncthreads() {
-    Thread *t = current.load(std::memory_order_relaxed);
+    Thread *t = (Thread *)current.load(std::memory_order_relaxed);
     tsan_release(&barrier_sync);
     t->state.store(BAR, std::memory_order_relaxed);
     yield_to_scheduler(t);
@@ -327,7 +433,7 @@ void syncthreads() {
 }
 
 uint64_t warp_op(int op, unsigned mask, uint64_t bits, int size, int arg, int width) {
-    Thread *t = current.load(std::memory_order_relaxed);
+    Thread *t = (Thread *)current.load(std::memory_order_relaxed);
     t->op.store(op, std::memory_order_relaxed);
     t->mask.store(mask, std::memory_order_relaxed);
     t->val.store(bits, std::memory_order_relaxed);
@@ -340,13 +446,18 @@ uint64_t warp_op(int op, unsigned mask, uint64_t bits, int size, int arg, int wi
 }
 
 void register_shared(void *p, size_t n, const char *) {
+    const uint64_t l = launch_no.load(std::memory_order_relaxed);
     int c = shared_count.load(std::memory_order_relaxed);
     for (int i = 0; i < c; i++) {
-        if (shared_p[i].load(std::memory_order_relaxed) == p) return;
+        if (shared_p[i].load(std::memory_order_relaxed) == p) {
+            shared_used[i].store(l, std::memory_order_relaxed);
+            return;
+        }
     }
     if (c == kMaxShared) return;
     shared_p[c].store(p, std::memory_order_relaxed);
     shared_n[c].store(n, std::memory_order_relaxed);
+    shared_used[c].store(l, std::memory_order_relaxed);
     shared_count.store(c + 1, std::memory_order_relaxed);
 }
 
@@ -372,6 +483,7 @@ bool launch(Invoker f, const uint64_t *args, unsigned gx, unsigned gy, unsigned 
     g_Gy.store(gy);
     unsigned char *dyn = dyn_end - ((shmem + 15) & ~(uint64_t)15);
     g_dyn.store(dyn, std::memory_order_relaxed);
+    const uint64_t launch = launch_no.fetch_add(1, std::memory_order_relaxed) + 1;
     for (unsigned y = 0; y < gy; y++) {
         for (unsigned x = 0; x < gx; x++) {
             g_bx.store(x, std::memory_order_relaxed);
@@ -379,8 +491,7 @@ bool launch(Invoker f, const uint64_t *args, unsigned gx, unsigned gy, unsigned 
             // Fresh shared memory is garbage: NaN bytes.
             tsan_acquire(&launch_sync);
             memset(dyn, 0xff, dyn_end - dyn);
-            int c = shared_count.load(std::memory_order_relaxed);
-            for (int i = 0; i < c; i++) memset(shared_p[i].load(), 0xff, shared_n[i].load());
+            poison_shared(launch);
             tsan_release(&launch_sync);
             if (!run_block((int)n, reverse, err)) {
                 err = "block (" + std::to_string(x) + ", " + std::to_string(y) + "): " + err;
@@ -389,6 +500,7 @@ bool launch(Invoker f, const uint64_t *args, unsigned gx, unsigned gy, unsigned 
         }
     }
     tsan_acquire(&launch_sync);
+    poison_shared(launch);
     return true;
 }
 
@@ -414,7 +526,7 @@ void on_fault(int sig, siginfo_t *si, void *) {
     uint64_t a = (uint64_t)si->si_addr;
     const char *what = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "signal";
     int n = snprintf(b, sizeof b, "harness: %s in kernel %s at address %#llx", what, running, (unsigned long long)a);
-    dsx::Thread *t = dsx::current.load(std::memory_order_relaxed);
+    dsx::Thread *t = (dsx::Thread *)dsx::current.load(std::memory_order_relaxed);
     if (t) {
         n += snprintf(b + n, sizeof b - n, ", block (%u, %u), thread (%u, %u)", dsx::g_bx.load(), dsx::g_by.load(),
                       t->tx.load(), t->ty.load());

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"dsx/backend/cuda/hostkern"
 	"dsx/backend/cuda/lower"
 	k "dsx/cudakernels"
 	"dsx/internal/rowmath"
@@ -32,7 +33,9 @@ func (r *kernelRunner) Run(a lower.Addr, c lower.Ctx) error {
 		return fmt.Errorf("%s: launch of %s: %w", Name, name, err)
 	}
 	var err error
-	if g, ok := r.args.(*k.XVocabGrad); ok {
+	if r.m.host {
+		err = r.m.arena.Launch(name, d, r.args, hostkern.Reverse())
+	} else if g, ok := r.args.(*k.XVocabGrad); ok {
 		// Its column sums go to one slab per block row (gridDim.y).
 		if esize == 8 {
 			err = xvGrad[float64](r.m, g, d.GridY)
@@ -411,8 +414,6 @@ func toBF16(m *memory, a *k.ToBF16) error {
 	return nil
 }
 
-// BF16 rounds to bfloat16 as to_bf16 does: nearest, ties to even; NaN
-// stays NaN.
 // halves views n bfloat16 values at p (nil for p = 0).
 func halves(m *memory, p k.Ptr, n int64) ([]uint16, error) {
 	if p == 0 {
@@ -425,11 +426,5 @@ func halves(m *memory, p k.Ptr, n int64) ([]uint16, error) {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
 }
 
-func BF16(v float32) uint16 {
-	u := math.Float32bits(v)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
+// BF16 rounds to bfloat16 as the kernels do (cudakernels.BF16).
+func BF16(v float32) uint16 { return k.BF16(v) }

@@ -36,7 +36,9 @@ type Arena struct {
 	mu    sync.Mutex
 	proc  *proc
 	dead  error
-	words []uint64
+	// noHost says why the harness cannot share this arena's memory (nil
+	// when it can).
+	noHost error
 }
 
 type region struct {
@@ -45,17 +47,22 @@ type region struct {
 }
 
 // NewArena makes buffers of the given sizes, filled with 0xff bytes (NaN:
-// fresh device memory is garbage).
+// fresh device memory is garbage). An arena the harness cannot map (more
+// than MaxBuffers buffers, one over Span, no shared memory on this system)
+// is host memory all the same: HostErr says why, and Launch fails.
 func NewArena(sizes []int64) (*Arena, error) {
-	if len(sizes) > MaxBuffers {
-		return nil, fmt.Errorf("host kernels: %d buffers; the arena maps at most %d", len(sizes), MaxBuffers)
-	}
 	page := int64(os.Getpagesize())
 	a := &Arena{bufs: make([]region, len(sizes))}
+	if len(sizes) > MaxBuffers {
+		a.noHost = fmt.Errorf("host kernels: %d buffers; the harness maps at most %d", len(sizes), MaxBuffers)
+	}
 	total := int64(0)
 	for i, n := range sizes {
-		if n < 0 || n > Span-page {
-			return nil, fmt.Errorf("host kernels: a buffer of %d bytes (at most %d)", n, Span-page)
+		if n < 0 || n > 1<<50 {
+			return nil, fmt.Errorf("host kernels: a buffer of %d bytes", n)
+		}
+		if n > Span-page && a.noHost == nil {
+			a.noHost = fmt.Errorf("host kernels: a buffer of %d bytes; the harness maps at most %d", n, Span-page)
 		}
 		ml := max(page, (n+page-1)/page*page)
 		a.bufs[i] = region{off: total, maplen: ml, pad: (ml - n) &^ 15, bytes: n}
@@ -63,7 +70,10 @@ func NewArena(sizes []int64) (*Arena, error) {
 	}
 	mem, file, err := mapShared(max(total, page))
 	if err != nil {
-		return nil, fmt.Errorf("host kernels: %w", err)
+		if a.noHost == nil {
+			a.noHost = fmt.Errorf("host kernels: %w", err)
+		}
+		mem = make([]byte, max(total, page))
 	}
 	a.mem, a.file = mem, file
 	for i := range mem {
@@ -71,6 +81,10 @@ func NewArena(sizes []int64) (*Arena, error) {
 	}
 	return a, nil
 }
+
+// HostErr is nil when the harness can run kernels on the arena, else why
+// not (its size, or this system).
+func (a *Arena) HostErr() error { return a.noHost }
 
 // Buf is buffer i's bytes.
 func (a *Arena) Buf(i int) []byte {
@@ -87,7 +101,7 @@ func (a *Arena) Addr(i int) k.Ptr {
 // offset of p in it, or an error that says how they miss.
 func (a *Arena) Locate(p k.Ptr, n int64) (int, int64, error) {
 	id := int64(p/Span) - 1
-	if p == 0 || id < 0 || id >= int64(len(a.bufs)) {
+	if p == 0 || a.mem == nil || id < 0 || id >= int64(len(a.bufs)) {
 		return 0, 0, fmt.Errorf("address %#x is not in a buffer", uint64(p))
 	}
 	r := a.bufs[id]
@@ -109,7 +123,10 @@ func (a *Arena) Close() error {
 	if a.mem == nil {
 		return nil
 	}
-	err := unmap(a.mem, a.file)
+	var err error
+	if a.file != nil {
+		err = unmap(a.mem, a.file)
+	}
 	a.mem, a.file = nil, nil
 	return err
 }
@@ -149,6 +166,9 @@ func (a *Arena) Launch(name string, d lower.Dims, args any, reverse bool) error 
 	defer a.mu.Unlock()
 	if a.dead != nil {
 		return a.dead
+	}
+	if a.noHost != nil {
+		return a.noHost
 	}
 	if a.proc == nil {
 		if a.mem == nil {

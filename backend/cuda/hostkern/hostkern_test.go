@@ -22,7 +22,9 @@ func need(t *testing.T) {
 	}
 }
 
-func f32s(b []byte) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4) }
+func f32s(b []byte) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
+}
 
 // TestLaunch: bias_add_f32 compiled for the host adds b to each row of z
 // over a 2-D grid, and a launch whose rows run past z faults with the

@@ -46,9 +46,9 @@ func XentKernel(T int, f32, rowCache, softcap bool, esize int64, rows int) (name
 // 32 to 512 threads.
 func RowThreads(T int) int { return min(512, max(32, ceilDiv(T, 32)*32)) }
 
-// colSumSlabs is the number of row slabs colsum_part sums in parallel:
+// ColSumSlabs is the number of row slabs colsum_part sums in parallel:
 // enough blocks to fill the GPU, at least 8 rows a slab, at most 64 slabs.
-func colSumSlabs(T, rows int) int {
+func ColSumSlabs(T, rows int) int {
 	return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8)))
 }
 
@@ -60,3 +60,37 @@ func suffix(f32 bool) string {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// The launches of the kernels a plan runs, for the kernel tests (package
+// cudatest), which launch them one by one as the plan's steps do.
+
+// ReduceDims is xent_scale's and xent_reduce's launch: one block of 1024
+// threads.
+var ReduceDims = Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1}
+
+// VocabStatsDims is xvocab_stats' launch over a tile of cols columns: a
+// block per row.
+func VocabStatsDims(rows, cols int) Dims {
+	return Dims{GridX: rows, GridY: 1, BlockX: RowThreads(cols), BlockY: 1}
+}
+
+// VocabFinishDims is xvocab_finish's launch: a thread per row.
+func VocabFinishDims(rows int) Dims {
+	return Dims{GridX: ceilDiv(rows, 256), GridY: 1, BlockX: 256, BlockY: 1}
+}
+
+// VocabGradDims is xvocab_grad's launch over a tile of cols columns (of
+// tiles vt wide): 256 columns a block, and, when it sums the columns for db,
+// as many row slabs as colsum_fin adds (ColSumSlabs(vt, rows)).
+func VocabGradDims(rows, cols, vt int, colsums bool) Dims {
+	slabs := min(rows, 65535)
+	if colsums {
+		slabs = ColSumSlabs(vt, rows)
+	}
+	return Dims{GridX: ceilDiv(cols, 256), GridY: slabs, BlockX: 256, BlockY: 1}
+}
+
+// ColSumFinDims is colsum_fin's launch over cols columns.
+func ColSumFinDims(cols int) Dims {
+	return Dims{GridX: ceilDiv(cols, 64), GridY: 1, BlockX: 64, BlockY: 1}
+}
