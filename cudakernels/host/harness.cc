@@ -80,10 +80,13 @@ struct Thread {
 #endif
     unsigned char *stack = nullptr;
     size_t stack_size = 0;
-    int index = 0;  // linear index in the block
+    // colour staggers the top of each stack (the stacks are equally
+    // aligned, and their tops would share cache sets).
+    size_t colour = 0;
+    int index = 0;     // linear index in the block
+    uint64_t gen = 0;  // the block it last started in
     // Shared between the fiber and the scheduler: relaxed atomics, so that
     // under ThreadSanitizer they neither race nor order memory.
-    std::atomic<unsigned> tx{0}, ty{0};
     std::atomic<int> state{RUN};
     std::atomic<int> op{0}, size{0}, arg{0}, width{32};
     std::atomic<unsigned> mask{0};
@@ -149,7 +152,67 @@ void poison_shared(uint64_t launch) {
 const size_t kDyn = 48 << 10;
 unsigned char *dyn_end;
 
-void yield_to_scheduler(Thread *t) {
+// The block's run queue and what its threads wait for (run_block). On
+// x86-64 without ThreadSanitizer a thread that must wait hands the CPU
+// straight to the next queued thread (one switch instead of two through the
+// scheduler); the scheduler runs only when the queue is empty.
+std::vector<int> run_queue, touched;
+size_t run_pos;
+std::vector<int> waiting;
+std::vector<char> is_touched;
+int n_bar, n_inwarp;
+uint64_t block_gen;
+
+void start_at_trampoline(Thread *t);
+
+// note counts what t now waits for.
+void note(Thread *t) {
+    const int w = t->index / 32;
+    switch (t->state.load(std::memory_order_relaxed)) {
+    case BAR: n_bar++; break;
+    case WARP:
+        waiting[w]++;
+        n_inwarp++;
+        if (!is_touched[w]) {
+            is_touched[w] = 1;
+            touched.push_back(w);
+        }
+        break;
+    case DONE:
+        if (waiting[w] && !is_touched[w]) {  // lanes that wait for it now never can
+            is_touched[w] = 1;
+            touched.push_back(w);
+        }
+        break;
+    }
+}
+
+// enter makes t the running thread, starting it on a fresh stack the first
+// time in the block.
+inline void enter(Thread *t) {
+    if (t->gen != block_gen) {
+        t->gen = block_gen;
+        t->state.store(RUN, std::memory_order_relaxed);
+        start_at_trampoline(t);
+    }
+    const unsigned Bx = g_Bx.load(std::memory_order_relaxed);
+    current.store(t, std::memory_order_relaxed);
+    cur_tx.store((unsigned)t->index % Bx, std::memory_order_relaxed);
+    cur_ty.store((unsigned)t->index / Bx, std::memory_order_relaxed);
+}
+
+// yield: t waits (its state says for what); the next queued thread runs, or
+// the scheduler.
+void yield(Thread *t) {
+    note(t);
+#if DSX_FAST_SWITCH && !TSAN
+    if (run_pos < run_queue.size()) {
+        Thread *n = pool[run_queue[run_pos++]];
+        enter(n);
+        dsx_switch(&t->sp, n->sp);
+        return;
+    }
+#endif
 #if TSAN
     __tsan_switch_to_fiber(sched_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
@@ -160,10 +223,9 @@ void yield_to_scheduler(Thread *t) {
 #endif
 }
 
+// switch_to runs t from the scheduler.
 void switch_to(Thread *t) {
-    current.store(t, std::memory_order_relaxed);
-    cur_tx.store(t->tx.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    cur_ty.store(t->ty.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    enter(t);
 #if TSAN
     // The first entry of a fiber synchronises (it starts from the
     // scheduler's state, which holds no other fiber's); later ones do not.
@@ -183,7 +245,7 @@ void trampoline() {
     g_kernel.load(std::memory_order_relaxed)(g_args.load(std::memory_order_relaxed));
     tsan_release(&launch_sync);
     t->state.store(DONE, std::memory_order_relaxed);
-    yield_to_scheduler(t);
+    yield(t);
     abort();  // never resumed
 }
 
@@ -194,7 +256,7 @@ void start_at_trampoline(Thread *t) {
     // What dsx_switch pops: six registers, then trampoline as the return
     // address, above it a zero return address so that trampoline starts
     // with the stack aligned as after a call.
-    uint64_t *sp = (uint64_t *)(t->stack + t->stack_size);
+    uint64_t *sp = (uint64_t *)(t->stack + t->stack_size - t->colour);
     *--sp = 0;
     *--sp = (uint64_t)(void *)trampoline;
     for (int i = 0; i < 6; i++) *--sp = 0;
@@ -220,6 +282,7 @@ Thread *new_thread(int index) {
     }
     mprotect(m, page, PROT_NONE);  // a stack overflow faults
     t->stack = (unsigned char *)m + page;
+    t->colour = (size_t)(index * 1088) % (32 << 10);
 #if TSAN
     t->fiber = __tsan_create_fiber(0);
 #endif
@@ -238,7 +301,8 @@ const char *op_name(int op) {
 
 std::string where(const Thread *t) {
     char b[96];
-    snprintf(b, sizeof b, "thread (%u, %u) (warp %d lane %d)", t->tx.load(), t->ty.load(), t->index / 32, t->index % 32);
+    const unsigned Bx = g_Bx.load();
+    snprintf(b, sizeof b, "thread (%u, %u) (warp %d lane %d)", (unsigned)t->index % Bx, (unsigned)t->index / Bx, t->index / 32, t->index % 32);
     return b;
 }
 
@@ -341,71 +405,41 @@ int resolve_warp(int w, int n, std::string &err, bool reverse, std::vector<int> 
 // then, when every thread that has not exited waits at __syncthreads, the
 // barrier. The work is proportional to the waits, not to n per round.
 bool run_block(int n, bool reverse, std::string &err) {
-    const unsigned Bx = g_Bx.load();
-    for (int i = 0; i < n; i++) {
-        Thread *t = pool[i];
-        t->tx.store(i % Bx, std::memory_order_relaxed);
-        t->ty.store(i / Bx, std::memory_order_relaxed);
-        t->state.store(RUN, std::memory_order_relaxed);
-        start_at_trampoline(t);
-    }
-    static std::vector<int> queue, touched;
-    static std::vector<int> waiting;
-    static std::vector<char> is_touched;
+    block_gen++;
     const int warps = (n + 31) / 32;
-    queue.clear();
+    run_queue.clear();
     touched.clear();
     waiting.assign(warps, 0);
     is_touched.assign(warps, 0);
-    for (int k = 0; k < n; k++) queue.push_back(reverse ? n - 1 - k : k);
-    int bar = 0, inwarp = 0;
-    auto touch = [&](int w) {
-        if (!is_touched[w]) {
-            is_touched[w] = 1;
-            touched.push_back(w);
-        }
-    };
+    for (int k = 0; k < n; k++) run_queue.push_back(reverse ? n - 1 - k : k);
+    n_bar = n_inwarp = 0;
     for (;;) {
-        for (size_t q = 0; q < queue.size(); q++) {
-            Thread *t = pool[queue[q]];
-            switch_to(t);
-            const int w = t->index / 32;
-            switch (t->state.load(std::memory_order_relaxed)) {
-            case BAR: bar++; break;
-            case WARP:
-                waiting[w]++;
-                inwarp++;
-                touch(w);
-                break;
-            case DONE:
-                if (waiting[w]) touch(w);  // lanes that wait for it now never can
-                break;
-            }
-        }
-        queue.clear();
+        run_pos = 0;
+        while (run_pos < run_queue.size()) switch_to(pool[run_queue[run_pos++]]);
+        run_queue.clear();
         for (int w : touched) {
             is_touched[w] = 0;
             if (waiting[w] == 0) continue;
-            int r = resolve_warp(w, n, err, reverse, queue);
+            int r = resolve_warp(w, n, err, reverse, run_queue);
             if (r < 0) return false;
             waiting[w] -= r;
-            inwarp -= r;
+            n_inwarp -= r;
         }
         touched.clear();
-        if (!queue.empty()) continue;
-        if (inwarp > 0) {
+        if (!run_queue.empty()) continue;
+        if (n_inwarp > 0) {
             err = "deadlock: threads wait at a warp exchange that some lanes of its mask never reach" + describe(n);
             return false;
         }
-        if (bar == 0) return true;  // every thread exited
+        if (n_bar == 0) return true;  // every thread exited
         for (int k = 0; k < n; k++) {
             const int i = reverse ? n - 1 - k : k;
             if (pool[i]->state.load(std::memory_order_relaxed) == BAR) {
                 pool[i]->state.store(RUN, std::memory_order_relaxed);
-                queue.push_back(i);
+                run_queue.push_back(i);
             }
         }
-        bar = 0;
+        n_bar = 0;
     }
 }
 
@@ -428,7 +462,7 @@ void syncthreads() {
     Thread *t = (Thread *)current.load(std::memory_order_relaxed);
     tsan_release(&barrier_sync);
     t->state.store(BAR, std::memory_order_relaxed);
-    yield_to_scheduler(t);
+    yield(t);
     tsan_acquire(&barrier_sync);
 }
 
@@ -441,7 +475,7 @@ uint64_t warp_op(int op, unsigned mask, uint64_t bits, int size, int arg, int wi
     t->arg.store(arg, std::memory_order_relaxed);
     t->width.store(width, std::memory_order_relaxed);
     t->state.store(WARP, std::memory_order_relaxed);
-    yield_to_scheduler(t);
+    yield(t);
     return t->res.load(std::memory_order_relaxed);
 }
 
@@ -529,7 +563,7 @@ void on_fault(int sig, siginfo_t *si, void *) {
     dsx::Thread *t = (dsx::Thread *)dsx::current.load(std::memory_order_relaxed);
     if (t) {
         n += snprintf(b + n, sizeof b - n, ", block (%u, %u), thread (%u, %u)", dsx::g_bx.load(), dsx::g_by.load(),
-                      t->tx.load(), t->ty.load());
+                      dsx::cur_tx.load(), dsx::cur_ty.load());
     }
     bool found = false;
     for (size_t i = 0; i < maps.size() && n < (int)sizeof b - 100; i++) {

@@ -536,7 +536,9 @@ func newBuffers(sizes map[string]int64) buffers {
 	return b
 }
 
-func toDevice[F float32 | float64](m run.Memory, p k.Ptr, v []F) error { return m.ToDevice(p, bytesOf(v)) }
+func toDevice[F float32 | float64](m run.Memory, p k.Ptr, v []F) error {
+	return m.ToDevice(p, bytesOf(v))
+}
 
 func bytesOf[E any](s []E) []byte {
 	if len(s) == 0 {

@@ -30,12 +30,12 @@ const (
 // of its pages, beyond which nothing is mapped: a kernel that reads or
 // writes past a buffer faults, and the harness says which buffer and byte.
 type Arena struct {
-	mem   []byte
-	file  *os.File
-	bufs  []region
-	mu    sync.Mutex
-	proc  *proc
-	dead  error
+	mem  []byte
+	file *os.File
+	bufs []region
+	mu   sync.Mutex
+	proc *proc
+	dead error
 	// noHost says why the harness cannot share this arena's memory (nil
 	// when it can).
 	noHost error
