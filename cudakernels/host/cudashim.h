@@ -15,8 +15,8 @@
 //   - threadIdx, blockIdx, blockDim, gridDim (x and y; z is 1);
 //   - shared memory per block: __shared__ variables are static storage that
 //     the runtime fills with 0xff bytes (NaN) before every block (hostkern
-//     registers each one when it copies the sources: DSX_SHARED_REG) before
-//     every block but the first (which finds static storage zeroed), and the
+//     registers each one when it copies the sources: DSX_SHARED_REG; the
+//     first thread to declare one fills it the first time), and the
 //     dynamic shared memory of a launch ends at a guard page, so that a read
 //     past its size faults;
 //   - __syncthreads: a barrier of every thread of the block that has not

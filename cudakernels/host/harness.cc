@@ -32,6 +32,8 @@
 #ifdef __SANITIZE_THREAD__
 #include <sanitizer/tsan_interface.h>
 #define TSAN 1
+extern "C" void AnnotateIgnoreWritesBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char *file, int line);
 #else
 #define TSAN 0
 #endif
@@ -501,6 +503,17 @@ void register_shared(void *p, size_t n, const char *) {
         }
     }
     if (c == kMaxShared) return;
+    // The first block of the variable's first launch gets it filled here,
+    // by the first thread to declare it (before any thread uses it); later
+    // blocks get it refilled by the scheduler. (ThreadSanitizer is told to
+    // overlook this write, which no barrier orders before the others.)
+#if TSAN
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+#endif
+    memset(p, 0xff, n);
+#if TSAN
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+#endif
     shared_p[c].store(p, std::memory_order_relaxed);
     shared_n[c].store(n, std::memory_order_relaxed);
     shared_used[c].store(l, std::memory_order_relaxed);
