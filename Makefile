@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu
+.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu gxx test-kernels-tsan test-kernels-reverse
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -26,11 +26,31 @@ endif
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
 ## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
 ## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
-## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer)
-test: data numpy blas check-gpu-build test-blas
+## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer);
+## DSX_REQUIRE_HOSTKERNELS: the CUDA kernels' own source must build for the host with g++
+## (backend/cuda/hostkern) and the emulator must run it, not skip
+test: data numpy blas gxx check-gpu-build test-blas
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	CGO_ENABLED=0 $(GO) vet ./...
-	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_REQUIRE_HOSTKERNELS=1 DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+## gxx: Debian's g++, which compiles cudakernels/*.cu for the host (backend/cuda/hostkern: the
+## emulator and the kernel tests run the kernels' own code); root or sudo
+gxx:
+	@command -v g++ >/dev/null || scripts/apt-install "the tests compile the CUDA kernels for the host with g++" - g++
+
+## test-kernels-tsan: the host kernels built with ThreadSanitizer (DSX_HOSTKERNELS=tsan), whose
+## fibers synchronise only at __syncthreads: a missing barrier is reported as a data race.
+## One loss case per kernel path (tiled W = 1, 2, 8; block per row; vocabulary tiles), both dtypes.
+TSAN_CASES := mean|soft\+weights\+smooth|softcap\+zloss\+smooth\+none
+TSAN_RUN ?= TestHost(Xent|Vocab)Kernels/^T=(33|1025|4096|8003)$$/^($(TSAN_CASES)|tile=[0-9]+)$$/^(f32=.*|$(TSAN_CASES))$$
+test-kernels-tsan: gxx
+	DSX_HOSTKERNELS=tsan DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m -run '$(TSAN_RUN)' ./backend/cuda/emu/
+
+## test-kernels-reverse: the host kernel tests with each block's threads run in reverse order
+## (DSX_SHIM_ORDER=reverse), which shows some missing barriers the forward order hides
+test-kernels-reverse: gxx
+	DSX_SHIM_ORDER=reverse DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestHost' ./backend/cuda/emu/ ./backend/cuda/hostkern/
 
 ## fuzz: run each fuzzer of the data readers (FuzzNPY, FuzzSafetensorsFeatures, FuzzIDX, FuzzCSV)
 ## for FUZZTIME (default 3m); an input that fails is saved in data/testdata/fuzz/NAME/, where

@@ -61,6 +61,9 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 		d.BlockX*d.BlockY > 1024 || d.Shmem < 0 || d.Shmem > 48<<10 {
 		return fmt.Errorf("bad geometry %+v", d)
 	}
+	if most := k.MaxThreads(name); most > 0 && d.BlockX*d.BlockY > most {
+		return fmt.Errorf("a block of %d threads; the PTX declares at most %d (.maxntid, __launch_bounds__)", d.BlockX*d.BlockY, most)
+	}
 	switch a := args.(type) {
 	case *k.Xent:
 		if strings.HasPrefix(name, "xent_t") {
