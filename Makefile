@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu gxx test-kernels-tsan test-kernels-reverse
+.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu gxx nvcc test-kernels-tsan test-kernels-reverse
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -28,11 +28,17 @@ endif
 ## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
 ## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer);
 ## DSX_REQUIRE_HOSTKERNELS: the CUDA kernels' own source must build for the host with g++
-## (backend/cuda/hostkern) and the emulator must run it, not skip
-test: data numpy blas gxx check-gpu-build test-blas
+## (backend/cuda/hostkern) and the emulator must run it, not skip; DSX_REQUIRE_NVCC: the PTX
+## must regenerate byte for byte with nvcc 11.8 and its ptxas figures match (TestPTXRegenerates)
+test: data numpy blas gxx nvcc check-gpu-build test-blas
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	CGO_ENABLED=0 $(GO) vet ./...
-	DSX_REQUIRE_HOSTKERNELS=1 DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_REQUIRE_NVCC=1 DSX_REQUIRE_HOSTKERNELS=1 DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+## nvcc: CUDA 11.8's nvcc and ptxas, fetched once into ~/.cache/nvcc-11.8 (scripts/nvcc-11.8;
+## nothing installed system-wide), for make kernels and TestPTXRegenerates
+nvcc:
+	@scripts/nvcc-11.8 >/dev/null
 
 ## gxx: Debian's g++, which compiles cudakernels/*.cu for the host (backend/cuda/hostkern: the
 ## emulator and the kernel tests run the kernels' own code); root or sudo

@@ -6,7 +6,7 @@ import (
 	"io/fs"
 )
 
-//go:embed *.ptx kernels.sha256
+//go:embed *.ptx kernels.sha256 resources.sm_90.txt
 var files embed.FS
 
 //go:embed *.cu *.cuh host/cudashim.h host/harness.cc

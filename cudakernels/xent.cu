@@ -449,13 +449,16 @@ __device__ void xent_scale_t(const F *tg, const double *w, double *scalep, long 
     }
 }
 
-extern "C" __global__ void xent_scale_f32(const float *tg, const double *w, double *scalep,
+// xent_scale and xent_reduce run as one block of 1024 threads
+// (lower.ReduceDims): __launch_bounds__(1024) holds nvcc to the 64
+// registers a thread that such a block can have.
+extern "C" __global__ void __launch_bounds__(1024) xent_scale_f32(const float *tg, const double *w, double *scalep,
                                           long long rows, long long T, long long flags,
                                           long long ignore) {
     xent_scale_t<float>(tg, w, scalep, rows, T, flags, ignore);
 }
 
-extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, double *scalep,
+extern "C" __global__ void __launch_bounds__(1024) xent_scale_f64(const double *tg, const double *w, double *scalep,
                                           long long rows, long long T, long long flags,
                                           long long ignore) {
     xent_scale_t<double>(tg, w, scalep, rows, T, flags, ignore);
@@ -466,7 +469,7 @@ extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, dou
 // (deterministic); only this scalar crosses the bus.
 //   rowloss rows   per-row losses (double)
 //   out     1      the loss (double)
-extern "C" __global__ void xent_reduce(const double *rowloss, double *out, long long rows) {
+extern "C" __global__ void __launch_bounds__(1024) xent_reduce(const double *rowloss, double *out, long long rows) {
     __shared__ double part[32];
     double s = 0;   // rows threadIdx.x + i·blockDim.x in order of i, loaded eight at a time
     for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {

@@ -61,8 +61,10 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 		d.BlockX*d.BlockY > 1024 || d.Shmem < 0 || d.Shmem > 48<<10 {
 		return fmt.Errorf("bad geometry %+v", d)
 	}
-	if most := k.MaxThreads(name); most > 0 && d.BlockX*d.BlockY > most {
-		return fmt.Errorf("a block of %d threads; the PTX declares at most %d (.maxntid, __launch_bounds__)", d.BlockX*d.BlockY, most)
+	// What the GPU would refuse: registers or shared memory past a block's
+	// (ptxas's figures for sm_90), more threads than __launch_bounds__.
+	if err := k.CheckLaunch(name, d.BlockX*d.BlockY, d.Shmem); err != nil {
+		return err
 	}
 	switch a := args.(type) {
 	case *k.Xent:

@@ -1,6 +1,9 @@
 package lower
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // CacheBytes is the longest row the block-per-row xent kernel caches in
 // shared memory (with its ~1 KiB of static shared memory it stays under the
@@ -93,4 +96,64 @@ func VocabGradDims(rows, cols, vt int, colsums bool) Dims {
 // ColSumFinDims is colsum_fin's launch over cols columns.
 func ColSumFinDims(cols int) Dims {
 	return Dims{GridX: ceilDiv(cols, 64), GridY: 1, BlockX: 64, BlockY: 1}
+}
+
+// MaxLaunch is the largest block (threads) and dynamic shared memory
+// (bytes) with which a plan launches kernel name, from the steps' own Dims
+// at sizes past every limit (lower's TestKernelResources checks them against
+// ptxas's figures); ok is false for a kernel no step launches.
+func MaxLaunch(name string) (threads, shmem int, ok bool) {
+	const big = 1 << 20
+	c := Ctx{Rows: big, Cols: big}
+	f32 := strings.HasSuffix(name, "_f32")
+	base := strings.TrimSuffix(strings.TrimSuffix(name, "_f32"), "_f64")
+	var d Dims
+	switch base {
+	case "xent_scale", "xent_reduce":
+		d = ReduceDims
+	case "xent":
+		esize := int64(8)
+		if f32 {
+			esize = 4
+		}
+		// The most threads (rows past 16,384 classes) and the most shared
+		// memory (the longest row it caches).
+		_, d = XentKernel(big, f32, false, true, esize, 1)
+		d.Shmem = CacheBytes
+	case "xvocab_stats":
+		d = VocabStatsDims(1, big)
+	case "xvocab_finish":
+		d = VocabFinishDims(big)
+	case "xvocab_grad":
+		d = VocabGradDims(big, big, big, true)
+	case "colsum_fin":
+		d = ColSumFinDims(big)
+	case "colsum_part":
+		d = (&colSumPart{T: big}).Dims(c)
+	case "bias_add":
+		d = (&biasAdd{T: big}).Dims(c)
+	case "to_bf16":
+		d = (&toBF16{total: big}).Dims(c)
+	case "sgd", "adam":
+		d = (&optimStep{elements: big}).Dims(c)
+	case "log_softmax":
+		d = (&logSoftmax{T: big}).Dims(c)
+	case "log_softmax_grad":
+		d = (&logSoftmaxGrad{T: big}).Dims(c)
+	case "nll":
+		d = (&nll{T: big}).Dims(c)
+	case "nll_grad":
+		d = (&nllGrad{T: big}).Dims(c)
+	default:
+		var tmax int
+		if _, err := fmt.Sscanf(base, "xent_t%d", &tmax); err != nil {
+			return 0, 0, false
+		}
+		if t, _, block := XentTile(tmax); t != tmax {
+			return 0, 0, false
+		} else {
+			d = Dims{BlockX: block, BlockY: 1}
+		}
+	}
+	return d.BlockX * d.BlockY, d.Shmem, true
 }
