@@ -86,6 +86,14 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 		if a.Flags&k.XentCache != 0 && int64(d.Shmem) < a.T*esize {
 			return fmt.Errorf("XENT_CACHE with %d bytes of shared memory for %d classes", d.Shmem, a.T)
 		}
+	case *k.XVocabStats:
+		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
+			return fmt.Errorf("a block per row: grid %d for %d rows, block %d", d.GridX, a.Rows, d.BlockX)
+		}
+	case *k.XVocabGrad:
+		if int64(d.GridX)*int64(d.BlockX) < a.Vt {
+			return fmt.Errorf("a thread per column: %d×%d threads for %d columns", d.GridX, d.BlockX, a.Vt)
+		}
 	case *k.XentScale, *k.XentReduce:
 		if d.GridX != 1 || d.BlockX%32 != 0 {
 			return fmt.Errorf("one block of whole warps, not %+v", d)
