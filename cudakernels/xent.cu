@@ -17,7 +17,8 @@
 // read once and written once; xent runs a row per block of up to 512 threads
 // and caches a row of at most 40 KiB in shared memory so that global memory
 // is read once; a longer row is read a second time for the gradient (from
-// L2).
+// HBM at large T: a float32 row of T = 256,000 is 1 MB, and the rows in
+// flight on every SM are far past L2).
 //
 // A row with a logit that is NaN or +Inf (or ±Inf under a soft cap), ignored
 // or not, gets loss NaN, as the CPU's graph.rowExp decides; a lone −Inf logit
