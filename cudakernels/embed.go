@@ -9,7 +9,7 @@ import (
 //go:embed *.ptx kernels.sha256 resources.sm_90.txt
 var files embed.FS
 
-//go:embed *.cu *.cuh host/cudashim.h host/harness.cc
+//go:embed *.cu *.cuh host/cudashim.h host/harness.cc host/selftest.cu
 var sources embed.FS
 
 // Sources is the CUDA C sources and headers (NAME.cu, NAME.cuh) and, under

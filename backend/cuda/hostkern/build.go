@@ -198,6 +198,8 @@ func Files() (map[string][]byte, error) {
 	for _, kk := range k.Kernels {
 		fmt.Fprintf(&unit, "DSX_KERNEL(%s)\n", kk.Name)
 	}
+	// The shim's own tests (hostkern's TestShim*).
+	unit.WriteString("#include \"selftest.cu\"\nDSX_KERNEL(shim_exchange)\nDSX_KERNEL(shim_divergent)\nDSX_KERNEL(shim_exited)\nDSX_KERNEL(shim_uninit)\n")
 	out["kernels.cc"] = []byte(unit.String())
 	return out, nil
 }
