@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"dsx/backend"
 	k "dsx/cudakernels"
@@ -96,10 +97,16 @@ func compile() (string, error) {
 	}
 	dir := filepath.Join(root, "dsx", "hostkernels")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("host kernels: %w", err)
+		// A home without a writable cache: the temporary directory.
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("dsx-hostkernels-%d", os.Getuid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("host kernels: %w", err)
+		}
 	}
 	exe := filepath.Join(dir, key, "harness")
 	if _, err := os.Stat(exe); err == nil {
+		now := time.Now()
+		os.Chtimes(exe, now, now) // in use: not pruned
 		return exe, nil
 	}
 	// One build at a time on this machine (go test runs packages in
@@ -157,6 +164,7 @@ func compile() (string, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("host kernels: %w", err)
 	}
+	prune(dir, key)
 	return exe, nil
 }
 
@@ -298,4 +306,18 @@ scan:
 		return "", nil, fmt.Errorf("cannot read the __shared__ declaration %q", decl)
 	}
 	return typ, append(names, n[1]), nil
+}
+
+// prune removes the builds of other sources (or flags) not used for a week.
+func prune(dir, keep string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == keep || strings.HasPrefix(e.Name(), "build-") {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, e.Name(), "harness")); err == nil && time.Since(fi.ModTime()) < 7*24*time.Hour {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }
