@@ -56,7 +56,7 @@ test-kernels-tsan: gxx
 ## test-kernels-reverse: the host kernel tests with each block's threads run in reverse order
 ## (DSX_SHIM_ORDER=reverse), which shows some missing barriers the forward order hides
 test-kernels-reverse: gxx
-	DSX_SHIM_ORDER=reverse DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestHost' ./backend/cuda/emu/ ./backend/cuda/hostkern/
+	DSX_SHIM_ORDER=reverse DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestHost|TestShim|TestLaunch' ./backend/cuda/emu/ ./backend/cuda/hostkern/
 
 ## fuzz: run each fuzzer of the data readers (FuzzNPY, FuzzSafetensorsFeatures, FuzzIDX, FuzzCSV)
 ## for FUZZTIME (default 3m); an input that fails is saved in data/testdata/fuzz/NAME/, where
