@@ -154,10 +154,21 @@ type Config struct {
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
 const DefaultMemoryBudget = 1 << 30
 
+// MaxChunkElements bounds a chunk's rows×T logits to fewer than 2³¹
+// elements, so that no product operand spans more: cuBLAS's 32-bit API (and
+// a BLAS with 32-bit integers) takes int sizes, and cuBLAS has failed on
+// operands past 2³¹ elements.
+const MaxChunkElements = 1<<31 - 1
+
 // Chunk returns the rows per chunk for cfg (B when the batch runs whole):
 // ChunkRows when > 0, B when -1, and for 0 the largest multiple of 256 rows
-// (at least 1 row) whose rows×T logits of esize bytes fit MemoryBudget.
+// (at least 1 row) whose rows×T logits of esize bytes fit MemoryBudget;
+// in every case at most ⌊MaxChunkElements/T⌋.
 func (c Config) Chunk(esize int) int {
+	return min(c.chunk(esize), max(1, MaxChunkElements/max(1, c.T)))
+}
+
+func (c Config) chunk(esize int) int {
 	switch {
 	case c.ChunkRows > 0:
 		return min(c.ChunkRows, c.B)
