@@ -144,7 +144,7 @@ type Config struct {
 	// Compute in the same order (Open and the other methods are local). A
 	// bad share or a non-finite loss on one rank fails the step on every
 	// rank: that rank returns its error, the others a *dist.PeerError
-	// naming it, and no parameter changes. The protocol is backend.Ranks.
+	// naming it, and no parameter changes. The protocol is package kit's Ranks (dsx/backend/kit).
 	// A backend runs it only where Capabilities.DataParallel says so; nil
 	// or dist.Local is the one-process layer, and a Comm of one rank gives
 	// its results.
@@ -207,25 +207,6 @@ type MemStats struct {
 	DeviceBytes int64 `json:"device_bytes,omitempty"`
 	// ChunkRows is the rows per chunk (B when the batch runs whole).
 	ChunkRows int `json:"chunk_rows"`
-}
-
-// Stats is implemented by layers that report their memory and can time the
-// matrix products of a step alone (the floor a step cannot beat). Check for
-// it with a type assertion.
-type Stats interface {
-	MemStats() MemStats
-	// FloorMs runs only the matrix products of a step on rows rows, reps
-	// times, and returns the median milliseconds of one step's products.
-	FloorMs(rows, reps int) (float64, error)
-}
-
-// Resident is implemented by layers that can keep a batch on the device and
-// step on it again without copying it (benchmarks, and many epochs on data
-// that fit the device). Load copies and checks the batch once; StepLoaded
-// runs Step on the loaded batch.
-type Resident interface {
-	Load(x, targets *tensor.Dense) error
-	StepLoaded() (float64, error)
 }
 
 // Result holds one batch's loss and gradients. Tensors are host copies owned by

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 	"dsx/internal/dense"
 	"dsx/internal/rowmath"
@@ -56,7 +57,7 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := checkMemory(cfg); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}, ranks: backend.DataParallel(cfg)}
+	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}, ranks: kit.DataParallel(cfg)}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -69,17 +70,17 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 }
 
 // checkMemory refuses a layer whose buffers would not fit the host's
-// available memory (backend.Footprint, less the input, which the caller
+// available memory (kit.Footprint, less the input, which the caller
 // holds, plus the whole-batch sums of a chunked batch), so that an absurd
 // shape is an error wrapping backend.ErrOutOfMemory rather than the
 // runtime's fatal "out of memory".
 func checkMemory(cfg backend.Config) error {
-	fp, err := backend.Footprint(cfg)
+	fp, err := kit.Footprint(cfg)
 	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	if err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
-	var z backend.Sizer
+	var z kit.Sizer
 	need := z.Add(fp.StateBytes, fp.ExtraBytes)
 	if fp.ChunkRows < cfg.B {
 		es, B, N, T := int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N), int64(cfg.T)
@@ -88,7 +89,7 @@ func checkMemory(cfg backend.Config) error {
 	if err := z.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return backend.CheckHostMemory(what, need)
+	return kit.CheckHostMemory(what, need)
 }
 
 type machine struct {
@@ -135,8 +136,8 @@ type layer struct {
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
-	acc   *accum         // sums and gathers of chunked batches, made on first use
-	ranks *backend.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
+	acc   *accum     // sums and gathers of chunked batches, made on first use
+	ranks *kit.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -185,7 +186,7 @@ func (l *layer) SetParams(W, b *tensor.Dense) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := backend.CheckParams(l.cfg, W, b); err != nil {
+	if err := kit.CheckParams(l.cfg, W, b); err != nil {
 		return err
 	}
 	if err := tensor.Copy(l.w, W); err != nil {
@@ -225,16 +226,16 @@ func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error
 	if targets == nil {
 		return result{}, errors.New("batch: targets are nil")
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, targets)
+	rows, err := kit.CheckBatch(l.cfg, x, targets)
 	if err != nil {
 		return result{}, err
 	}
-	x, targets = backend.Contiguous(x), backend.Contiguous(targets) // views read as the values they show
+	x, targets = kit.Contiguous(x), kit.Contiguous(targets) // views read as the values they show
 	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
 	if rows <= chunk {
 		m, err := l.runMachine(rows, x, targets, global)
 		if err != nil {
-			return result{}, backend.ExplainNonFinite(err, 0, x, l.w, l.b)
+			return result{}, kit.ExplainNonFinite(err, 0, x, l.w, l.b)
 		}
 		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
 		if l.cfg.Loss.Reduction == graph.None {
@@ -261,7 +262,7 @@ func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error
 		xs := rowsOf(x, r0, r1)
 		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &[2]float64{denom, kept})
 		if err != nil {
-			return result{}, backend.ExplainNonFinite(err, r0, xs, l.w, l.b)
+			return result{}, kit.ExplainNonFinite(err, r0, xs, l.w, l.b)
 		}
 		r.loss += scalar(m.g.Loss.Value())
 		first := r0 == 0
@@ -457,7 +458,7 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 }
 
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if err := backend.CheckStep("cpu", l.cfg); err != nil {
+	if err := kit.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err
 	}
 	r, err := l.gradients(x, targets) // local gradients → reduce
@@ -472,11 +473,11 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, nil)
+	rows, err := kit.CheckBatch(l.cfg, x, nil)
 	if err != nil {
 		return nil, err
 	}
-	x = backend.Contiguous(x) // a view read as the values it shows
+	x = kit.Contiguous(x) // a view read as the values it shows
 	m, err := l.compile(rows, true)
 	if err != nil {
 		return nil, err

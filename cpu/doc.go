@@ -6,7 +6,7 @@
 // (Capabilities): float32 and float64 layers, products in the layer's dtype
 // only, the graph's fused softmax-cross-entropy with every loss option, row
 // chunks, and data-parallel steps (Config.Comm: parallel.go is the seam
-// "local gradients → reduce → update", the protocol of backend.Ranks with
+// "local gradients → reduce → update", the protocol of kit.Ranks with
 // dW and db all-reduced in place on the host).
 //
 // Its products go to the system's BLAS, loaded at run time without cgo

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/dist"
 	"dsx/graph"
 	"dsx/internal/atomicfile"
@@ -412,7 +413,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		rec.DXDiff = relDiff(res.DX, base.ref.DX)
 	}
 	step := func() error { _, err := l.Step(xt, yt); return err }
-	if r, ok := l.(backend.Resident); ok {
+	if r, ok := l.(kit.Resident); ok {
 		if err := r.Load(xt, yt); err != nil {
 			return rec, err
 		}
@@ -442,7 +443,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 	}
 	rec.GFlops = 2 * products * float64(sh.B) * float64(sh.N) * float64(sh.T) / (med * 1e6)
 	parallelStats(&rec, l, o.ranks())
-	if st, ok := l.(backend.Stats); ok {
+	if st, ok := l.(kit.Stats); ok {
 		m := st.MemStats()
 		rec.StateBytes, rec.InputBytes, rec.ExtraBytes, rec.DeviceBytes, rec.ChunkRows = m.StateBytes, m.InputBytes, m.ExtraBytes, m.DeviceBytes, m.ChunkRows
 		f, err := st.FloorMs(max(1, rows), max(10, o.steps/2))
@@ -484,11 +485,11 @@ func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (
 // the host cannot hold at once (a shape flag asks for what it likes):
 // the float32 draw of x, W and the labels, their copies for a float64
 // layer, the targets and b, and with host layers (the CPU backend) the
-// largest layer the shape opens, the whole batch's (backend.Footprint,
+// largest layer the shape opens, the whole batch's (kit.Footprint,
 // less the inputs counted already). The backend's Open checks its own
 // layer again, exactly.
 func checkBenchMemory(sh shape, o benchOpts, hostLayers bool) error {
-	var z backend.Sizer
+	var z kit.Sizer
 	B, N, T := int64(sh.B), int64(sh.N), int64(sh.T)
 	es := int64(o.dt.Size())
 	elems := z.Add(z.Mul(B, N), z.Mul(N, T))
@@ -497,7 +498,7 @@ func checkBenchMemory(sh shape, o benchOpts, hostLayers bool) error {
 		need = z.Add(need, z.Mul(es, elems)) // the float64 copies
 	}
 	if hostLayers {
-		fp, err := backend.Footprint(benchConfig(sh, o))
+		fp, err := kit.Footprint(benchConfig(sh, o))
 		if err != nil {
 			return fmt.Errorf("bench %d×%d×%d: %w", sh.B, sh.N, sh.T, err)
 		}
@@ -507,7 +508,7 @@ func checkBenchMemory(sh shape, o benchOpts, hostLayers bool) error {
 	if err := z.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return backend.CheckHostMemory(what, need)
+	return kit.CheckHostMemory(what, need)
 }
 
 func median(v []float64) float64 {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"dsx/backend"
+	"dsx/backend/kit"
 )
 
 // TestBenchChild is the process TestBenchUnderAddressLimit starts under
@@ -31,7 +31,7 @@ func TestBenchUnderAddressLimit(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	if avail, ok := backend.HostAvailable(); !ok || avail < 6<<30 {
+	if avail, ok := kit.HostAvailable(); !ok || avail < 6<<30 {
 		t.Skipf("needs a host with 6 GiB available (%d): the limit must be what refuses", avail)
 	}
 	cmd := exec.Command("sh", "-c", `ulimit -v 4000000 && exec "$0" -test.run='^TestBenchChild$' -test.count=1`, os.Args[0])

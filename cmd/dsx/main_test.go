@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/data"
 	"dsx/model"
 )
@@ -294,7 +295,7 @@ func TestBenchJSON(t *testing.T) {
 // refused before they are drawn, not a runtime crash.
 func TestBenchInputsTooLarge(t *testing.T) {
 	const need = (65536*65535 + 65536) * 12 // float32 draw and float64 copy
-	if avail, ok := backend.HostAvailable(); !ok || avail > need {
+	if avail, ok := kit.HostAvailable(); !ok || avail > need {
 		t.Skipf("the host has room (%d bytes available) for the inputs this test needs refused", avail)
 	}
 	code, _, stderr := dsx(t, "bench", "--device", "cpu", "--dtype", "float64", "--shapes", "1x65536x65535")

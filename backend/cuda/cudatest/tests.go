@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
@@ -278,7 +279,7 @@ func VariantsTiles(t *testing.T, dev string, maxTiles int, sizes ...int) {
 						// plain cases.
 						t.Skip("skipped: soft-capping under TF32 needs an error bound that includes the cap's derivative (TolTF32 does not)")
 					}
-					if st, ok := lg.(backend.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
+					if st, ok := lg.(kit.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
 						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
 					}
 					lc := open(t, "cpu", cfg)
@@ -325,7 +326,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.(backend.Resident).Load(x, tg); err != nil {
+		if err := b.(kit.Resident).Load(x, tg); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 3; i++ {
@@ -333,7 +334,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lb, err := b.(backend.Resident).StepLoaded()
+			lb, err := b.(kit.Resident).StepLoaded()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,7 +342,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 				t.Errorf("chunk %d step %d: Step loss %v, StepLoaded %v", chunk, i, la, lb)
 			}
 		}
-		st := b.(backend.Stats)
+		st := b.(kit.Stats)
 		ms := st.MemStats()
 		wantRows := B
 		if chunk > 0 {

@@ -1,8 +1,9 @@
 //go:build linux
 
-package backend
+package kit
 
 import (
+	"dsx/backend"
 	"errors"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestRlimitBound(t *testing.T) {
 		t.Errorf("HostAvailable under a limit 2 GiB above the address space in use: %d", avail)
 	}
 	err := CheckHostMemory("inputs", 3<<30)
-	if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "RLIMIT_AS") {
+	if !errors.Is(err, backend.ErrOutOfMemory) || !strings.Contains(err.Error(), "RLIMIT_AS") {
 		t.Errorf("CheckHostMemory(3 GiB): %v", err)
 	}
 }

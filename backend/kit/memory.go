@@ -1,7 +1,8 @@
-package backend
+package kit
 
 import (
 	"bufio"
+	"dsx/backend"
 	"fmt"
 	"io"
 	"math"
@@ -25,7 +26,7 @@ import (
 // x but sums chunks into whole-batch gradients). Every size is computed
 // with overflow checks; a size beyond int64 is an error wrapping
 // ErrOutOfMemory. cfg.Spec must be valid.
-func Footprint(cfg Config) (MemStats, error) {
+func Footprint(cfg backend.Config) (backend.MemStats, error) {
 	var z Sizer
 	esize := int64(cfg.DType.Size())
 	B, N, T := int64(cfg.B), int64(cfg.N), int64(cfg.T)
@@ -33,9 +34,9 @@ func Footprint(cfg Config) (MemStats, error) {
 	params := z.Add(z.Mul(N, T), T)
 	copies := int64(1)
 	switch o := cfg.Optimizer; {
-	case o.Kind == SGD && o.Momentum != 0:
+	case o.Kind == backend.SGD && o.Momentum != 0:
 		copies++
-	case o.Kind == Adam:
+	case o.Kind == backend.Adam:
 		copies += 2
 	}
 	state := z.Mul(esize, copies, params)
@@ -54,10 +55,10 @@ func Footprint(cfg Config) (MemStats, error) {
 	if cfg.Want.DX {
 		extra = z.Add(extra, z.Mul(esize, chunk, N))
 	}
-	if cfg.MatMode == BF16 {
+	if cfg.MatMode == backend.BF16 {
 		extra = z.Add(extra, z.Mul(2, z.Add(z.Mul(chunk, N), z.Mul(N, T), z.Mul(chunk, T))))
 	}
-	m := MemStats{StateBytes: state, InputBytes: input, ExtraBytes: extra, ChunkRows: int(chunk)}
+	m := backend.MemStats{StateBytes: state, InputBytes: input, ExtraBytes: extra, ChunkRows: int(chunk)}
 	if err := z.Err(); err != nil {
 		return m, fmt.Errorf("layer B×N×T = %d×%d×%d: %w", cfg.B, cfg.N, cfg.T, err)
 	}
@@ -99,7 +100,7 @@ func (z *Sizer) Add(a ...int64) int64 {
 // Err wraps ErrOutOfMemory when a result overflowed.
 func (z *Sizer) Err() error {
 	if z.over {
-		return fmt.Errorf("%w: the sizes overflow 64-bit byte counts", ErrOutOfMemory)
+		return fmt.Errorf("%w: the sizes overflow 64-bit byte counts", backend.ErrOutOfMemory)
 	}
 	return nil
 }
@@ -150,7 +151,7 @@ func CheckHostMemory(what string, need int64) error {
 		avail, src = maxAddressable, "the address space"
 	}
 	if need > avail {
-		return fmt.Errorf("%s: %w: needs about %s, %s available (%s)", what, ErrOutOfMemory, FormatBytes(need), FormatBytes(avail), src)
+		return fmt.Errorf("%s: %w: needs about %s, %s available (%s)", what, backend.ErrOutOfMemory, FormatBytes(need), FormatBytes(avail), src)
 	}
 	return nil
 }
