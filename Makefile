@@ -8,7 +8,7 @@ CUDA_DIR ?= $(HOME)/.cache/cuda-11.8
 GPU_ENV   = CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_DIR)/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$(CUDA_DIR)/stubs"
 HAVE_GPU := $(shell { ldconfig -p 2>/dev/null | grep -q libcuda.so.1; } && echo yes)
 
-.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu mpi
+.PHONY: demo test fuzz data numpy build build-gpu cuda-headers check-gpu-build kernels bench clean blas test-blas bench-cpu peers-cpu mpi gxx nvcc test-kernels-tsan test-kernels-reverse
 
 ## kernels: regenerate the committed PTX from cudakernels/*.cu with nvcc 11.8 (fetched once into ~/.cache)
 kernels:
@@ -26,16 +26,45 @@ endif
 ## DSX_BLAS=off (gonum), check the binary with and without a BLAS (scripts/check-blas), then vet
 ## and test everything with the system's OpenBLAS loaded (last, so that its summary closes the output);
 ## DSX_REQUIRE_NUMPY: the README's numpy snippet must run (TestNumpyRoundTrip), not skip;
-## each fuzzer of the data readers runs for 5 s (make fuzz runs them longer);
-## Open MPI's mpirun (make mpi) for the data-parallel tests, which skip, saying so, without it
-test: data numpy blas mpi check-gpu-build test-blas
-	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+## each fuzzer of the data readers runs 1000 inputs (make fuzz runs them longer); a count, not a
+## duration: a duration's deadline races the fuzzing workers on a loaded machine and fails with
+## "context deadline exceeded" (golang/go#75804, not fixed in Go 1.26), a count has no deadline;
+## Open MPI's mpirun (make mpi) for the data-parallel tests, which skip, saying so, without it;
+## DSX_REQUIRE_HOSTKERNELS: the CUDA kernels' own source must build for the host with g++
+## (backend/cuda/hostkern) and the emulator must run it, not skip; DSX_REQUIRE_NVCC: the PTX
+## must regenerate byte for byte with nvcc 11.8 and its ptxas figures match (TestPTXRegenerates)
+test: data numpy blas mpi gxx nvcc check-gpu-build test-blas
+	$(MAKE) --no-print-directory fuzz FUZZTIME=1000x
 	CGO_ENABLED=0 $(GO) vet ./...
-	DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+	DSX_REQUIRE_NVCC=1 DSX_REQUIRE_HOSTKERNELS=1 DSX_REQUIRE_NUMPY=1 DSX_WANT_BLAS=loaded CGO_ENABLED=0 $(GO) test -count=1 ./...
+
+## nvcc: CUDA 11.8's nvcc and ptxas, fetched once into ~/.cache/nvcc-11.8 (scripts/nvcc-11.8;
+## nothing installed system-wide), for make kernels and TestPTXRegenerates
+nvcc:
+	@scripts/nvcc-11.8 >/dev/null
+
+## gxx: Debian's g++, which compiles cudakernels/*.cu for the host (backend/cuda/hostkern: the
+## emulator and the kernel tests run the kernels' own code); root or sudo
+gxx:
+	@command -v g++ >/dev/null || scripts/apt-install "the tests compile the CUDA kernels for the host with g++" - g++
+
+## test-kernels-tsan: the host kernels built with ThreadSanitizer (DSX_HOSTKERNELS=tsan), whose
+## fibers synchronise only at __syncthreads: a missing barrier is reported as a data race.
+## One loss case per kernel path (tiled W = 1, 2, 8; block per row; vocabulary tiles), both dtypes.
+TSAN_CASES := mean|soft\+weights\+smooth|softcap\+zloss\+smooth\+none
+TSAN_RUN ?= TestHost(Xent|Vocab)Kernels/^T=(33|1025|4096|8003)$$/^($(TSAN_CASES)|tile=[0-9]+)$$/^(f32=.*|$(TSAN_CASES))$$
+test-kernels-tsan: gxx
+	DSX_HOSTKERNELS=tsan DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m -run '$(TSAN_RUN)' ./backend/cuda/emu/
+
+## test-kernels-reverse: the host kernel tests with each block's threads run in reverse order
+## (DSX_SHIM_ORDER=reverse), which shows some missing barriers the forward order hides
+test-kernels-reverse: gxx
+	DSX_SHIM_ORDER=reverse DSX_REQUIRE_HOSTKERNELS=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestHost|TestShim|TestLaunch' ./backend/cuda/emu/ ./backend/cuda/hostkern/
 
 ## fuzz: run each fuzzer of the data readers (FuzzNPY, FuzzSafetensorsFeatures, FuzzIDX, FuzzCSV)
-## for FUZZTIME (default 3m); an input that fails is saved in data/testdata/fuzz/NAME/, where
-## go test runs it from then on (commit it once fixed). make test runs each for 5 s.
+## for FUZZTIME (default 3m, or a count such as 1000x); an input that fails is saved in
+## data/testdata/fuzz/NAME/, where go test runs it from then on (commit it once fixed).
+## make test runs 1000 inputs of each.
 FUZZTIME ?= 3m
 FUZZERS  := FuzzNPY FuzzSafetensorsFeatures FuzzIDX FuzzCSV
 fuzz:

@@ -144,7 +144,7 @@ type Config struct {
 	// Compute in the same order (Open and the other methods are local). A
 	// bad share or a non-finite loss on one rank fails the step on every
 	// rank: that rank returns its error, the others a *dist.PeerError
-	// naming it, and no parameter changes. The protocol is backend.Ranks.
+	// naming it, and no parameter changes. The protocol is package kit's Ranks (dsx/backend/kit).
 	// A backend runs it only where Capabilities.DataParallel says so; nil
 	// or dist.Local is the one-process layer, and a Comm of one rank gives
 	// its results.
@@ -154,10 +154,21 @@ type Config struct {
 // DefaultMemoryBudget is the logits budget when Config.MemoryBudget is 0.
 const DefaultMemoryBudget = 1 << 30
 
+// MaxChunkElements bounds a chunk's rows×T logits to fewer than 2³¹
+// elements, so that no product operand spans more: cuBLAS's 32-bit API (and
+// a BLAS with 32-bit integers) takes int sizes, and cuBLAS has failed on
+// operands past 2³¹ elements.
+const MaxChunkElements = 1<<31 - 1
+
 // Chunk returns the rows per chunk for cfg (B when the batch runs whole):
 // ChunkRows when > 0, B when -1, and for 0 the largest multiple of 256 rows
-// (at least 1 row) whose rows×T logits of esize bytes fit MemoryBudget.
+// (at least 1 row) whose rows×T logits of esize bytes fit MemoryBudget;
+// in every case at most ⌊MaxChunkElements/T⌋.
 func (c Config) Chunk(esize int) int {
+	return min(c.chunk(esize), max(1, MaxChunkElements/max(1, c.T)))
+}
+
+func (c Config) chunk(esize int) int {
 	switch {
 	case c.ChunkRows > 0:
 		return min(c.ChunkRows, c.B)
@@ -196,25 +207,6 @@ type MemStats struct {
 	DeviceBytes int64 `json:"device_bytes,omitempty"`
 	// ChunkRows is the rows per chunk (B when the batch runs whole).
 	ChunkRows int `json:"chunk_rows"`
-}
-
-// Stats is implemented by layers that report their memory and can time the
-// matrix products of a step alone (the floor a step cannot beat). Check for
-// it with a type assertion.
-type Stats interface {
-	MemStats() MemStats
-	// FloorMs runs only the matrix products of a step on rows rows, reps
-	// times, and returns the median milliseconds of one step's products.
-	FloorMs(rows, reps int) (float64, error)
-}
-
-// Resident is implemented by layers that can keep a batch on the device and
-// step on it again without copying it (benchmarks, and many epochs on data
-// that fit the device). Load copies and checks the batch once; StepLoaded
-// runs Step on the loaded batch.
-type Resident interface {
-	Load(x, targets *tensor.Dense) error
-	StepLoaded() (float64, error)
 }
 
 // Result holds one batch's loss and gradients. Tensors are host copies owned by

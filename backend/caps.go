@@ -114,7 +114,8 @@ func values[E ~int](n int) []E {
 // not run (a dtype, matmul mode, storage, softmax-cross-entropy
 // implementation, loss option, chunking or vocabulary tiles); and a plain
 // error for values that mean nothing (an unknown mode, a negative tile,
-// bfloat16 storage with TF32 products). cfg.Spec is not validated here.
+// chunk rows below -1, a negative memory budget, bfloat16 storage with
+// TF32 products). cfg.Spec is not validated here.
 func (c Capabilities) Check(name string, cfg Config) error {
 	notImpl := func(format string, a ...any) error {
 		return fmt.Errorf("%s: %s: %w", name, fmt.Sprintf(format, a...), ErrNotImplemented)
@@ -128,6 +129,10 @@ func (c Capabilities) Check(name string, cfg Config) error {
 		return fmt.Errorf("%s: storage %v: want %s", name, cfg.Storage, strings.Join(storageNames[:], ", "))
 	case cfg.VocabTile < 0:
 		return fmt.Errorf("%s: vocabulary tile %d: want > 0 classes, or 0 for whole rows", name, cfg.VocabTile)
+	case cfg.ChunkRows < -1:
+		return fmt.Errorf("%s: chunk rows %d: want > 0 rows, 0 for automatic, or -1 for whole batches", name, cfg.ChunkRows)
+	case cfg.MemoryBudget < 0:
+		return fmt.Errorf("%s: memory budget %d bytes: want > 0, or 0 for the default %d", name, cfg.MemoryBudget, int64(DefaultMemoryBudget))
 	case cfg.Storage == StorageBF16 && cfg.MatMode == TF32:
 		return fmt.Errorf("%s: bfloat16 storage multiplies bfloat16 operands; matmul mode %v does not go with it", name, cfg.MatMode)
 	}

@@ -30,13 +30,14 @@
 //
 // Bad input is refused before it can cost anything: graph.Spec.Validate
 // checks that no matrix size overflows; Open estimates what the layer will
-// allocate (Footprint, the same estimate for every device; CheckHostMemory
-// compares it with MemAvailable on Linux) and fails with an error wrapping
-// ErrOutOfMemory when it will not fit; SetParams refuses NaN and ±Inf; a
-// batch whose logits are not finite is an error wrapping ErrNonFinite
-// (ExplainNonFinite says whether x or the parameters are to blame) that
-// changes nothing.
+// allocate and fails with an error wrapping ErrOutOfMemory when it will not
+// fit; SetParams refuses NaN and ±Inf; a batch whose logits are not finite
+// is an error wrapping ErrNonFinite that says whether x or the parameters
+// are to blame and changes nothing.
 //
-// The conformance suite in package backend/conformance runs the same checks on
-// every backend.
+// This package is what a program that uses a backend needs. What a backend
+// is built from (the checks every backend runs first, the memory estimate,
+// the data-parallel protocol, the optional interfaces benchmarks use) is in
+// package dsx/backend/kit; the conformance suite in package
+// backend/conformance runs the same checks on every backend.
 package backend

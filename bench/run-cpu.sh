@@ -15,7 +15,7 @@
 # WARMUP set all.
 #   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, thr, whole, torch, torchhuge, numpy, base;
 #                                            thr: DSX_BLAS_THREADS=$(nproc), the library's own threads;
-#                                            whole: dsx with --chunk-rows -1, the batch never chunked;
+#                                            whole: dsx with --chunk-rows B, the batch never chunked;
 #                                            torchhuge: PyTorch with GLIBC_TUNABLES=glibc.malloc.hugetlb=1,
 #                                            so that its large buffers are reused on huge pages)
 #   GRADS=W,b,x bench/run-cpu.sh            (the gradients every column computes: W,b (default) or W,b,x)
@@ -58,7 +58,7 @@ run() { # column, shape
   dsx) T bin/dsx bench --device cpu --json $(args "$2") ;;
   off) DSX_BLAS=off T bin/dsx bench --device cpu --json $(args "$2") ;;
   thr) DSX_BLAS_THREADS=$(nproc) T bin/dsx bench --device cpu --json $(args "$2") ;;
-  whole) T bin/dsx bench --device cpu --json --chunk-rows -1 $(args "$2") ;;
+  whole) T bin/dsx bench --device cpu --json --chunk-rows "${2%%x*}" $(args "$2") ;;
   base) T "$BASE" bench --device cpu --json $(args "$2") ;;
   torch) T "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;
   torchhuge) GLIBC_TUNABLES=glibc.malloc.hugetlb=1 T "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 )
 
 // The CPU backend picks the rows of a training batch's chunks for speed
@@ -67,21 +68,21 @@ func chunkRows(cfg backend.Config) chunkChoice {
 func speedChunk(cfg backend.Config, c cacheInfo) chunkChoice {
 	es := int64(cfg.DType.Size())
 	B, N, T := int64(cfg.B), int64(cfg.N), int64(cfg.T)
-	llc := fmt.Sprintf("the %s L%d cache (%s)", backend.FormatBytes(c.LLC), c.Level, c.Source)
+	llc := fmt.Sprintf("the %s L%d cache (%s)", kit.FormatBytes(c.LLC), c.Level, c.Source)
 	if c.Level == 0 {
-		llc = fmt.Sprintf("a last-level cache of %s, %s", backend.FormatBytes(c.LLC), c.Source)
+		llc = fmt.Sprintf("a last-level cache of %s, %s", kit.FormatBytes(c.LLC), c.Source)
 	}
 	r := B
 	why := ""
 	if whole := 2 * B * T * es; whole <= c.LLC || B <= minChunkRows {
-		why = fmt.Sprintf("the logits and their gradient (%s) fit %s", backend.FormatBytes(whole), llc)
+		why = fmt.Sprintf("the logits and their gradient (%s) fit %s", kit.FormatBytes(whole), llc)
 		if B <= minChunkRows {
 			why = fmt.Sprintf("no more rows than the smallest chunk (%d)", minChunkRows)
 		}
 	} else {
 		r = min(max(N, minChunkRows), maxChunkRows)
 		why = fmt.Sprintf("the logits and their gradient (%s) exceed %s: chunks of N rows within [%d, %d], whose two chunk×T buffers hold no more than W and dW",
-			backend.FormatBytes(whole), llc, minChunkRows, maxChunkRows)
+			kit.FormatBytes(whole), llc, minChunkRows, maxChunkRows)
 	}
 	budget := cfg.MemoryBudget
 	if budget <= 0 {
@@ -89,7 +90,7 @@ func speedChunk(cfg backend.Config, c cacheInfo) chunkChoice {
 	}
 	if lim := budget / (T * es); lim < min(r, B) {
 		r = max(lim, 1)
-		why = fmt.Sprintf("MemoryBudget %s bounds the logits to %d rows", backend.FormatBytes(budget), r)
+		why = fmt.Sprintf("MemoryBudget %s bounds the logits to %d rows", kit.FormatBytes(budget), r)
 	}
 	if r >= B {
 		return chunkChoice{cfg.B, "the whole batch: " + why}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -47,7 +48,7 @@ func TestChunkedHoldsChunks(t *testing.T) {
 func TestStats(t *testing.T) {
 	l, x, y := stepFixtureChunk(t, 64, 16, 30, 24)
 	defer l.Close()
-	st := l.(backend.Stats)
+	st := l.(kit.Stats)
 	if _, err := st.FloorMs(64, 3); err == nil {
 		t.Error("FloorMs before any batch: no error")
 	}
@@ -92,7 +93,7 @@ func TestSpeedChunk(t *testing.T) {
 		cfg := backend.Config{Spec: graph.Spec{B: k.B, N: k.N, T: k.T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}, MemoryBudget: k.budget}
 		got := speedChunk(cfg, k.c)
 		if got.Rows != k.want || got.Why == "" {
-			t.Errorf("%d×%d×%d, %s LLC, budget %d: %d rows (%s), want %d", k.B, k.N, k.T, backend.FormatBytes(k.c.LLC), k.budget, got.Rows, got.Why, k.want)
+			t.Errorf("%d×%d×%d, %s LLC, budget %d: %d rows (%s), want %d", k.B, k.N, k.T, kit.FormatBytes(k.c.LLC), k.budget, got.Rows, got.Why, k.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 	"dsx/internal/dense"
 	"dsx/internal/rowmath"
@@ -57,7 +58,7 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	if err := checkMemory(cfg, ch.Rows); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch, ranks: backend.DataParallel(cfg)}
+	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch, ranks: kit.DataParallel(cfg)}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -70,17 +71,17 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 }
 
 // checkMemory refuses a layer whose buffers would not fit the host's
-// available memory (backend.FootprintRows for its chunks: the state, the
+// available memory (kit.FootprintRows for its chunks: the state, the
 // chunk loop's buffers and dx, less x and the targets, which the caller
 // holds), so that an absurd shape is an error wrapping
 // backend.ErrOutOfMemory rather than the runtime's fatal "out of memory".
 func checkMemory(cfg backend.Config, rows int) error {
-	fp, err := backend.FootprintRows(cfg, rows)
+	fp, err := kit.FootprintRows(cfg, rows)
 	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	if err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
-	var z backend.Sizer
+	var z kit.Sizer
 	need := z.Add(fp.StateBytes, fp.ExtraBytes)
 	if cfg.Want.DX {
 		need = z.Add(need, z.Mul(int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N)))
@@ -88,7 +89,7 @@ func checkMemory(cfg backend.Config, rows int) error {
 	if err := z.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return backend.CheckHostMemory(what, need)
+	return kit.CheckHostMemory(what, need)
 }
 
 type machine struct {
@@ -137,7 +138,7 @@ type layer struct {
 	chunk chunkChoice       // rows per chunk of a training batch, and why
 	t32   *trainer[float32] // the chunk loop's buffers, made on first use
 	t64   *trainer[float64]
-	ranks *backend.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
+	ranks *kit.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
@@ -177,7 +178,7 @@ func (l *layer) SetParams(W, b *tensor.Dense) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := backend.CheckParams(l.cfg, W, b); err != nil {
+	if err := kit.CheckParams(l.cfg, W, b); err != nil {
 		return err
 	}
 	if err := tensor.Copy(l.w, W); err != nil {
@@ -211,7 +212,7 @@ type result struct {
 // batch's own: those of the global batch of which this is one rank's share
 // (parallel.go).
 func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error) {
-	rows, den, err := l.denominators(x, targets)
+	x, targets, rows, den, err := l.denominators(x, targets)
 	if err != nil {
 		return result{}, err
 	}
@@ -223,23 +224,25 @@ func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error
 	return l.compute(x, targets, rows, den)
 }
 
-// denominators checks a batch and returns its rows and its Mean
-// denominators (the cross-entropy's and the z-loss's, wholeBatch). The
-// targets of the whole batch are checked here, so that an error names the
-// batch's row rather than a row of a chunk.
-func (l *layer) denominators(x, targets *tensor.Dense) (int, [2]float64, error) {
+// denominators checks a batch and returns it with views read as the values
+// they show (kit.Contiguous), its rows and its Mean denominators (the
+// cross-entropy's and the z-loss's, wholeBatch). The targets of the whole
+// batch are checked here, so that an error names the batch's row rather
+// than a row of a chunk.
+func (l *layer) denominators(x, targets *tensor.Dense) (*tensor.Dense, *tensor.Dense, int, [2]float64, error) {
 	if err := l.check(); err != nil {
-		return 0, [2]float64{}, err
+		return nil, nil, 0, [2]float64{}, err
 	}
 	if targets == nil {
-		return 0, [2]float64{}, errors.New("batch: targets are nil")
+		return nil, nil, 0, [2]float64{}, errors.New("batch: targets are nil")
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, targets)
+	rows, err := kit.CheckBatch(l.cfg, x, targets)
 	if err != nil {
-		return 0, [2]float64{}, err
+		return nil, nil, 0, [2]float64{}, err
 	}
+	x, targets = kit.Contiguous(x), kit.Contiguous(targets) // views read as the values they show
 	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
-	return rows, [2]float64{denom, kept}, err
+	return x, targets, rows, [2]float64{denom, kept}, err
 }
 
 // compute runs the chunk loop on a checked batch of rows with the Mean
@@ -390,7 +393,7 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 // in place with the optimizer, which reads only dW and db (r.dw, r.db: the
 // chunk loop's own buffers).
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if err := backend.CheckStep("cpu", l.cfg); err != nil {
+	if err := kit.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err
 	}
 	r, err := l.gradients(x, targets) // local gradients → reduce
@@ -405,10 +408,11 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, nil)
+	rows, err := kit.CheckBatch(l.cfg, x, nil)
 	if err != nil {
 		return nil, err
 	}
+	x = kit.Contiguous(x) // a view read as the values it shows
 	m, err := l.compile(rows)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -35,7 +36,7 @@ func TestOpenOutOfMemory(t *testing.T) {
 }
 
 // TestFootprintHeld: what a layer holds after Open and a first Step — the
-// Go heap's growth, garbage collected — is what backend.FootprintRows
+// Go heap's growth, garbage collected — is what kit.FootprintRows
 // counts for its chunks (state and extra, and dx), within 5 % plus 1 MiB
 // (Go's size classes and span rounding, the graph built for one row, tensor
 // headers); unchunked and chunked, with and without dx.
@@ -64,7 +65,7 @@ func TestFootprintHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := int64(held() - before)
-		m := l.(backend.Stats).MemStats()
+		m := l.(kit.Stats).MemStats()
 		want := m.StateBytes + m.ExtraBytes
 		if c.dx {
 			want += 4 * B * N

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/internal/dense"
 
 	"gorgonia.org/tensor"
@@ -16,7 +17,7 @@ type optimizer interface {
 	step(w, dw, b, db tensor.Tensor)
 	reset()
 	// state returns copies of the state; restore sets a copy of s, which
-	// backend.CheckOptimizerState has accepted.
+	// kit.CheckOptimizerState has accepted.
 	state(cfg backend.Config) backend.OptimizerState
 	restore(cfg backend.Config, s backend.OptimizerState)
 }
@@ -153,7 +154,7 @@ func (l *layer) SetOptimizerState(s backend.OptimizerState) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := backend.CheckOptimizerState(l.cfg, s); err != nil {
+	if err := kit.CheckOptimizerState(l.cfg, s); err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
 	l.opt.restore(l.cfg, s)

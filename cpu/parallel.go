@@ -3,7 +3,7 @@ package cpu
 import (
 	"fmt"
 
-	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 
 	"gorgonia.org/tensor"
@@ -19,7 +19,7 @@ func (l *layer) gradients(x, targets *tensor.Dense) (result, error) {
 }
 
 // parallel is a data-parallel layer's loss and gradients (the protocol of
-// backend.Ranks): this rank's share of the global batch is checked, the
+// kit.Ranks): this rank's share of the global batch is checked, the
 // shares' Mean denominators all-reduced, the share run forward and
 // backward scaled by the global ones, its status and loss all-reduced, and
 // dW and db all-reduced in place, so that every rank returns the global
@@ -81,7 +81,7 @@ func (l *layer) parallel(x, targets *tensor.Dense) (result, error) {
 }
 
 // Ranks is the layer's side of its data-parallel job (nil in one process).
-func (l *layer) Ranks() *backend.Ranks { return l.ranks }
+func (l *layer) Ranks() *kit.Ranks { return l.ranks }
 
 // share checks this rank's share of a batch and returns its Mean
 // denominators.
@@ -89,7 +89,7 @@ func (l *layer) share(x, targets *tensor.Dense) ([2]float64, error) {
 	if targets == nil {
 		return [2]float64{}, fmt.Errorf("batch: targets are nil")
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, targets)
+	rows, err := kit.CheckBatch(l.cfg, x, targets)
 	if err != nil {
 		return [2]float64{}, err
 	}

@@ -7,15 +7,16 @@ import (
 	"time"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/internal/dense"
 
 	"gonum.org/v1/gonum/blas"
 )
 
-// MemStats is the layer's footprint for its chunks (backend.FootprintRows:
-// what the chunk loop holds) and its chunk rows (backend.Stats).
+// MemStats is the layer's footprint for its chunks (kit.FootprintRows:
+// what the chunk loop holds) and its chunk rows (kit.Stats).
 func (l *layer) MemStats() backend.MemStats {
-	m, _ := backend.FootprintRows(l.cfg, l.chunk.Rows)
+	m, _ := kit.FootprintRows(l.cfg, l.chunk.Rows)
 	return m
 }
 
@@ -30,7 +31,7 @@ func ChunkPlan(cfg backend.Config) (rows int, why string) {
 	return c.Rows, c.Why
 }
 
-// FloorMs times the step's products alone (backend.Stats), as the chunk
+// FloorMs times the step's products alone (kit.Stats), as the chunk
 // loop runs them: per chunk x_c·W, x_cᵀ·dz (accumulated) and, with dx,
 // dz·Wᵀ, on the last batch the layer ran (its x, and the chunk buffer's
 // values as dz); the median of reps runs, in milliseconds. It changes

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 	"dsx/internal/dense"
 
@@ -159,7 +160,7 @@ func (t *trainer[F]) run(x, targets, W, b *tensor.Dense, rows, chunk int, den [2
 		tg := t.targets(targets, r0, n)
 		lv, err := op.Do(z, tg)
 		if err != nil {
-			return r, backend.ExplainNonFinite(err, r0, rowsOf(x, r0, r0+n), W, b)
+			return r, kit.ExplainNonFinite(err, r0, rowsOf(x, r0, r0+n), W, b)
 		}
 		if t.losses != nil {
 			// Reduction None: the loss is the sum of the rows' losses.

@@ -27,7 +27,10 @@
 // The scalar parts of both xent headers also compile for the host:
 // TestRowMath and TestAccMerge build them with g++ (testdata/rowmath.cc)
 // and check them against package graph's float64 reference and the
-// statistics' definitions, without a GPU.
+// statistics' definitions, without a GPU. Every kernel compiles for the
+// host too, whole: host/cudashim.h is a small CUDA runtime on fibers and
+// host/harness.cc the program that runs them (package
+// dsx/backend/cuda/hostkern builds both; Sources embeds them).
 //
 // Each .cu file opens with what it fuses and what it never stores, and names
 // the shape of every pointer. Kernels lists every entry point with its module
@@ -39,7 +42,12 @@
 // compute_52 (.version 7.8), which drivers ≥ 520 load and JIT-compile for the
 // GPU at hand, and records the SHA-256 of each source and header in
 // kernels.sha256; TestKernelsUpToDate fails when one changed without
-// regenerating.
+// regenerating. gen.sh also records what ptxas -arch=sm_90 -v makes of
+// every entry (resources.sm_90.txt: registers, spills, static shared
+// memory; KernelResources, CheckLaunch), and TestPTXRegenerates reruns it
+// on a copy with nvcc 11.8 and wants every output byte for byte.
+// TestPTXEntries checks the .entry parameters of the embedded PTX (count,
+// order, width, kind) against the argument structs.
 //
 // This package is pure Go (no cgo, no build tag): it only carries bytes and
 // types. The backend that loads them is dsx/backend/cuda (build tag gpu).

@@ -3,10 +3,19 @@ package cudakernels
 import (
 	"embed"
 	"fmt"
+	"io/fs"
 )
 
-//go:embed *.ptx kernels.sha256
+//go:embed *.ptx kernels.sha256 resources.sm_90.txt
 var files embed.FS
+
+//go:embed *.cu *.cuh host/cudashim.h host/harness.cc host/selftest.cu
+var sources embed.FS
+
+// Sources is the CUDA C sources and headers (NAME.cu, NAME.cuh) and, under
+// host/, the CUDA-semantics shim and harness that compile them for the host
+// (package dsx/backend/cuda/hostkern), as the module holds them.
+func Sources() fs.FS { return sources }
 
 // Modules lists the kernel modules: each has a NAME.cu source and NAME.ptx.
 var Modules = []string{"bias", "optim", "unfused", "xent", "xvocab"}

@@ -17,7 +17,8 @@
 // read once and written once; xent runs a row per block of up to 512 threads
 // and caches a row of at most 40 KiB in shared memory so that global memory
 // is read once; a longer row is read a second time for the gradient (from
-// L2).
+// HBM at large T: a float32 row of T = 256,000 is 1 MB, and the rows in
+// flight on every SM are far past L2).
 //
 // A row with a logit that is NaN or +Inf (or ±Inf under a soft cap), ignored
 // or not, gets loss NaN, as the CPU's graph.rowExp decides; a lone −Inf logit
@@ -449,13 +450,16 @@ __device__ void xent_scale_t(const F *tg, const double *w, double *scalep, long 
     }
 }
 
-extern "C" __global__ void xent_scale_f32(const float *tg, const double *w, double *scalep,
+// xent_scale and xent_reduce run as one block of 1024 threads
+// (lower.ReduceDims): __launch_bounds__(1024) holds nvcc to the 64
+// registers a thread that such a block can have.
+extern "C" __global__ void __launch_bounds__(1024) xent_scale_f32(const float *tg, const double *w, double *scalep,
                                           long long rows, long long T, long long flags,
                                           long long ignore) {
     xent_scale_t<float>(tg, w, scalep, rows, T, flags, ignore);
 }
 
-extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, double *scalep,
+extern "C" __global__ void __launch_bounds__(1024) xent_scale_f64(const double *tg, const double *w, double *scalep,
                                           long long rows, long long T, long long flags,
                                           long long ignore) {
     xent_scale_t<double>(tg, w, scalep, rows, T, flags, ignore);
@@ -466,7 +470,7 @@ extern "C" __global__ void xent_scale_f64(const double *tg, const double *w, dou
 // (deterministic); only this scalar crosses the bus.
 //   rowloss rows   per-row losses (double)
 //   out     1      the loss (double)
-extern "C" __global__ void xent_reduce(const double *rowloss, double *out, long long rows) {
+extern "C" __global__ void __launch_bounds__(1024) xent_reduce(const double *rowloss, double *out, long long rows) {
     __shared__ double part[32];
     double s = 0;   // rows threadIdx.x + i·blockDim.x in order of i, loaded eight at a time
     for (long long r0 = threadIdx.x; r0 < rows; r0 += 8LL * blockDim.x) {

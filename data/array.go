@@ -10,11 +10,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"dsx/internal/quote"
 	"dsx/internal/safetensors"
 )
 
@@ -53,14 +53,10 @@ func (a *array) where() string {
 }
 
 func (a *array) shapeString() string {
-	dims := make([]string, len(a.shape))
-	for i, d := range a.shape {
-		dims[i] = fmt.Sprint(d)
+	if len(a.shape) == 1 {
+		return fmt.Sprintf("(%d,)", a.shape[0])
 	}
-	if len(dims) == 1 {
-		return "(" + dims[0] + ",)"
-	}
-	return "(" + strings.Join(dims, ", ") + ")"
+	return "(" + quote.Shape(a.shape, ", ") + ")"
 }
 
 // elements multiplies a shape out; ok is false when the element count or

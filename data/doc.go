@@ -10,6 +10,13 @@
 // [LoadDir]) and CSV ([LoadCSV], [Load]), the last two gzipped or not.
 // [WriteNPY] and [NPYWriter] write .npy arrays.
 //
+// Every file is opened once: [Open] returns an [Input] whose
+// [Input.Features] (the header's feature count), [Input.Load] and
+// [Input.TensorNames] all read through that one opening, a regular file at
+// offsets and a stream (pipe, FIFO, /dev/stdin, <(...)) through one
+// buffered reader whose first bytes are peeked, not consumed. CSV and IDX
+// stream; .npy and safetensors, read by their size, must be regular files.
+//
 // Memory follows what a file holds, never what its header claims: every
 // header (.npy, safetensors, IDX images and labels) is checked against the
 // file's real size (for gzip, against the most deflate can expand it), the

@@ -115,8 +115,12 @@ func FuzzNPY(f *testing.F) {
 		// As features without labels, then as the labels of a 3-row file.
 		if s, err := LoadFile(p, Options{Unlabelled: true}); err == nil {
 			checkLoaded(t, s, len(b))
+		} else {
+			checkFuzzError(t, p, err)
 		}
-		if s, err := LoadFile(labels3, Options{Labels: p}); err == nil {
+		if s, err := LoadFile(labels3, Options{Labels: p}); err != nil {
+			checkFuzzError(t, p, err)
+		} else {
 			checkLoaded(t, s, 24)
 			if len(s.Y) != 3 || s.Classes > MaxInferredClasses {
 				t.Fatalf("labels %v, %d classes", s.Y, s.Classes)
@@ -132,7 +136,9 @@ func FuzzSafetensorsFeatures(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, o := range []Options{{Unlabelled: true}, {}} {
-			if s, err := LoadFile(p, o); err == nil {
+			if s, err := LoadFile(p, o); err != nil {
+				checkFuzzError(t, p, err)
+			} else {
 				checkLoaded(t, s, len(b))
 				if s.Labelled() && (len(s.Y) != s.Rows || s.Classes > MaxInferredClasses) {
 					t.Fatalf("%d labels for %d rows, %d classes", len(s.Y), s.Rows, s.Classes)

@@ -34,7 +34,12 @@ const maxDeflateRatio = 1032
 // the sizes against the files) before either body; memory follows the
 // bytes that really arrive, never the header's claim.
 func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
-	p, err := openIDXPair(imagesPath, labelsPath)
+	in, err := Open(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	p, err := openIDXPair(in, labelsPath)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +51,7 @@ func LoadIDX(imagesPath, labelsPath string) (*Set, error) {
 // has not been read.
 type idxFile struct {
 	r      *reader
+	own    *Input // the input opened for this file (nil: the caller's)
 	path   string
 	dims   []int
 	hdr    int    // header bytes
@@ -60,9 +66,11 @@ type idxFile struct {
 
 // openIDX reads an IDX header with the wanted magic and checks what it
 // claims against the file: an uncompressed file must hold exactly the
-// header's bytes, a gzip file at most maxDeflateRatio times its size.
-func openIDX(path string, magic uint32, kind string) (_ *idxFile, err error) {
-	r, err := open(path)
+// header's bytes, a gzip file at most maxDeflateRatio times its size. It
+// reads the input's body: a stream is read by it alone.
+func openIDX(in *Input, magic uint32, kind string) (_ *idxFile, err error) {
+	path := in.path
+	r, err := in.body()
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +106,7 @@ func openIDX(path string, magic uint32, kind string) (_ *idxFile, err error) {
 	} else {
 		f.claims = fmt.Sprintf("%d labels", f.dims[0])
 	}
-	if st, err := r.f.Stat(); err == nil && st.Mode().IsRegular() {
-		f.size = st.Size()
-	}
+	f.size = in.size
 	if f.size == 0 {
 		return f, nil // a pipe: the body's length is checked as it is read
 	}
@@ -118,7 +124,10 @@ func openIDX(path string, magic uint32, kind string) (_ *idxFile, err error) {
 	return f, nil
 }
 
-func (f *idxFile) Close() error { return f.r.Close() }
+func (f *idxFile) Close() error {
+	f.r.Close()
+	return f.own.Close() // nil-safe
+}
 
 // readBody reads exactly the header's number of bytes, handing them to
 // put in pieces of at most 64 KiB as they arrive, and checks that nothing
@@ -206,8 +215,9 @@ func (f *idxFile) bytes() ([]byte, error) {
 	return y, err
 }
 
-func openIDXImages(path string) (*idxFile, error) {
-	f, err := openIDX(path, idxImageMagic, "image")
+func openIDXImages(in *Input) (*idxFile, error) {
+	path := in.path
+	f, err := openIDX(in, idxImageMagic, "image")
 	if err != nil {
 		return nil, err
 	}
@@ -222,8 +232,29 @@ func openIDXImages(path string) (*idxFile, error) {
 	return f, nil
 }
 
-func openIDXLabels(path string) (*idxFile, error) {
-	return openIDX(path, idxLabelMagic, "label")
+func openIDXLabels(in *Input) (*idxFile, error) {
+	return openIDX(in, idxLabelMagic, "label")
+}
+
+// openIDXPath opens path and reads its IDX header; the idxFile closes
+// the file.
+func openIDXPath(path string, images bool) (*idxFile, error) {
+	in, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var f *idxFile
+	if images {
+		f, err = openIDXImages(in)
+	} else {
+		f, err = openIDXLabels(in)
+	}
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	f.own = in
+	return f, nil
 }
 
 // idxPair is an images file and its labels file (nil for images alone),
@@ -232,16 +263,20 @@ type idxPair struct {
 	img, lab *idxFile
 }
 
-func openIDXPair(imagesPath, labelsPath string) (*idxPair, error) {
-	img, err := openIDXImages(imagesPath)
+// openIDXPair reads the headers of the images (the opened input images,
+// which the caller closes) and of the labels file at labelsPath ("" for
+// none).
+func openIDXPair(images *Input, labelsPath string) (*idxPair, error) {
+	img, err := openIDXImages(images)
 	if err != nil {
 		return nil, err
 	}
+	imagesPath := images.path
 	p := &idxPair{img: img}
 	if labelsPath == "" {
 		return p, nil
 	}
-	if p.lab, err = openIDXLabels(labelsPath); err != nil {
+	if p.lab, err = openIDXPath(labelsPath, false); err != nil {
 		img.Close()
 		return nil, err
 	}
@@ -378,12 +413,19 @@ func LoadDirOptions(dir string, o Options) (train, test *Set, err error) {
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("%s: missing %s", dir, strings.Join(missing, ", "))
 	}
-	tr, err := openIDXPair(paths[0], paths[1])
+	var ins [2]*Input
+	for i, p := range []string{paths[0], paths[2]} {
+		if ins[i], err = Open(p); err != nil {
+			return nil, nil, err
+		}
+		defer ins[i].Close()
+	}
+	tr, err := openIDXPair(ins[0], paths[1])
 	if err != nil {
 		return nil, nil, err
 	}
 	defer tr.Close()
-	te, err := openIDXPair(paths[2], paths[3])
+	te, err := openIDXPair(ins[1], paths[3])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -411,6 +453,22 @@ func LoadDirOptions(dir string, o Options) (train, test *Set, err error) {
 		}
 	}
 	return train, test, nil
+}
+
+// DirFiles lists the data files of an MNIST-style folder that exist (each
+// of the four names, plain or with .gz), for callers that must not
+// overwrite them.
+func DirFiles(dir string) []string {
+	var out []string
+	for _, name := range idxNames {
+		for _, cand := range []string{name, name + ".gz"} {
+			p := filepath.Join(dir, cand)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // DefaultDirs lists the folders where Debian packages install MNIST-style

@@ -1,15 +1,16 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"math"
 	"strings"
 	"time"
+
+	"dsx/internal/quote"
 )
 
 // MaxInferredClasses bounds the number of classes inferred from the labels
@@ -90,26 +91,37 @@ type Options struct {
 // read straight into the set's X; nothing is held twice. The set's Stats
 // say what was read, skipped and how long it took.
 func LoadFile(path string, o Options) (*Set, error) {
+	in, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	return in.Load(o)
+}
+
+// Load reads the data set, as [LoadFile] does, from the opened input. A
+// stream is read once: a second Load of it is an error.
+func (in *Input) Load(o Options) (*Set, error) {
 	start := time.Now()
-	format, err := sniff(path)
+	format, err := in.sniff()
 	if err != nil {
 		return nil, err
 	}
 	var s *Set
 	switch format {
 	case "csv":
-		s, err = loadCSVFile(path, o)
+		s, err = loadCSVInput(in, o)
 	case "idx":
-		s, err = loadIDXFile(path, o)
+		s, err = loadIDXInput(in, o)
 	default:
-		s, err = loadArrays(path, format, o)
+		s, err = loadArrays(in, format, o)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if o.Features > 0 && s.N != o.Features {
 		s.Close()
-		return nil, fmt.Errorf("file %s: %w: rows have %d features, want %d", path, ErrFeatureCount, s.N, o.Features)
+		return nil, fmt.Errorf("file %s: %w: rows have %d features, want %d", in.path, ErrFeatureCount, s.N, o.Features)
 	}
 	if err := s.SetClasses(o.Classes); err != nil {
 		s.Close()
@@ -119,111 +131,138 @@ func LoadFile(path string, o Options) (*Set, error) {
 	return s, nil
 }
 
-// sniff tells a file's format from its first bytes.
-func sniff(path string) (string, error) {
-	f, err := os.Open(path)
+// sniff tells the input's format from its first bytes, peeked (a stream
+// loses nothing), and names what it cannot read.
+func (in *Input) sniff() (string, error) {
+	if in.format != "" {
+		return in.format, nil
+	}
+	r, err := in.peek()
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	if in.regular {
+		defer r.Close()
+	}
+	raw, _ := r.raw.Peek(16)
+	format, err := sniffBytes(in.path, raw, in.size, in.regular, false)
+	if err != nil || format != "" {
+		in.format = format
+		return format, err
+	}
+	b := raw
+	if r.gz != nil {
+		if b, err = r.buffered().Peek(16); err != nil && err != io.EOF {
+			return "", r.wrap(err)
+		}
+	}
+	if format, err = sniffBytes(in.path, b, 0, false, r.gz != nil); err != nil {
 		return "", err
 	}
-	if st.IsDir() {
-		return "", fmt.Errorf("file %s: is a directory (--data takes a folder of IDX files)", path)
+	if format == "" {
+		format = "csv"
 	}
-	var head [16]byte
-	n, _ := io.ReadFull(f, head[:])
-	b := head[:n]
+	in.format = format
+	return format, nil
+}
+
+// sniffBytes tells a format from a file's first bytes b (decompressed
+// when gz): "npy", "safetensors" or "idx", "" for text (CSV), or an error
+// naming a format dsx does not read or a header that is corrupt. size is
+// a regular file's size (sized), for a safetensors header length.
+func sniffBytes(path string, b []byte, size int64, sized, gz bool) (string, error) {
+	n := len(b)
+	kind := ""
 	switch {
 	case bytes.HasPrefix(b, []byte(npyMagic)):
-		return "npy", nil
+		kind = "npy"
 	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
 		return "", fmt.Errorf("file %s: a zip archive (.npz?): save each array with np.save (features.npy, labels.npy)", path)
-	case n >= 9 && b[8] == '{' && binary.LittleEndian.Uint64(b) <= uint64(st.Size()-8):
-		return "safetensors", nil
+	case n >= 4 && b[0] == 0 && b[1] == 0 && idxTypes[b[2]] != "" && b[3] >= 1 && b[3] <= 4:
+		switch magic := binary.BigEndian.Uint32(b); magic {
+		case idxImageMagic:
+			return "idx", nil
+		case idxLabelMagic:
+			return "", fmt.Errorf("file %s: an IDX labels file: give the IDX images as the data and this as their labels file", path)
+		default:
+			return "", fmt.Errorf("file %s: an IDX file of %s with %d dimensions (magic 0x%08x): dsx reads IDX images of unsigned bytes (magic 0x%08x) and labels of unsigned bytes (0x%08x); save other data as .npy",
+				path, idxTypes[b[2]], b[3], magic, uint32(idxImageMagic), uint32(idxLabelMagic))
+		}
+	case n >= 9 && bytes.IndexByte(b[:8], 0) >= 0 && (b[8] == '{' || b[8] == '[' || b[8] == 0xef):
+		// An 8-byte length (with a zero byte, which text never holds)
+		// and what starts JSON: a safetensors file, sound or not; its
+		// reader names what is wrong with the header.
+		kind = "safetensors"
 	}
-	// Compressed or not, IDX and CSV are read through open.
-	r, err := open(path)
+	switch {
+	case kind == "":
+		return "", nil
+	case gz:
+		return "", fmt.Errorf("file %s: a gzip-compressed %s file: decompress it first (dsx reads .npy and safetensors at disk speed, uncompressed)", path, kind)
+	case kind == "safetensors" && sized && binary.LittleEndian.Uint64(b) > uint64(size-8):
+		return "", fmt.Errorf("file %s: corrupt safetensors file: header length %d goes beyond the end of the file (%d bytes)", path, binary.LittleEndian.Uint64(b), size)
+	}
+	return kind, nil
+}
+
+// idxTypes names the IDX element types by their code, the magic's third
+// byte.
+var idxTypes = [256]string{0x08: "unsigned bytes", 0x09: "signed bytes", 0x0b: "int16", 0x0c: "int32", 0x0d: "float32", 0x0e: "float64"}
+
+func loadCSVInput(in *Input, o Options) (*Set, error) {
+	if o.Labels != "" {
+		return nil, fmt.Errorf("file %s: CSV rows carry their label in the first column; a separate labels file (%s) goes with .npy, safetensors or IDX data", in.path, o.Labels)
+	}
+	mode := csvMode{labelled: true, classes: o.Classes}
+	if o.Features > 0 {
+		mode.features, mode.allowUnlabelled = o.Features, o.Unlabelled
+	}
+	r, err := in.body()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer r.Close()
-	n, _ = io.ReadFull(r, head[:])
-	b = head[:n]
-	switch {
-	case r.gz != nil && (bytes.HasPrefix(b, []byte(npyMagic)) || n >= 9 && b[8] == '{'):
-		return "", fmt.Errorf("file %s: a gzip-compressed .npy or safetensors file: decompress it first (dsx reads them at disk speed, uncompressed)", path)
-	case n >= 4 && binary.BigEndian.Uint32(b) == idxImageMagic:
-		return "idx", nil
-	case n >= 4 && binary.BigEndian.Uint32(b) == idxLabelMagic:
-		return "", fmt.Errorf("file %s: an IDX labels file: give the IDX images as the data and this as their labels file", path)
-	}
-	return "csv", nil
+	return loadCSV(r, in.size, mode, o.Progress)
 }
 
-func loadCSVFile(path string, o Options) (*Set, error) {
-	if o.Labels != "" {
-		return nil, fmt.Errorf("file %s: CSV rows carry their label in the first column; a separate labels file (%s) goes with .npy, safetensors or IDX data", path, o.Labels)
-	}
-	labelled := true
-	if o.Features > 0 {
-		cols, err := csvColumns(path)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case cols == o.Features+1:
-		case cols == o.Features && o.Unlabelled:
-			labelled = false
-		case o.Unlabelled:
-			return nil, fmt.Errorf("file %s: %w: rows have %d columns: want %d features, or a label and %d features", path, ErrFeatureCount, cols, o.Features, o.Features)
-		default:
-			return nil, fmt.Errorf("file %s: %w: rows have %d columns: want a label and %d features", path, ErrFeatureCount, cols, o.Features)
-		}
-	}
-	if labelled && o.Classes > 0 {
-		return loadCSV(path, o.Classes, true, o.Progress)
-	}
-	return loadCSV(path, 0, labelled, o.Progress)
-}
-
-// csvColumns counts the fields of the first line that is not blank,
-// holding no more than that line and no field longer than maxCSVField.
-func csvColumns(path string) (int, error) {
-	r, err := open(path)
+// csvColumns counts the fields of the first line that is not blank. A
+// regular file's line is counted as it is read, holding no more than a
+// buffer of it and no field longer than maxCSVField; a stream's is peeked
+// (nothing is consumed), and 0 (unknown) when it does not end within the
+// buffer.
+func csvColumns(in *Input) (int, error) {
+	r, err := in.peek()
 	if err != nil {
 		return 0, err
 	}
-	defer r.Close()
-	lr := &lineReader{br: r.Reader.(*bufio.Reader), r: r} // open always buffers
-	for {
-		line, err := lr.next()
-		if len(bytes.TrimSpace(line)) > 0 {
-			return bytes.Count(line, []byte(",")) + 1, nil
-		}
+	if !in.regular {
+		line, ok, err := peekLine(r)
 		switch {
-		case err == io.EOF:
-			return 0, fmt.Errorf("%s: empty set: no data rows", path)
 		case err != nil:
 			return 0, err
+		case ok && line == nil:
+			return 0, fmt.Errorf("%s: empty set: no data rows", in.path)
+		case !ok:
+			return 0, nil
 		}
+		return bytes.Count(line, []byte(",")) + 1, nil
 	}
+	defer r.Close()
+	return countFirstLine(r)
 }
 
-func loadIDXFile(path string, o Options) (*Set, error) {
+func loadIDXInput(in *Input, o Options) (*Set, error) {
 	if o.Labels == "" && !o.Unlabelled {
-		return nil, fmt.Errorf("file %s: %w: IDX images keep their labels in a separate IDX labels file", path, ErrNoLabels)
+		return nil, fmt.Errorf("file %s: %w: IDX images keep their labels in a separate IDX labels file", in.path, ErrNoLabels)
 	}
-	p, err := openIDXPair(path, o.Labels)
+	p, err := openIDXPair(in, o.Labels)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
 	if o.Features > 0 && p.features() != o.Features {
 		return nil, fmt.Errorf("file %s: %w: images of %d×%d have %d features, want %d",
-			path, ErrFeatureCount, p.img.dims[1], p.img.dims[2], p.features(), o.Features)
+			in.path, ErrFeatureCount, p.img.dims[1], p.img.dims[2], p.features(), o.Features)
 	}
 	reportTo(o.Progress, p)
 	return p.read()
@@ -234,9 +273,24 @@ func loadIDXFile(path string, o Options) (*Set, error) {
 // allocated by what they claim. For a CSV file it is the first line's
 // number of fields less one for the label, or 0 (unknown) with
 // o.Unlabelled, where the file may hold features only. Callers check two
-// files against each other with it before reading either.
+// files against each other with it before reading either. It opens path
+// for itself: to peek at a stream and then load it, [Open] it once and
+// call [Input.Features] and [Input.Load].
 func PeekFeatures(path string, o Options) (int, error) {
-	format, err := sniff(path)
+	in, err := Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	return in.Features(o)
+}
+
+// Features is [PeekFeatures] of the opened input: a stream's header is
+// peeked, not consumed, so that Load reads it whole afterwards. A CSV
+// stream whose first line does not fit the read buffer (1 MiB) gives 0
+// (unknown), as an unlabelled CSV does.
+func (in *Input) Features(o Options) (int, error) {
+	format, err := in.sniff()
 	if err != nil {
 		return 0, err
 	}
@@ -245,27 +299,44 @@ func PeekFeatures(path string, o Options) (int, error) {
 		if o.Unlabelled {
 			return 0, nil
 		}
-		cols, err := csvColumns(path)
-		return cols - 1, err
+		cols, err := csvColumns(in)
+		return max(cols-1, 0), err
 	case "idx":
-		f, err := openIDXImages(path)
+		if in.regular {
+			f, err := openIDXImages(in)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			return f.dims[1] * f.dims[2], nil
+		}
+		r, err := in.peek()
 		if err != nil {
 			return 0, err
 		}
-		defer f.Close()
-		return f.dims[1] * f.dims[2], nil
+		hdr, err := r.buffered().Peek(16)
+		if err != nil {
+			if err == io.EOF {
+				return 0, fmt.Errorf("file %s: truncated: IDX header needs 16 bytes but only %d bytes found", in.path, len(hdr))
+			}
+			return 0, r.wrap(err)
+		}
+		rows, cols := binary.BigEndian.Uint32(hdr[8:]), binary.BigEndian.Uint32(hdr[12:])
+		if rows == 0 || cols == 0 || uint64(rows)*uint64(cols) > math.MaxInt32 {
+			return 0, fmt.Errorf("file %s: IDX images of %d×%d pixels: no features, or implausibly many", in.path, rows, cols)
+		}
+		return int(rows * cols), nil
 	}
-	f, size, err := openRegular(path)
+	f, size, err := in.regularFile(format)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
 	var feat *array
 	if format == "npy" {
-		feat, err = openNPY(f, path, size)
+		feat, err = openNPY(f, in.path, size)
 	} else {
 		var st *safetensorsFile
-		if st, err = openSafetensors(f, path, size); err != nil {
+		if st, err = openSafetensors(f, in.path, size); err != nil {
 			return 0, err
 		}
 		var ok bool
@@ -283,12 +354,12 @@ func PeekFeatures(path string, o Options) (int, error) {
 // loadArrays reads a .npy or safetensors features file and its labels.
 // Headers first: shapes, row counts and the feature count are checked
 // before any data are read.
-func loadArrays(path, format string, o Options) (s *Set, err error) {
-	f, size, err := openRegular(path)
+func loadArrays(in *Input, format string, o Options) (s *Set, err error) {
+	f, size, err := in.regularFile(format)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	path := in.path
 	var feat, lab *array
 	switch format {
 	case "npy":
@@ -310,7 +381,7 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 			return nil, st.missing("features", o.FeaturesTensor, DefaultFeaturesTensors)
 		}
 		if o.Labels != "" && o.LabelsTensor != "" {
-			return nil, fmt.Errorf("file %s: labels come either from a tensor (%s) or from a labels file (%s), not both", path, o.LabelsTensor, o.Labels)
+			return nil, fmt.Errorf("file %s: labels come either from a tensor (%s) or from a labels file (%s), not both", path, quote.Value(o.LabelsTensor), o.Labels)
 		}
 		if o.Labels == "" {
 			if lab, ok, err = st.find(o.LabelsTensor, DefaultLabelsTensors); err != nil {
@@ -338,17 +409,28 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 	var idxLab *idxFile
 	if o.Labels != "" {
 		s.Source += " + " + o.Labels
-		lf, lsize, err := openRegular(o.Labels)
+		lin, err := Open(o.Labels)
 		if err != nil {
 			return nil, err
 		}
-		defer lf.Close()
-		var magic [6]byte
-		if n, _ := lf.ReadAt(magic[:], 0); string(magic[:n]) == npyMagic {
+		defer lin.Close()
+		r, err := lin.peek()
+		if err != nil {
+			return nil, err
+		}
+		magic, _ := r.raw.Peek(len(npyMagic))
+		if lin.regular {
+			r.Close()
+		}
+		if string(magic) == npyMagic {
+			lf, lsize, err := lin.regularFile("npy")
+			if err != nil {
+				return nil, err
+			}
 			if lab, err = openNPY(lf, o.Labels, lsize); err != nil {
 				return nil, err
 			}
-		} else if idxLab, err = openIDXLabels(o.Labels); err != nil {
+		} else if idxLab, err = openIDXLabels(lin); err != nil {
 			// Not a .npy file; IDX labels are the other kind accepted.
 			return nil, fmt.Errorf("labels: want a .npy array of integers or an IDX labels file: %w", err)
 		} else {
@@ -418,23 +500,6 @@ func loadArrays(path, format string, o Options) (s *Set, err error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func openRegular(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, fmt.Errorf("file %s: not a regular file", path)
-	}
-	return f, st.Size(), nil
 }
 
 // SetClasses applies a given number of classes (given > 0: every label

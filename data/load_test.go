@@ -104,9 +104,9 @@ func TestLoadSafetensorsErrors(t *testing.T) {
 		want string
 	}{
 		{"no features", stBytes(stTensor{"W", "F32", []int{3, 2}, x}), Options{},
-			"no features tensor (looked for features, x, X, embeddings, inputs); it holds W"},
-		{"named missing", stBytes(stTensor{"x", "F32", []int{3, 2}, x}), Options{FeaturesTensor: "emb"}, `no tensor "emb"; it holds x`},
-		{"labels missing", stBytes(stTensor{"x", "F32", []int{3, 2}, x}), Options{LabelsTensor: "cls"}, `no tensor "cls"; it holds x`},
+			"no features tensor (looked for features, x, X, embeddings, inputs); it holds \"W\""},
+		{"named missing", stBytes(stTensor{"x", "F32", []int{3, 2}, x}), Options{FeaturesTensor: "emb"}, `no tensor "emb"; it holds "x"`},
+		{"labels missing", stBytes(stTensor{"x", "F32", []int{3, 2}, x}), Options{LabelsTensor: "cls"}, `no tensor "cls"; it holds "x"`},
 		{"no labels", stBytes(stTensor{"x", "F32", []int{3, 2}, x}), Options{}, "no labels"},
 		{"BF16", stBytes(stTensor{"x", "BF16", []int{3, 2}, make([]byte, 12)}), Options{Unlabelled: true}, `tensor "x": dtype BF16 is not supported`},
 		{"row mismatch", stBytes(stTensor{"x", "F32", []int{3, 2}, x}, stTensor{"y", "I64", []int{2}, y[:16]}), Options{},

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,4 +125,23 @@ func TestMappedCutInUse(t *testing.T) {
 	if _, err := FitScaler(s); err == nil || !strings.Contains(err.Error(), "the file changed") {
 		t.Errorf("FitScaler after the cut: %v, want an error", err)
 	}
+}
+
+// openRegular opens a file that is read at offsets (a .npy file), or
+// says that it is not a regular file.
+func openRegular(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("file %s: not a regular file", path)
+	}
+	return f, st.Size(), nil
 }

@@ -59,6 +59,9 @@ func parseNPYHeader(r io.Reader) (npyHeader, error) {
 		return npyHeader{}, fmt.Errorf("not a .npy file (no \\x93NUMPY magic)")
 	}
 	major, minor := pre[6], pre[7]
+	if minor != 0 {
+		return npyHeader{}, fmt.Errorf("unsupported .npy format version %d.%d (want 1.0, 2.0 or 3.0)", major, minor)
+	}
 	var hlen, off int
 	switch major {
 	case 1:
@@ -133,7 +136,7 @@ func parseNPYDict(s string) (npyHeader, error) {
 		case "shape":
 			sh, ok := p.tuple()
 			if !ok {
-				return h, fmt.Errorf("shape is not a tuple of non-negative integers")
+				return h, fmt.Errorf("shape is not a tuple of at most %d non-negative integers", maxNPYDims)
 			}
 			h.shape, haveShape = sh, true
 		default:
@@ -170,10 +173,12 @@ func parseDescr(d string) (dtype, error) {
 	default:
 		return dtype{}, bad
 	}
-	size, err := strconv.Atoi(d[2:])
-	if err != nil {
+	// The size is one digit as numpy writes it ('<f4'): no sign, no
+	// leading zero ('<f04', '<f+4' are not dtypes numpy reads back).
+	if len(d) != 3 || d[2] < '1' || d[2] > '9' {
 		return dtype{}, bad
 	}
+	size := int(d[2] - '0')
 	dt.size = size
 	switch {
 	case dt.kind == 'f' && (size == 4 || size == 8):
@@ -238,14 +243,22 @@ func (p *pyLit) boolean() (bool, bool) {
 	return false, false
 }
 
-// tuple reads (d0, d1, ...) of non-negative integers; Python 2 wrote them
-// with an L suffix.
+// maxNPYDims bounds a .npy shape's dimensions, as numpy does (NPY_MAXDIMS
+// is 64 since numpy 2.0, 32 before): a header of thousands of dimensions
+// is an error, and errors quoting a shape stay short.
+const maxNPYDims = 64
+
+// tuple reads (d0, d1, ...) of at most maxNPYDims non-negative integers;
+// Python 2 wrote them with an L suffix.
 func (p *pyLit) tuple() ([]int, bool) {
 	if !p.eat('(') {
 		return nil, false
 	}
 	var out []int
 	for !p.eat(')') {
+		if len(out) == maxNPYDims {
+			return nil, false
+		}
 		p.skip()
 		j := p.i
 		for j < len(p.s) && p.s[j] >= '0' && p.s[j] <= '9' {

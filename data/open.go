@@ -7,14 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
-// reader is an opened input file, transparently gunzipped when it starts
-// with the gzip magic bytes 1f 8b.
+// reader reads an input's bytes, transparently gunzipped when they start
+// with the gzip magic bytes 1f 8b. Closing it does not close the file:
+// the [Input] that made it does.
 type reader struct {
 	io.Reader
-	f    *os.File
+	raw  *bufio.Reader // the file's bytes as they are (compressed or not)
 	gz   *gzip.Reader
 	path string
 	file *countingReader // the file's bytes read so far, for progress
@@ -38,10 +38,13 @@ func (r *reader) fileRead() int64 { return r.file.n }
 
 func (r *reader) Close() error {
 	if r.gz != nil {
-		r.gz.Close()
+		return r.gz.Close()
 	}
-	return r.f.Close()
+	return nil
 }
+
+// buffered is the reader's decompressed bytes as a *bufio.Reader.
+func (r *reader) buffered() *bufio.Reader { return r.Reader.(*bufio.Reader) }
 
 // wrap turns a read error into one naming the file, saying whether the
 // gzip stream is corrupt or cut short.
@@ -54,27 +57,20 @@ func (r *reader) wrap(err error) error {
 	return fmt.Errorf("file %s: %w", r.path, err)
 }
 
-func open(path string) (*reader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err // *PathError already names the file
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("file %s: is a directory", path)
-	}
-	cr := &countingReader{r: f}
+// newReader reads src from its start, buffered, and gunzipped when it
+// starts with the gzip magic. The magic is peeked, not consumed: on a
+// stream nothing is lost.
+func newReader(src io.Reader, path string) (*reader, error) {
+	cr := &countingReader{r: src}
 	br := bufio.NewReaderSize(cr, 1<<20)
-	r := &reader{Reader: br, f: f, path: path, file: cr}
+	r := &reader{Reader: br, raw: br, path: path, file: cr}
 	magic, err := br.Peek(2)
 	if err != nil && err != io.EOF {
-		f.Close()
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("file %s: corrupt gzip data: %w", path, err)
 		}
 		r.gz = gz

@@ -6,20 +6,15 @@ import (
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"dsx/internal/testio"
 )
 
 // allocated returns the bytes f allocates on the heap (all goroutines: run
 // it from a test that is not parallel).
-func allocated(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
+func allocated(f func()) uint64 { return testio.Allocated(f) }
 
 // gzipZeros is a gzip file of head followed by n zero bytes: a few
 // kilobytes that decompress to n bytes (a decompression bomb when n is

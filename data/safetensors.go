@@ -56,7 +56,7 @@ func (s *safetensorsFile) find(name string, defaults []string) (*array, bool, er
 		a := &array{f: s.f, path: s.path, what: "tensor " + quote.Value(c), off: s.h.DataStart + int64(t.Begin)}
 		dt, known := stDtypes[t.Dtype]
 		if !known {
-			return nil, true, fmt.Errorf("%s: dtype %s is not supported: want F32, F64 or an integer type", a.where(), t.Dtype)
+			return nil, true, fmt.Errorf("%s: dtype %s is not supported: want F32, F64 or an integer type", a.where(), t.Dtype) // a dtype the header check knows: short
 		}
 		a.dt = dt
 		if t.Count > uint64(math.MaxInt/dt.size) {
@@ -77,23 +77,46 @@ func (s *safetensorsFile) missing(kind, name string, defaults []string) error {
 	if name == "" {
 		want = "no " + kind + " tensor (looked for " + strings.Join(defaults, ", ") + ")"
 	}
-	return fmt.Errorf("file %s: %s; it holds %s", s.path, want, strings.Join(s.h.Names(), ", "))
+	return fmt.Errorf("file %s: %s; it holds %s", s.path, want, quoteList(s.h.Names(), 2))
+}
+
+// quoteList quotes the first k names (each with quote.Value) and says how
+// many more there are: a header of thousands of names, or of one name of
+// megabytes, gives a short error.
+func quoteList(names []string, k int) string {
+	if len(names) == 0 {
+		return "no tensors"
+	}
+	q := make([]string, 0, k+1)
+	for _, n := range names[:min(k, len(names))] {
+		q = append(q, quote.Value(n))
+	}
+	if len(names) > k {
+		q = append(q, fmt.Sprintf("and %d more", len(names)-k))
+	}
+	return strings.Join(q, ", ")
 }
 
 // TensorNames lists the tensors of a safetensors file, in file order, its
 // header checked against its size; for a file of another format it returns
 // nil and no error.
 func TensorNames(path string) ([]string, error) {
-	format, err := sniff(path)
-	if err != nil || format != "safetensors" {
-		return nil, err
-	}
-	f, size, err := openRegular(path)
+	in, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := openSafetensors(f, path, size)
+	defer in.Close()
+	return in.TensorNames()
+}
+
+// TensorNames is [TensorNames] of the opened input; a stream (which
+// cannot be safetensors data) gives nil, and nothing of it is consumed.
+func (in *Input) TensorNames() ([]string, error) {
+	format, err := in.sniff()
+	if err != nil || format != "safetensors" || !in.regular {
+		return nil, err
+	}
+	st, err := openSafetensors(in.f, in.path, in.size)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@
 //
 // Training with P ranks (package train) keeps one model: each rank computes
 // the gradients of its share of every global batch (Share), the layer
-// (through backend.Config.Comm, the protocol of backend.Ranks) all-reduces
+// (through backend.Config.Comm, the protocol of kit.Ranks) all-reduces
 // the batch's loss denominators before anything divides by them and dW and
 // db before the optimizer update, and every rank applies the same update,
 // so the parameters stay identical without a broadcast (train compares a

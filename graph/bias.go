@@ -23,6 +23,9 @@ type BiasAddOp struct{}
 
 // BiasAdd returns a + b broadcast over a's rows.
 func BiasAdd(a, b *G.Node) (*G.Node, error) {
+	if err := checkNodes("bias add", []string{"a", "b"}, a, b); err != nil {
+		return nil, err
+	}
 	as, bs := a.Shape(), b.Shape()
 	if as.Dims() != 2 || bs.Dims() != 1 || as[1] != bs[0] {
 		return nil, fmt.Errorf("bias add: shapes %v and %v, want rows×T and (T)", as, bs)
@@ -63,8 +66,11 @@ func biasInputs(vals []G.Value) (a, b tensor.Tensor, err error) {
 	}
 	a, ok1 := vals[0].(tensor.Tensor)
 	b, ok2 := vals[1].(tensor.Tensor)
-	if !ok1 || !ok2 || a.Dtype() != b.Dtype() || a.Shape().Dims() != 2 || b.Shape().TotalSize() != a.Shape()[1] {
-		return nil, nil, fmt.Errorf("bias add: inputs %v and %v, want rows×T and (T) of one dtype", vals[0].Shape(), vals[1].Shape())
+	if !ok1 || !ok2 || a == nil || b == nil {
+		return nil, nil, fmt.Errorf("bias add: inputs %T and %T, want two tensors", vals[0], vals[1])
+	}
+	if a.Dtype() != b.Dtype() || a.Shape().Dims() != 2 || b.Shape().TotalSize() != a.Shape()[1] {
+		return nil, nil, fmt.Errorf("bias add: inputs %v and %v, want rows×T and (T) of one dtype", a.Shape(), b.Shape())
 	}
 	return a, b, nil
 }

@@ -33,9 +33,41 @@ func (s Spec) Validate() error {
 		}
 	}
 	if s.DType != tensor.Float32 && s.DType != tensor.Float64 {
-		return fmt.Errorf("layer dtype %v: want float32 or float64", s.DType)
+		return fmt.Errorf("layer dtype %s: want float32 or float64", dtypeName(s.DType))
 	}
 	return s.Loss.Validate(s.T)
+}
+
+// dtypeName names a dtype; the zero Dtype (none given), whose String
+// method dereferences a nil pointer, is "none".
+func dtypeName(dt tensor.Dtype) string {
+	if dt.Type == nil {
+		return "none"
+	}
+	return dt.String()
+}
+
+// checkNodes reports nil nodes and nodes of different graphs as an error
+// of op, which Gorgonia would meet with a nil-pointer panic.
+func checkNodes(op string, names []string, nodes ...*G.Node) error {
+	for i, n := range nodes {
+		if n == nil {
+			return fmt.Errorf("%s: the %s node is nil", op, names[i])
+		}
+	}
+	for _, n := range nodes[1:] {
+		if n.Graph() != nodes[0].Graph() {
+			return fmt.Errorf("%s: %s belong to different graphs", op, joinAnd(names))
+		}
+	}
+	return nil
+}
+
+func joinAnd(names []string) string {
+	if len(names) == 2 {
+		return names[0] + " and " + names[1]
+	}
+	return fmt.Sprint(names)
 }
 
 // MaxElements bounds every matrix of a layer (B×N, N×T, B×T), so that its

@@ -69,6 +69,9 @@ func AsXent(n *G.Node) (*XentOp, bool) {
 
 // SoftmaxCrossEntropy applies the loss to logits (B×T) against targets.
 func SoftmaxCrossEntropy(logits, targets *G.Node, opts LossOptions) (*G.Node, error) {
+	if err := checkNodes("softmax cross-entropy", []string{"logits", "targets"}, logits, targets); err != nil {
+		return nil, err
+	}
 	s := logits.Shape()
 	if s.Dims() != 2 {
 		return nil, fmt.Errorf("softmax cross-entropy: logits have shape %v, want B×T", s)

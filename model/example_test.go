@@ -49,8 +49,13 @@ func Example_loadAndPredict() {
 	if err := m.CheckInput(2); err != nil {
 		log.Fatal(err)
 	}
-	m.ScaleInputs(x, rows)
-	labels, probs := m.Predict(x, rows)
+	if err := m.ScaleInputs(x, rows); err != nil {
+		log.Fatal(err)
+	}
+	labels, probs, err := m.Predict(x, rows)
+	if err != nil {
+		log.Fatal(err)
+	}
 	for i, c := range labels {
 		fmt.Printf("row %d: %-4s p = %.3f\n", i, m.Classes[c], probs[i*m.T:(i+1)*m.T])
 	}

@@ -160,8 +160,14 @@ func (m *Model) Scaler() (mean, std []float32) { return m.Mean, m.Std }
 // the training data, such as 3.4e38) is an error naming its row and feature
 // (0-based), a *ScaleError; x is then partly scaled.
 func (m *Model) ScaleInputs(x []float32, rows int) error {
-	if m.Mean == nil || m.Std == nil {
+	if err := m.checkRows(x, rows, "x"); err != nil {
+		return err
+	}
+	if m.Mean == nil && m.Std == nil {
 		return nil
+	}
+	if len(m.Mean) != m.N || len(m.Std) != m.N {
+		return fmt.Errorf("model scaler has %d means and %d stds, want N = %d of each", len(m.Mean), len(m.Std), m.N)
 	}
 	n := m.N
 	for r := 0; r < rows; r++ {
@@ -173,6 +179,22 @@ func (m *Model) ScaleInputs(x []float32, rows int) error {
 			}
 			row[j] = y
 		}
+	}
+	return nil
+}
+
+// checkRows reports, as an error rather than a panic, rows < 0, a model
+// whose N is not positive, and a slice (named what) shorter than rows×N.
+func (m *Model) checkRows(x []float32, rows int, what string) error {
+	switch {
+	case m == nil:
+		return fmt.Errorf("model is nil")
+	case m.N <= 0:
+		return fmt.Errorf("model has %d features, need at least 1", m.N)
+	case rows < 0:
+		return fmt.Errorf("rows %d: want rows ≥ 0", rows)
+	case rows > len(x)/m.N:
+		return fmt.Errorf("%s has %d values, fewer than rows × N = %d × %d", what, len(x), rows, m.N)
 	}
 	return nil
 }
@@ -191,10 +213,22 @@ func (e *ScaleError) Error() string {
 }
 
 // Logits computes out = x·W + b for rows rows of already scaled features
-// x (rows×N) into out (rows×T). Lengths are the caller's responsibility;
-// check data with CheckInput first.
-func (m *Model) Logits(x []float32, rows int, out []float32) {
+// x (rows×N) into out (rows×T). A negative rows, an x or out too short
+// for rows, or W and b that do not match N and T are an error (nothing is
+// written); check data with CheckInput first.
+func (m *Model) Logits(x []float32, rows int, out []float32) error {
+	if err := m.checkRows(x, rows, "x"); err != nil {
+		return err
+	}
 	n, t := m.N, m.T
+	switch {
+	case t <= 0:
+		return fmt.Errorf("model has %d classes, need at least 1", t)
+	case t > math.MaxInt/n || len(m.W) != n*t || len(m.B) != t:
+		return fmt.Errorf("model W has %d values and b %d, want N×T = %d×%d and T", len(m.W), len(m.B), n, t)
+	case rows > len(out)/t:
+		return fmt.Errorf("out has %d values, fewer than rows × T = %d × %d", len(out), rows, t)
+	}
 	for r := 0; r < rows; r++ {
 		xr := x[r*n : (r+1)*n]
 		o := out[r*t : (r+1)*t]
@@ -209,16 +243,26 @@ func (m *Model) Logits(x []float32, rows int, out []float32) {
 			}
 		}
 	}
+	return nil
 }
 
 // Predict returns the most probable class of each of rows rows of already
 // scaled features x (rows×N), and the softmax probabilities (rows×T).
-// It does not scale x: call ScaleInputs first on raw features.
-func (m *Model) Predict(x []float32, rows int) (labels []int32, probs []float32) {
+// It does not scale x: call ScaleInputs first on raw features. A bad rows
+// or a short x is an error, as in Logits.
+func (m *Model) Predict(x []float32, rows int) (labels []int32, probs []float32, err error) {
+	if err := m.checkRows(x, rows, "x"); err != nil {
+		return nil, nil, err
+	}
+	if m.T <= 0 || rows > math.MaxInt/m.T {
+		return nil, nil, fmt.Errorf("model has %d classes: rows × T overflows or T < 1", m.T)
+	}
 	t := m.T
 	probs = make([]float32, rows*t)
 	labels = make([]int32, rows)
-	m.Logits(x, rows, probs)
+	if err := m.Logits(x, rows, probs); err != nil {
+		return nil, nil, err
+	}
 	for r := 0; r < rows; r++ {
 		p := probs[r*t : (r+1)*t]
 		best := 0
@@ -239,5 +283,5 @@ func (m *Model) Predict(x []float32, rows int) (labels []int32, probs []float32)
 			p[c] = float32(float64(p[c]) / sum)
 		}
 	}
-	return labels, probs
+	return labels, probs, nil
 }

@@ -216,9 +216,14 @@ func TestLoadErrors(t *testing.T) {
 		{"header over limit", func(t *testing.T) string {
 			return writeBytes(t, binary.LittleEndian.AppendUint64(nil, 1<<40))
 		}, "exceeds the 104857600-byte limit"},
-		{"bad JSON", func(t *testing.T) string {
+		{"JSON array", func(t *testing.T) string {
 			b := append([]byte(nil), good...)
 			b[8] = '['
+			return writeBytes(t, b)
+		}, "header is not a JSON object"},
+		{"bad JSON", func(t *testing.T) string {
+			b := append([]byte(nil), good...)
+			b[9] = ']'
 			return writeBytes(t, b)
 		}, "invalid JSON header"},
 		{"dtype I8", func(t *testing.T) string {
@@ -395,7 +400,9 @@ func TestPredict(t *testing.T) {
 		t.Fatalf("scaled %v, want %v", x, want)
 	}
 	out := make([]float32, 4)
-	m.Logits(x, 2, out)
+	if err := m.Logits(x, 2, out); err != nil {
+		t.Fatal(err)
+	}
 	// row 0: 0.1 + 1*0.5 + (-4)*(-3.5) = 14.6 ; -0.2 + 1*(-1) + (-4)*1e-30 = -1.2
 	// row 1: 0.1 + 4*(-3.5) = -13.9         ; -0.2 + 4*1e-30 = -0.2
 	wantL := []float32{14.6, -1.2, -13.9, -0.2}
@@ -404,7 +411,10 @@ func TestPredict(t *testing.T) {
 			t.Fatalf("logits %v, want %v", out, wantL)
 		}
 	}
-	labels, probs := m.Predict(x, 2)
+	labels, probs, err := m.Predict(x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if labels[0] != 0 || labels[1] != 1 {
 		t.Errorf("labels %v, want [0 1]", labels)
 	}

@@ -110,7 +110,7 @@ func Decode(h *safetensors.Header, data []byte) (*Model, error) {
 		}
 		if c, ok := meta["classes"]; ok {
 			if err := json.Unmarshal([]byte(c), &m.Classes); err != nil {
-				return nil, fmt.Errorf("metadata classes is not a JSON array of strings: %w", err)
+				return nil, fmt.Errorf("metadata classes is not a JSON array of strings: %w", quote.Error(err))
 			}
 			if m.Classes == nil {
 				m.Classes = []string{}
@@ -157,7 +157,7 @@ func Decode(h *safetensors.Header, data []byte) (*Model, error) {
 		return nil, fmt.Errorf("missing tensor \"W\"")
 	}
 	if len(ws) != 2 {
-		return nil, fmt.Errorf("tensor \"W\": shape %v, want [N, T]", ws)
+		return nil, fmt.Errorf("tensor \"W\": shape [%s], want [N, T]", quote.Shape(ws, " "))
 	}
 	m.N, m.T = int(ws[0]), int(ws[1])
 	bs, ok := shapes["b"]
@@ -165,11 +165,11 @@ func Decode(h *safetensors.Header, data []byte) (*Model, error) {
 		return nil, fmt.Errorf("missing tensor \"b\"")
 	}
 	if len(bs) != 1 || bs[0] != ws[1] {
-		return nil, fmt.Errorf("shape mismatch: tensor \"b\" has shape %v, want [%d] to match W %v", bs, ws[1], ws)
+		return nil, fmt.Errorf("shape mismatch: tensor \"b\" has shape [%s], want [%d] to match W %v", quote.Shape(bs, " "), ws[1], ws)
 	}
 	for _, name := range []string{"scaler.mean", "scaler.std", "scaler.scale"} {
 		if s, ok := shapes[name]; ok && (len(s) != 1 || s[0] != ws[0]) {
-			return nil, fmt.Errorf("shape mismatch: tensor %q has shape %v, want [%d] to match W %v", name, s, ws[0], ws)
+			return nil, fmt.Errorf("shape mismatch: tensor %q has shape [%s], want [%d] to match W %v", name, quote.Shape(s, " "), ws[0], ws)
 		}
 	}
 	m.W, m.B = vals["W"], vals["b"]

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 	"dsx/internal/checkpoint"
 	"dsx/internal/dense"
@@ -117,10 +118,10 @@ func (t *Trainer) Restore(s *State) error {
 			return fmt.Errorf("the checkpoint's history has %d epochs of %s, its position %d", n, name, p.Epoch)
 		}
 	}
-	if err := backend.CheckOptimizerState(t.layer.Config(), s.Optimizer); err != nil {
+	if err := kit.CheckOptimizerState(t.layer.Config(), s.Optimizer); err != nil {
 		return err
 	}
-	if err := backend.CheckParams(t.layer.Config(), s.W, s.B); err != nil {
+	if err := kit.CheckParams(t.layer.Config(), s.W, s.B); err != nil {
 		return err
 	}
 	var src = *t.src

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/data"
 	"dsx/dist"
 	"dsx/internal/dense"
@@ -113,7 +114,7 @@ func (t *Trainer) stopping(ctx context.Context) bool {
 // could not be read), so that the step fails on every rank rather than
 // leave the others waiting in its collectives.
 func (t *Trainer) skip(err error) error {
-	if p, ok := t.layer.(backend.Parallel); ok && p.Ranks() != nil {
+	if p, ok := t.layer.(kit.Parallel); ok && p.Ranks() != nil {
 		return p.Ranks().Skip(&t.cfg.Loss, err)
 	}
 	return err

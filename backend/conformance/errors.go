@@ -74,6 +74,34 @@ func (s *suite) hugeShapes(t *testing.T) {
 	}
 }
 
+// meaningless: settings that mean nothing (chunk rows below -1, a
+// negative memory budget) are refused by Open, with a plain error; -1
+// chunk rows (whole batches) opens.
+func (s *suite) meaningless(t *testing.T) {
+	spec := graph.Spec{B: 4, N: 3, T: 5, DType: s.dt, Want: graph.Want{DW: true, DB: true}}
+	for _, c := range []struct {
+		cfg  backend.Config
+		want string
+	}{
+		{backend.Config{Spec: spec, ChunkRows: -2}, "chunk rows -2"},
+		{backend.Config{Spec: spec, MemoryBudget: -1}, "memory budget -1"},
+	} {
+		l, err := s.b.Open(c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, backend.ErrNotImplemented) {
+			t.Errorf("Open with %s: %v, want an error saying so", c.want, err)
+		}
+		if l != nil {
+			l.Close()
+		}
+	}
+	l, err := s.b.Open(backend.Config{Spec: spec, ChunkRows: -1})
+	if err != nil {
+		t.Errorf("Open with ChunkRows -1: %v", err)
+	} else {
+		l.Close()
+	}
+}
+
 // checkPlain fails when an error shows the machinery instead of the cause:
 // the instructions and ops of the virtual machine that ran the graph.
 func checkPlain(t *testing.T, what string, err error) {

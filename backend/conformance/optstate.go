@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
@@ -111,7 +112,7 @@ func (s *suite) optimizerState(t *testing.T) {
 			if st.Kind != o.Kind || st.Step != 3 {
 				t.Errorf("state after 3 steps: kind %v, step %d; want %v, 3", st.Kind, st.Step, o.Kind)
 			}
-			if err := backend.CheckOptimizerState(a.Config(), st); err != nil {
+			if err := kit.CheckOptimizerState(a.Config(), st); err != nil {
 				t.Errorf("the state a layer gives does not fit its own configuration: %v", err)
 			}
 			want := map[string][]float64{"W." + backend.ExpAvg: mw, "W." + backend.ExpAvgSq: vw, "b." + backend.ExpAvg: mb, "b." + backend.ExpAvgSq: vb}

@@ -53,9 +53,11 @@ func Run(t *testing.T, name string) {
 			t.Run("OptimizerStateErrors", s.optimizerStateErrors)
 			t.Run("BadInput", s.badInput)
 			t.Run("HugeShapes", s.hugeShapes)
+			t.Run("Meaningless", s.meaningless)
 			t.Run("NonFinite", s.nonFinite)
 			t.Run("Overflow", s.overflow)
 			t.Run("DataParallel", s.dataParallel)
+			t.Run("Views", s.views)
 			t.Run("Chunked", func(t *testing.T) {
 				// The same checks with the batch run in chunks of 2 rows
 				// (Config.ChunkRows), where the backend declares it.
@@ -71,6 +73,7 @@ func Run(t *testing.T, name string) {
 				t.Run("BadInput", c.badInput)
 				t.Run("NonFinite", c.nonFinite)
 				t.Run("DataParallel", c.dataParallel)
+				t.Run("Views", c.views)
 			})
 			// The checks that hold for any implementation, with each
 			// declared one beyond Fused (its loss options as declared:

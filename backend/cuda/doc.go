@@ -44,8 +44,8 @@
 // db, dW and dx. One rows×VocabTile tile of logits exists at a time, for
 // one more x·W product per step (Cut Cross-Entropy's trade).
 //
-// Layers implement backend.Stats (memory by kind, the products'
-// floor) and backend.Resident (a batch kept on the device).
+// Layers implement kit.Stats (memory by kind, the products'
+// floor) and kit.Resident (a batch kept on the device).
 //
 // Too little device memory is an error wrapping backend.ErrOutOfMemory that
 // says how much was asked and how much is free.

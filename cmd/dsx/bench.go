@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/dist"
 	"dsx/graph"
 	"dsx/internal/atomicfile"
@@ -165,7 +166,7 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
 	check := fs.Bool("check", false, "report loss and gradient differences from the fp32 fused unchunked layer")
-	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk of the chunked variant (0: from --memory-budget, or B/4 when the logits fit it), and of the CPU's graph row (0: the CPU's rule, rows picked for speed; -1: never chunk)")
+	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk of the chunked variant (0: from --memory-budget, or B/4 when the logits fit it), and of the CPU's graph row (0: the CPU's rule; B or more: the whole batch)")
 	budget := fs.Int64("memory-budget", 0, "logits budget in bytes for the chunked variant's automatic chunk and the CPU's graph row (0: 1 GiB)")
 	peers := fs.String("peers", "", "comma-separated JSON files of records to merge: a peer's (bench/peers/torch_xent.py) or an earlier dsx bench --json")
 	plot := fs.String("plot", "", "write a PNG of time and memory per shape to this file")
@@ -212,6 +213,9 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	if *vocabTile < 1 {
 		return usageErr("--vocab-tile must be ≥ 1")
 	}
+	if *chunkRows < 0 || *budget < 0 {
+		return usageErr("--chunk-rows %d, --memory-budget %d: want ≥ 0 (0: automatic, 1 GiB)", *chunkRows, *budget)
+	}
 	if *seed > math.MaxUint32 {
 		return usageErr("--seed must fit 32 bits")
 	}
@@ -239,15 +243,14 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 			return fmt.Errorf("--plot: %w", err)
 		}
 	}
+	if err := checkNotInput("--plot", *plot, splitList(*peers)...); err != nil {
+		return err
+	}
 	var peerRecs []benchRecord
 	for _, f := range splitList(*peers) {
-		b, err := os.ReadFile(f)
+		rs, err := readPeers(f)
 		if err != nil {
-			return fmt.Errorf("--peers: %w", err)
-		}
-		var rs []benchRecord
-		if err := json.Unmarshal(b, &rs); err != nil {
-			return fmt.Errorf("--peers: %s: %w", f, err)
+			return err
 		}
 		peerRecs = append(peerRecs, rs...)
 	}
@@ -282,7 +285,11 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	}
 	bar := newProgress(stderr, total)
 	var recs []benchRecord
+	hostLayers := slices.ContainsFunc(bes, func(b backend.Backend) bool { return b.Name() == "cpu" })
 	for _, sh := range shs {
+		if err := checkBenchMemory(sh, o, hostLayers); err != nil {
+			return err
+		}
 		for _, kind := range kinds {
 			d, err := newBenchData(sh, dt, kind, o.seed)
 			if err != nil {
@@ -293,6 +300,8 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 				if err != nil {
 					return fmt.Errorf("%dx%dx%d %s %v inputs: %w", sh.B, sh.N, sh.T, be.Name(), kind, err)
 				}
+				runtime.GC() // the reference layer's memory, before the rows open theirs
+				debug.FreeOSMemory()
 				for _, set := range settings {
 					for _, v := range vsets[be.Name()] {
 						what := fmt.Sprintf("%d×%d×%d %s %s %v %v storage %v inputs", sh.B, sh.N, sh.T, be.Name(), v, set.mode, set.storage, kind)
@@ -304,6 +313,11 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 							bar.clear()
 							return fmt.Errorf("%s: %w", what, err)
 						}
+						// The closed layer's memory goes back before the
+						// next opens: the bench holds one layer at a time,
+						// not the garbage of the last ones too.
+						runtime.GC()
+						debug.FreeOSMemory()
 						if !bar.tty {
 							fmt.Fprintf(stderr, "dsx bench: %s\n", rowLine(r, usedColumns([]benchRecord{r})))
 						}
@@ -407,7 +421,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 		rec.DXDiff = relDiff(res.DX, base.ref.DX)
 	}
 	step := func() error { _, err := l.Step(xt, yt); return err }
-	if r, ok := l.(backend.Resident); ok {
+	if r, ok := l.(kit.Resident); ok {
 		if err := r.Load(xt, yt); err != nil {
 			return rec, err
 		}
@@ -437,7 +451,7 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 	}
 	rec.GFlops = 2 * products * float64(sh.B) * float64(sh.N) * float64(sh.T) / (med * 1e6)
 	parallelStats(&rec, l, o.ranks())
-	if st, ok := l.(backend.Stats); ok {
+	if st, ok := l.(kit.Stats); ok {
 		m := st.MemStats()
 		rec.StateBytes, rec.InputBytes, rec.ExtraBytes, rec.DeviceBytes, rec.ChunkRows = m.StateBytes, m.InputBytes, m.ExtraBytes, m.DeviceBytes, m.ChunkRows
 		if c, ok := l.(interface{ ChunkReason() string }); ok {
@@ -462,17 +476,6 @@ type benchData struct {
 }
 
 func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (benchData, error) {
-	// The float32 draw of x and W, then their copies in the layer's dtype:
-	// refused before allocating when the host cannot hold them (a shape
-	// flag asks for what it likes).
-	elems := float64(sh.B)*float64(sh.N) + float64(sh.N)*float64(sh.T)
-	need := elems * float64(4+dt.Size())
-	if need > math.MaxInt64/2 {
-		need = math.MaxInt64 / 2
-	}
-	if err := backend.CheckHostMemory(fmt.Sprintf("bench inputs %d×%d×%d", sh.B, sh.N, sh.T), int64(need)); err != nil {
-		return benchData{}, err
-	}
 	in, err := benchdata.Generate(kind, sh.B, sh.N, sh.T, seed)
 	if err != nil {
 		return benchData{}, err
@@ -481,7 +484,44 @@ func newBenchData(sh shape, dt tensor.Dtype, kind benchdata.Kind, seed uint32) (
 	for i, c := range in.Y {
 		y[i] = float32(c)
 	}
-	return benchData{kind, dense.New(dt, in.X, sh.B, sh.N), dense.New(dt, y, sh.B), dense.New(dt, in.W, sh.N, sh.T), dense.New(dt, make([]float32, sh.T), sh.T)}, nil
+	// float32 layers take the draw as it is; float64 ones a copy.
+	asDT := func(v []float32, shape ...int) *tensor.Dense {
+		if dt == tensor.Float32 {
+			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
+		}
+		return dense.New(dt, v, shape...)
+	}
+	return benchData{kind, asDT(in.X, sh.B, sh.N), asDT(y, sh.B), asDT(in.W, sh.N, sh.T), asDT(make([]float32, sh.T), sh.T)}, nil
+}
+
+// checkBenchMemory refuses, before anything is drawn, a shape whose bench
+// the host cannot hold at once (a shape flag asks for what it likes):
+// the float32 draw of x, W and the labels, their copies for a float64
+// layer, the targets and b, and with host layers (the CPU backend) the
+// largest layer the shape opens, the whole batch's (kit.Footprint,
+// less the inputs counted already). The backend's Open checks its own
+// layer again, exactly.
+func checkBenchMemory(sh shape, o benchOpts, hostLayers bool) error {
+	var z kit.Sizer
+	B, N, T := int64(sh.B), int64(sh.N), int64(sh.T)
+	es := int64(o.dt.Size())
+	elems := z.Add(z.Mul(B, N), z.Mul(N, T))
+	need := z.Add(z.Mul(4, elems), z.Mul(4+4+es, B), z.Mul(es, T)) // draw, labels, targets, b
+	if es != 4 {
+		need = z.Add(need, z.Mul(es, elems)) // the float64 copies
+	}
+	if hostLayers {
+		fp, err := kit.Footprint(benchConfig(sh, o))
+		if err != nil {
+			return fmt.Errorf("bench %d×%d×%d: %w", sh.B, sh.N, sh.T, err)
+		}
+		need = z.Add(need, fp.StateBytes, fp.ExtraBytes)
+	}
+	what := fmt.Sprintf("bench %d×%d×%d (inputs and layer)", sh.B, sh.N, sh.T)
+	if err := z.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return kit.CheckHostMemory(what, need)
 }
 
 func median(v []float64) float64 {

@@ -83,7 +83,12 @@ func benchBase(be backend.Backend, sh shape, d benchData, o benchOpts) (benchBas
 	if err != nil {
 		return base, err
 	}
-	z, err := l.Logits(xs.(*tensor.Dense).Materialize().(*tensor.Dense))
+	// A slice of one row drops the row dimension: shape it rows×N again.
+	xr := xs.(*tensor.Dense).Materialize().(*tensor.Dense)
+	if err := xr.Reshape(rows, sh.N); err != nil {
+		return base, err
+	}
+	z, err := l.Logits(xr)
 	if err != nil {
 		return base, err
 	}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/dist"
 
 	"gorgonia.org/tensor"
@@ -46,7 +47,7 @@ func (o benchOpts) share(cfg *backend.Config, d benchData, B int) (x, y *tensor.
 // parallelStats fills a data-parallel row's all-reduce time and bytes a
 // step (the mean over every step the layer took: warm-up and timed).
 func parallelStats(rec *benchRecord, l backend.Layer, ranks int) {
-	p, ok := l.(backend.Parallel)
+	p, ok := l.(kit.Parallel)
 	if !ok || p.Ranks() == nil {
 		return
 	}

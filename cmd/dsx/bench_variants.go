@@ -102,8 +102,8 @@ func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant 
 		}
 	case variant == caps.FusedName:
 		// The CPU's row (its FusedName, graph) runs the chunks its rule
-		// picks for speed, or those --chunk-rows/--memory-budget ask for
-		// (-1: the whole batch).
+		// picks, or those --chunk-rows/--memory-budget ask for (B rows or
+		// more: the whole batch).
 		cfg.Xent = backend.Fused
 		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
 	case err != nil || xentVariant(caps, x) != variant:

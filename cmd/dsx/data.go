@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,10 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"dsx/data"
-	"dsx/internal/quote"
 )
 
 // dataFlags are the flags every command that reads data shares.
@@ -70,7 +67,7 @@ func (d *dataFlags) check() error {
 	case (d.testFeatTensor != "" || d.testLabelsTensor != "") && d.test == "":
 		return usageErr("--test-features-tensor and --test-labels-tensor name tensors of a --test safetensors file: give --test FILE")
 	}
-	return nil
+	return checkStreamsOnce(d.train, d.test, d.trainLabels, d.testLabels)
 }
 
 // loadOpts is what a command needs from its data.
@@ -87,6 +84,22 @@ type loadOpts struct {
 // on long reads.
 func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, err error) {
 	if d.train != "" || d.test != "" {
+		// Each file is opened once, here, and read through that one
+		// opening: a pipe or FIFO gives all its rows to the load, after
+		// its header was peeked for the checks below.
+		var trainIn, testIn *data.Input
+		for _, p := range []struct {
+			path string
+			in   **data.Input
+		}{{d.train, &trainIn}, {d.test, &testIn}} {
+			if p.path == "" {
+				continue
+			}
+			if *p.in, err = data.Open(p.path); err != nil {
+				return nil, nil, err
+			}
+			defer (*p.in).Close()
+		}
 		opts := data.Options{Classes: o.classes, Features: o.features, Unlabelled: o.unlabelled, Map: true}
 		testHint := labelsHint{"--test-labels", "--labels-tensor"}
 		if d.withTrain {
@@ -94,17 +107,17 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 			to.Labels, to.FeaturesTensor, to.LabelsTensor = d.trainLabels, d.featTensor, d.labelsTensor
 			// Both headers before either body: a test file that cannot
 			// match is found before the training file is read.
-			n, err := data.PeekFeatures(d.train, to)
+			n, err := trainIn.Features(to)
 			if err != nil {
 				return nil, nil, err
 			}
-			if d.test != "" {
+			if testIn != nil {
 				po := opts
-				if po.FeaturesTensor, po.LabelsTensor, err = d.testTensors(); err != nil {
+				if po.FeaturesTensor, po.LabelsTensor, err = d.testTensors(testIn); err != nil {
 					return nil, nil, err
 				}
 				po.Labels = d.testLabels
-				m, err := data.PeekFeatures(d.test, po)
+				m, err := testIn.Features(po)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -113,14 +126,14 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 				}
 			}
 			to.Features = n
-			if train, err = loadFile(d.train, to, labelsHint{"--train-labels", "--labels-tensor"}, stderr); err != nil {
+			if train, err = loadFile(trainIn, to, labelsHint{"--train-labels", "--labels-tensor"}, stderr); err != nil {
 				return nil, nil, err
 			}
-			if d.test == "" {
+			if testIn == nil {
 				return train, nil, nil
 			}
 			opts.Features = train.N
-			if opts.FeaturesTensor, opts.LabelsTensor, err = d.testTensors(); err != nil {
+			if opts.FeaturesTensor, opts.LabelsTensor, err = d.testTensors(testIn); err != nil {
 				train.Close()
 				return nil, nil, err
 			}
@@ -129,7 +142,7 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 			opts.FeaturesTensor, opts.LabelsTensor = d.featTensor, d.labelsTensor
 		}
 		opts.Labels = d.testLabels
-		if test, err = loadFile(d.test, opts, testHint, stderr); err != nil {
+		if test, err = loadFile(testIn, opts, testHint, stderr); err != nil {
 			train.Close()
 			return nil, nil, err
 		}
@@ -168,14 +181,14 @@ func (d *dataFlags) load(o loadOpts, stderr io.Writer) (train, test *data.Set, e
 // flags, else --features-tensor's and --labels-tensor's when the file is a
 // safetensors file that holds them (a .npy file, or one whose tensors have
 // the default names, takes none).
-func (d *dataFlags) testTensors() (feat, labels string, err error) {
+func (d *dataFlags) testTensors(testIn *data.Input) (feat, labels string, err error) {
 	feat, labels = d.testFeatTensor, d.testLabelsTensor
 	inheritFeat := feat == "" && d.featTensor != ""
 	inheritLabels := labels == "" && d.labelsTensor != "" && d.testLabels == ""
 	if !inheritFeat && !inheritLabels {
 		return feat, labels, nil
 	}
-	names, err := data.TensorNames(d.test)
+	names, err := testIn.TensorNames()
 	if err != nil {
 		return "", "", err
 	}
@@ -193,14 +206,15 @@ type labelsHint struct{ file, tensor string }
 
 // loadFile reads one data file, with a progress bar on a terminal and a
 // line saying what was read.
-func loadFile(path string, o data.Options, hint labelsHint, stderr io.Writer) (*data.Set, error) {
+func loadFile(in *data.Input, o data.Options, hint labelsHint, stderr io.Writer) (*data.Set, error) {
+	path := in.Path()
 	bar, prog := readingBar(stderr, path)
 	o.Progress = prog
-	s, err := data.LoadFile(path, o)
+	s, err := in.Load(o)
 	bar.clear()
 	if err != nil {
 		if errors.Is(err, data.ErrNoLabels) {
-			if names, _ := data.TensorNames(path); names != nil {
+			if names, _ := in.TensorNames(); names != nil {
 				return nil, fmt.Errorf("%w: name the labels tensor with %s NAME or give a labels file with %s FILE", err, hint.tensor, hint.file)
 			}
 			return nil, fmt.Errorf("%w: give it with %s FILE", err, hint.file)
@@ -259,43 +273,4 @@ func reportOf(s *data.Set) *dataReport {
 		r.Skipped = []data.Skipped{}
 	}
 	return r
-}
-
-// readClassNames reads one class name per line; blank lines at the end are
-// ignored, blank or repeated names elsewhere are errors.
-func readClassNames(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var names []string
-	seen := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		names = append(names, strings.TrimSpace(sc.Text()))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for len(names) > 0 && names[len(names)-1] == "" {
-		names = names[:len(names)-1]
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%s: no class names (want one per line)", path)
-	}
-	for i, n := range names {
-		if !utf8.ValidString(n) {
-			return nil, fmt.Errorf("%s:%d: class name %s is not valid UTF-8 (the model keeps names as JSON text)", path, i+1, quote.Value(n))
-		}
-		if n == "" {
-			return nil, fmt.Errorf("%s:%d: blank class name", path, i+1)
-		}
-		if j, ok := seen[n]; ok {
-			return nil, fmt.Errorf("%s:%d: class name %s repeats line %d", path, i+1, quote.Value(n), j+1)
-		}
-		seen[n] = i
-	}
-	return names, nil
 }

@@ -65,7 +65,7 @@ func TestTensorFlags(t *testing.T) {
 		{[]string{"--test", p("default.safetensors")}, 0, "test accuracy"},
 		{[]string{"--test", p("custom-test.safetensors")}, 0, "test accuracy"},
 		{[]string{"--test", p("other.safetensors"), "--test-features-tensor", "e2", "--test-labels-tensor", "c2"}, 0, "test accuracy"},
-		{[]string{"--test", p("other.safetensors")}, 1, "no features tensor (looked for features, x, X, embeddings, inputs); it holds e2, c2"},
+		{[]string{"--test", p("other.safetensors")}, 1, "no features tensor (looked for features, x, X, embeddings, inputs); it holds \"e2\", \"c2\""},
 		{[]string{"--test", p("other.safetensors"), "--test-features-tensor", "e2"}, 1,
 			"no labels tensor (looked for labels, y, Y, targets, label) and no labels file: name the labels tensor with --test-labels-tensor NAME or give a labels file with --test-labels FILE"},
 		{[]string{"--test", p("xt.npy"), "--test-labels", p("yt.npy"), "--test-features-tensor", "e2"}, 1, "tensor names are for safetensors files"},

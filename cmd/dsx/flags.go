@@ -185,3 +185,15 @@ func positive(vals map[string]float64) error {
 	}
 	return nil
 }
+
+// nonNegative checks that flags are finite and ≥ 0, whether or not the
+// run uses them (--momentum NaN is an error under Adam too, which ignores
+// momentum, rather than passing unseen).
+func nonNegative(vals map[string]float64) error {
+	for name, v := range vals {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return usageErr("--%s %v: want a finite value ≥ 0", name, v)
+		}
+	}
+	return nil
+}

@@ -30,17 +30,28 @@ backend; auto uses the GPU when one is usable and says which and why.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err := closeStdout(); err != nil && code != 1 {
+		fmt.Fprintf(os.Stderr, "dsx: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // run executes one command and returns the exit code: 0 on success, 1 on
-// failure, 2 on a usage error, 128 + the signal's number for a run a
-// signal stopped (dsx train: 143 for SIGTERM, 130 for SIGINT).
+// failure (a failed write to stdout included: the output is lost), 2 on a
+// usage error, 128 + the signal's number for a run a signal stopped (dsx
+// train: 143 for SIGTERM, 130 for SIGINT).
 func run(args []string, stdout, stderr io.Writer) int {
+	out := &checkedWriter{w: stdout}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		switch {
+		case len(args) == 0:
 			return 2
+		case out.err != nil:
+			fmt.Fprintf(stderr, "dsx: %v\n", outputErr(out.err))
+			return 1
 		}
 		return 0
 	}
@@ -65,7 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsx: unknown command %s%s\n\n%s", quote.Value(args[0]), didYouMean(args[0], names, ""), usage)
 		return 2
 	}
-	err := f(args[1:], stdout, stderr)
+	err := f(args[1:], out, stderr)
+	if out.err != nil && (err == nil || errors.Is(err, flag.ErrHelp)) {
+		err = outputErr(out.err)
+	}
 	var ee *exitError
 	switch {
 	case err == nil:
@@ -78,11 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "dsx %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], errorLine(err))
 		return 2
 	default:
 		if msg := rankError(err); msg != "" {
-			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], msg)
+			fmt.Fprintf(stderr, "dsx %s: %s\n", args[0], quote.Text(msg, maxErrorLine))
 		}
 		return 1
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/data"
 	"dsx/model"
 )
@@ -262,7 +263,7 @@ func TestHelp(t *testing.T) {
 // TestBenchCPU: asking for fused on the CPU says it runs as graph and why
 // its chunks have the rows they have; the table leaves out the columns no
 // CPU row fills (×eager without peers) and shows those it does (%floor,
-// extra MiB, chunk: the CPU layer reports them, backend.Stats).
+// extra MiB, chunk: the CPU layer reports them, kit.Stats).
 func TestBenchCPU(t *testing.T) {
 	code, stdout, stderr := dsx(t, "bench", "--device", "cpu", "--shapes", "16x8x4", "--steps", "2", "--warmup", "0", "--variants", "fused")
 	if code != 0 {
@@ -299,7 +300,7 @@ func TestBenchJSON(t *testing.T) {
 // refused before they are drawn, not a runtime crash.
 func TestBenchInputsTooLarge(t *testing.T) {
 	const need = (65536*65535 + 65536) * 12 // float32 draw and float64 copy
-	if avail, ok := backend.HostAvailable(); !ok || avail > need {
+	if avail, ok := kit.HostAvailable(); !ok || avail > need {
 		t.Skipf("the host has room (%d bytes available) for the inputs this test needs refused", avail)
 	}
 	code, _, stderr := dsx(t, "bench", "--device", "cpu", "--dtype", "float64", "--shapes", "1x65536x65535")

@@ -9,6 +9,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/backend/kit"
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/quote"
@@ -171,13 +172,13 @@ why, and its memory by category.`, stdout)
 }
 
 // planCPU prints the CPU backend's chunk rows for cfg, why, and its memory
-// by category (backend.FootprintRows).
+// by category (kit.FootprintRows).
 func planCPU(cfg backend.Config, asJSON bool, stdout io.Writer) error {
 	if err := (cpu.Backend{}).Capabilities().Check("cpu", cfg); err != nil {
 		return usageErr("%v", err)
 	}
 	rows, why := cpu.ChunkPlan(cfg)
-	ms, err := backend.FootprintRows(cfg, rows)
+	ms, err := kit.FootprintRows(cfg, rows)
 	if err != nil {
 		return err
 	}

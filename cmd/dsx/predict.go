@@ -103,6 +103,12 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		if format == "npy" && *proba && *top > 0 {
 			return usageErr("--out %s: a .npy file holds one array: the top-K classes (--top K) or the probabilities (--proba), not both; --out FILE.npz holds both (arrays top, top_p and proba), as do .csv and .json", quote.Value(*out))
 		}
+		if err := checkNotInput("--out", *out, append(mf.df.inputs(), *mf.model)...); err != nil {
+			return err
+		}
+		if err := atomicfile.Check(*out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	r, err := mf.open(true, func(m *model.Model) error {
 		if *top > m.T {

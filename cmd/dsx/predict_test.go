@@ -85,7 +85,10 @@ func reference(t *testing.T, modelPath string, x []float32, rows int) ([]int32, 
 	}
 	xs := append([]float32(nil), x...)
 	m.ScaleInputs(xs, rows)
-	labels, probs := m.Predict(xs, rows)
+	labels, probs, err := m.Predict(xs, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return labels, probs, m
 }
 

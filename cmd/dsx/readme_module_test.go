@@ -14,57 +14,47 @@ import (
 
 // moduleProgram is a program of another module that uses dsx's public API
 // only (internal packages cannot be imported from outside): it trains a
-// CPU layer on four separable rows, saves the parameters as a model, reads
-// the model back and predicts.
+// head on four separable rows through package train, saves the model,
+// reads it back and predicts, in under 30 lines.
 const moduleProgram = `package main
 
 import (
+	"context"
 	"fmt"
 	"log"
-	"os"
 
 	"dsx/backend"
 	_ "dsx/cpu"
-	"dsx/graph"
+	"dsx/data"
 	"dsx/model"
+	"dsx/train"
 	"dsx/version"
-
-	"gorgonia.org/tensor"
 )
 
 func main() {
-	be, _, err := backend.Choose("cpu")
-	if err != nil {
-		log.Fatal(err)
-	}
-	l, err := be.Open(backend.Config{Spec: graph.Spec{B: 4, N: 2, T: 2, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
-		Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.5}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.SetParams(tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float32)), tensor.New(tensor.WithShape(2), tensor.Of(tensor.Float32))); err != nil {
-		log.Fatal(err)
-	}
-	x := []float32{1, 0, 0.9, 0.1, 0, 1, 0.2, 0.8}
-	for range 50 {
-		if _, err := l.Step(tensor.New(tensor.WithShape(4, 2), tensor.WithBacking(x)), tensor.New(tensor.WithShape(4), tensor.WithBacking([]float32{0, 0, 1, 1}))); err != nil {
+	check := func(err error) {
+		if err != nil {
 			log.Fatal(err)
 		}
 	}
-	W, b, err := l.Params()
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := model.Save("m.safetensors", &model.Model{W: W.Data().([]float32), B: b.Data().([]float32), N: 2, T: 2}); err != nil {
-		log.Fatal(err)
-	}
-	m, err := model.Load("m.safetensors")
-	if err != nil {
-		log.Fatal(err)
-	}
-	labels, _ := m.Predict(x, 4)
-	fmt.Fprintln(os.Stdout, "predicted", labels, "format", m.FileFormat, "dsx", m.DsxVersion == version.Short())
+	set := &data.Set{X: []float32{1, 0, 0.9, 0.1, 0, 1, 0.2, 0.8}, Y: []int32{0, 0, 1, 1}, Rows: 4, N: 2, Classes: 2}
+	be, _, err := backend.Choose("cpu")
+	check(err)
+	tr, err := train.New(be, set, nil, train.Config{Epochs: 50, Batch: 4, Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.5}}, train.Options{})
+	check(err)
+	defer tr.Close()
+	_, err = tr.Run(context.Background())
+	check(err)
+	m, err := tr.Model()
+	check(err)
+	check(model.Save("m.safetensors", m))
+	m, err = model.Load("m.safetensors")
+	check(err)
+	x := []float32{1, 0, 0.9, 0.1, 0, 1, 0.2, 0.8}
+	check(m.ScaleInputs(x, 4))
+	labels, _, err := m.Predict(x, 4)
+	check(err)
+	fmt.Println("predicted", labels, "format", m.FileFormat, "dsx", m.DsxVersion == version.Short())
 }
 `
 

@@ -118,7 +118,14 @@ are. Without --test, only the training loss is reported.
 	if err := atomicfile.Check(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	if err := checkNotInput("--out", *out, append(df.inputs(), *namesFile, cf.resume, cf.init)...); err != nil {
+		return err
+	}
 	if err := cf.check(); err != nil {
+		return err
+	}
+	// The checkpoint may be the --resume file (it is by default), not data.
+	if err := checkNotInput("--checkpoint", cf.path, append(df.inputs(), *namesFile, cf.init)...); err != nil {
 		return err
 	}
 	dt, err := parseDType(*dtype)
@@ -134,9 +141,12 @@ are. Without --test, only the training loss is reported.
 	if err := positive(map[string]float64{"lr": *lr}); err != nil {
 		return err
 	}
+	if err := nonNegative(map[string]float64{"momentum": *momentum}); err != nil {
+		return err
+	}
 	kind, err := backend.ParseOptimizerKind(*optName)
 	if err != nil || kind == backend.NoOptimizer { // training needs one
-		return usageErr("optimizer %q: want sgd or adam", *optName)
+		return usageErr("optimizer %s: want sgd or adam", quote.Value(*optName))
 	}
 	opt := backend.Optimizer{Kind: kind, LR: *lr, WeightDecay: *wd, Decoupled: *adamw}
 	if kind == backend.SGD {
@@ -147,7 +157,7 @@ are. Without --test, only the training loss is reported.
 	}
 	var names []string
 	if *namesFile != "" {
-		if names, err = readClassNames(*namesFile); err != nil {
+		if names, err = readClassNames(*namesFile, *classes); err != nil {
 			return err
 		}
 		if *classes == 0 {

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -39,7 +40,9 @@ func complete(b []byte) (uint64, bool) {
 }
 
 // TestKillHelper is the process that TestKilledMidSave kills: it saves
-// version after version of the file in $DSX_ATOMICFILE_CHILD until killed.
+// version after version of the file in $DSX_ATOMICFILE_CHILD until killed,
+// printing "saved I" after save I returns, so that the parent follows its
+// progress rather than the clock.
 func TestKillHelper(t *testing.T) {
 	path := os.Getenv("DSX_ATOMICFILE_CHILD")
 	if path == "" {
@@ -53,6 +56,7 @@ func TestKillHelper(t *testing.T) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
+		fmt.Printf("saved %d\n", i)
 	}
 }
 
@@ -62,6 +66,13 @@ func TestKillHelper(t *testing.T) {
 // run. With O_TMPFILE a kill leaves a temporary name only between the
 // link and the rename; the named fallback leaves one on most kills, and
 // the next Write removes them.
+//
+// The kills follow the child's progress, not the clock: each waits for
+// the child to report 0, 1 or 2 completed saves (so at least a third of
+// the kills come after a save finished, however busy the machine), then
+// lets a random 0–30 ms pass, which lands the kill somewhere in the next
+// save, or between saves: where it lands varies with the load, but no
+// assertion depends on it.
 func TestKilledMidSave(t *testing.T) {
 	kills := 100
 	if testing.Short() {
@@ -91,11 +102,19 @@ func TestKilledMidSave(t *testing.T) {
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
-				buf := make([]byte, 7)
-				if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "saving\n" {
+				lines := bufio.NewScanner(out)
+				if !lines.Scan() || lines.Text() != "saving" {
 					cmd.Process.Kill()
 					cmd.Wait()
-					t.Fatalf("child did not start saving: %q %v", buf, err)
+					t.Fatalf("child did not start saving: %q %v", lines.Text(), lines.Err())
+				}
+				saves := rng.IntN(3)
+				for s := 1; s <= saves; s++ {
+					if !lines.Scan() || lines.Text() != fmt.Sprintf("saved %d", s) {
+						cmd.Process.Kill()
+						cmd.Wait()
+						t.Fatalf("kill %d: waiting for save %d, the child wrote %q (%v)", k, s, lines.Text(), lines.Err())
+					}
 				}
 				time.Sleep(time.Duration(rng.IntN(30000)) * time.Microsecond)
 				cmd.Process.Kill() // SIGKILL
@@ -107,6 +126,9 @@ func TestKilledMidSave(t *testing.T) {
 				v, ok := complete(b)
 				if !ok {
 					t.Fatalf("kill %d: the file holds %d bytes that are no complete version", k, len(b))
+				}
+				if saves > 0 && v < uint64(saves) {
+					t.Fatalf("kill %d: the child reported save %d done, the file holds version %d", k, saves, v)
 				}
 				if v != last {
 					advanced++

@@ -25,10 +25,13 @@ func New[F Float](dt tensor.Dtype, vals []F, shape ...int) *tensor.Dense {
 
 // Into writes the values of a float32 or float64 tensor into buf, grown as
 // needed, converted to F, and returns it; nil for a nil tensor or another
-// dtype.
+// dtype. A view (a column slice, a transpose) gives the values it shows.
 func Into[F Float](buf []F, t *tensor.Dense) []F {
 	if t == nil {
 		return nil
+	}
+	if t.RequiresIterator() { // a strided view: its values, not its backing array
+		t = t.Materialize().(*tensor.Dense)
 	}
 	switch d := t.Data().(type) {
 	case []float32:

@@ -1,8 +1,10 @@
 package quote
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestValue(t *testing.T) {
@@ -35,5 +37,54 @@ func TestPrefix(t *testing.T) {
 	}
 	if got, want := Prefix([]byte(strings.Repeat("7", 5000))), `"`+strings.Repeat("7", prefix)+`"…`; got != want {
 		t.Errorf("Prefix(5000 bytes) = %s, want %s", got, want)
+	}
+}
+
+func TestShape(t *testing.T) {
+	many := make([]int64, 5000)
+	for i := range many {
+		many[i] = 1
+	}
+	for _, c := range []struct {
+		dims []int64
+		want string
+	}{
+		{nil, ""},
+		{[]int64{3}, "3"},
+		{[]int64{1, 2, 3, 4, 5, 6, 7, 8}, "1, 2, 3, 4, 5, 6, 7, 8"},
+		{[]int64{1, 2, 3, 4, 5, 6, 7, 8, 9}, "1, 2, 3, 4, 5, 6, … (9 dimensions)"},
+		{many, "1, 1, 1, 1, 1, 1, … (5000 dimensions)"},
+	} {
+		if got := Shape(c.dims, ", "); got != c.want {
+			t.Errorf("Shape(%d dims) = %q, want %q", len(c.dims), got, c.want)
+		}
+	}
+	big := make([]uint64, 64)
+	for i := range big {
+		big[i] = 1<<64 - 1
+	}
+	if got := Shape(big, " "); len(got) > 200 {
+		t.Errorf("64 dimensions of 20 digits: %d bytes", len(got))
+	}
+}
+
+func TestError(t *testing.T) {
+	base := errors.New("json: cannot unmarshal number " + strings.Repeat("9", 200000) + " into Go struct field entry.shape of type int64")
+	err := Error(base)
+	if !errors.Is(err, base) || len(err.Error()) > MaxError {
+		t.Fatalf("Error: %d bytes, Is %v", len(err.Error()), errors.Is(err, base))
+	}
+	if m := err.Error(); !strings.HasPrefix(m, "json: cannot unmarshal number 999") || !strings.HasSuffix(m, "of type int64") || !strings.Contains(m, "bytes in all") {
+		t.Errorf("Error = %q", m)
+	}
+	short := errors.New("short")
+	if Error(short) != short || Error(nil) != nil {
+		t.Error("a short error was changed")
+	}
+	if m := Error(errors.New("a\nb\x00c\xff")).Error(); m != `a\nb\x00c\xff` {
+		t.Errorf("control bytes: %q", m)
+	}
+	if m := Text(strings.Repeat("é", 200), 60); len(m) > 60 || !utf8.ValidString(m) {
+		t.Errorf("Text cut inside a character: %q", m)
 	}
 }

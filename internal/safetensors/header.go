@@ -128,15 +128,21 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 	if err := checkUTF8(header); err != nil {
 		return nil, err
 	}
+	switch t := bytes.TrimLeft(header, " \t\r\n"); {
+	case bytes.HasPrefix(t, []byte("\xef\xbb\xbf")):
+		return nil, fmt.Errorf("header starts with a UTF-8 byte order mark: a safetensors header is a plain JSON object")
+	case len(t) > 0 && t[0] != '{':
+		return nil, fmt.Errorf("header is not a JSON object (it starts with %s): a safetensors header maps tensor names to their entries", quote.Value(t[:min(len(t), 8)]))
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(header, &raw); err != nil {
-		return nil, fmt.Errorf("invalid JSON header: %w", err)
+		return nil, fmt.Errorf("invalid JSON header: %w", quote.Error(err))
 	}
 	h := &Header{DataLen: dataLen}
 	if mj, ok := raw["__metadata__"]; ok {
 		delete(raw, "__metadata__")
 		if err := json.Unmarshal(mj, &h.Meta); err != nil {
-			return nil, fmt.Errorf("invalid __metadata__ (want an object of strings): %w", err)
+			return nil, fmt.Errorf("invalid __metadata__ (want an object of strings): %w", quote.Error(err))
 		}
 	}
 	for name, rj := range raw {
@@ -144,7 +150,7 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 		dec := json.NewDecoder(bytes.NewReader(rj))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("tensor %s: invalid header entry: %w", quote.Value(name), err)
+			return nil, fmt.Errorf("tensor %s: invalid header entry: %w", quote.Value(name), quote.Error(err))
 		}
 		size := DtypeSize(e.Dtype)
 		if size == 0 {
@@ -165,12 +171,12 @@ func Parse(header []byte, dataLen uint64) (*Header, error) {
 		}
 		count, ok := Count(e.Shape)
 		if !ok {
-			return nil, fmt.Errorf("tensor %s: shape %v is negative or its element count overflows", quote.Value(name), e.Shape)
+			return nil, fmt.Errorf("tensor %s: shape [%s] is negative or its element count overflows", quote.Value(name), quote.Shape(e.Shape, " "))
 		}
 		hi, need := bits.Mul64(count, uint64(size))
 		if hi != 0 || need != en-b {
-			return nil, fmt.Errorf("tensor %s: shape %v of %s needs %s bytes but data_offsets [%d, %d] span %d",
-				quote.Value(name), e.Shape, e.Dtype, bytesNeeded(hi, need), b, en, en-b)
+			return nil, fmt.Errorf("tensor %s: shape [%s] of %s needs %s bytes but data_offsets [%d, %d] span %d",
+				quote.Value(name), quote.Shape(e.Shape, " "), e.Dtype, bytesNeeded(hi, need), b, en, en-b)
 		}
 		h.Tensors = append(h.Tensors, Tensor{Name: name, Dtype: e.Dtype, Shape: e.Shape, Begin: b, End: en, Count: count})
 	}

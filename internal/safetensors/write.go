@@ -134,7 +134,7 @@ func ReadFile(path string) (*Header, []byte, error) {
 		return nil, nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, nil, fmt.Errorf("%s: not a regular file (a pipe or device?): a safetensors file is read by its size, so give the file itself", path)
 	}
 	h, err := ReadHeader(f, st.Size())
 	if err != nil {

@@ -51,6 +51,9 @@ var (
 	// e^-1000 and e^-2000, far below any float's resolution next to 1; only
 	// rounding of the largest entry remains (≤ 2⁻²⁴ in float32).
 	Saturated = Tol{Abs: 1e-7, Why: "saturated softmax: e^-1000 underflows, only rounding of 1 remains"}
+	// Exact: values copied, not computed (parameters set and read back):
+	// any difference is a misread.
+	Exact = Tol{Why: "values copied, not computed"}
 )
 
 // Tolerances between two devices and for the reduced-precision matrix

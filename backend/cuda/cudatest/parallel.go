@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/dist/disttest"
 	"dsx/graph"
 	"dsx/internal/dense"
@@ -54,11 +55,11 @@ func DataParallelOne(t *testing.T, dev string) {
 				if !slices.Equal(dense.F64(w1), dense.F64(w2)) || !slices.Equal(dense.F64(b1), dense.F64(b2)) {
 					t.Fatal("the parameters after 3 steps differ between the data-parallel path of one rank and the one-process layer")
 				}
-				if p, ok := dp.(backend.Parallel); ok && p.Ranks() != nil {
+				if p, ok := dp.(kit.Parallel); ok && p.Ranks() != nil {
 					s := p.Ranks().Stats()
 					t.Logf("dW and db reduced by %s: %d calls, %d bytes", s.How, s.Calls, s.Bytes)
 				} else {
-					t.Fatal("the layer of a world of one does not report its reductions (backend.Parallel)")
+					t.Fatal("the layer of a world of one does not report its reductions (kit.Parallel)")
 				}
 			})
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/graph"
 	"dsx/internal/dense"
 	"dsx/internal/tol"
@@ -89,7 +90,7 @@ func BF16Storage(t *testing.T, dev string) {
 				t.Fatalf("dx[%d] = %v is not a bfloat16 value: dx is not stored in bfloat16", i, v)
 			}
 		}
-		if st, ok := l.(backend.Stats); ok {
+		if st, ok := l.(kit.Stats); ok {
 			if ms := st.MemStats(); ms.InputBytes != 2*B*N*2+B*4 {
 				t.Errorf("input bytes %d, want %d (x and dx in bfloat16, float32 labels)", ms.InputBytes, 2*B*N*2+B*4)
 			}
@@ -201,11 +202,11 @@ func VocabTiles(t *testing.T, dev string) {
 	if err := tol.Close(dense.F64(Wb), dense.F64(Wa), tol.ParityF32); err != nil {
 		t.Errorf("W after 3 steps, tiled against whole rows: %v", err)
 	}
-	st, ok := lt.(backend.Stats)
+	st, ok := lt.(kit.Stats)
 	if !ok {
 		return
 	}
-	ms, mw := st.MemStats(), whole.(backend.Stats).MemStats()
+	ms, mw := st.MemStats(), whole.(kit.Stats).MemStats()
 	// One tile of logits for the training plan, about one more for the
 	// forward plan's rows, 8 doubles a row and the column sums' slabs.
 	tileBytes := int64(B * Vt * 4)

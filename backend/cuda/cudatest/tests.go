@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/dense"
@@ -217,7 +218,14 @@ func TrainAccuracy(t *testing.T, dev string) {
 //
 // sizes are the class counts T to run (3, 1000 and 50257 when none are
 // given).
-func Variants(t *testing.T, dev string, sizes ...int) {
+func Variants(t *testing.T, dev string, sizes ...int) { VariantsTiles(t, dev, 0, sizes...) }
+
+// VariantsTiles is Variants with the vocabulary-tile variants' tiles
+// widened, where T needs more than maxTiles of 300 columns, to the fewest
+// that keep maxTiles tiles (0: no limit): the emulator, which runs the
+// kernels' own code on the host, checks the tile loop at T = 12000 over 8
+// tiles rather than 40.
+func VariantsTiles(t *testing.T, dev string, maxTiles int, sizes ...int) {
 	if len(sizes) == 0 {
 		sizes = []int{3, 1000, 50257}
 	}
@@ -247,6 +255,9 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 					cfg := backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: dt, Loss: o, Want: graph.Want{DW: true, DB: true, DX: true}}}
 					vc := cfg
 					vc.ChunkRows, vc.MemoryBudget, vc.Xent, vc.MatMode, vc.Storage, vc.VocabTile = v.ChunkRows, v.MemoryBudget, v.Xent, v.MatMode, v.Storage, v.VocabTile
+					if maxTiles > 0 && vc.VocabTile > 0 && (T+vc.VocabTile-1)/vc.VocabTile > maxTiles {
+						vc.VocabTile = (T + maxTiles - 1) / maxTiles
+					}
 					lg, err := get(t, dev).Open(vc)
 					if v.Xent == backend.Unfused && (o.SoftTargets || o.LabelSmoothing != 0 || o.Softcap != 0 || o.ZLoss != 0) {
 						if !errors.Is(err, backend.ErrNotImplemented) {
@@ -268,7 +279,7 @@ func Variants(t *testing.T, dev string, sizes ...int) {
 						// plain cases.
 						t.Skip("skipped: soft-capping under TF32 needs an error bound that includes the cap's derivative (TolTF32 does not)")
 					}
-					if st, ok := lg.(backend.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
+					if st, ok := lg.(kit.Stats); ok && v.ChunkRows > 0 && st.MemStats().ChunkRows != v.ChunkRows {
 						t.Errorf("chunk rows %d, want %d", st.MemStats().ChunkRows, v.ChunkRows)
 					}
 					lc := open(t, "cpu", cfg)
@@ -315,7 +326,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.(backend.Resident).Load(x, tg); err != nil {
+		if err := b.(kit.Resident).Load(x, tg); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 3; i++ {
@@ -323,7 +334,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lb, err := b.(backend.Resident).StepLoaded()
+			lb, err := b.(kit.Resident).StepLoaded()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,7 +342,7 @@ func ResidentAndStats(t *testing.T, dev string) {
 				t.Errorf("chunk %d step %d: Step loss %v, StepLoaded %v", chunk, i, la, lb)
 			}
 		}
-		st := b.(backend.Stats)
+		st := b.(kit.Stats)
 		ms := st.MemStats()
 		wantRows := B
 		if chunk > 0 {

@@ -3,9 +3,9 @@ package emu
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"dsx/backend"
+	"dsx/backend/cuda/hostkern"
 	"dsx/backend/cuda/lower"
 	"dsx/backend/cuda/run"
 	k "dsx/cudakernels"
@@ -53,10 +53,13 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 	return run.Open(&Device{Bytes: b.memory()}, Name, cfg)
 }
 
-// Device is a run.Device on the host: buffers are host memory at fake
-// addresses ((ID+1)·2⁴⁰ + offset), and each step runs an emulation of its
-// kernel written from the kernel's documented semantics (cudakernels/*.cu).
-// Every pointer a kernel receives is checked against its buffer's bounds.
+// Device is a run.Device on the host: buffers are host memory at device
+// addresses ((ID+1)·2³² + a few bytes, hostkern.Arena), and each kernel step
+// runs the kernel's own CUDA source compiled for the host (package hostkern)
+// or, where that cannot be built (no g++, DSX_HOSTKERNELS=off), a Go
+// emulation written from its documented semantics. A host kernel that
+// reads or writes outside its buffers faults; the Go emulations check every
+// pointer against its buffer's bounds.
 // A Device serves one layer (Backend.Open makes one per layer): its steps
 // run on the memory Alloc made.
 type Device struct {
@@ -75,52 +78,63 @@ func (d *Device) FreeBytes() (int64, bool) { return d.size() - d.used, true }
 // Alloc makes every buffer, or none when they do not fit the device.
 func (d *Device) Alloc(bufs []*lower.Buffer, what string) (run.Memory, error) {
 	need := int64(0)
-	for _, b := range bufs {
+	sizes := make([]int64, len(bufs))
+	for i, b := range bufs {
 		need += b.Bytes
+		if b.ID != i {
+			return nil, fmt.Errorf("%s: buffer %q has ID %d at index %d", Name, b.What, b.ID, i)
+		}
+		sizes[i] = b.Bytes
 	}
 	if free := d.size() - d.used; need > free {
 		return nil, fmt.Errorf("%s: %s: %w: asked for %d bytes, %d free", Name, what, backend.ErrOutOfMemory, need, free)
 	}
-	m := &memory{d: d, bufs: make([][]byte, len(bufs)), total: need}
-	for i, b := range bufs {
-		if b.ID != i {
-			return nil, fmt.Errorf("%s: buffer %q has ID %d at index %d", Name, b.What, b.ID, i)
+	// Fresh device memory is garbage: the arena is NaN bytes, so that a
+	// kernel that reads what nothing wrote shows it.
+	a, err := hostkern.NewArena(sizes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", Name, what, err)
+	}
+	m := &memory{d: d, arena: a, total: need}
+	if err := hostKernels(); err == nil {
+		m.host = a.HostErr() == nil
+		if !m.host && hostkern.Required() {
+			a.Close()
+			return nil, fmt.Errorf("%s: %s: DSX_REQUIRE_HOSTKERNELS=1: %w", Name, what, a.HostErr())
 		}
-		words := make([]uint64, (b.Bytes+7)/8) // 8-byte aligned
-		m.bufs[i] = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), b.Bytes)
-		// Fresh device memory is garbage: NaN bytes, so that a kernel that
-		// reads what nothing wrote shows it.
-		for j := range m.bufs[i] {
-			m.bufs[i][j] = 0xff
-		}
+	} else if hostkern.Required() {
+		a.Close()
+		return nil, fmt.Errorf("%s: DSX_REQUIRE_HOSTKERNELS=1: %w", Name, err)
 	}
 	d.used += need
 	d.mem = m
 	return m, nil
 }
 
+// hostKernels is nil when the kernels run as compiled for the host
+// (package hostkern), else why the emulator runs its Go transliterations
+// of them instead.
+func hostKernels() error { return hostkern.Available() }
+
+// memory is a layer's buffers in a hostkern.Arena: at device addresses
+// (ID+1)·2³² plus a few bytes, each buffer ending where its pages end.
 type memory struct {
 	d     *Device
-	bufs  [][]byte
+	arena *hostkern.Arena
+	host  bool // kernels run as compiled for the host
 	total int64
 }
 
-const span = 1 << 40
-
-func (m *memory) Addr(b *lower.Buffer) k.Ptr { return k.Ptr(uint64(b.ID+1) * span) }
+func (m *memory) Addr(b *lower.Buffer) k.Ptr { return m.arena.Addr(b.ID) }
 
 // view is the bytes [p, p+n) of one buffer, or an error when they are not
 // inside one.
 func (m *memory) view(p k.Ptr, n int64) ([]byte, error) {
-	id, off := int64(p/span)-1, int64(p%span)
-	if p == 0 || id < 0 || id >= int64(len(m.bufs)) || m.bufs[id] == nil {
-		return nil, fmt.Errorf("address %#x is not in a buffer", uint64(p))
+	id, off, err := m.arena.Locate(p, n)
+	if err != nil {
+		return nil, err
 	}
-	b := m.bufs[id]
-	if off < 0 || n < 0 || off+n > int64(len(b)) {
-		return nil, fmt.Errorf("bytes [%d, %d) of a %d-byte buffer", off, off+n, len(b))
-	}
-	return b[off : off+n], nil
+	return m.arena.Buf(id)[off : off+n], nil
 }
 
 func (m *memory) ToDevice(dst k.Ptr, src []byte) error {
@@ -142,14 +156,16 @@ func (m *memory) ToHost(dst []byte, src k.Ptr) error {
 }
 
 func (m *memory) Zero(b *lower.Buffer) error {
-	clear(m.bufs[b.ID])
+	clear(m.arena.Buf(b.ID))
 	return nil
 }
 
 func (m *memory) Free() error {
-	if m.bufs != nil {
+	if m.arena != nil {
 		m.d.used -= m.total
-		m.bufs = nil
+		err := m.arena.Close()
+		m.arena = nil
+		return err
 	}
 	return nil
 }

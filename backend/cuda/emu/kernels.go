@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"dsx/backend/cuda/hostkern"
 	"dsx/backend/cuda/lower"
 	k "dsx/cudakernels"
 	"dsx/internal/rowmath"
@@ -32,7 +33,9 @@ func (r *kernelRunner) Run(a lower.Addr, c lower.Ctx) error {
 		return fmt.Errorf("%s: launch of %s: %w", Name, name, err)
 	}
 	var err error
-	if g, ok := r.args.(*k.XVocabGrad); ok {
+	if r.m.host {
+		err = r.m.arena.Launch(name, d, r.args, hostkern.Reverse())
+	} else if g, ok := r.args.(*k.XVocabGrad); ok {
 		// Its column sums go to one slab per block row (gridDim.y).
 		if esize == 8 {
 			err = xvGrad[float64](r.m, g, d.GridY)
@@ -58,6 +61,11 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 		d.BlockX*d.BlockY > 1024 || d.Shmem < 0 || d.Shmem > 48<<10 {
 		return fmt.Errorf("bad geometry %+v", d)
 	}
+	// What the GPU would refuse: registers or shared memory past a block's
+	// (ptxas's figures for sm_90), more threads than __launch_bounds__.
+	if err := k.CheckLaunch(name, d.BlockX*d.BlockY, d.Shmem); err != nil {
+		return err
+	}
 	switch a := args.(type) {
 	case *k.Xent:
 		if strings.HasPrefix(name, "xent_t") {
@@ -77,6 +85,14 @@ func checkDims(name string, esize int64, args any, d lower.Dims) error {
 		}
 		if a.Flags&k.XentCache != 0 && int64(d.Shmem) < a.T*esize {
 			return fmt.Errorf("XENT_CACHE with %d bytes of shared memory for %d classes", d.Shmem, a.T)
+		}
+	case *k.XVocabStats:
+		if d.GridX < int(a.Rows) || d.BlockX%32 != 0 {
+			return fmt.Errorf("a block per row: grid %d for %d rows, block %d", d.GridX, a.Rows, d.BlockX)
+		}
+	case *k.XVocabGrad:
+		if int64(d.GridX)*int64(d.BlockX) < a.Vt {
+			return fmt.Errorf("a thread per column: %d×%d threads for %d columns", d.GridX, d.BlockX, a.Vt)
 		}
 	case *k.XentScale, *k.XentReduce:
 		if d.GridX != 1 || d.BlockX%32 != 0 {
@@ -411,8 +427,6 @@ func toBF16(m *memory, a *k.ToBF16) error {
 	return nil
 }
 
-// BF16 rounds to bfloat16 as to_bf16 does: nearest, ties to even; NaN
-// stays NaN.
 // halves views n bfloat16 values at p (nil for p = 0).
 func halves(m *memory, p k.Ptr, n int64) ([]uint16, error) {
 	if p == 0 {
@@ -425,11 +439,5 @@ func halves(m *memory, p k.Ptr, n int64) ([]uint16, error) {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
 }
 
-func BF16(v float32) uint16 {
-	u := math.Float32bits(v)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
+// BF16 rounds to bfloat16 as the kernels do (cudakernels.BF16).
+func BF16(v float32) uint16 { return k.BF16(v) }

@@ -10,6 +10,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/run"
+	"dsx/backend/kit"
 	k "dsx/cudakernels"
 	"dsx/dist"
 	"dsx/dist/disttest"
@@ -105,7 +106,7 @@ func TestCollectives(t *testing.T) {
 					}
 				}
 				w, _, _ := l.Params()
-				out[r], how[r] = dn.F64(w), l.(backend.Parallel).Ranks().Stats().How
+				out[r], how[r] = dn.F64(w), l.(kit.Parallel).Ranks().Stats().How
 			}()
 		}
 		wg.Wait()

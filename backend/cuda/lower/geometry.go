@@ -1,6 +1,9 @@
 package lower
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // CacheBytes is the longest row the block-per-row xent kernel caches in
 // shared memory (with its ~1 KiB of static shared memory it stays under the
@@ -46,9 +49,9 @@ func XentKernel(T int, f32, rowCache, softcap bool, esize int64, rows int) (name
 // 32 to 512 threads.
 func RowThreads(T int) int { return min(512, max(32, ceilDiv(T, 32)*32)) }
 
-// colSumSlabs is the number of row slabs colsum_part sums in parallel:
+// ColSumSlabs is the number of row slabs colsum_part sums in parallel:
 // enough blocks to fill the GPU, at least 8 rows a slab, at most 64 slabs.
-func colSumSlabs(T, rows int) int {
+func ColSumSlabs(T, rows int) int {
 	return max(1, min(64, ceilDiv(2048, ceilDiv(T, 32)), ceilDiv(rows, 8)))
 }
 
@@ -60,3 +63,97 @@ func suffix(f32 bool) string {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// The launches of the kernels a plan runs, for the kernel tests (package
+// cudatest), which launch them one by one as the plan's steps do.
+
+// ReduceDims is xent_scale's and xent_reduce's launch: one block of 1024
+// threads.
+var ReduceDims = Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1}
+
+// VocabStatsDims is xvocab_stats' launch over a tile of cols columns: a
+// block per row.
+func VocabStatsDims(rows, cols int) Dims {
+	return Dims{GridX: rows, GridY: 1, BlockX: RowThreads(cols), BlockY: 1}
+}
+
+// VocabFinishDims is xvocab_finish's launch: a thread per row.
+func VocabFinishDims(rows int) Dims {
+	return Dims{GridX: ceilDiv(rows, 256), GridY: 1, BlockX: 256, BlockY: 1}
+}
+
+// VocabGradDims is xvocab_grad's launch over a tile of cols columns (of
+// tiles vt wide): 256 columns a block, and, when it sums the columns for db,
+// as many row slabs as colsum_fin adds (ColSumSlabs(vt, rows)).
+func VocabGradDims(rows, cols, vt int, colsums bool) Dims {
+	slabs := min(rows, 65535)
+	if colsums {
+		slabs = ColSumSlabs(vt, rows)
+	}
+	return Dims{GridX: ceilDiv(cols, 256), GridY: slabs, BlockX: 256, BlockY: 1}
+}
+
+// ColSumFinDims is colsum_fin's launch over cols columns.
+func ColSumFinDims(cols int) Dims {
+	return Dims{GridX: ceilDiv(cols, 64), GridY: 1, BlockX: 64, BlockY: 1}
+}
+
+// MaxLaunch is the largest block (threads) and dynamic shared memory
+// (bytes) with which a plan launches kernel name, from the steps' own Dims
+// at sizes past every limit (lower's TestKernelResources checks them against
+// ptxas's figures); ok is false for a kernel no step launches.
+func MaxLaunch(name string) (threads, shmem int, ok bool) {
+	const big = 1 << 20
+	c := Ctx{Rows: big, Cols: big}
+	f32 := strings.HasSuffix(name, "_f32")
+	base := strings.TrimSuffix(strings.TrimSuffix(name, "_f32"), "_f64")
+	var d Dims
+	switch base {
+	case "xent_scale", "xent_reduce":
+		d = ReduceDims
+	case "xent":
+		esize := int64(8)
+		if f32 {
+			esize = 4
+		}
+		// The most threads (rows past 16,384 classes) and the most shared
+		// memory (the longest row it caches).
+		_, d = XentKernel(big, f32, false, true, esize, 1)
+		d.Shmem = CacheBytes
+	case "xvocab_stats":
+		d = VocabStatsDims(1, big)
+	case "xvocab_finish":
+		d = VocabFinishDims(big)
+	case "xvocab_grad":
+		d = VocabGradDims(big, big, big, true)
+	case "colsum_fin":
+		d = ColSumFinDims(big)
+	case "colsum_part":
+		d = (&colSumPart{T: big}).Dims(c)
+	case "bias_add":
+		d = (&biasAdd{T: big}).Dims(c)
+	case "to_bf16":
+		d = (&toBF16{total: big}).Dims(c)
+	case "sgd", "adam":
+		d = (&optimStep{elements: big}).Dims(c)
+	case "log_softmax":
+		d = (&logSoftmax{T: big}).Dims(c)
+	case "log_softmax_grad":
+		d = (&logSoftmaxGrad{T: big}).Dims(c)
+	case "nll":
+		d = (&nll{T: big}).Dims(c)
+	case "nll_grad":
+		d = (&nllGrad{T: big}).Dims(c)
+	default:
+		var tmax int
+		if _, err := fmt.Sscanf(base, "xent_t%d", &tmax); err != nil {
+			return 0, 0, false
+		}
+		if t, _, block := XentTile(tmax); t != tmax {
+			return 0, 0, false
+		} else {
+			d = Dims{BlockX: block, BlockY: 1}
+		}
+	}
+	return d.BlockX * d.BlockY, d.Shmem, true
+}

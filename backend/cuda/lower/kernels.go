@@ -132,7 +132,7 @@ type xentScale struct {
 func (s *xentScale) Kernel() string   { return "xent_scale" + suffix(s.f32) }
 func (s *xentScale) NewArgs() any     { return new(k.XentScale) }
 func (s *xentScale) Describe() string { return s.Kernel() + " → " + s.scale.What }
-func (s *xentScale) Dims(Ctx) Dims    { return Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1} }
+func (s *xentScale) Dims(Ctx) Dims    { return ReduceDims }
 func (s *xentScale) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.XentScale) = k.XentScale{Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0), ScaleP: a(s.scale),
 		Rows: int64(c.Rows), T: int64(s.T), Flags: s.flags, Ignore: s.ignore}
@@ -185,7 +185,7 @@ type xentReduce struct{ rowloss, loss *Buffer }
 func (r *xentReduce) Kernel() string   { return "xent_reduce" }
 func (r *xentReduce) NewArgs() any     { return new(k.XentReduce) }
 func (r *xentReduce) Describe() string { return "xent_reduce → " + r.loss.What }
-func (r *xentReduce) Dims(Ctx) Dims    { return Dims{GridX: 1, GridY: 1, BlockX: 1024, BlockY: 1} }
+func (r *xentReduce) Dims(Ctx) Dims    { return ReduceDims }
 func (r *xentReduce) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.XentReduce) = k.XentReduce{RowLoss: a(r.rowloss), Out: a(r.loss), Rows: int64(c.Rows)}
 }
@@ -222,11 +222,11 @@ func (s *colSumPart) Describe() string {
 	return fmt.Sprintf("%s: Σ slabs of %s → %s", s.Kernel(), s.g.What, s.part.What)
 }
 func (s *colSumPart) Dims(c Ctx) Dims {
-	return Dims{GridX: ceilDiv(s.T, 32), GridY: colSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
+	return Dims{GridX: ceilDiv(s.T, 32), GridY: ColSumSlabs(s.T, c.Rows), BlockX: 32, BlockY: 8}
 }
 func (s *colSumPart) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.ColSumPart) = k.ColSumPart{G: at(a, s.g, c.R0), Ld: int64(s.T), Part: a(s.part), Rows: int64(c.Rows),
-		T: int64(s.T), S: int64(colSumSlabs(s.T, c.Rows))}
+		T: int64(s.T), S: int64(ColSumSlabs(s.T, c.Rows))}
 }
 
 // colSumFin adds the slabs into out, accumulating after the first chunk
@@ -248,7 +248,7 @@ func (s *colSumFin) Dims(c Ctx) Dims {
 	if s.tile {
 		cols = c.Cols
 	}
-	return Dims{GridX: ceilDiv(cols, 64), GridY: 1, BlockX: 64, BlockY: 1}
+	return ColSumFinDims(cols)
 }
 func (s *colSumFin) Fill(args any, a Addr, c Ctx) {
 	acc := int64(1)
@@ -260,7 +260,7 @@ func (s *colSumFin) Fill(args any, a Addr, c Ctx) {
 		cols = c.Cols
 		out += k.Ptr(int64(c.C0) * esizeOf(s.f32))
 	}
-	*args.(*k.ColSumFin) = k.ColSumFin{Part: a(s.part), DB: out, T: int64(cols), S: int64(colSumSlabs(s.T, c.Rows)), Acc: acc}
+	*args.(*k.ColSumFin) = k.ColSumFin{Part: a(s.part), DB: out, T: int64(cols), S: int64(ColSumSlabs(s.T, c.Rows)), Acc: acc}
 }
 
 func esizeOf(f32 bool) int64 {

@@ -60,7 +60,7 @@ func (lw *lowerer) colSum(n *G.Node, r recognized, v val) error {
 	if n == lw.g.DB {
 		out.What, out.Cat = "db", State
 	}
-	part := lw.request("column sums by slab (float64)", int64(colSumSlabs(T, lw.chunk))*int64(T)*8)
+	part := lw.request("column sums by slab (float64)", int64(ColSumSlabs(T, lw.chunk))*int64(T)*8)
 	lw.add(PerChunk, &colSumPart{f32: lw.f32, g: v.buf, part: part, T: T})
 	lw.add(PerChunk, &colSumFin{f32: lw.f32, part: part, out: out, T: T})
 	lw.vals[n] = val{kind: kBuf, buf: out, dims: []Dim{v.dims[1]}}

@@ -114,7 +114,7 @@ func (lw *lowerer) vocabTrain(sub *G.ExprGraph) (*Plan, error) {
 			db.Cat = State
 			// xvocab_grad sums the columns by row slab as it writes them;
 			// colsum_fin adds the slabs into db's columns of the tile.
-			grad.part = lw.request("column sums by slab (float64)", int64(colSumSlabs(Vt, lw.chunk))*int64(Vt)*8)
+			grad.part = lw.request("column sums by slab (float64)", int64(ColSumSlabs(Vt, lw.chunk))*int64(Vt)*8)
 			tiled(2, &colSumFin{f32: lw.f32, part: grad.part, out: db, T: Vt, tile: true})
 			p.DB = db
 		}
@@ -168,9 +168,7 @@ func (s *xvStats) NewArgs() any   { return new(k.XVocabStats) }
 func (s *xvStats) Describe() string {
 	return fmt.Sprintf("%s: %s + b → %s", s.Kernel(), s.z.What, s.acc.What)
 }
-func (s *xvStats) Dims(c Ctx) Dims {
-	return Dims{GridX: c.Rows, GridY: 1, BlockX: RowThreads(s.Vt), BlockY: 1}
-}
+func (s *xvStats) Dims(c Ctx) Dims { return VocabStatsDims(c.Rows, s.Vt) }
 func (s *xvStats) Fill(args any, a Addr, c Ctx) {
 	first := int64(0)
 	if c.FirstTile {
@@ -195,9 +193,7 @@ func (s *xvFinish) NewArgs() any   { return new(k.XVocabFinish) }
 func (s *xvFinish) Describe() string {
 	return fmt.Sprintf("%s: %s → %s, %s", s.Kernel(), s.acc.What, s.rowloss.What, s.st.What)
 }
-func (s *xvFinish) Dims(c Ctx) Dims {
-	return Dims{GridX: ceilDiv(c.Rows, 256), GridY: 1, BlockX: 256, BlockY: 1}
-}
+func (s *xvFinish) Dims(c Ctx) Dims { return VocabFinishDims(c.Rows) }
 func (s *xvFinish) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.XVocabFinish) = k.XVocabFinish{Acc: a(s.acc), Zy: a(s.zy), Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0),
 		RowLoss: at(a, s.rowloss, c.R0), Losses: at(a, s.losses, c.R0), ScaleP: a(s.scale), St: a(s.st),
@@ -226,13 +222,7 @@ func (s *xvGrad) Describe() string {
 	}
 	return d
 }
-func (s *xvGrad) Dims(c Ctx) Dims {
-	slabs := min(c.Rows, 65535)
-	if s.part != nil {
-		slabs = colSumSlabs(s.Vt, c.Rows) // colsum_fin's S
-	}
-	return Dims{GridX: ceilDiv(c.Cols, 256), GridY: slabs, BlockX: 256, BlockY: 1}
-}
+func (s *xvGrad) Dims(c Ctx) Dims { return VocabGradDims(c.Rows, c.Cols, s.Vt, s.part != nil) }
 func (s *xvGrad) Fill(args any, a Addr, c Ctx) {
 	*args.(*k.XVocabGrad) = k.XVocabGrad{Z: a(s.z), C0: int64(c.C0), Vt: int64(c.Cols), Tg: at(a, s.tg, c.R0), W: at(a, s.w, 0),
 		Bias: at(a, s.bias, 0), St: a(s.st), ScaleP: a(s.scale), G16: at(a, s.g16, 0), Part: at(a, s.part, 0), Rows: int64(c.Rows), T: int64(s.T),

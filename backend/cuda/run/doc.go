@@ -1,7 +1,7 @@
 // Package run is the CUDA backend's layer at run time, independent of how
 // the device is driven: Open lowers a layer (package lower), allocates its
 // buffers on a Device, binds the plan's steps, and implements backend.Layer,
-// backend.Stats and backend.Resident on top (batch checks and upload,
+// kit.Stats and kit.Resident on top (batch checks and upload,
 // Compute, Step with the optimizer's kernels, Logits, memory statistics, the
 // products' floor).
 //

@@ -5,8 +5,8 @@ import (
 	"math"
 	"slices"
 
-	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/backend/kit"
 	"dsx/cudakernels"
 	"dsx/graph"
 	"dsx/internal/dense"
@@ -85,7 +85,7 @@ func toBF16(dst []uint16, f []float32) []uint16 {
 // row and what is to blame, as the CPU backend's: the host reads the float64
 // per-row losses, recomputes the first bad row's logits x·W + b in the
 // layer's dtype from x's row and the parameters (copied back for this), and
-// backend.ExplainNonFinite looks at them. All of it is on the error path.
+// kit.ExplainNonFinite looks at them. All of it is on the error path.
 func (l *Layer) checkedLoss(rows int) (float64, error) {
 	loss, err := l.readLoss()
 	if err != nil || loss-loss == 0 {
@@ -129,7 +129,7 @@ func (l *Layer) checkedLoss(rows int) (float64, error) {
 	case []float64:
 		nf = rowNonFinite(xd, W.Data().([]float64), b.Data().([]float64), rl[r])
 	}
-	return 0, backend.ExplainNonFinite(nf, r, x, W, b)
+	return 0, kit.ExplainNonFinite(nf, r, x, W, b)
 }
 
 // rowNonFinite recomputes one row's logits z = x·W + b (x N, W N×T, b T)

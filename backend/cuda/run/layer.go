@@ -7,6 +7,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/backend/kit"
 	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
@@ -29,7 +30,7 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Layer{name: name, dev: dev, low: low, cfg: cfg, loss: make([]float64, 1), ranks: backend.DataParallel(cfg)}
+	l := &Layer{name: name, dev: dev, low: low, cfg: cfg, loss: make([]float64, 1), ranks: kit.DataParallel(cfg)}
 	what := fmt.Sprintf("layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	err = dev.Do(func() error {
 		l.free0, _ = dev.FreeBytes()
@@ -74,8 +75,8 @@ func Open(dev Device, name string, cfg backend.Config) (backend.Layer, error) {
 	return l, nil
 }
 
-// Layer is a lowered layer on a Device: backend.Layer, backend.Stats and
-// backend.Resident.
+// Layer is a lowered layer on a Device: backend.Layer, kit.Stats and
+// kit.Resident.
 type Layer struct {
 	name  string
 	dev   Device
@@ -96,7 +97,7 @@ type Layer struct {
 	loaded  int       // rows of the batch Load left on the device (0: none)
 	half    []uint16  // host staging of bfloat16 copies (x in, dx out)
 	par     parallel  // a data-parallel layer's state (parallel.go)
-	ranks   *backend.Ranks
+	ranks   *kit.Ranks
 }
 
 // bound is a plan step ready to run.
@@ -155,7 +156,7 @@ func (l *Layer) SetParams(W, b *tensor.Dense) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := backend.CheckParams(l.cfg, W, b); err != nil {
+	if err := kit.CheckParams(l.cfg, W, b); err != nil {
 		return err
 	}
 	W, b = contiguous(W), contiguous(b)
@@ -200,7 +201,7 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 	if targets == nil {
 		return 0, errors.New("batch: targets are nil")
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, targets)
+	rows, err := kit.CheckBatch(l.cfg, x, targets)
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +217,7 @@ func (l *Layer) load(x, targets *tensor.Dense) (int, error) {
 		return 0, fmt.Errorf("%s: %w", l.name, err)
 	}
 	if l.ranks != nil {
-		l.par.denom = backend.LocalDenominators(l.cfg, targets, rows)
+		l.par.denom = kit.LocalDenominators(l.cfg, targets, rows)
 	}
 	if err := l.toDevice(l.low.X, x, int64(rows*l.cfg.N)); err != nil {
 		return 0, err
@@ -285,7 +286,7 @@ func (l *Layer) results(r *backend.Result, rows int) error {
 }
 
 func (l *Layer) Step(x, targets *tensor.Dense) (float64, error) {
-	if err := backend.CheckStep(l.name, l.cfg); err != nil {
+	if err := kit.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	if l.ranks != nil {
@@ -338,7 +339,7 @@ func (l *Layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	rows, err := backend.CheckBatch(l.cfg, x, nil)
+	rows, err := kit.CheckBatch(l.cfg, x, nil)
 	if err != nil {
 		return nil, err
 	}

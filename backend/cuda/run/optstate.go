@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 
 	"gorgonia.org/tensor"
 )
@@ -38,13 +39,13 @@ func (l *Layer) OptimizerState() (backend.OptimizerState, error) {
 
 // SetOptimizerState copies s into the state buffers (zeroes them for a
 // state of step 0) and sets the step count. s is checked first
-// (backend.CheckOptimizerState), so that a state that does not fit changes
+// (kit.CheckOptimizerState), so that a state that does not fit changes
 // nothing; a copy that fails on the device leaves the state reset.
 func (l *Layer) SetOptimizerState(s backend.OptimizerState) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := backend.CheckOptimizerState(l.cfg, s); err != nil {
+	if err := kit.CheckOptimizerState(l.cfg, s); err != nil {
 		return fmt.Errorf("%s: %w", l.name, err)
 	}
 	return l.dev.Do(func() error {

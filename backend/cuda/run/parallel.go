@@ -7,6 +7,7 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/backend/kit"
 	"dsx/internal/rowmath"
 
 	"gorgonia.org/tensor"
@@ -23,7 +24,7 @@ type parallel struct {
 }
 
 // parallel is Step (update) and Compute of a data-parallel layer, the
-// protocol of backend.Ranks: the share is loaded and its denominators
+// protocol of kit.Ranks: the share is loaded and its denominators
 // all-reduced; the scales of the global batch are written over the plan's
 // own (its xent_scale step is skipped) and the plan runs on the share;
 // status and loss are all-reduced; dW and db are all-reduced on the device
@@ -236,4 +237,4 @@ func (l *Layer) chooseReducer() error {
 
 // Ranks is the layer's side of its data-parallel job (nil in one
 // process).
-func (l *Layer) Ranks() *backend.Ranks { return l.ranks }
+func (l *Layer) Ranks() *kit.Ranks { return l.ranks }

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"dsx/backend"
+	"dsx/backend/kit"
 
 	"gorgonia.org/tensor"
 )
 
-// Load copies and checks a batch once, for StepLoaded (backend.Resident).
+// Load copies and checks a batch once, for StepLoaded (kit.Resident).
 func (l *Layer) Load(x, targets *tensor.Dense) error {
 	return l.dev.Do(func() error {
 		l.loaded = 0
@@ -22,7 +23,7 @@ func (l *Layer) Load(x, targets *tensor.Dense) error {
 
 // StepLoaded is Step on the batch Load left on the device.
 func (l *Layer) StepLoaded() (float64, error) {
-	if err := backend.CheckStep(l.name, l.cfg); err != nil {
+	if err := kit.CheckStep(l.name, l.cfg); err != nil {
 		return 0, err
 	}
 	if l.ranks != nil {
@@ -50,7 +51,7 @@ func (l *Layer) StepLoaded() (float64, error) {
 	return loss, err
 }
 
-// MemStats sums the layer's allocations by category (backend.Stats).
+// MemStats sums the layer's allocations by category (kit.Stats).
 func (l *Layer) MemStats() backend.MemStats {
 	st := l.low.MemStats()
 	l.dev.Do(func() error {
@@ -63,7 +64,7 @@ func (l *Layer) MemStats() backend.MemStats {
 }
 
 // FloorMs times the training plan's products alone, on the loaded batch's
-// buffers (backend.Stats): the median of reps runs, each synchronised.
+// buffers (kit.Stats): the median of reps runs, each synchronised.
 func (l *Layer) FloorMs(rows, reps int) (float64, error) {
 	if rows < 1 || rows > l.cfg.B || reps < 1 {
 		return 0, fmt.Errorf("%s: FloorMs(%d, %d): want 1 ≤ rows ≤ %d and reps ≥ 1", l.name, rows, reps, l.cfg.B)

@@ -1,4 +1,4 @@
-package backend
+package kit
 
 import (
 	"bufio"
@@ -6,10 +6,10 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"strconv"
 	"strings"
 
+	"dsx/backend"
 	"dsx/graph"
 )
 
@@ -17,7 +17,7 @@ import (
 // device, by MemStats category, for batches in chunks of Config.Chunk rows
 // (FootprintRows); a backend with a chunk rule of its own calls
 // FootprintRows with its rows.
-func Footprint(cfg Config) (MemStats, error) {
+func Footprint(cfg backend.Config) (backend.MemStats, error) {
 	return FootprintRows(cfg, cfg.Chunk(int(cfg.DType.Size())))
 }
 
@@ -40,9 +40,9 @@ func Footprint(cfg Config) (MemStats, error) {
 // That is what the CPU backend's step holds (rows: its chunk rule);
 // the CUDA backend reports its own buffers (lower.Program.MemStats). A
 // backend adds what is its own. Every size is computed with overflow
-// checks; a size beyond int64 is an error wrapping ErrOutOfMemory.
+// checks; a size beyond int64 is an error wrapping backend.ErrOutOfMemory.
 // cfg.Spec must be valid.
-func FootprintRows(cfg Config, rows int) (MemStats, error) {
+func FootprintRows(cfg backend.Config, rows int) (backend.MemStats, error) {
 	var z Sizer
 	esize := int64(cfg.DType.Size())
 	B, N, T := int64(cfg.B), int64(cfg.N), int64(cfg.T)
@@ -50,9 +50,9 @@ func FootprintRows(cfg Config, rows int) (MemStats, error) {
 	params := z.Add(z.Mul(N, T), T)
 	copies := int64(1)
 	switch o := cfg.Optimizer; {
-	case o.Kind == SGD && o.Momentum != 0:
+	case o.Kind == backend.SGD && o.Momentum != 0:
 		copies++
-	case o.Kind == Adam:
+	case o.Kind == backend.Adam:
 		copies += 2
 	}
 	state := z.Mul(esize, copies, params)
@@ -78,10 +78,10 @@ func FootprintRows(cfg Config, rows int) (MemStats, error) {
 	if cfg.Loss.Reduction == graph.None {
 		extra = z.Add(extra, z.Mul(esize, z.Add(B, chunk)))
 	}
-	if cfg.MatMode == BF16 {
+	if cfg.MatMode == backend.BF16 {
 		extra = z.Add(extra, z.Mul(2, z.Add(z.Mul(chunk, N), z.Mul(N, T), z.Mul(chunk, T))))
 	}
-	m := MemStats{StateBytes: state, InputBytes: input, ExtraBytes: extra, ChunkRows: int(chunk)}
+	m := backend.MemStats{StateBytes: state, InputBytes: input, ExtraBytes: extra, ChunkRows: int(chunk)}
 	if err := z.Err(); err != nil {
 		return m, fmt.Errorf("layer B×N×T = %d×%d×%d: %w", cfg.B, cfg.N, cfg.T, err)
 	}
@@ -123,7 +123,7 @@ func (z *Sizer) Add(a ...int64) int64 {
 // Err wraps ErrOutOfMemory when a result overflowed.
 func (z *Sizer) Err() error {
 	if z.over {
-		return fmt.Errorf("%w: the sizes overflow 64-bit byte counts", ErrOutOfMemory)
+		return fmt.Errorf("%w: the sizes overflow 64-bit byte counts", backend.ErrOutOfMemory)
 	}
 	return nil
 }
@@ -134,15 +134,12 @@ func (z *Sizer) Err() error {
 const maxAddressable = 1 << 47
 
 // HostAvailable returns the host memory new allocations can take without
-// swapping: MemAvailable from /proc/meminfo, with ok false where that file
-// does not exist or does not say (not Linux).
+// swapping or failing: the least of MemAvailable from /proc/meminfo, the
+// process's cgroup memory limit less its usage, and RLIMIT_AS less the
+// address space in use; ok is false where none is known (not Linux).
 func HostAvailable() (bytes int64, ok bool) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	return memAvailable(f)
+	bytes, _, ok = hostAvailable()
+	return bytes, ok
 }
 
 // memAvailable reads the MemAvailable line of /proc/meminfo ("MemAvailable:
@@ -168,16 +165,16 @@ func memAvailable(r io.Reader) (int64, bool) {
 
 // CheckHostMemory returns an error wrapping ErrOutOfMemory when need bytes
 // exceed what the host has available (HostAvailable; where that is unknown,
-// the address space), saying how much was asked for and how much there is;
-// what names the request.
+// the address space), saying how much was asked for, how much there is and
+// which bound applies (MemAvailable, the cgroup limit, RLIMIT_AS); what
+// names the request.
 func CheckHostMemory(what string, need int64) error {
-	avail, ok := HostAvailable()
-	src := "MemAvailable in /proc/meminfo"
+	avail, src, ok := hostAvailable()
 	if !ok {
 		avail, src = maxAddressable, "the address space"
 	}
 	if need > avail {
-		return fmt.Errorf("%s: %w: needs about %s, %s available (%s)", what, ErrOutOfMemory, FormatBytes(need), FormatBytes(avail), src)
+		return fmt.Errorf("%s: %w: needs about %s, %s available (%s)", what, backend.ErrOutOfMemory, FormatBytes(need), FormatBytes(avail), src)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
-package backend
+package kit
 
 import (
+	"dsx/backend"
 	"errors"
 	"fmt"
 
@@ -10,10 +11,23 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// Contiguous returns t when its data are its elements in row-major order,
+// and otherwise (a view that strides through a larger tensor, such as a
+// column slice, or a transpose) a materialized copy: what a backend reads
+// from t.Data() is then the values t shows, never its backing array.
+// Every backend passes a batch through it after CheckBatch. nil stays nil.
+func Contiguous(t *tensor.Dense) *tensor.Dense {
+	if t == nil || !t.RequiresIterator() {
+		return t
+	}
+	return t.Materialize().(*tensor.Dense)
+}
+
 // CheckBatch validates a batch against a layer's configuration and returns its
 // row count. Every backend calls it first so that bad input gets the same
-// error everywhere.
-func CheckBatch(cfg Config, x, targets *tensor.Dense) (int, error) {
+// error everywhere; the batch may be a view (a slice of a larger tensor),
+// which the backend then reads through Contiguous.
+func CheckBatch(cfg backend.Config, x, targets *tensor.Dense) (int, error) {
 	if x == nil {
 		return 0, errors.New("batch: x is nil")
 	}
@@ -48,8 +62,8 @@ func CheckBatch(cfg Config, x, targets *tensor.Dense) (int, error) {
 // CheckStep returns the error Layer.Step gives on a layer of cfg that
 // cannot step (the backend named name): one without an optimizer, or
 // without the gradients of W and b. Every backend calls it first.
-func CheckStep(name string, cfg Config) error {
-	if cfg.Optimizer.Kind == NoOptimizer {
+func CheckStep(name string, cfg backend.Config) error {
+	if cfg.Optimizer.Kind == backend.NoOptimizer {
 		return fmt.Errorf("%s: Step needs an optimizer in the layer's Config", name)
 	}
 	if w := cfg.Want; !w.DW || !w.DB {
@@ -59,7 +73,7 @@ func CheckStep(name string, cfg Config) error {
 }
 
 // CheckParams validates W and b for a layer.
-func CheckParams(cfg Config, W, b *tensor.Dense) error {
+func CheckParams(cfg backend.Config, W, b *tensor.Dense) error {
 	if W == nil || b == nil {
 		return errors.New("params: W and b must both be given")
 	}
@@ -75,9 +89,9 @@ func CheckParams(cfg Config, W, b *tensor.Dense) error {
 	for _, p := range []struct {
 		name string
 		t    *tensor.Dense
-	}{{"W", W}, {"b", b}} {
+	}{{"W", Contiguous(W)}, {"b", Contiguous(b)}} { // the values shown, not a view's backing array
 		if at, v, ok := firstNonFinite(p.t); !ok {
-			return fmt.Errorf("params: %s%s is %v: %w", p.name, index(p.t, at), v, ErrNonFinite)
+			return fmt.Errorf("params: %s%s is %v: %w", p.name, index(p.t, at), v, backend.ErrNonFinite)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
-package backend
+package kit
 
 import (
+	"dsx/backend"
 	"errors"
 	"math"
 	"strings"
@@ -18,21 +19,21 @@ func TestFootprint(t *testing.T) {
 	const B, N, T = 8, 3, 5
 	for _, c := range []struct {
 		name               string
-		cfg                Config
+		cfg                backend.Config
 		state, input, xtra int64
 	}{
 		{"float32, dW db, no optimizer",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}},
+			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}},
 			4 * (N*T + T + N*T + T), 4 * (B*N + B), 4*2*B*T + 16*B + 4*T},
 		{"float64, adam, dx, soft targets",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true, DX: true}, Loss: graph.LossOptions{SoftTargets: true}},
-				Optimizer: Optimizer{Kind: Adam}},
+			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true, DX: true}, Loss: graph.LossOptions{SoftTargets: true}},
+				Optimizer: backend.Optimizer{Kind: backend.Adam}},
 			8 * (3*(N*T+T) + N*T + T), 8 * (B*N + B*T + B*N), 8*2*B*T + 16*B + 8*T},
 		{"float32, sgd momentum, chunks of 2 rows, bf16",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32}, Optimizer: Optimizer{Kind: SGD, Momentum: 0.9}, ChunkRows: 2, MatMode: BF16},
+			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32}, Optimizer: backend.Optimizer{Kind: backend.SGD, Momentum: 0.9}, ChunkRows: 2, MatMode: backend.BF16},
 			4 * 2 * (N*T + T), 4 * (B*N + B), 4*2*2*T + 16*2 + 4*T + 2*(2*N+N*T+2*T)},
 		{"float32, Reduction None, z-loss, chunks of 3 rows",
-			Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Loss: graph.LossOptions{Reduction: graph.None, ZLoss: 1e-4}}, ChunkRows: 3},
+			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Loss: graph.LossOptions{Reduction: graph.None, ZLoss: 1e-4}}, ChunkRows: 3},
 			4 * (N*T + T), 4 * (B*N + B), 4*2*3*T + 24*3 + 4*T + 4*(B+3)},
 	} {
 		m, err := Footprint(c.cfg)
@@ -50,12 +51,12 @@ func TestFootprint(t *testing.T) {
 // wrapped-around small number.
 func TestFootprintOverflow(t *testing.T) {
 	n := 1<<30 - 1 // N×T just below graph.MaxElements = 2⁶⁰ − 1
-	cfg := Config{Spec: graph.Spec{B: 1, N: n, T: n, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true}}, Optimizer: Optimizer{Kind: Adam}}
+	cfg := backend.Config{Spec: graph.Spec{B: 1, N: n, T: n, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true}}, Optimizer: backend.Optimizer{Kind: backend.Adam}}
 	if err := cfg.Spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Footprint(cfg); !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "overflow") {
-		t.Errorf("Footprint of %d×%d with Adam: %v, want an overflow wrapping ErrOutOfMemory", n, n, err)
+	if _, err := Footprint(cfg); !errors.Is(err, backend.ErrOutOfMemory) || !strings.Contains(err.Error(), "overflow") {
+		t.Errorf("Footprint of %d×%d with Adam: %v, want an overflow wrapping backend.ErrOutOfMemory", n, n, err)
 	}
 }
 
@@ -68,7 +69,7 @@ func TestSizer(t *testing.T) {
 		t.Errorf("2⁴⁰·2³⁰ = %d with no overflow reported", got)
 	}
 	var a Sizer
-	if got := a.Add(math.MaxInt64-1, 2); got != math.MaxInt64 || !errors.Is(a.Err(), ErrOutOfMemory) {
+	if got := a.Add(math.MaxInt64-1, 2); got != math.MaxInt64 || !errors.Is(a.Err(), backend.ErrOutOfMemory) {
 		t.Errorf("MaxInt64−1 + 2 = %d, %v", got, a.Err())
 	}
 }
@@ -97,7 +98,7 @@ func TestMemAvailable(t *testing.T) {
 
 func TestCheckHostMemory(t *testing.T) {
 	err := CheckHostMemory("layer", 1<<50)
-	if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "needs about 1.00 PiB") {
+	if !errors.Is(err, backend.ErrOutOfMemory) || !strings.Contains(err.Error(), "needs about 1.00 PiB") {
 		t.Errorf("1 PiB: %v", err)
 	}
 	if err := CheckHostMemory("layer", 1<<10); err != nil {
@@ -107,10 +108,10 @@ func TestCheckHostMemory(t *testing.T) {
 
 // TestCheckParamsNonFinite: SetParams' check names the first NaN or ±Inf.
 func TestCheckParamsNonFinite(t *testing.T) {
-	cfg := Config{Spec: graph.Spec{B: 1, N: 2, T: 3, DType: tensor.Float64}}
+	cfg := backend.Config{Spec: graph.Spec{B: 1, N: 2, T: 3, DType: tensor.Float64}}
 	W := tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float64{0, 1, 2, 3, math.Inf(1), math.NaN()}))
 	b := tensor.New(tensor.WithShape(3), tensor.WithBacking([]float64{0, 0, 0}))
-	if err := CheckParams(cfg, W, b); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "W[1, 1] is +Inf") {
+	if err := CheckParams(cfg, W, b); !errors.Is(err, backend.ErrNonFinite) || !strings.Contains(err.Error(), "W[1, 1] is +Inf") {
 		t.Errorf("W with +Inf at [1, 1]: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
-package backend
+package kit
 
 import (
+	"dsx/backend"
 	"fmt"
 	"time"
 
@@ -53,7 +54,7 @@ type Parallel interface {
 // layer runs as one process: Comm nil or dist.Local. A Comm of one rank of
 // any other kind takes the data-parallel path, whose collectives are then
 // the identity (tests check it against the one-process layer that way).
-func DataParallel(cfg Config) *Ranks {
+func DataParallel(cfg backend.Config) *Ranks {
 	switch cfg.Comm.(type) {
 	case nil, dist.Local, *dist.Local:
 		return nil
@@ -137,7 +138,7 @@ func (r *Ranks) Skip(lo *graph.LossOptions, err error) error {
 
 // LocalDenominators are the Mean denominators (rowmath.Denominator and
 // rowmath.KeptRows) of rows rows of checked targets, for Denominators.
-func LocalDenominators(cfg Config, targets *tensor.Dense, rows int) [2]float64 {
+func LocalDenominators(cfg backend.Config, targets *tensor.Dense, rows int) [2]float64 {
 	o := (*rowmath.Options)(&cfg.Loss)
 	switch t := targets.Data().(type) {
 	case []float32:
