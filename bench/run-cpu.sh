@@ -11,9 +11,19 @@
 #   ROUNDS=9 STEPS=50 WARMUP=10 bench/run-cpu.sh
 # Steps per process: by default 100 timed after 10 warm-up for shapes under
 # 10^8 multiply-adds (a process's first ~10 steps are slower), 10 after 3
-# above (bench/RESULTS.md's protocol); STEPS and WARMUP set both.
-#   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, thr, torch, numpy, base;
-#                                            thr: DSX_BLAS_THREADS=$(nproc), the library's own threads)
+# up to 10^10, 3 after 1 above (bench/RESULTS.md's protocol); STEPS and
+# WARMUP set all.
+#   COLS=dsx,torch bench/run-cpu.sh          (columns: dsx, off, thr, whole, torch, torchhuge, numpy, base;
+#                                            thr: DSX_BLAS_THREADS=$(nproc), the library's own threads;
+#                                            whole: dsx with --chunk-rows B, the batch never chunked;
+#                                            torchhuge: PyTorch with GLIBC_TUNABLES=glibc.malloc.hugetlb=1,
+#                                            so that its large buffers are reused on huge pages)
+#   GRADS=W,b,x bench/run-cpu.sh            (the gradients every column computes: W,b (default) or W,b,x)
+# Every process runs under /usr/bin/time: a second table gives its peak
+# resident memory (max RSS: the inputs, parameters and everything the step
+# holds) and the ratios to PyTorch's.
+#   PLOT=file.png bench/run-cpu.sh ...       (also draws time and peak memory against T:
+#                                            go run ./bench/plotcpu, one series per column)
 #   BASE=/path/to/other/dsx bench/run-cpu.sh (adds column base: that binary as it is, e.g. an
 #                                            older build, to check "no slower than before")
 #   OUT=dir keeps the raw JSON records (a temporary folder by default).
@@ -24,6 +34,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-${ROUNDS:-7}}
 SHAPES=${2:-${SHAPES:-4096x784x10,1024x784x10,4096x1024x1000}}
 COLS=${COLS:-dsx,off,torch,numpy${BASE:+,base}}
+GRADS=${GRADS:-W,b}
 OUT=${OUT:-$(mktemp -d)}
 PY=${PY:-/usr/bin/python3} # Debian's python3-torch and python3-numpy live there
 mkdir -p "$OUT" bin
@@ -37,17 +48,21 @@ export OMP_WAIT_POLICY=PASSIVE
 args() { # shape: the bench flags, with steps for its size unless set
   local b n t; IFS=x read -r b n t <<<"$1"
   local steps=100 warm=10
-  if ((b * n * t >= 100000000)); then steps=10 warm=3; fi
-  echo --shapes "$1" --steps "${STEPS:-$steps}" --warmup "${WARMUP:-$warm}"
+  if ((b * n * t >= 10000000000)); then steps=3 warm=1
+  elif ((b * n * t >= 100000000)); then steps=10 warm=3; fi
+  echo --shapes "$1" --steps "${STEPS:-$steps}" --warmup "${WARMUP:-$warm}" --grads "$GRADS"
 }
+T() { /usr/bin/time -f %M -o "$RSS" "$@"; } # the command, its peak RSS (KiB) into $RSS
 run() { # column, shape
   case $1 in
-  dsx) bin/dsx bench --device cpu --json $(args "$2") ;;
-  off) DSX_BLAS=off bin/dsx bench --device cpu --json $(args "$2") ;;
-  thr) DSX_BLAS_THREADS=$(nproc) bin/dsx bench --device cpu --json $(args "$2") ;;
-  base) "$BASE" bench --device cpu --json $(args "$2") ;;
-  torch) "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;
-  numpy) "$PY" bench/peers/numpy_xent.py $(args "$2") ;;
+  dsx) T bin/dsx bench --device cpu --json $(args "$2") ;;
+  off) DSX_BLAS=off T bin/dsx bench --device cpu --json $(args "$2") ;;
+  thr) DSX_BLAS_THREADS=$(nproc) T bin/dsx bench --device cpu --json $(args "$2") ;;
+  whole) T bin/dsx bench --device cpu --json --chunk-rows "${2%%x*}" $(args "$2") ;;
+  base) T "$BASE" bench --device cpu --json $(args "$2") ;;
+  torch) T "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;
+  torchhuge) GLIBC_TUNABLES=glibc.malloc.hugetlb=1 T "$PY" bench/peers/torch_xent.py --device cpu $(args "$2") ;;
+  numpy) T "$PY" bench/peers/numpy_xent.py $(args "$2") ;;
   *) echo "run-cpu.sh: unknown column $1" >&2; exit 2 ;;
   esac
 }
@@ -61,35 +76,50 @@ for r in $(seq 1 "$ROUNDS"); do
   for s in "${shapes[@]}"; do
     echo "round $r/$ROUNDS: $s" >&2
     for c in "${order[@]}"; do
-      run "$c" "$s" >"$OUT/r$r-$s-$c.json" 2>"$OUT/r$r-$s-$c.err" || { cat "$OUT/r$r-$s-$c.err" >&2; exit 1; }
+      RSS="$OUT/r$r-$s-$c.rss" run "$c" "$s" >"$OUT/r$r-$s-$c.json" 2>"$OUT/r$r-$s-$c.err" || { cat "$OUT/r$r-$s-$c.err" >&2; exit 1; }
     done
   done
 done
 
-"$PY" - "$OUT" "$SHAPES" "$COLS" "$ROUNDS" <<'PY'
+"$PY" - "$OUT" "$SHAPES" "$COLS" "$ROUNDS" "$GRADS" <<'PY'
 import glob, json, statistics, sys
 out, shapes, cols, rounds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), int(sys.argv[4])
-names = {"dsx": "dsx (BLAS)", "off": "dsx DSX_BLAS=off", "thr": "dsx DSX_BLAS_THREADS=n", "base": "base", "torch": "PyTorch", "numpy": "numpy"}
-ratio_cols = [c for c in cols if c != "torch"] if "torch" in cols else []
-print("| B×N×T | " + " | ".join([names[c] + " ms" for c in cols] + [names[c] + " / PyTorch" for c in ratio_cols]) + " |")
-print("|---|" + "---:|" * (len(cols) + len(ratio_cols)))
+names = {"dsx": "dsx (BLAS)", "off": "dsx DSX_BLAS=off", "thr": "dsx DSX_BLAS_THREADS=n", "whole": "dsx unchunked",
+         "base": "base", "torch": "PyTorch", "torchhuge": "PyTorch hugetlb", "numpy": "numpy"}
+peers = [p for p in ("torch", "torchhuge") if p in cols]
+ratios = [(c, p) for p in peers for c in cols if c not in peers]
 def ms(r, s, c):
     try:
         recs = json.load(open(f"{out}/r{r}-{s}-{c}.json"))
     except (OSError, ValueError):
         return None
     return statistics.median(rec["ms_per_step"] for rec in recs)
+def rss(r, s, c):  # MiB
+    try:
+        return int(open(f"{out}/r{r}-{s}-{c}.rss").read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
 def cell(v, fmt):
     v = [x for x in v if x is not None]
     if not v:
         return "–"
     return f"{fmt(statistics.median(v))} ({fmt(min(v))}–{fmt(max(v))})"
-for s in shapes:
-    per = {c: [ms(r, s, c) for r in range(1, rounds + 1)] for c in cols}
-    row = [s.replace("x", "×")] + [cell(per[c], lambda x: f"{x:.2f}") for c in cols]
-    for c in ratio_cols:
-        rat = [a / b for a, b in zip(per[c], per["torch"]) if a and b]
-        row.append(cell(rat, lambda x: f"{x:.2f}×"))
-    print("| " + " | ".join(row) + " |")
+def table(get, unit, fmt):
+    print("| B×N×T | " + " | ".join([names[c] + " " + unit for c in cols] + [names[c] + " / " + names[p] for c, p in ratios]) + " |")
+    print("|---|" + "---:|" * (len(cols) + len(ratios)))
+    for s in shapes:
+        per = {c: [get(r, s, c) for r in range(1, rounds + 1)] for c in cols}
+        row = [s.replace("x", "×")] + [cell(per[c], fmt) for c in cols]
+        for c, p in ratios:
+            rat = [a / b for a, b in zip(per[c], per[p]) if a and b]
+            row.append(cell(rat, lambda x: f"{x:.2f}×"))
+        print("| " + " | ".join(row) + " |")
+print(f"Step time, gradients {sys.argv[5]}:\n")
+table(ms, "ms", lambda x: f"{x:.2f}")
+print(f"\nPeak memory (max RSS of the process):\n")
+table(rss, "MiB", lambda x: f"{x:.0f}")
 print(f"\n{rounds} rounds, {json.load(open(out + '/devices.json'))['backends'][-1].get('blas', {}).get('name', '?')} loaded by bin/dsx; raw records in {out}")
 PY
+if [[ -n ${PLOT:-} ]]; then
+  go run ./bench/plotcpu -dir "$OUT" -shapes "$SHAPES" -cols "$COLS" -rounds "$ROUNDS" -out "$PLOT"
+fi

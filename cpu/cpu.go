@@ -25,7 +25,7 @@ type Backend struct{}
 func (Backend) Name() string     { return "cpu" }
 func (Backend) Available() error { return nil }
 func (Backend) Devices() ([]backend.Device, error) {
-	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s, Gorgonia TapeMachine)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
+	return []backend.Device{{Name: fmt.Sprintf("CPU (%s/%s)", runtime.GOOS, runtime.GOARCH), Threads: runtime.GOMAXPROCS(0)}}, nil
 }
 
 // Capabilities: float32 and float64 layers, products in the layer's dtype
@@ -54,10 +54,11 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 		return nil, err
 	}
 	cfg.Optimizer = cfg.Optimizer.WithDefaults()
-	if err := checkMemory(cfg); err != nil {
+	ch := chunkRows(cfg)
+	if err := checkMemory(cfg, ch.Rows); err != nil {
 		return nil, err
 	}
-	l := &layer{cfg: cfg, train: map[int]*machine{}, fwd: map[int]*machine{}, ranks: kit.DataParallel(cfg)}
+	l := &layer{cfg: cfg, fwd: map[int]*machine{}, chunk: ch, ranks: kit.DataParallel(cfg)}
 	l.w = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
 	l.b = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
 	switch cfg.DType {
@@ -70,21 +71,20 @@ func (b Backend) Open(cfg backend.Config) (backend.Layer, error) {
 }
 
 // checkMemory refuses a layer whose buffers would not fit the host's
-// available memory (kit.Footprint, less the input, which the caller
-// holds, plus the whole-batch sums of a chunked batch), so that an absurd
-// shape is an error wrapping backend.ErrOutOfMemory rather than the
-// runtime's fatal "out of memory".
-func checkMemory(cfg backend.Config) error {
-	fp, err := kit.Footprint(cfg)
+// available memory (kit.FootprintRows for its chunks: the state, the
+// chunk loop's buffers and dx, less x and the targets, which the caller
+// holds), so that an absurd shape is an error wrapping
+// backend.ErrOutOfMemory rather than the runtime's fatal "out of memory".
+func checkMemory(cfg backend.Config, rows int) error {
+	fp, err := kit.FootprintRows(cfg, rows)
 	what := fmt.Sprintf("cpu: layer B×N×T = %d×%d×%d %v", cfg.B, cfg.N, cfg.T, cfg.DType)
 	if err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
 	var z kit.Sizer
 	need := z.Add(fp.StateBytes, fp.ExtraBytes)
-	if fp.ChunkRows < cfg.B {
-		es, B, N, T := int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N), int64(cfg.T)
-		need = z.Add(need, z.Mul(es, z.Add(z.Mul(N, T), T, z.Mul(B, N), B)))
+	if cfg.Want.DX {
+		need = z.Add(need, z.Mul(int64(cfg.DType.Size()), int64(cfg.B), int64(cfg.N)))
 	}
 	if err := z.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -132,30 +132,26 @@ func (m *machine) rewind() {
 type layer struct {
 	cfg   backend.Config
 	w, b  *tensor.Dense // bound to the W and b nodes of every compiled graph
-	train map[int]*machine
 	fwd   map[int]*machine
 	opt   optimizer
 	shut  bool
-	acc   *accum     // sums and gathers of chunked batches, made on first use
+	chunk chunkChoice       // rows per chunk of a training batch, and why
+	t32   *trainer[float32] // the chunk loop's buffers, made on first use
+	t64   *trainer[float64]
 	ranks *kit.Ranks // the data-parallel job's collectives (parallel.go); nil in one process
 }
 
 func (l *layer) Config() backend.Config { return l.cfg }
 
-// compile builds and compiles the graph for a batch of rows.
-func (l *layer) compile(rows int, forward bool) (*machine, error) {
-	cache := l.train
-	if forward {
-		cache = l.fwd
-	}
-	if m, ok := cache[rows]; ok {
+// compile builds and compiles the forward graph (the logits) for a batch of
+// rows.
+func (l *layer) compile(rows int) (*machine, error) {
+	if m, ok := l.fwd[rows]; ok {
 		return m, nil
 	}
 	spec := l.cfg.Spec
 	spec.B = rows
-	if forward {
-		spec.Want = graph.Want{}
-	}
+	spec.Want = graph.Want{}
 	g, err := graph.Build(spec)
 	if err != nil {
 		return nil, err
@@ -166,12 +162,8 @@ func (l *layer) compile(rows int, forward bool) (*machine, error) {
 	if err := G.Let(g.Bias, l.b); err != nil {
 		return nil, err
 	}
-	sub := g.TrainGraph()
-	if forward {
-		sub = g.ForwardGraph()
-	}
-	m := newMachine(g, sub)
-	cache[rows] = m
+	m := newMachine(g, g.ForwardGraph())
+	l.fwd[rows] = m
 	return m, nil
 }
 
@@ -213,100 +205,69 @@ type result struct {
 	losses, dw, db, dx tensor.Tensor
 }
 
-// run runs the training graph on a batch: whole, or in chunks of
-// Config.Chunk rows whose logits exist one chunk at a time, each scaled by
-// the whole batch's Mean denominator, with dW and db summed over the chunks
-// and dx and per-row losses gathered. global, when not nil, is the Mean
-// denominators to scale by instead of the batch's own: those of the global
-// batch of which this is one rank's share (parallel.go).
+// run computes a batch's loss and the wanted gradients (step.go's chunk
+// loop) in chunks of l.chunk rows: the batch is checked, its Mean
+// denominators taken, then its loss and gradients computed with them.
+// global, when not nil, is the Mean denominators to scale by instead of the
+// batch's own: those of the global batch of which this is one rank's share
+// (parallel.go).
 func (l *layer) run(x, targets *tensor.Dense, global *[2]float64) (result, error) {
-	if err := l.check(); err != nil {
+	x, targets, rows, den, err := l.denominators(x, targets)
+	if err != nil {
 		return result{}, err
 	}
+	// The denominators scale every chunk's loss and gradient: a rank's
+	// share of a data-parallel batch is scaled by the global batch's.
+	if global != nil {
+		den = *global
+	}
+	return l.compute(x, targets, rows, den)
+}
+
+// denominators checks a batch and returns it with views read as the values
+// they show (kit.Contiguous), its rows and its Mean denominators (the
+// cross-entropy's and the z-loss's, wholeBatch). The targets of the whole
+// batch are checked here, so that an error names the batch's row rather
+// than a row of a chunk.
+func (l *layer) denominators(x, targets *tensor.Dense) (*tensor.Dense, *tensor.Dense, int, [2]float64, error) {
+	if err := l.check(); err != nil {
+		return nil, nil, 0, [2]float64{}, err
+	}
 	if targets == nil {
-		return result{}, errors.New("batch: targets are nil")
+		return nil, nil, 0, [2]float64{}, errors.New("batch: targets are nil")
 	}
 	rows, err := kit.CheckBatch(l.cfg, x, targets)
 	if err != nil {
-		return result{}, err
+		return nil, nil, 0, [2]float64{}, err
 	}
 	x, targets = kit.Contiguous(x), kit.Contiguous(targets) // views read as the values they show
-	chunk := l.cfg.Chunk(int(l.cfg.DType.Size()))
-	if rows <= chunk {
-		m, err := l.runMachine(rows, x, targets, global)
-		if err != nil {
-			return result{}, kit.ExplainNonFinite(err, 0, x, l.w, l.b)
-		}
-		r := result{loss: scalar(m.g.Loss.Value()), dw: value(m.g.DW), db: value(m.g.DB), dx: value(m.g.DX)}
-		if l.cfg.Loss.Reduction == graph.None {
-			r.losses = value(m.g.Xent)
-		}
-		return r, nil
-	}
-	// The targets of the whole batch are checked here, so that an error
-	// names the batch's row rather than a row of a chunk, and the Mean
-	// denominator is the whole batch's.
 	denom, kept, err := wholeBatch(targets, rows, l.cfg.T, &l.cfg.Loss)
-	if err != nil {
-		return result{}, err
-	}
-	if global != nil {
-		denom, kept = global[0], global[1]
-	}
-	if l.acc == nil {
-		l.acc = newAccum(l.cfg)
-	}
-	r := result{}
-	for r0 := 0; r0 < rows; r0 += chunk {
-		r1 := min(r0+chunk, rows)
-		xs := rowsOf(x, r0, r1)
-		m, err := l.runMachine(r1-r0, xs, rowsOf(targets, r0, r1), &[2]float64{denom, kept})
-		if err != nil {
-			return result{}, kit.ExplainNonFinite(err, r0, xs, l.w, l.b)
-		}
-		r.loss += scalar(m.g.Loss.Value())
-		first := r0 == 0
-		if m.g.DW != nil {
-			addInto(l.acc.dw, value(m.g.DW), 0, first)
-			r.dw = l.acc.dw
-		}
-		if m.g.DB != nil {
-			addInto(l.acc.db, value(m.g.DB), 0, first)
-			r.db = l.acc.db
-		}
-		if m.g.DX != nil {
-			addInto(l.acc.dx, value(m.g.DX), r0*l.cfg.N, true)
-			r.dx = rowsOf(l.acc.dx, 0, rows)
-		}
-		if l.cfg.Loss.Reduction == graph.None {
-			addInto(l.acc.losses, value(m.g.Xent), r0, true)
-			r.losses = rowsOf(l.acc.losses, 0, rows)
-		}
-	}
-	return r, nil
+	return x, targets, rows, [2]float64{denom, kept}, err
 }
 
-// runMachine runs the compiled graph for a batch of rows, with the whole
-// batch's Mean denominators (cross-entropy, z-loss) when denom is not nil.
-func (l *layer) runMachine(rows int, x, targets *tensor.Dense, denom *[2]float64) (*machine, error) {
-	m, err := l.compile(rows, false)
-	if err != nil {
-		return nil, err
+// compute runs the chunk loop on a checked batch of rows with the Mean
+// denominators den.
+func (l *layer) compute(x, targets *tensor.Dense, rows int, den [2]float64) (result, error) {
+	if err := l.trainer(); err != nil {
+		return result{}, err
 	}
-	if err := G.Let(m.g.X, x); err != nil {
-		return nil, err
+	if l.t32 != nil {
+		return l.t32.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
 	}
-	if err := G.Let(m.g.Targets, targets); err != nil {
-		return nil, err
+	return l.t64.run(x, targets, l.w, l.b, rows, l.chunk.Rows, den)
+}
+
+// trainer makes the chunk loop's buffers on first use.
+func (l *layer) trainer() error {
+	var err error
+	switch {
+	case l.t32 != nil || l.t64 != nil:
+	case l.cfg.DType == tensor.Float32:
+		l.t32, err = newTrainer[float32](l.cfg, l.chunk.Rows)
+	default:
+		l.t64, err = newTrainer[float64](l.cfg, l.chunk.Rows)
 	}
-	if op, ok := graph.AsXent(m.g.Xent); ok && denom != nil {
-		defer op.UseBatchDenominators(denom[0], denom[1])()
-	}
-	defer m.rewind()
-	if err := m.vm.RunAll(); err != nil {
-		return nil, vmCause(err)
-	}
-	return m, nil
+	return err
 }
 
 // vmCause is the error an op returned, out of the VM's wrapping ("PC 8.
@@ -350,26 +311,6 @@ func wholeBatch(targets *tensor.Dense, rows, T int, lo *graph.LossOptions) (floa
 	return 0, 0, fmt.Errorf("batch: targets are %v", targets.Dtype())
 }
 
-// accum holds the sums and gathers of a chunked batch.
-type accum struct{ dw, db, dx, losses *tensor.Dense }
-
-func newAccum(cfg backend.Config) *accum {
-	a := &accum{}
-	if cfg.Want.DW {
-		a.dw = tensor.New(tensor.WithShape(cfg.N, cfg.T), tensor.Of(cfg.DType))
-	}
-	if cfg.Want.DB {
-		a.db = tensor.New(tensor.WithShape(cfg.T), tensor.Of(cfg.DType))
-	}
-	if cfg.Want.DX {
-		a.dx = tensor.New(tensor.WithShape(cfg.B, cfg.N), tensor.Of(cfg.DType))
-	}
-	if cfg.Loss.Reduction == graph.None {
-		a.losses = tensor.New(tensor.WithShape(cfg.B), tensor.Of(cfg.DType))
-	}
-	return a
-}
-
 // value is a node's value as a tensor, nil for a nil node.
 func value(n *G.Node) tensor.Tensor {
 	if n == nil {
@@ -399,17 +340,7 @@ func rowsOf(t tensor.Tensor, r0, r1 int) *tensor.Dense {
 	return nil
 }
 
-// addInto adds src into dst starting at element off, or copies it there when
-// overwrite is set.
-func addInto(dst *tensor.Dense, src tensor.Tensor, off int, overwrite bool) {
-	switch d := dst.Data().(type) {
-	case []float32:
-		addSlice(d[off:], src.Data().([]float32), overwrite)
-	case []float64:
-		addSlice(d[off:], src.Data().([]float64), overwrite)
-	}
-}
-
+// addSlice adds src into dst, or copies it there when overwrite is set.
 func addSlice[F dense.Float](dst, src []F, overwrite bool) {
 	if overwrite {
 		copy(dst, src)
@@ -457,6 +388,10 @@ func cloneT(t tensor.Tensor) *tensor.Dense {
 	return t.Clone().(*tensor.Dense)
 }
 
+// Step computes the batch's loss and gradients (gradients: the local ones,
+// all-reduced over the ranks of a data-parallel job), then updates W and b
+// in place with the optimizer, which reads only dW and db (r.dw, r.db: the
+// chunk loop's own buffers).
 func (l *layer) Step(x, targets *tensor.Dense) (float64, error) {
 	if err := kit.CheckStep("cpu", l.cfg); err != nil {
 		return 0, err
@@ -478,7 +413,7 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 		return nil, err
 	}
 	x = kit.Contiguous(x) // a view read as the values it shows
-	m, err := l.compile(rows, true)
+	m, err := l.compile(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -493,12 +428,11 @@ func (l *layer) Logits(x *tensor.Dense) (*tensor.Dense, error) {
 }
 
 func (l *layer) Close() error {
-	for _, c := range []map[int]*machine{l.train, l.fwd} {
-		for k, m := range c {
-			m.vm.Close()
-			delete(c, k)
-		}
+	for k, m := range l.fwd {
+		m.vm.Close()
+		delete(l.fwd, k)
 	}
+	l.t32, l.t64 = nil, nil
 	l.shut = true
 	return nil
 }

@@ -42,7 +42,7 @@ func (l *layer) parallel(x, targets *tensor.Dense) (result, error) {
 	switch {
 	case err != nil:
 	case none:
-		r = l.zeros()
+		r, err = l.zeros()
 	case l.cfg.Loss.Reduction == graph.Mean:
 		r, err = l.run(x, targets, &d)
 	default:
@@ -97,21 +97,27 @@ func (l *layer) share(x, targets *tensor.Dense) ([2]float64, error) {
 	return [2]float64{denom, kept}, err
 }
 
-// zeros is an empty share's result: loss 0 and zero dW and db.
-func (l *layer) zeros() result {
-	if l.acc == nil {
-		l.acc = newAccum(l.cfg)
+// zeros is an empty share's result: loss 0 and zero dW and db (the chunk
+// loop's buffers).
+func (l *layer) zeros() (result, error) {
+	if err := l.trainer(); err != nil {
+		return result{}, err
+	}
+	dw, db := l.t32.grads()
+	if l.t64 != nil {
+		dw, db = l.t64.grads()
 	}
 	r := result{}
-	if a := l.acc.dw; a != nil {
-		zero(a)
-		r.dw = a
+	for _, g := range []struct {
+		t   *tensor.Dense
+		out *tensor.Tensor
+	}{{dw, &r.dw}, {db, &r.db}} {
+		if g.t != nil {
+			zero(g.t)
+			*g.out = g.t
+		}
 	}
-	if a := l.acc.db; a != nil {
-		zero(a)
-		r.db = a
-	}
-	return r
+	return r, nil
 }
 
 func zero(t *tensor.Dense) {

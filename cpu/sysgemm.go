@@ -55,11 +55,13 @@ func BLAS() BLASReport {
 	return r
 }
 
-// gemmTask is one product split over row chunks of C.
+// gemmTask is one product split over row chunks of C, or over column
+// chunks (cols).
 type gemmTask[F dense.Float] struct {
 	lib           *sysblas.Lib
 	tA, tB        bool
-	n, k          int
+	cols          bool
+	m, n, k       int
 	alpha, beta   F
 	a, b, c       []F
 	lda, ldb, ldc int
@@ -70,20 +72,26 @@ var (
 	gpool64 = sync.Pool{New: func() any { return new(gemmTask[float64]) }}
 )
 
-// RunRange computes rows [lo, hi) of C with one BLAS call.
+// RunRange computes rows [lo, hi) of C, or columns [lo, hi) when t.cols,
+// with one BLAS call.
 func (t *gemmTask[F]) RunRange(lo, hi int) {
-	aoff := lo * t.lda // rows of A
+	m, n, aoff, boff, coff := hi-lo, t.n, lo*t.lda, 0, lo*t.ldc // rows of A and C
 	if t.tA {
 		aoff = lo // columns of the stored A
 	}
-	m := hi - lo
+	if t.cols {
+		m, n, aoff, boff, coff = t.m, hi-lo, 0, lo, lo // columns of B and C
+		if t.tB {
+			boff = lo * t.ldb // rows of the stored B
+		}
+	}
 	switch a := any(t.a).(type) {
 	case []float32:
 		b, c := any(t.b).([]float32), any(t.c).([]float32)
-		t.lib.Sgemm(t.tA, t.tB, m, t.n, t.k, float32(t.alpha), a[aoff:], t.lda, b, t.ldb, float32(t.beta), c[lo*t.ldc:], t.ldc)
+		t.lib.Sgemm(t.tA, t.tB, m, n, t.k, float32(t.alpha), a[aoff:], t.lda, b[boff:], t.ldb, float32(t.beta), c[coff:], t.ldc)
 	case []float64:
 		b, c := any(t.b).([]float64), any(t.c).([]float64)
-		t.lib.Dgemm(t.tA, t.tB, m, t.n, t.k, float64(t.alpha), a[aoff:], t.lda, b, t.ldb, float64(t.beta), c[lo*t.ldc:], t.ldc)
+		t.lib.Dgemm(t.tA, t.tB, m, n, t.k, float64(t.alpha), a[aoff:], t.lda, b[boff:], t.ldb, float64(t.beta), c[coff:], t.ldc)
 	}
 }
 
@@ -103,15 +111,24 @@ func gemmSplit[F dense.Float](p *sync.Pool, tA, tB blas.Transpose, m, n, k int, 
 		return
 	}
 	t := p.Get().(*gemmTask[F])
-	*t = gemmTask[F]{lib: lib, tA: tA == blas.Trans, tB: tB == blas.Trans, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	*t = gemmTask[F]{lib: lib, tA: tA == blas.Trans, tB: tB == blas.Trans, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	// Each call reads all of the operand whose dimension is not split
+	// (and packs it): split C's rows when op(B) (k×n) is the smaller, its
+	// columns when op(A) (m×k) is. A chunk's x·W, few rows against a wide
+	// W, splits W's columns so that each worker packs its own half.
+	t.cols = n > m
+	split := m
+	if t.cols {
+		split = n
+	}
 	chunks := 1
 	if lib.Info().Threads == 1 {
-		chunks = pool.Chunks(m, 1)
+		chunks = pool.Chunks(split, 1)
 		if w := m * n * k / gemmGrain; w < chunks {
 			chunks = w
 		}
 	}
-	pool.ParallelChunks(m, chunks, t)
+	pool.ParallelChunks(split, chunks, t)
 	*t = gemmTask[F]{}
 	p.Put(t)
 }

@@ -29,9 +29,10 @@ func TestBLASReport(t *testing.T) {
 	}
 }
 
-// TestGemmSplit: a product split over row chunks, one BLAS call per chunk,
-// equals gonum's in all four transpose cases with padded leading
-// dimensions (A's chunk offset differs between A and Aᵀ), within the
+// TestGemmSplit: a product split over row chunks (m ≥ n) or column chunks
+// (n > m), one BLAS call per chunk, equals gonum's in all four transpose
+// cases with padded leading dimensions (A's row-chunk offset differs
+// between A and Aᵀ, B's column-chunk offset between B and Bᵀ), within the
 // rounding of sums of k float32 products in another order: 4k·eps relative
 // to the magnitude of Σ|a||b| (≤ 10 for these entries).
 func TestGemmSplit(t *testing.T) {
@@ -39,7 +40,13 @@ func TestGemmSplit(t *testing.T) {
 		t.Skipf("no BLAS loaded (%s): gemmS is gonum's", BLAS().Reason)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	m, n, k := 67, 50, 40
+	// m·n·k ≥ 2·gemmGrain: both split in two where GOMAXPROCS ≥ 2
+	for _, d := range [][3]int{{67, 50, 40}, {41, 67, 60}} {
+		testGemmSplit(t, r, d[0], d[1], d[2])
+	}
+}
+
+func testGemmSplit(t *testing.T, r *rand.Rand, m, n, k int) {
 	for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 		for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 			ra, ca, rb, cb := m, k, k, n
@@ -57,7 +64,7 @@ func TestGemmSplit(t *testing.T) {
 			gemmS(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, got, ldc)
 			for i := range want {
 				if math.Abs(float64(got[i]-want[i])) > float64(4*k)*0x1p-23*10 {
-					t.Fatalf("tA=%v tB=%v: element %d = %v, gonum %v", tA, tB, i, got[i], want[i])
+					t.Fatalf("m,n,k=%d,%d,%d tA=%v tB=%v: element %d = %v, gonum %v", m, n, k, tA, tB, i, got[i], want[i])
 				}
 			}
 		}

@@ -2,35 +2,51 @@ package kit
 
 import (
 	"bufio"
-	"dsx/backend"
 	"fmt"
 	"io"
 	"math"
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"dsx/backend"
+	"dsx/graph"
 )
 
 // Footprint estimates from cfg alone the bytes a layer of cfg needs on its
-// device, by MemStats category, so that Open can refuse a layer that will
-// not fit before it allocates anything:
-//
-//	State: W (N×T) and b (T); dW and db when wanted; the optimizer's copies
-//	       of them (SGD with momentum one, Adam two)
-//	Input: x (B×N) and the targets (B labels or B×T probabilities)
-//	Extra: the logits and their gradient (2·rows×T for rows = Config.Chunk),
-//	       dx (rows×N) when wanted, two float64 values per row, and with
-//	       MatMode bf16 the bfloat16 copies of x, W and the gradient
-//
-// A backend adds what is its own (the CPU, for instance, keeps no copy of
-// x but sums chunks into whole-batch gradients). Every size is computed
-// with overflow checks; a size beyond int64 is an error wrapping
-// ErrOutOfMemory. cfg.Spec must be valid.
+// device, by MemStats category, for batches in chunks of Config.Chunk rows
+// (FootprintRows); a backend with a chunk rule of its own calls
+// FootprintRows with its rows.
 func Footprint(cfg backend.Config) (backend.MemStats, error) {
+	return FootprintRows(cfg, cfg.Chunk(int(cfg.DType.Size())))
+}
+
+// FootprintRows estimates from cfg alone the bytes a layer of cfg needs on
+// its device when its batches run in chunks of rows rows, by MemStats
+// category, so that Open can refuse a layer that will not fit before it
+// allocates anything:
+//
+//	State: W (N×T) and b (T); dW and db when wanted (a chunked batch sums
+//	       into them); the optimizer's copies of W and b (SGD with
+//	       momentum one, Adam two)
+//	Input: x (B×N) and the targets (B labels or B×T probabilities), and dx
+//	       (B×N) when wanted
+//	Extra: the chunk's logits and their gradient (2·rows×T), the loss's
+//	       per-row statistics (2 float64 values a row, 3 with z-loss), one
+//	       chunk's column sums (T), the per-row losses with Reduction None
+//	       (B, and rows for the chunk), and with MatMode bf16 the bfloat16
+//	       copies of x, W and the gradient
+//
+// That is what the CPU backend's step holds (rows: its chunk rule);
+// the CUDA backend reports its own buffers (lower.Program.MemStats). A
+// backend adds what is its own. Every size is computed with overflow
+// checks; a size beyond int64 is an error wrapping backend.ErrOutOfMemory.
+// cfg.Spec must be valid.
+func FootprintRows(cfg backend.Config, rows int) (backend.MemStats, error) {
 	var z Sizer
 	esize := int64(cfg.DType.Size())
 	B, N, T := int64(cfg.B), int64(cfg.N), int64(cfg.T)
-	chunk := int64(cfg.Chunk(int(esize)))
+	chunk := int64(max(min(rows, cfg.B), 1))
 	params := z.Add(z.Mul(N, T), T)
 	copies := int64(1)
 	switch o := cfg.Optimizer; {
@@ -51,9 +67,16 @@ func Footprint(cfg backend.Config) (backend.MemStats, error) {
 		targets = z.Mul(B, T)
 	}
 	input := z.Mul(esize, z.Add(z.Mul(B, N), targets))
-	extra := z.Add(z.Mul(2, esize, chunk, T), z.Mul(16, B))
 	if cfg.Want.DX {
-		extra = z.Add(extra, z.Mul(esize, chunk, N))
+		input = z.Add(input, z.Mul(esize, B, N))
+	}
+	stats := int64(16)
+	if cfg.Loss.ZLoss > 0 {
+		stats = 24
+	}
+	extra := z.Add(z.Mul(2, esize, chunk, T), z.Mul(stats, chunk), z.Mul(esize, T))
+	if cfg.Loss.Reduction == graph.None {
+		extra = z.Add(extra, z.Mul(esize, z.Add(B, chunk)))
 	}
 	if cfg.MatMode == backend.BF16 {
 		extra = z.Add(extra, z.Mul(2, z.Add(z.Mul(chunk, N), z.Mul(N, T), z.Mul(chunk, T))))

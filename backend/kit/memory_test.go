@@ -13,7 +13,8 @@ import (
 )
 
 // TestFootprint: the estimate of a small layer, category by category,
-// worked out by hand from the documented formula.
+// worked out by hand from the documented formula (the per-row statistics
+// are 16 bytes a row, the chunk's column sums T values).
 func TestFootprint(t *testing.T) {
 	const B, N, T = 8, 3, 5
 	for _, c := range []struct {
@@ -23,14 +24,17 @@ func TestFootprint(t *testing.T) {
 	}{
 		{"float32, dW db, no optimizer",
 			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}}},
-			4 * (N*T + T + N*T + T), 4 * (B*N + B), 4*2*B*T + 16*B},
+			4 * (N*T + T + N*T + T), 4 * (B*N + B), 4*2*B*T + 16*B + 4*T},
 		{"float64, adam, dx, soft targets",
 			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float64, Want: graph.Want{DW: true, DB: true, DX: true}, Loss: graph.LossOptions{SoftTargets: true}},
 				Optimizer: backend.Optimizer{Kind: backend.Adam}},
-			8 * (3*(N*T+T) + N*T + T), 8 * (B*N + B*T), 8*2*B*T + 16*B + 8*B*N},
+			8 * (3*(N*T+T) + N*T + T), 8 * (B*N + B*T + B*N), 8*2*B*T + 16*B + 8*T},
 		{"float32, sgd momentum, chunks of 2 rows, bf16",
 			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32}, Optimizer: backend.Optimizer{Kind: backend.SGD, Momentum: 0.9}, ChunkRows: 2, MatMode: backend.BF16},
-			4 * 2 * (N*T + T), 4 * (B*N + B), 4*2*2*T + 16*B + 2*(2*N+N*T+2*T)},
+			4 * 2 * (N*T + T), 4 * (B*N + B), 4*2*2*T + 16*2 + 4*T + 2*(2*N+N*T+2*T)},
+		{"float32, Reduction None, z-loss, chunks of 3 rows",
+			backend.Config{Spec: graph.Spec{B: B, N: N, T: T, DType: tensor.Float32, Loss: graph.LossOptions{Reduction: graph.None, ZLoss: 1e-4}}, ChunkRows: 3},
+			4 * (N*T + T), 4 * (B*N + B), 4*2*3*T + 24*3 + 4*T + 4*(B+3)},
 	} {
 		m, err := Footprint(c.cfg)
 		if err != nil {

@@ -69,6 +69,9 @@ type benchRecord struct {
 	DeviceBytes int64 `json:"device_bytes,omitempty"` // cuMemGetInfo delta over the layer's life (incl. cuBLAS workspace)
 	MaxMemAlloc int64 `json:"max_memory_allocated,omitempty"`
 	ChunkRows   int   `json:"chunk_rows,omitempty"`
+	// ChunkWhy says why the batch ran in chunks of ChunkRows rows (the
+	// CPU's chunk rule, or the settings that chose them).
+	ChunkWhy string `json:"chunk_why,omitempty"`
 
 	// With --check: the difference from the fp32 fused unchunked layer on
 	// the same batch and parameters: |Δloss|, and max|ΔdW|/max|dW|,
@@ -163,8 +166,8 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 	steps := fs.Int("steps", 20, "timed steps per row")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
 	check := fs.Bool("check", false, "report loss and gradient differences from the fp32 fused unchunked layer")
-	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk of the chunked variant (0: from --memory-budget, or B/4 when the logits fit it)")
-	budget := fs.Int64("memory-budget", 0, "logits budget in bytes for the chunked variant's automatic chunk (0: 1 GiB)")
+	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk of the chunked variant (0: from --memory-budget, or B/4 when the logits fit it), and of the CPU's graph row (0: the CPU's rule; B or more: the whole batch)")
+	budget := fs.Int64("memory-budget", 0, "logits budget in bytes for the chunked variant's automatic chunk and the CPU's graph row (0: 1 GiB)")
 	peers := fs.String("peers", "", "comma-separated JSON files of records to merge: a peer's (bench/peers/torch_xent.py) or an earlier dsx bench --json")
 	plot := fs.String("plot", "", "write a PNG of time and memory per shape to this file")
 	asJSON := fs.Bool("json", false, "print a JSON array of records")
@@ -325,6 +328,11 @@ alone, timed on the same layer. Memory: see bench/RESULTS.md.`, stdout)
 		}
 	}
 	bar.clear()
+	for _, r := range recs {
+		if r.ChunkWhy != "" {
+			fmt.Fprintf(stderr, "dsx bench: %d×%d×%d %s %s: chunks of %s\n", r.B, r.N, r.T, r.Device, r.Variant, r.ChunkWhy)
+		}
+	}
 	recs = append(recs, peerRecs...)
 	relate(recs)
 	if *plot != "" {
@@ -446,7 +454,12 @@ func benchRow(be backend.Backend, sh shape, d benchData, variant string, set ben
 	if st, ok := l.(kit.Stats); ok {
 		m := st.MemStats()
 		rec.StateBytes, rec.InputBytes, rec.ExtraBytes, rec.DeviceBytes, rec.ChunkRows = m.StateBytes, m.InputBytes, m.ExtraBytes, m.DeviceBytes, m.ChunkRows
-		f, err := st.FloorMs(max(1, rows), max(10, o.steps/2))
+		if c, ok := l.(interface{ ChunkReason() string }); ok {
+			rec.ChunkWhy = c.ChunkReason()
+		}
+		// Half as many repetitions as timed steps, 3 to 10 (a CPU step at a
+		// large shape takes seconds).
+		f, err := st.FloorMs(max(1, rows), min(10, max(3, o.steps/2)))
 		if err != nil {
 			return rec, err
 		}

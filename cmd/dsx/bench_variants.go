@@ -101,7 +101,11 @@ func variantConfig(cfg *backend.Config, caps backend.Capabilities, dev, variant 
 			cfg.ChunkRows = max(1, cfg.B/4)
 		}
 	case variant == caps.FusedName:
+		// The CPU's row (its FusedName, graph) runs the chunks its rule
+		// picks, or those --chunk-rows/--memory-budget ask for (B rows or
+		// more: the whole batch).
 		cfg.Xent = backend.Fused
+		cfg.ChunkRows, cfg.MemoryBudget = o.chunkRows, o.budget
 	case err != nil || xentVariant(caps, x) != variant:
 		return fmt.Sprintf("%s has no variant %s", dev, variant)
 	case !caps.HasXent(x):

@@ -181,6 +181,9 @@ func cmdDevices(args []string, stdout, stderr io.Writer) error {
 			if r.BLAS.Warning != "" {
 				fmt.Fprintf(stdout, "      warning: %s\n", r.BLAS.Warning)
 			}
+			if r.BLAS.Install != "" {
+				fmt.Fprintf(stdout, "      warning: without a BLAS the CPU's products run on gonum's Go GEMM, about 10× slower at large shapes (bench/RESULTS.md); install one: %s\n", r.BLAS.Install)
+			}
 		}
 	}
 	return nil

@@ -260,8 +260,10 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestBenchCPU: asking for fused on the CPU says it runs as graph, and the
-// table leaves out the GPU's columns, which no CPU row fills.
+// TestBenchCPU: asking for fused on the CPU says it runs as graph and why
+// its chunks have the rows they have; the table leaves out the columns no
+// CPU row fills (×eager without peers) and shows those it does (%floor,
+// extra MiB, chunk: the CPU layer reports them, kit.Stats).
 func TestBenchCPU(t *testing.T) {
 	code, stdout, stderr := dsx(t, "bench", "--device", "cpu", "--shapes", "16x8x4", "--steps", "2", "--warmup", "0", "--variants", "fused")
 	if code != 0 {
@@ -270,8 +272,11 @@ func TestBenchCPU(t *testing.T) {
 	if !strings.Contains(stderr, "cpu runs variant fused as graph") {
 		t.Errorf("no note that fused runs as graph: %s", stderr)
 	}
+	if !strings.Contains(stderr, "16×8×4 cpu graph: chunks of the whole batch: ") {
+		t.Errorf("no note of the chunk rows and why: %s", stderr)
+	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 2 || strings.Contains(lines[0], "floor") || strings.Contains(lines[0], "MiB") || strings.Contains(lines[0], "eager") ||
+	if len(lines) != 2 || !strings.Contains(lines[0], "floor") || !strings.Contains(lines[0], "MiB") || !strings.Contains(lines[0], "chunk") || strings.Contains(lines[0], "eager") ||
 		!strings.Contains(lines[1], " graph ") || strings.Contains(lines[1], " - ") {
 		t.Errorf("table:\n%s", stdout)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"dsx/backend"
 	"dsx/backend/cuda/lower"
+	"dsx/backend/kit"
+	"dsx/cpu"
 	"dsx/graph"
 	"dsx/internal/quote"
 )
@@ -19,6 +21,7 @@ type planRecord struct {
 	Shape      string         `json:"shape"`
 	Config     string         `json:"config"`
 	ChunkRows  int            `json:"chunk_rows"`
+	ChunkWhy   string         `json:"chunk_why,omitempty"` // the CPU's chunk rule's reason
 	StateBytes int64          `json:"state_bytes"`
 	InputBytes int64          `json:"input_bytes"`
 	ExtraBytes int64          `json:"extra_bytes"`
@@ -39,7 +42,10 @@ lowering alone (pure Go: no GPU needed): the training plan step by step,
 the launches per step, and every device buffer by category (state:
 parameters, their gradients, optimizer state; input: the batch; extra:
 everything else). cuBLAS's workspace and the allocator's rounding are not
-included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
+included: they are what dsx bench's device_bytes adds on a GPU.
+With --device cpu: the rows per chunk the CPU backend would run a batch in,
+why, and its memory by category.`, stdout)
+	device := fs.String("device", "cuda", "cuda, or cpu")
 	shp := fs.String("shape", "8192x4096x128256", "BxNxT")
 	dtype := fs.String("dtype", "float32", "float32 or float64")
 	mode := fs.String("matmul", "fp32", "fp32, tf32 or bf16")
@@ -101,6 +107,13 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	if err := cfg.Spec.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
+	switch *device {
+	case "cpu":
+		return planCPU(cfg, *asJSON, stdout)
+	case "cuda":
+	default:
+		return usageErr("--device %s: want cuda or cpu", quote.Value(*device))
+	}
 	if err := lower.Capabilities().Check("cuda", cfg); err != nil {
 		return usageErr("%v", err)
 	}
@@ -155,6 +168,29 @@ included: they are what dsx bench's device_bytes adds on a GPU.`, stdout)
 	for _, b := range r.Buffers {
 		fmt.Fprintf(stdout, "  %-8s %12s  %s\n", b.Category, mib(b.Bytes), b.What)
 	}
+	return nil
+}
+
+// planCPU prints the CPU backend's chunk rows for cfg, why, and its memory
+// by category (kit.FootprintRows).
+func planCPU(cfg backend.Config, asJSON bool, stdout io.Writer) error {
+	if err := (cpu.Backend{}).Capabilities().Check("cpu", cfg); err != nil {
+		return usageErr("%v", err)
+	}
+	rows, why := cpu.ChunkPlan(cfg)
+	ms, err := kit.FootprintRows(cfg, rows)
+	if err != nil {
+		return err
+	}
+	r := planRecord{Shape: fmt.Sprintf("%dx%dx%d", cfg.B, cfg.N, cfg.T), Config: describeConfig(cfg), ChunkRows: rows, ChunkWhy: why,
+		StateBytes: ms.StateBytes, InputBytes: ms.InputBytes, ExtraBytes: ms.ExtraBytes}
+	if asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(r)
+	}
+	fmt.Fprintf(stdout, "layer %s %v on the cpu, %s\nchunks of %s\nmemory: state %s, input %s, extra %s\n",
+		r.Shape, cfg.DType, r.Config, why, mib(r.StateBytes), mib(r.InputBytes), mib(r.ExtraBytes))
 	return nil
 }
 

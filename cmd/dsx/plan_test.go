@@ -36,3 +36,31 @@ func TestPlan(t *testing.T) {
 		t.Errorf("bf16 storage with tf32: exit %d, want a usage error: %s", code, errb.String())
 	}
 }
+
+// TestPlanCPU: dsx plan --device cpu says the CPU's chunk rows and why; the
+// default chunks hold far less than the whole batch's logits.
+func TestPlanCPU(t *testing.T) {
+	plan := func(args ...string) planRecord {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"plan", "--json", "--device", "cpu", "--shape", "8192x1024x32000"}, args...), &out, &errb); code != 0 {
+			t.Fatalf("dsx plan %v: exit %d: %s", args, code, errb.String())
+		}
+		var r planRecord
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	def, whole := plan(), plan("--chunk-rows", "-1")
+	if def.ChunkRows >= 8192 || def.ChunkWhy == "" || whole.ChunkRows != 8192 {
+		t.Errorf("chunks: default %d (%q), never %d; want fewer than 8192 rows with a reason, and 8192", def.ChunkRows, def.ChunkWhy, whole.ChunkRows)
+	}
+	if 3*def.ExtraBytes > whole.ExtraBytes || whole.ExtraBytes < 2*8192*32000*4 {
+		t.Errorf("extra bytes: default %d, whole %d; want the whole batch's two 8192×32000 buffers and the default under a third of that", def.ExtraBytes, whole.ExtraBytes)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"plan", "--device", "tpu"}, &out, &errb); code != 2 {
+		t.Errorf("--device tpu: exit %d, want a usage error", code)
+	}
+}

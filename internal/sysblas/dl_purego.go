@@ -5,7 +5,6 @@ package sysblas
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"unsafe"
 
@@ -43,6 +42,7 @@ func open(name string, threads int) (*Lib, error) {
 		purego.RegisterFunc(&get, fn)
 		l.info.Core = get()
 		l.info.Warning = coreWarning(l.info.Core)
+		l.info.Generic = l.info.Warning != ""
 	}
 	if fn := sym(h, "openblas_set_num_threads"); fn != 0 {
 		purego.SyscallN(fn, uintptr(threads))
@@ -59,29 +59,8 @@ func sym(h uintptr, name string) uintptr {
 	return p
 }
 
-// call runs sgemm_ or dgemm_ on the arguments in p (see gemmArgs); a, b and
-// c are the first elements of the row-major A, B and C.
-//
-// The argument list is built in p, a pooled heap object, rather than as
-// SyscallN's variadic arguments, which escape and so would allocate on
-// every call. p holds a, b and c as pointers too: that makes them heap
-// objects (Go's heap does not move) and keeps them alive through the call.
-func call[F float32 | float64](fn uintptr, p *gemmArgs[F], a, b, c unsafe.Pointer) {
-	p.a, p.b, p.c = a, b, c
-	// Fortran order: transa, transb, m, n, k, alpha, A, lda, B, ldb, beta,
-	// C, ldc, then the hidden lengths of the two character arguments.
-	p.argv = [15]uintptr{
-		uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
-		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
-		uintptr(unsafe.Pointer(&p.alpha)), uintptr(p.b), uintptr(unsafe.Pointer(&p.lda)),
-		uintptr(p.a), uintptr(unsafe.Pointer(&p.ldb)),
-		uintptr(unsafe.Pointer(&p.beta)), uintptr(p.c), uintptr(unsafe.Pointer(&p.ldc)),
-		1, 1,
-	}
-	purego.SyscallN(fn, p.argv[:]...)
-	runtime.KeepAlive(p)
-	p.a, p.b, p.c = nil, nil, nil
-}
+// syscallN calls the C function fn with args (see call).
+func syscallN(fn uintptr, args []uintptr) { purego.SyscallN(fn, args...) }
 
 // dlInfo is C's Dl_info; fname points into the loader's memory.
 type dlInfo struct {

@@ -10,3 +10,6 @@ var defaultNames = []string{"/System/Library/Frameworks/Accelerate.framework/Acc
 const installHint = "Accelerate should always load on macOS"
 
 func isAccelerate(name string) bool { return strings.Contains(name, "Accelerate.framework") }
+
+// installCommand is how to get the default library, for dsx devices.
+func installCommand() string { return installHint }

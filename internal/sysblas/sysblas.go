@@ -32,6 +32,13 @@ type Info struct {
 	Threads int    `json:"threads"`
 	Reason  string `json:"reason,omitempty"`  // why none was loaded
 	Warning string `json:"warning,omitempty"` // something that makes it slower than it could be
+	// Generic: OpenBLAS runs its generic SSE kernels on a CPU that has AVX2
+	// and FMA (the Warning says how to pick faster ones), so that callers
+	// may prefer kernels of their own.
+	Generic bool `json:"generic,omitempty"`
+	// Install is the command (or step) that installs the platform's usual
+	// BLAS, when the default search found none.
+	Install string `json:"install,omitempty"`
 }
 
 // Lib is a loaded BLAS.
@@ -85,12 +92,15 @@ func load(choice, threads string) (*Lib, Info) {
 		why = append(why, err.Error())
 	}
 	reason := strings.Join(why, "; ")
+	in := Info{Name: "none"}
 	if choice == "" || choice == "auto" {
 		reason += " (" + installHint + ", or set " + EnvBLAS + "=PATH)"
+		in.Install = installCommand()
 	} else {
 		reason = EnvBLAS + "=" + choice + ": " + reason
 	}
-	return nil, Info{Name: "none", Reason: reason}
+	in.Reason = reason
+	return nil, in
 }
 
 // Info returns what Load said.
@@ -142,6 +152,31 @@ func (p *gemmArgs[F]) set(tA, tB bool, m, n, k, lda, ldb, ldc int) {
 	p.ta, p.tb = trans(tB), trans(tA)
 	p.m, p.n, p.k = int32(n), int32(m), int32(k)
 	p.lda, p.ldb, p.ldc = int32(ldb), int32(lda), int32(ldc)
+}
+
+// call runs sgemm_ or dgemm_ on the arguments in p (see gemmArgs); a, b and
+// c are the first elements of the row-major A, B and C.
+//
+// The argument list is built in p, a pooled heap object, rather than as
+// the variadic arguments of the platform's syscallN, which escape and so
+// would allocate on every call. p holds a, b and c as pointers too: that
+// makes them heap objects (Go's heap does not move) and keeps them alive
+// through the call.
+func call[F float32 | float64](fn uintptr, p *gemmArgs[F], a, b, c unsafe.Pointer) {
+	p.a, p.b, p.c = a, b, c
+	// Fortran order: transa, transb, m, n, k, alpha, A, lda, B, ldb, beta,
+	// C, ldc, then the hidden lengths of the two character arguments.
+	p.argv = [15]uintptr{
+		uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
+		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)), uintptr(p.b), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(p.a), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(unsafe.Pointer(&p.beta)), uintptr(p.c), uintptr(unsafe.Pointer(&p.ldc)),
+		1, 1,
+	}
+	syscallN(fn, p.argv[:])
+	runtime.KeepAlive(p)
+	p.a, p.b, p.c = nil, nil, nil
 }
 
 func trans(t bool) byte {

@@ -171,4 +171,24 @@ func TestDefaultLoadInfo(t *testing.T) {
 	if strings.HasPrefix(in.Name, "OpenBLAS") && in.Threads != 1 {
 		t.Errorf("OpenBLAS with %d threads per call, want 1", in.Threads)
 	}
+	if in.Generic != (in.Warning != "") {
+		t.Errorf("generic %v, warning %q: generic kernels are what the warning is about", in.Generic, in.Warning)
+	}
+}
+
+// TestInstallHint: where the default search finds nothing, Info says how to
+// install the platform's usual library.
+func TestInstallHint(t *testing.T) {
+	if nosysblas {
+		t.Skip("built with -tags nosysblas: no search")
+	}
+	saved := defaultNames
+	defer func() { defaultNames = saved }()
+	defaultNames = []string{"libdsx-no-such-blas.so.0"}
+	if _, in := load("", ""); in.Install == "" || in.Install != installCommand() {
+		t.Errorf("install %q, want %q", in.Install, installCommand())
+	}
+	if _, in := load("off", ""); in.Install != "" {
+		t.Errorf("DSX_BLAS=off: install %q, want none (the user chose no BLAS)", in.Install)
+	}
 }
