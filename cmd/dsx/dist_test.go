@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // `mpirun -np P dsx train`: the test binary runs as dsx in each rank
@@ -145,7 +147,7 @@ func TestMPITrain(t *testing.T) {
 				}
 				got := readModel(t, out)
 				if strings.HasSuffix(c.name, "float64") {
-					tol.Expect(t, j.name+" model", got, want, cliBound(t, train, c.args))
+					tol.Expect(t, j.name+" model", got, want, cliBound(t, train, c.args, 10))
 				}
 				if j.name == "np=3" {
 					again := filepath.Join(t.TempDir(), "m.safetensors")
@@ -163,14 +165,14 @@ func TestMPITrain(t *testing.T) {
 	}
 }
 
-// cliBound is tol.DataParallelParams for TestMPITrain's 10 steps on the
+// cliBound is tol.DataParallelParams for steps steps of dsx train on the
 // standardised blobs: the gradients are at most max|x| (each is a
 // weighted mean of x·(p − q) with |p − q| ≤ 1; z-loss's 2λ·lse·p adds 1%
 // at λ = 1e-3) and 1 for b; L ≤ ½·max_i(‖x_i‖² + 1)·(1 + 8λ) (the
 // softmax's Jacobian is at most ½; a weighted mean of x xᵀ is at most its
 // largest row's norm²); SGD's momentum 0.9 passes a gradient difference on
 // at most lr·min(steps, 10) times, Adam's at most 2·lr/ε.
-func cliBound(t *testing.T, csv string, args []string) tol.Tol {
+func cliBound(t *testing.T, csv string, args []string, steps int) tol.Tol {
 	t.Helper()
 	b, err := os.ReadFile(csv)
 	if err != nil {
@@ -206,9 +208,9 @@ func cliBound(t *testing.T, csv string, args []string) tol.Tol {
 		}
 		norm2 = max(norm2, n)
 	}
-	const steps, lambda = 10, 1e-3
+	const lambda = 1e-3
 	lr, _ := strconv.ParseFloat(args[3], 64)
-	amp := lr * 10
+	amp := lr * float64(min(steps, 10))
 	if args[1] == "adam" {
 		amp = 2 * lr / 1e-8
 	}
@@ -309,13 +311,17 @@ func TestMPITrainKilledRank(t *testing.T) {
 // TestMPITrainStopAndResume: SIGTERM to one rank stops every rank after the
 // same step (the ranks agree on stopping each step), rank 0 saves the
 // checkpoint and says so, exit 143 and no model; `mpirun ... --resume`
-// then finishes with the bytes of the run never stopped.
+// then finishes with the bytes of the run never stopped, and one process
+// resuming the same checkpoint finishes with its model within
+// tol.DataParallelParams (another P changes only the order of summation).
 func TestMPITrainStopAndResume(t *testing.T) {
 	l := mpitest.OpenMPI(t)
 	train := blobCSV(t, "train.csv", 90, 6)
 	dir := t.TempDir()
+	opt := []string{"--optimizer", "sgd", "--lr", "0.05", "--dtype", "float64"} // cliBound's form
 	args := func(out string, more ...string) []string {
-		return append([]string{"train", "--device", "cpu", "--train", train, "--epochs", "3", "--batch", "16", "--out", out}, more...)
+		a := []string{"train", "--device", "cpu", "--train", train, "--epochs", "3", "--batch", "16", "--out", out}
+		return append(append(a, opt...), more...)
 	}
 	whole := filepath.Join(dir, "whole.safetensors")
 	if job := mpiDsx(t, 2, nil, args(whole)); job.Err != nil {
@@ -348,6 +354,12 @@ func TestMPITrainStopAndResume(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a stopped run wrote the model")
 	}
+	ck1 := filepath.Join(dir, "ck-for-one.safetensors") // the resume below rewrites ck
+	if b, err := os.ReadFile(ck); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(ck1, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if job := mpiDsx(t, 2, nil, args(out, "--checkpoint", ck, "--resume", ck)); job.Err != nil {
 		t.Fatalf("resume: %v\n%s", job.Err, job.Tail())
 	}
@@ -356,4 +368,10 @@ func TestMPITrainStopAndResume(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("the resumed run's model differs from the run never stopped")
 	}
+	one := filepath.Join(dir, "one.safetensors")
+	if code, _, stderr := dsx(t, args(one, "--resume", ck1)...); code != 0 {
+		t.Fatalf("one process resuming the 2 ranks' checkpoint: %s", stderr)
+	}
+	// 90 rows in batches of 16: 6 steps an epoch, 3 epochs.
+	tol.Expect(t, "the model of 2 ranks stopped and 1 process resumed", readModel(t, one), readModel(t, whole), cliBound(t, train, opt, 18))
 }
