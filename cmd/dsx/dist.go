@@ -124,9 +124,10 @@ func (w *world) rank0() bool { return w == nil || w.comm.Rank() == 0 }
 
 // end leaves the job after a command that returned err: an error every
 // rank agreed on (a *train.RankError, or a divergence all ranks saw) leaves
-// as a collective (MPI_Finalize), as does success; any other error, which
-// the other ranks may not know of, aborts the job (MPI_Abort), so that none
-// waits for ever on this one.
+// as a collective, as does success, once run has printed the error
+// (closeWorld); any other error, which the other ranks may not know of,
+// aborts the job (MPI_Abort) at once, so that none waits for ever on this
+// one.
 func (w *world) end(err error) {
 	if w == nil || w.comm.Size() == 1 {
 		return
@@ -138,6 +139,24 @@ func (w *world) end(err error) {
 		fmt.Fprintf(os.Stderr, "dsx: rank %d of %d: %v (aborting the job)\n", w.comm.Rank(), w.comm.Size(), err)
 		w.comm.Abort(1)
 	}
+	leaving = w
+}
+
+// leaving is the job a command ended (end) and closeWorld leaves.
+var leaving *world
+
+// closeWorld leaves the job after run has printed the command's error or
+// stop line: a barrier, so that rank 0 has printed the error every rank
+// shares before any rank exits (a rank exiting non-zero makes mpirun abort
+// the others, which lost rank 0's message when it came after), then
+// MPI_Finalize.
+func closeWorld() {
+	w := leaving
+	if w == nil {
+		return
+	}
+	leaving = nil
+	w.comm.Barrier()
 	w.comm.Close()
 }
 

@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsx: unknown command %s%s\n\n%s", quote.Value(args[0]), didYouMean(args[0], names, ""), usage)
 		return 2
 	}
+	defer closeWorld() // after the error below is printed
 	err := f(args[1:], out, stderr)
 	if out.err != nil && (err == nil || errors.Is(err, flag.ErrHelp)) {
 		err = outputErr(out.err)
