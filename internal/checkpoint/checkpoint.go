@@ -282,12 +282,19 @@ func decode(h *safetensors.Header, data []byte) (*Checkpoint, error) {
 		for i, d := range t.Shape {
 			shape[i] = int(d)
 		}
+		// The values first: a tensor made with a shape and no backing
+		// would allocate what the header claims.
+		var v any
+		var err error
 		if dt == tensor.Float64 {
-			v, err := safetensors.Floats[float64](t, data)
-			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), err
+			v, err = safetensors.Floats[float64](t, data)
+		} else {
+			v, err = safetensors.Floats[float32](t, data)
 		}
-		v, err := safetensors.Floats[float32](t, data)
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), err
+		if err != nil {
+			return nil, err
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), nil
 	}
 	if c.W, err = tensorOf(wt); err != nil {
 		return nil, err
