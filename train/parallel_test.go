@@ -36,37 +36,32 @@ func trainWorld(t *testing.T, P int, cfg Config, opts func(r int) Options) []ran
 		world = disttest.World(P)
 	}
 	out := make([]rankRun, P)
-	var wg sync.WaitGroup
-	for r := range P {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := Options{InPlace: true}
-			if opts != nil {
-				o = opts(r)
-				o.InPlace = true
-			}
-			if world != nil {
-				o.Comm = world[r]
-			}
-			tr, err := New(cpuBackend(t), blobs(202, 6, 4, 1), blobs(71, 6, 4, 2), cfg, o)
-			if err != nil {
-				out[r].err = err
-				return
-			}
-			defer tr.Close()
-			if out[r].res, out[r].err = tr.Run(context.Background()); out[r].err != nil {
-				return
-			}
-			m, err := tr.Model()
-			if err != nil {
-				out[r].err = err
-				return
-			}
-			out[r].W, out[r].b = m.W, m.B
-		}()
-	}
-	wg.Wait()
+	disttest.Each(P, func(r int) error { // each rank's error is in its rankRun
+		o := Options{InPlace: true}
+		if opts != nil {
+			o = opts(r)
+			o.InPlace = true
+		}
+		if world != nil {
+			o.Comm = world[r]
+		}
+		tr, err := New(cpuBackend(t), blobs(202, 6, 4, 1), blobs(71, 6, 4, 2), cfg, o)
+		if err != nil {
+			out[r].err = err
+			return nil
+		}
+		defer tr.Close()
+		if out[r].res, out[r].err = tr.Run(context.Background()); out[r].err != nil {
+			return nil
+		}
+		m, err := tr.Model()
+		if err != nil {
+			out[r].err = err
+			return nil
+		}
+		out[r].W, out[r].b = m.W, m.B
+		return nil
+	})
 	return out
 }
 

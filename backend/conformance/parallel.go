@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"testing"
 
 	"dsx/backend"
@@ -88,7 +87,7 @@ func (s *suite) ranks(t *testing.T, p problem, want graph.Want, o backend.Optimi
 	t.Helper()
 	world := disttest.World(P)
 	ls := make([]backend.Layer, P)
-	err := each(P, func(r int) error {
+	err := disttest.Each(P, func(r int) error {
 		cfg := backend.Config{Spec: graph.Spec{B: p.B, N: p.N, T: p.T, DType: s.dt, Loss: p.opts, Want: want}, Optimizer: o, ChunkRows: s.chunk, Xent: s.xent, VocabTile: s.tile, Comm: world[r]}
 		l, err := s.b.Open(cfg)
 		if err != nil {
@@ -108,18 +107,6 @@ func (s *suite) ranks(t *testing.T, p problem, want graph.Want, o backend.Optimi
 		t.Fatalf("open %d ranks: %v", P, err)
 	}
 	return ls
-}
-
-// each runs f for every rank at once and returns the first error.
-func each(P int, f func(r int) error) error {
-	errs := make([]error, P)
-	var wg sync.WaitGroup
-	for r := range P {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[r] = f(r) }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // share is rank r's rows [lo, hi) of p's first rows rows as tensors, nil
@@ -154,7 +141,7 @@ func (s *suite) parallelSteps(t *testing.T, p problem, o backend.Optimizer, P in
 				t.Fatal(err)
 			}
 			res := make([]*backend.Result, P)
-			if err := each(P, func(r int) error {
+			if err := disttest.Each(P, func(r int) error {
 				x, y := share(s.dt, p, rows, r, P)
 				var err error
 				res[r], err = ls[r].Compute(x, y)
@@ -180,7 +167,7 @@ func (s *suite) parallelSteps(t *testing.T, p problem, o backend.Optimizer, P in
 				t.Fatal(err)
 			}
 			losses := make([]float64, P)
-			if err := each(P, func(r int) error {
+			if err := disttest.Each(P, func(r int) error {
 				x, y := share(s.dt, p, rows, r, P)
 				var err error
 				losses[r], err = ls[r].Step(x, y)
@@ -277,7 +264,7 @@ func (s *suite) parallelBadShare(t *testing.T) {
 	const P, bad = 3, 1
 	ls := s.ranks(t, p, graph.Want{DW: true, DB: true}, o, P)
 	errs := make([]error, P)
-	each(P, func(r int) error {
+	disttest.Each(P, func(r int) error {
 		x, y := share(s.dt, p, 7, r, P)
 		if r == bad {
 			d := dense.F64(y)
@@ -298,7 +285,7 @@ func (s *suite) parallelBadShare(t *testing.T) {
 		w, b, _ := ls[r].Params()
 		tol.Expect(t, fmt.Sprintf("rank %d's parameters after the failed step", r), append(dense.F64(w), dense.F64(b)...), append(dense.Round(s.dt, p.W), dense.Round(s.dt, p.bias)...), tol.Tol{Why: "unchanged"})
 	}
-	if err := each(P, func(r int) error {
+	if err := disttest.Each(P, func(r int) error {
 		x, y := share(s.dt, p, 7, r, P)
 		_, err := ls[r].Step(x, y)
 		return err

@@ -166,3 +166,22 @@ func lenOf(b any) int {
 	}
 	return 0
 }
+
+// Each runs f(r) for every rank r of P at once, each in its own goroutine
+// (as World's ranks must run), and returns their errors joined, each
+// prefixed with its rank.
+func Each(P int, f func(r int) error) error {
+	errs := make([]error, P)
+	var wg sync.WaitGroup
+	for r := range P {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(r); err != nil {
+				errs[r] = fmt.Errorf("rank %d: %w", r, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

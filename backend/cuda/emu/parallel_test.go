@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"unsafe"
 
@@ -79,41 +78,30 @@ func TestCollectives(t *testing.T) {
 	// returns rank 0's W and how its layer reduced.
 	steps := func(dev func(r int) run.Device) ([]float64, string) {
 		world := disttest.World(P)
-		var wg sync.WaitGroup
 		out, how := make([][]float64, P), make([]string, P)
-		errs := make([]error, P)
-		for r := range P {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cfg := backend.Config{Spec: graph.Spec{B: 3, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
-					Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.1}, Comm: world[r]}
-				l, err := run.Open(dev(r), Name, cfg)
-				if err != nil {
-					errs[r] = err
-					return
-				}
-				defer l.Close()
-				if err := l.SetParams(dn.New(tensor.Float32, p.w, N, T), dn.New(tensor.Float32, p.b, T)); err != nil {
-					errs[r] = err
-					return
-				}
-				lo, hi := dist.Share(B, r, P)
-				for range 3 {
-					if _, err := l.Step(dn.New(tensor.Float32, p.x[lo*N:hi*N], hi-lo, N), dn.New(tensor.Float32, p.y[lo:hi], hi-lo)); err != nil {
-						errs[r] = err
-						return
-					}
-				}
-				w, _, _ := l.Params()
-				out[r], how[r] = dn.F64(w), l.(kit.Parallel).Ranks().Stats().How
-			}()
-		}
-		wg.Wait()
-		for r, err := range errs {
+		err := disttest.Each(P, func(r int) error {
+			cfg := backend.Config{Spec: graph.Spec{B: 3, N: N, T: T, DType: tensor.Float32, Want: graph.Want{DW: true, DB: true}},
+				Optimizer: backend.Optimizer{Kind: backend.SGD, LR: 0.1}, Comm: world[r]}
+			l, err := run.Open(dev(r), Name, cfg)
 			if err != nil {
-				t.Fatalf("rank %d: %v", r, err)
+				return err
 			}
+			defer l.Close()
+			if err := l.SetParams(dn.New(tensor.Float32, p.w, N, T), dn.New(tensor.Float32, p.b, T)); err != nil {
+				return err
+			}
+			lo, hi := dist.Share(B, r, P)
+			for range 3 {
+				if _, err := l.Step(dn.New(tensor.Float32, p.x[lo*N:hi*N], hi-lo, N), dn.New(tensor.Float32, p.y[lo:hi], hi-lo)); err != nil {
+					return err
+				}
+			}
+			w, _, _ := l.Params()
+			out[r], how[r] = dn.F64(w), l.(kit.Parallel).Ranks().Stats().How
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		return out[0], how[0]
 	}
